@@ -1,0 +1,27 @@
+//! SeaORM entities of the interview store: one module per table of
+//! `SCHEMA.md`.
+//!
+//! Entities only describe tables; behaviour lives in the repositories of the
+//! `interview-persistence` crate, and the schema history lives in the
+//! `migration` crate, which never imports these types.
+//!
+//! Conventions shared by every table:
+//! - ids are UUID strings stored as text (`String`), as the Python system
+//!   stores them;
+//! - timestamps are UTC [`DateTime`](sea_orm::prelude::DateTime) values
+//!   (`NaiveDateTime`), which SQLite stores as `YYYY-MM-DD HH:MM:SS[.fff]`
+//!   text — the same form the Python system and the database defaults
+//!   write, so every row of a column sorts correctly as text — and
+//!   PostgreSQL as `timestamp` (without time zone, always UTC);
+//! - JSON columns are [`Json`](sea_orm::prelude::Json) values;
+//! - closed vocabularies are string enums stored as the text values the
+//!   Python system writes, and the database holds them to a CHECK.
+
+pub mod concept_element;
+pub mod kg_edge;
+pub mod kg_node;
+pub mod scoring_history;
+pub mod session;
+pub mod utterance;
+
+pub mod prelude;

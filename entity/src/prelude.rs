@@ -1,0 +1,8 @@
+//! The entities under the names services usually give them.
+
+pub use crate::concept_element::Entity as ConceptElement;
+pub use crate::kg_edge::Entity as KgEdge;
+pub use crate::kg_node::Entity as KgNode;
+pub use crate::scoring_history::Entity as ScoringHistory;
+pub use crate::session::Entity as Session;
+pub use crate::utterance::Entity as Utterance;

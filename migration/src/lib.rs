@@ -1,0 +1,31 @@
+//! Versioned schema migrations of the interview store.
+//!
+//! Each migration is one file named `mYYYYMMDD_HHMMSS_<verb>_<object>.rs`
+//! (`DeriveMigrationName` takes the name from it), runs in one transaction
+//! on every backend (`use_transaction` is forced on, so a half-failed
+//! migration rolls back on SQLite too), has a working `down`, and never
+//! imports the entities: the schema history must not move when today's
+//! models do. Applied migrations are recorded in `seaql_migrations`.
+//!
+//! `cargo run -p migration -- up|down|status|fresh` and `sea-orm-cli
+//! migrate …` drive this crate's binary against `DATABASE_URL`; the binary
+//! opens SQLite with the same pragmas as the library ([`sqlite_pragmas`]).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_interview_tables;
+pub mod sqlite_pragmas;
+
+pub use sea_orm_migration::seaql_migrations;
+
+/// The ordered list of this build's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261127_000001_create_interview_tables::Migration,
+        )]
+    }
+}

@@ -1,0 +1,367 @@
+//! Where the database is and how to open it.
+//!
+//! [`DatabaseConfig::from_env`] reads the same settings the Python system
+//! read (`DATABASE_URL`, else its file path `DATABASE_PATH`, else the
+//! embedded default [`DEFAULT_DATABASE_PATH`]); every field can also be set
+//! in code.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The embedded default: a SQLite file relative to the working directory.
+pub const DEFAULT_DATABASE_PATH: &str = "data/interview.db";
+
+/// Which database server a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// An embedded SQLite file (or an in-memory database).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        })
+    }
+}
+
+/// Where a SQLite URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteLocation {
+    /// A file on disk.
+    File {
+        /// The database file (relative paths are relative to the working
+        /// directory).
+        path: PathBuf,
+        /// Whether a missing file may be created: true unless the URL sets
+        /// `mode=ro` or `mode=rw`.
+        create: bool,
+    },
+    /// `sqlite::memory:` (or `mode=memory`): one database shared by every
+    /// pooled connection, gone when the pool closes.
+    Memory,
+}
+
+/// A validated database URL. Its `Debug` and `Display` never show a
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    raw: String,
+    backend: Backend,
+}
+
+impl DatabaseUrl {
+    /// Validates `url`: `sqlite:…` (a file path or `:memory:`, see sqlx's
+    /// SQLite URL syntax) or `postgres://…` / `postgresql://…`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the scheme is not one of those or the rest
+    /// of the URL cannot be parsed.
+    pub fn parse(url: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: redact(url),
+            reason,
+        };
+        let backend = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(invalid("a PostgreSQL URL needs a host".into()));
+            }
+            Backend::Postgres
+        } else {
+            return Err(invalid(
+                "the scheme must be `sqlite:`, `postgres://` or `postgresql://`".into(),
+            ));
+        };
+        Ok(Self {
+            raw: url.to_owned(),
+            backend,
+        })
+    }
+
+    /// The URL of a SQLite database file at `path`, created if missing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the path is not valid UTF-8.
+    pub fn sqlite_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = path.to_str().ok_or_else(|| Error::InvalidUrl {
+            url: path.display().to_string(),
+            reason: "the path is not valid UTF-8".into(),
+        })?;
+        // Percent-encode what sqlx would otherwise read as the query or a
+        // fragment, or decode as an escape.
+        let encoded = text
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        Self::parse(&format!("sqlite://{encoded}?mode=rwc"))
+    }
+
+    /// A private in-memory SQLite database (`sqlite::memory:`).
+    #[must_use]
+    pub fn sqlite_memory() -> Self {
+        Self {
+            raw: "sqlite::memory:".into(),
+            backend: Backend::Sqlite,
+        }
+    }
+
+    /// The backend the URL names.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL itself, password included: hand it to a driver, never to a
+    /// log.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.raw
+    }
+
+    /// Where a SQLite URL points; `None` for other backends.
+    #[must_use]
+    pub fn sqlite_location(&self) -> Option<SqliteLocation> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.raw.trim_start_matches("sqlite:");
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+        let mode = url::form_urlencoded::parse(params.as_bytes())
+            .find(|(key, _)| key == "mode")
+            .map(|(_, value)| value.into_owned());
+        if database == ":memory:" || mode.as_deref() == Some("memory") {
+            return Some(SqliteLocation::Memory);
+        }
+        // Parsing succeeded in `parse`, so this cannot fail; sqlx owns the
+        // decoding rules of the path.
+        let path = SqliteConnectOptions::from_str(&self.raw)
+            .map(|o| o.get_filename().to_path_buf())
+            .unwrap_or_else(|_| PathBuf::from(database));
+        Some(SqliteLocation::File {
+            path,
+            create: mode.is_none() || mode.as_deref() == Some("rwc"),
+        })
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.raw))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&redact(&self.raw))
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password at all.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Unparseable: keep at most the scheme, in case a password hides in
+        // the rest.
+        Err(_) if url.contains('@') => match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}:***"),
+            None => "***".into(),
+        },
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// SQLite's `synchronous` level for every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// With WAL: a commit survives an application crash; a power loss may
+    /// roll back the last commits. No fsync per commit.
+    #[default]
+    Normal,
+    /// A commit also survives a power loss, at one fsync per commit.
+    Full,
+}
+
+impl FromStr for Synchronous {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err(Error::InvalidConfig {
+                name: "DATABASE_SYNCHRONOUS",
+                value: s.to_owned(),
+                reason: "expected `normal` or `full`".into(),
+            }),
+        }
+    }
+}
+
+/// How to reach and open the database. Build it with
+/// [`DatabaseConfig::from_env`] or [`DatabaseConfig::new`] and adjust the
+/// public fields.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Where the database is.
+    pub url: DatabaseUrl,
+    /// Most connections the pool opens. Above one, so that readers never
+    /// wait for a writer (SeaORM would give SQLite a single connection).
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a free pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a statement waits for another connection's lock
+    /// before failing with a busy error.
+    pub busy_timeout: Duration,
+    /// SQLite: the `synchronous` level.
+    pub synchronous: Synchronous,
+    /// Log every SQL statement (at `debug`) through the driver.
+    pub log_statements: bool,
+}
+
+impl DatabaseConfig {
+    /// The defaults for `url`: 8 pooled connections on SQLite (one writer at
+    /// a time, readers beside it) and 10 on PostgreSQL, one kept idle, a
+    /// 30 s acquire timeout, a 5 s busy timeout, `synchronous=NORMAL`.
+    #[must_use]
+    pub fn new(url: DatabaseUrl) -> Self {
+        let max_connections = match url.backend() {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 10,
+        };
+        Self {
+            url,
+            max_connections,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(30),
+            busy_timeout: migration::sqlite_pragmas::DEFAULT_BUSY_TIMEOUT,
+            synchronous: Synchronous::Normal,
+            log_statements: false,
+        }
+    }
+
+    /// The configuration for a SQLite file at `path`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the path is not valid UTF-8.
+    pub fn sqlite_file(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self::new(DatabaseUrl::sqlite_file(path)?))
+    }
+
+    /// Reads the configuration from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `DATABASE_URL` | the database URL | — |
+    /// | `DATABASE_PATH` | a SQLite file path, used when `DATABASE_URL` is unset | `data/interview.db` |
+    /// | `DATABASE_MAX_CONNECTIONS` | pool size | 8 (SQLite), 10 (PostgreSQL) |
+    /// | `DATABASE_BUSY_TIMEOUT_MS` | SQLite busy timeout | 5000 |
+    /// | `DATABASE_SYNCHRONOUS` | `normal` or `full` | `normal` |
+    ///
+    /// Empty variables count as unset.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] or [`Error::InvalidConfig`] naming the variable
+    /// that could not be used.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables (tests
+    /// pass a map here instead of changing the process environment).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let url = match (lookup("DATABASE_URL"), lookup("DATABASE_PATH")) {
+            (Some(url), _) => DatabaseUrl::parse(&url)?,
+            (None, Some(path)) => DatabaseUrl::sqlite_file(path)?,
+            (None, None) => DatabaseUrl::sqlite_file(DEFAULT_DATABASE_PATH)?,
+        };
+        let mut config = Self::new(url);
+        if let Some(value) = lookup("DATABASE_MAX_CONNECTIONS") {
+            config.max_connections = parse_number("DATABASE_MAX_CONNECTIONS", &value)?;
+            if config.max_connections == 0 {
+                return Err(Error::InvalidConfig {
+                    name: "DATABASE_MAX_CONNECTIONS",
+                    value,
+                    reason: "the pool needs at least one connection".into(),
+                });
+            }
+            config.min_connections = config.min_connections.min(config.max_connections);
+        }
+        if let Some(value) = lookup("DATABASE_BUSY_TIMEOUT_MS") {
+            config.busy_timeout =
+                Duration::from_millis(parse_number("DATABASE_BUSY_TIMEOUT_MS", &value)?);
+        }
+        if let Some(value) = lookup("DATABASE_SYNCHRONOUS") {
+            config.synchronous = value.parse()?;
+        }
+        Ok(config)
+    }
+
+    /// Replaces the URL given by the environment (the CLI's
+    /// `--database-url`), keeping the other settings but the pool size,
+    /// which follows the new backend's default unless it was set.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when `url` cannot be parsed.
+    pub fn with_url(self, url: &str) -> Result<Self> {
+        let url = DatabaseUrl::parse(url)?;
+        let default_before = Self::new(self.url.clone()).max_connections;
+        let mut config = Self { url, ..self };
+        if config.max_connections == default_before {
+            config.max_connections = Self::new(config.url.clone()).max_connections;
+        }
+        Ok(config)
+    }
+}
+
+fn parse_number<T: FromStr>(name: &'static str, value: &str) -> Result<T>
+where
+    T::Err: fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| Error::InvalidConfig {
+            name,
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })
+}

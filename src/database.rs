@@ -1,0 +1,328 @@
+//! Opening the database: the pooled handle services share, dedicated
+//! connections, and `init_database`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use migration::sqlite_pragmas;
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::{Backend, DatabaseConfig, SqliteLocation};
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// A pooled connection to the interview store: cheap to clone (an `Arc`
+/// inside), safe to share between tasks, and what a web framework keeps as
+/// shared state (the Python module's `get_db` dependency).
+#[derive(Clone, Debug)]
+pub struct Database {
+    connection: DatabaseConnection,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: DatabaseConfig,
+    /// The options the pool was opened with, reused for dedicated
+    /// connections (for `sqlite::memory:` they name the same database).
+    options: ConnectOptions,
+    location: Option<SqliteLocation>,
+}
+
+impl Database {
+    /// Opens a connection pool as `config` says, without touching the
+    /// schema.
+    ///
+    /// On SQLite every pooled connection gets `foreign_keys=ON`,
+    /// `journal_mode=WAL`, the configured `synchronous` level and busy
+    /// timeout. A missing file is created with its parent directories
+    /// (unless the URL says `mode=ro` or `mode=rw`); an existing file is
+    /// first checked to be a SQLite database, and left untouched if it is
+    /// not. A zero-length file counts as an empty database, as SQLite itself
+    /// treats it (`touch data/interview.db` then `init` works).
+    ///
+    /// # Errors
+    /// [`Error::CreateDirectory`], [`Error::ReadFile`] or
+    /// [`Error::NotADatabase`] for an unusable file location, and the
+    /// classified database error when the driver cannot connect.
+    #[tracing::instrument(skip_all, fields(url = %config.url))]
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let location = config.url.sqlite_location();
+        if let Some(SqliteLocation::File { path, create }) = &location {
+            prepare_sqlite_file(path, *create)?;
+        }
+        let options = connect_options(config, location.as_ref());
+        let connection = open(&options, location.as_ref()).await?;
+        tracing::debug!(backend = %config.url.backend(), "database pool opened");
+        Ok(Self {
+            connection,
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                options,
+                location,
+            }),
+        })
+    }
+
+    /// The pooled connection, for SeaORM queries and repositories.
+    #[must_use]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// The configuration the pool was opened with.
+    #[must_use]
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.inner.config
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.config.url.backend()
+    }
+
+    /// Where a SQLite database lives; `None` on PostgreSQL.
+    #[must_use]
+    pub fn sqlite_location(&self) -> Option<&SqliteLocation> {
+        self.inner.location.as_ref()
+    }
+
+    /// What to call the database in reports: the SQLite file path,
+    /// `:memory:`, or the URL with its password redacted.
+    #[must_use]
+    pub fn display_location(&self) -> String {
+        match &self.inner.location {
+            Some(SqliteLocation::File { path, .. }) => path.display().to_string(),
+            Some(SqliteLocation::Memory) => ":memory:".into(),
+            None => self.inner.config.url.to_string(),
+        }
+    }
+
+    /// Opens one connection of its own, outside the pool, with the same
+    /// settings (the Python module's `get_db_connection`): for work that
+    /// must not share a connection, such as a long read or a session-level
+    /// setting. Close it with [`DatabaseConnection::close`] when done.
+    ///
+    /// # Errors
+    /// The classified database error when the connection cannot be opened.
+    pub async fn dedicated_connection(&self) -> Result<DatabaseConnection> {
+        let mut options = self.inner.options.clone();
+        options.max_connections(1).min_connections(1);
+        open(&options, self.inner.location.as_ref()).await
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+    /// write lock is taken up front, so a transaction that reads then
+    /// writes waits for other writers (up to the busy timeout) instead of
+    /// failing with `SQLITE_BUSY_SNAPSHOT` when one committed in between.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the lock stays taken past the busy timeout, or
+    /// another classified database error.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend() == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.connection.begin_with_options(options).await?)
+    }
+
+    /// Closes every pooled connection, waiting for those in use.
+    ///
+    /// # Errors
+    /// The classified database error if closing fails.
+    pub async fn close(self) -> Result<()> {
+        Ok(self.connection.close_by_ref().await?)
+    }
+}
+
+impl AsRef<DatabaseConnection> for Database {
+    fn as_ref(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+}
+
+/// Opens the database and brings its schema up to date: the Rust form of
+/// the Python module's `init_database`.
+///
+/// Safe to call at every start: migrations already applied (recorded in
+/// `seaql_migrations`) are not run again, rows are never touched, and
+/// concurrent callers apply each migration once. A database that records a
+/// migration this build does not know is refused before any DDL runs.
+///
+/// # Errors
+/// Those of [`Database::connect`], [`Error::SchemaTooNew`], and the
+/// classified database error of a failed migration (which rolls back).
+#[tracing::instrument(skip_all, fields(url = %config.url))]
+pub async fn init_database(config: &DatabaseConfig) -> Result<Database> {
+    let db = Database::connect(config).await?;
+    let status = schema::migrate(&db).await?;
+    tracing::info!(
+        location = %db.display_location(),
+        latest_migration = status.latest_applied().unwrap_or("none"),
+        "database ready"
+    );
+    Ok(db)
+}
+
+async fn open(
+    options: &ConnectOptions,
+    location: Option<&SqliteLocation>,
+) -> Result<DatabaseConnection> {
+    sea_orm::Database::connect(options.clone())
+        .await
+        .map_err(|err| match (Error::from(err), location) {
+            // The header check passed but SQLite disagrees (e.g. a file
+            // replaced in between): still say what it is.
+            (error, Some(SqliteLocation::File { path, .. })) if error.sqlite_code() == Some(26) => {
+                Error::NotADatabase {
+                    path: path.clone(),
+                    reason: error.to_string(),
+                }
+            }
+            (error, _) => error,
+        })
+}
+
+fn connect_options(config: &DatabaseConfig, location: Option<&SqliteLocation>) -> ConnectOptions {
+    let mut options = ConnectOptions::new(config.url.expose());
+    options
+        .max_connections(config.max_connections.max(1))
+        .min_connections(config.min_connections.min(config.max_connections.max(1)))
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(config.log_statements);
+
+    match location {
+        None => {
+            options.set_application_name("interview-persistence");
+        }
+        Some(location) => {
+            let synchronous = match config.synchronous {
+                crate::Synchronous::Normal => SqliteSynchronous::Normal,
+                crate::Synchronous::Full => SqliteSynchronous::Full,
+            };
+            let busy_timeout = config.busy_timeout;
+            let memory_name = matches!(location, SqliteLocation::Memory).then(next_memory_name);
+            let create = matches!(location, SqliteLocation::File { create: true, .. });
+            if memory_name.is_some() {
+                // The shared in-memory database lives as long as one
+                // connection to it: keep one open for the pool's lifetime.
+                options
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            options.map_sqlx_sqlite_opts(move |o| {
+                let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout);
+                if let Some(name) = &memory_name {
+                    o = o.filename(name).in_memory(true).shared_cache(true);
+                }
+                if create {
+                    o = o.create_if_missing(true);
+                }
+                o
+            });
+        }
+    }
+    options
+}
+
+/// A process-unique name for a shared in-memory database, fixed when the
+/// pool is configured so that dedicated connections join the same one.
+fn next_memory_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "file:interview-memory-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Makes sure a file path can hold a SQLite database without changing an
+/// existing file: a file that is there must be a database (or empty); a
+/// missing one gets its parent directories when it may be created.
+fn prepare_sqlite_file(path: &Path, create: bool) -> Result<()> {
+    match File::open(path) {
+        Ok(mut file) => {
+            let not_a_database = |reason: &str| Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: reason.to_owned(),
+            };
+            let metadata = file.metadata().map_err(|source| Error::ReadFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if metadata.is_dir() {
+                return Err(not_a_database("it is a directory"));
+            }
+            let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+            file.by_ref()
+                .take(SQLITE_HEADER.len() as u64)
+                .read_to_end(&mut header)
+                .map_err(|source| Error::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            match header.len() {
+                0 => Ok(()),
+                n if n < SQLITE_HEADER.len() => {
+                    Err(not_a_database("it is shorter than a SQLite header"))
+                }
+                _ if header != SQLITE_HEADER => {
+                    Err(not_a_database("its header is not `SQLite format 3`"))
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if create {
+                create_parent_directories(path)?;
+            }
+            Ok(())
+        }
+        Err(source) => Err(Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn create_parent_directories(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|source| Error::CreateDirectory {
+        path: PathBuf::from(parent),
+        source,
+    })
+}
+
+/// Runs `statement` on `db` and returns the first column of the first row,
+/// for PRAGMAs and other one-value queries.
+pub(crate) async fn query_value<T: sea_orm::TryGetable>(
+    db: &impl ConnectionTrait,
+    statement: &str,
+) -> Result<Option<T>> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            statement,
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get_by_index::<Option<T>>(0)?,
+        None => None,
+    })
+}

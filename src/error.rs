@@ -1,0 +1,245 @@
+//! The crate's one error type, classified by kind so that callers can match
+//! on what went wrong, with the database error kept as the source.
+//!
+//! Classification reads [`DbErr::sql_err`] and the driver's error codes
+//! (SQLite extended result codes, PostgreSQL SQLSTATEs), never message
+//! text.
+
+use std::path::PathBuf;
+
+use sea_orm::sqlx;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database URL cannot be used.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A configuration value cannot be used.
+    #[error("invalid configuration {name}=`{value}`: {reason}")]
+    InvalidConfig {
+        /// The setting (environment variable) name.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The directory meant to hold the database file cannot be created.
+    #[error("cannot create directory `{}` for the database: {source}", path.display())]
+    CreateDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Why it could not be created.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database file exists but cannot be read.
+    #[error("cannot read database file `{}`: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file is not a SQLite database. It was not modified.
+    #[error("`{}` is not a SQLite database ({reason}); the file was left untouched", path.display())]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+
+    /// The database records migrations this build does not know: it was
+    /// written by a newer version of this module. Nothing was changed.
+    #[error(
+        "the database schema is newer than this build: it records migration(s) {} that this build does not know; \
+         upgrade interview-persistence to use it (nothing was changed)",
+        unknown.join(", ")
+    )]
+    SchemaTooNew {
+        /// The applied migrations this build does not have.
+        unknown: Vec<String>,
+    },
+
+    /// The schema is not up to date: run `init` (or `migration up`) first.
+    #[error("the database schema is not up to date: pending migration(s) {}; run `interview-db init`", pending.join(", "))]
+    SchemaPending {
+        /// The migrations not applied yet.
+        pending: Vec<String>,
+    },
+
+    /// No row of `entity` has this id.
+    #[error("{entity} `{id}` not found")]
+    NotFound {
+        /// The kind of row (table name).
+        entity: &'static str,
+        /// The id looked for.
+        id: String,
+    },
+
+    /// A unique rule refused the write (a duplicate id, a second current
+    /// node with the same label and type, a duplicate edge, …).
+    #[error("conflict with an existing row: {0}")]
+    Conflict(#[source] DbErr),
+
+    /// A foreign key refused the write: it names a row that does not exist.
+    #[error("reference to a row that does not exist: {0}")]
+    InvalidReference(#[source] DbErr),
+
+    /// A CHECK or NOT NULL rule refused the value.
+    #[error("value refused by the schema: {0}")]
+    InvalidValue(#[source] DbErr),
+
+    /// The database stayed locked by another writer for longer than the
+    /// busy timeout (or, on PostgreSQL, a deadlock or serialization
+    /// failure). Retrying later may succeed.
+    #[error("database busy: {0}")]
+    Busy(#[source] DbErr),
+
+    /// The database or its disk is full.
+    #[error("database or disk full: {0}")]
+    StorageFull(#[source] DbErr),
+
+    /// The database file is damaged.
+    #[error("database corrupt: {0}")]
+    Corrupt(#[source] DbErr),
+
+    /// The database cannot be written (read-only file, directory or
+    /// connection).
+    #[error("database is read-only: {0}")]
+    ReadOnly(#[source] DbErr),
+
+    /// The driver could not open the database or talk to the server.
+    #[error("cannot connect to the database: {0}")]
+    Connection(#[source] DbErr),
+
+    /// Any other database error.
+    #[error(transparent)]
+    Database(DbErr),
+}
+
+// SQLite primary result codes (the low byte of an extended code).
+const SQLITE_PERM: i64 = 3;
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_NOTADB: i64 = 26;
+
+impl Error {
+    /// The SQLite primary result code of the underlying error, if it came
+    /// from SQLite.
+    #[must_use]
+    pub fn sqlite_code(&self) -> Option<i64> {
+        self.db_err().and_then(sqlite_code)
+    }
+
+    /// The database error behind this one, if any.
+    #[must_use]
+    pub fn db_err(&self) -> Option<&DbErr> {
+        match self {
+            Self::Conflict(e)
+            | Self::InvalidReference(e)
+            | Self::InvalidValue(e)
+            | Self::Busy(e)
+            | Self::StorageFull(e)
+            | Self::Corrupt(e)
+            | Self::ReadOnly(e)
+            | Self::Connection(e)
+            | Self::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The driver's own error inside a [`DbErr`], if there is one.
+fn driver_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.as_database_error(),
+        _ => None,
+    }
+}
+
+fn sqlite_code(err: &DbErr) -> Option<i64> {
+    let driver = driver_error(err)?;
+    driver.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let extended: i64 = driver.code()?.parse().ok()?;
+    Some(extended & 0xff)
+}
+
+fn postgres_sqlstate(err: &DbErr) -> Option<String> {
+    let driver = driver_error(err)?;
+    driver.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    Some(driver.code()?.into_owned())
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => return Self::Conflict(err),
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                return Self::InvalidReference(err);
+            }
+            _ => {}
+        }
+        if let Some(driver) = driver_error(&err) {
+            match driver.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict(err),
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    return Self::InvalidReference(err);
+                }
+                sqlx::error::ErrorKind::CheckViolation
+                | sqlx::error::ErrorKind::NotNullViolation => return Self::InvalidValue(err),
+                _ => {}
+            }
+        }
+        if let Some(code) = sqlite_code(&err) {
+            return match code {
+                SQLITE_BUSY | SQLITE_LOCKED => Self::Busy(err),
+                SQLITE_FULL => Self::StorageFull(err),
+                SQLITE_CORRUPT | SQLITE_NOTADB => Self::Corrupt(err),
+                SQLITE_READONLY | SQLITE_PERM => Self::ReadOnly(err),
+                SQLITE_CANTOPEN => Self::Connection(err),
+                _ => Self::Database(err),
+            };
+        }
+        if let Some(state) = postgres_sqlstate(&err) {
+            return match state.as_str() {
+                // serialization_failure, deadlock_detected, lock_not_available
+                "40001" | "40P01" | "55P03" => Self::Busy(err),
+                // disk_full, insufficient_resources
+                "53100" | "53000" => Self::StorageFull(err),
+                // data_corrupted, index_corrupted
+                "XX001" | "XX002" => Self::Corrupt(err),
+                // read_only_sql_transaction
+                "25006" => Self::ReadOnly(err),
+                _ => Self::Database(err),
+            };
+        }
+        match err {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Connection(err),
+            _ => Self::Database(err),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The health check: the Rust form of the Python module's
+//! `check_database_health`, with the same keys and more.
+
+use std::time::Instant;
+
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
+use serde::Serialize;
+
+use crate::config::{Backend, DatabaseConfig};
+use crate::database::{Database, query_value};
+use crate::error::Result;
+use crate::schema::schema_status;
+
+/// Whether the database can serve the interview system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Reachable, intact, schema current.
+    Healthy,
+    /// Something is wrong; `error` says what.
+    Unhealthy,
+}
+
+/// How thoroughly SQLite's file is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntegrityCheck {
+    /// `PRAGMA quick_check`: O(N), finds damaged pages and records; the
+    /// default, cheap enough for a health endpoint.
+    #[default]
+    Quick,
+    /// `PRAGMA integrity_check`: also cross-checks every index against its
+    /// table, O(N log N).
+    Full,
+    /// No file check (`integrity` is `"skipped"`).
+    Skip,
+}
+
+/// What [`check_health_with`] checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HealthOptions {
+    /// How thoroughly to check the SQLite file.
+    pub integrity: IntegrityCheck,
+}
+
+/// The health report. Serialises to the Python module's keys (`status`,
+/// `session_count`, `integrity`, `path`) plus what an operator needs next.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// `healthy` or `unhealthy`.
+    pub status: HealthStatus,
+    /// How many interview sessions the database holds, when it could count.
+    pub session_count: Option<u64>,
+    /// The integrity finding: `ok`, SQLite's first complaint, `skipped`,
+    /// or on PostgreSQL `not_checked` (the server checks its own pages;
+    /// there is no cheap whole-database check to run per request).
+    pub integrity: Option<String>,
+    /// The SQLite file, `:memory:`, or the URL with its password redacted.
+    pub path: String,
+    /// `sqlite` or `postgres`.
+    pub backend: Backend,
+    /// The most recent applied migration.
+    pub latest_migration: Option<String>,
+    /// Migrations of this build not yet applied.
+    pub pending_migrations: Vec<String>,
+    /// SQLite's journal mode (`wal` expected; `memory` for `:memory:`).
+    pub journal_mode: Option<String>,
+    /// Whether foreign keys are enforced on the connection checked
+    /// (always on PostgreSQL).
+    pub foreign_keys: Option<bool>,
+    /// How long the check took, in milliseconds.
+    pub elapsed_ms: f64,
+    /// What is wrong, when unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HealthReport {
+    /// Whether the status is healthy.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.status == HealthStatus::Healthy
+    }
+
+    fn unreachable(path: String, backend: Backend, error: String, started: Instant) -> Self {
+        Self {
+            status: HealthStatus::Unhealthy,
+            session_count: None,
+            integrity: None,
+            path,
+            backend,
+            latest_migration: None,
+            pending_migrations: Vec::new(),
+            journal_mode: None,
+            foreign_keys: None,
+            elapsed_ms: elapsed_ms(started),
+            error: Some(error),
+        }
+    }
+}
+
+/// Checks the database with the default options (a quick integrity check).
+/// Never fails: every problem becomes an `unhealthy` report.
+pub async fn check_health(db: &Database) -> HealthReport {
+    check_health_with(db, HealthOptions::default()).await
+}
+
+/// Checks the database as `options` say. Never fails: every problem
+/// becomes an `unhealthy` report with an `error`.
+#[tracing::instrument(skip_all, fields(backend = %db.backend()))]
+pub async fn check_health_with(db: &Database, options: HealthOptions) -> HealthReport {
+    let started = Instant::now();
+    // One connection for every question, so that the pragmas read are
+    // those of a real pooled connection.
+    let report = match db.connection().begin().await {
+        Ok(txn) => {
+            let report = inspect(&txn, db, options, started).await;
+            // Read-only work: rolling back releases the snapshot.
+            let _ = txn.rollback().await;
+            report
+        }
+        Err(err) => Err(err.into()),
+    };
+    let report = report.unwrap_or_else(|err| {
+        HealthReport::unreachable(
+            db.display_location(),
+            db.backend(),
+            err.to_string(),
+            started,
+        )
+    });
+    if report.is_healthy() {
+        tracing::debug!(elapsed_ms = report.elapsed_ms, "database healthy");
+    } else {
+        tracing::warn!(
+            error = report.error.as_deref().unwrap_or(""),
+            "database unhealthy"
+        );
+    }
+    report
+}
+
+/// Connects as `config` says and checks; a database that cannot even be
+/// opened gives an `unhealthy` report saying why. Never fails, and never
+/// migrates.
+pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) -> HealthReport {
+    let started = Instant::now();
+    match Database::connect(config).await {
+        Ok(db) => {
+            let report = check_health_with(&db, options).await;
+            let _ = db.close().await;
+            report
+        }
+        Err(err) => {
+            let path = match config.url.sqlite_location() {
+                Some(crate::config::SqliteLocation::File { path, .. }) => {
+                    path.display().to_string()
+                }
+                Some(crate::config::SqliteLocation::Memory) => ":memory:".into(),
+                None => config.url.to_string(),
+            };
+            HealthReport::unreachable(path, config.url.backend(), err.to_string(), started)
+        }
+    }
+}
+
+async fn inspect(
+    conn: &impl ConnectionTrait,
+    db: &Database,
+    options: HealthOptions,
+    started: Instant,
+) -> Result<HealthReport> {
+    let backend = db.backend();
+    let mut problems = Vec::new();
+
+    let (integrity, journal_mode, foreign_keys) = match backend {
+        Backend::Sqlite => {
+            let integrity = match options.integrity {
+                IntegrityCheck::Quick => {
+                    query_value::<String>(conn, "PRAGMA quick_check(1)").await?
+                }
+                IntegrityCheck::Full => {
+                    query_value::<String>(conn, "PRAGMA integrity_check(1)").await?
+                }
+                IntegrityCheck::Skip => Some("skipped".into()),
+            };
+            let journal_mode = query_value::<String>(conn, "PRAGMA journal_mode").await?;
+            let foreign_keys = query_value::<i64>(conn, "PRAGMA foreign_keys")
+                .await?
+                .map(|v| v == 1);
+            (integrity, journal_mode, foreign_keys)
+        }
+        Backend::Postgres => (Some("not_checked".into()), None, Some(true)),
+    };
+    if let Some(finding) = integrity
+        .as_deref()
+        .filter(|f| !matches!(*f, "ok" | "skipped" | "not_checked"))
+    {
+        problems.push(format!("integrity check failed: {finding}"));
+    }
+    if foreign_keys == Some(false) {
+        problems.push("foreign keys are not enforced".into());
+    }
+
+    let schema = schema_status(conn).await?;
+    if !schema.unknown.is_empty() {
+        problems.push(format!(
+            "schema is newer than this build (unknown migrations: {})",
+            schema.unknown.join(", ")
+        ));
+    }
+    if !schema.pending.is_empty() {
+        problems.push(format!(
+            "schema not up to date (pending migrations: {}); run `interview-db init`",
+            schema.pending.join(", ")
+        ));
+    }
+
+    let session_count = if schema.applied.is_empty() {
+        None
+    } else {
+        match entity::session::Entity::find().count(conn).await {
+            Ok(count) => Some(count),
+            Err(err) => {
+                problems.push(format!("cannot count sessions: {err}"));
+                None
+            }
+        }
+    };
+
+    Ok(HealthReport {
+        status: if problems.is_empty() {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy
+        },
+        session_count,
+        integrity,
+        path: db.display_location(),
+        backend,
+        latest_migration: schema.latest_applied().map(str::to_owned),
+        pending_migrations: schema.pending,
+        journal_mode,
+        foreign_keys,
+        elapsed_ms: elapsed_ms(started),
+        error: (!problems.is_empty()).then(|| problems.join("; ")),
+    })
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}

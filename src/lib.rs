@@ -1,0 +1,35 @@
+//! The persistence layer of the adaptive research-interview system.
+//!
+//! Every turn of an interview persists its transcript, knowledge graph,
+//! scores and coverage here. The embedded default is a SQLite file
+//! ([`config::DEFAULT_DATABASE_PATH`]); the same code runs on PostgreSQL
+//! when the URL names one.
+//!
+//! ```no_run
+//! use interview_persistence::{DatabaseConfig, init_database, check_health};
+//!
+//! # async fn run() -> interview_persistence::Result<()> {
+//! let db = init_database(&DatabaseConfig::from_env()?).await?;
+//! let report = check_health(&db).await;
+//! assert!(report.is_healthy());
+//! # Ok(()) }
+//! ```
+//!
+//! The library never installs a tracing subscriber: binaries and tests do.
+
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod health;
+pub mod schema;
+
+pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
+pub use database::{Database, init_database};
+pub use error::{Error, Result};
+pub use health::{
+    HealthOptions, HealthReport, HealthStatus, IntegrityCheck, check_health, check_health_at,
+    check_health_with,
+};
+
+pub use entity;
+pub use migration;

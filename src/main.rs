@@ -1,0 +1,105 @@
+//! `interview-db`: create, migrate and check the interview store.
+//!
+//! Data (the health report as JSON) goes to stdout; logs go to stderr
+//! (filter with `RUST_LOG`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use interview_persistence::{
+    DatabaseConfig, HealthOptions, HealthReport, IntegrityCheck, check_health_at,
+    check_health_with, init_database,
+};
+
+/// Create, migrate and check the interview store.
+///
+/// The database is `--database-url`, else `DATABASE_URL`, else the SQLite
+/// file `DATABASE_PATH`, else `data/interview.db`.
+#[derive(Debug, Parser)]
+#[command(name = "interview-db", version, about)]
+struct Cli {
+    /// Database URL (`sqlite://path/to/file.db`, `sqlite::memory:`,
+    /// `postgres://user:password@host/db`); overrides the environment.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database or bring its schema up to date, then print the
+    /// health report. Safe to run at every start.
+    Init,
+    /// Print the health report; exit 0 when healthy, 1 otherwise. Never
+    /// changes the database.
+    Health {
+        /// Run SQLite's full `integrity_check` instead of `quick_check`.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .init();
+
+    let cli = Cli::parse();
+    let config = match DatabaseConfig::from_env().and_then(|config| match &cli.database_url {
+        Some(url) => config.with_url(url),
+        None => Ok(config),
+    }) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let report = match cli.command {
+        Command::Init => match init_database(&config).await {
+            Ok(db) => {
+                let report = check_health_with(&db, HealthOptions::default()).await;
+                let _ = db.close().await;
+                report
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "init failed");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Health { full } => {
+            let options = HealthOptions {
+                integrity: if full {
+                    IntegrityCheck::Full
+                } else {
+                    IntegrityCheck::Quick
+                },
+            };
+            check_health_at(&config, options).await
+        }
+    };
+    print_report(&report)
+}
+
+fn print_report(report: &HealthReport) -> ExitCode {
+    match serde_json::to_string(report) {
+        Ok(json) => println!("{json}"),
+        Err(err) => {
+            tracing::error!("cannot serialise the health report: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.is_healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,160 @@
+//! The schema's version: which migrations are applied, pending or unknown,
+//! and bringing it up to date safely.
+
+use migration::seaql_migrations;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use serde::Serialize;
+
+use crate::config::Backend;
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+/// Key of the PostgreSQL advisory lock that serialises migrations between
+/// processes starting at once ("intervie" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x696E_7465_7276_6965;
+
+/// The schema version of a database compared with this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaStatus {
+    /// Migrations recorded as applied, oldest first.
+    pub applied: Vec<String>,
+    /// This build's migrations not applied yet, in order.
+    pub pending: Vec<String>,
+    /// Applied migrations this build does not know (written by a newer
+    /// version).
+    pub unknown: Vec<String>,
+}
+
+impl SchemaStatus {
+    /// The most recent applied migration.
+    #[must_use]
+    pub fn latest_applied(&self) -> Option<&str> {
+        self.applied.last().map(String::as_str)
+    }
+
+    /// Whether the schema is exactly this build's.
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// The names of this build's migrations, in order.
+#[must_use]
+pub fn known_migrations() -> Vec<String> {
+    Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}
+
+/// Reads the schema status without writing anything (no DDL: a database
+/// without the migration table simply has nothing applied).
+///
+/// # Errors
+/// The classified database error if the migration table cannot be read.
+pub async fn schema_status(db: &impl ConnectionTrait) -> Result<SchemaStatus> {
+    let table = Migrator::migration_table_name().to_string();
+    let exists = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => crate::database::query_value::<String>(
+            db,
+            &format!("SELECT to_regclass('{table}')::text"),
+        )
+        .await?
+        .is_some(),
+        _ => crate::database::query_value::<String>(
+            db,
+            &format!("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+        )
+        .await?
+        .is_some(),
+    };
+    let applied: Vec<String> = if exists {
+        seaql_migrations::Entity::find()
+            .order_by_asc(seaql_migrations::Column::Version)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| m.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let known = known_migrations();
+    Ok(SchemaStatus {
+        pending: known
+            .iter()
+            .filter(|k| !applied.contains(k))
+            .cloned()
+            .collect(),
+        unknown: applied
+            .iter()
+            .filter(|a| !known.contains(a))
+            .cloned()
+            .collect(),
+        applied,
+    })
+}
+
+/// Applies pending migrations, all in one write transaction: on SQLite an
+/// IMMEDIATE one (other writers wait), on PostgreSQL one holding an
+/// advisory lock, so that processes starting at once apply each migration
+/// exactly once. Does nothing (and takes no lock) when the schema is
+/// current.
+///
+/// # Errors
+/// [`Error::SchemaTooNew`] before any DDL when the database records an
+/// unknown migration; the classified database error of a failed migration,
+/// after which nothing of the run remains.
+pub async fn migrate(db: &Database) -> Result<SchemaStatus> {
+    let status = schema_status(db.connection()).await?;
+    refuse_unknown(&status)?;
+    if status.pending.is_empty() {
+        return Ok(status);
+    }
+
+    let txn = db.begin_write().await?;
+    if db.backend() == Backend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await?;
+    }
+    // Another process may have migrated while we waited for the lock.
+    let status = schema_status(&txn).await?;
+    refuse_unknown(&status)?;
+    if !status.pending.is_empty() {
+        tracing::info!(pending = ?status.pending, "applying migrations");
+        Migrator::up(&txn, None).await?;
+    }
+    txn.commit().await?;
+    schema_status(db.connection()).await
+}
+
+/// Fails with [`Error::SchemaPending`] or [`Error::SchemaTooNew`] unless
+/// the schema is exactly this build's: for services that must not start
+/// on an old or newer schema but must not migrate either.
+///
+/// # Errors
+/// As above, or the classified database error if the status cannot be read.
+pub async fn require_current(db: &impl ConnectionTrait) -> Result<SchemaStatus> {
+    let status = schema_status(db).await?;
+    refuse_unknown(&status)?;
+    if !status.pending.is_empty() {
+        return Err(Error::SchemaPending {
+            pending: status.pending,
+        });
+    }
+    Ok(status)
+}
+
+fn refuse_unknown(status: &SchemaStatus) -> Result<()> {
+    if status.unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SchemaTooNew {
+            unknown: status.unknown.clone(),
+        })
+    }
+}
