@@ -286,7 +286,14 @@ fn prepare_sqlite_file(path: &Path, create: bool) -> Result<()> {
                 _ => Ok(()),
             }
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+        // Missing, or a parent is not a directory: creating the parents
+        // says precisely what is in the way.
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             if create {
                 create_parent_directories(path)?;
             }

@@ -17,6 +17,8 @@
 //!
 //! The library never installs a tracing subscriber: binaries and tests do.
 
+#![warn(missing_docs, clippy::missing_errors_doc, clippy::unwrap_used, clippy::expect_used)]
+
 pub mod config;
 pub mod database;
 pub mod error;

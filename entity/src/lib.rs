@@ -17,6 +17,8 @@
 //! - closed vocabularies are string enums stored as the text values the
 //!   Python system writes, and the database holds them to a CHECK.
 
+#![warn(missing_docs)]
+
 pub mod concept_element;
 pub mod kg_edge;
 pub mod kg_node;

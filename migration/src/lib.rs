@@ -11,6 +11,8 @@
 //! migrate …` drive this crate's binary against `DATABASE_URL`; the binary
 //! opens SQLite with the same pragmas as the library ([`sqlite_pragmas`]).
 
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_interview_tables;

@@ -1,0 +1,97 @@
+//! The `interview-db` command: data on stdout, logs on stderr, exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn interview_db(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interview-db"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_PATH")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run interview-db")
+}
+
+fn report_of(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout must hold only the report: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("stdout is one JSON report")
+}
+
+#[test]
+fn init_creates_the_embedded_default_and_prints_a_healthy_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = interview_db(dir.path(), &["init"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report_of(&output);
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(report["session_count"], 0);
+    assert_eq!(report["integrity"], "ok");
+    assert_eq!(report["path"], "data/interview.db");
+    assert!(dir.path().join("data/interview.db").is_file());
+    assert!(!output.stderr.is_empty(), "logs go to stderr");
+
+    let output = interview_db(dir.path(), &["health", "--full"]);
+    assert!(output.status.success());
+    assert_eq!(report_of(&output)["status"], "healthy");
+}
+
+#[test]
+fn health_on_a_file_that_is_not_a_database_exits_non_zero_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.db"), "some notes").expect("write");
+    let output = interview_db(
+        dir.path(),
+        &["--database-url", "sqlite://notes.db", "health"],
+    );
+    assert!(!output.status.success());
+    let report = report_of(&output);
+    assert_eq!(report["status"], "unhealthy");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a SQLite database")
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.db")).expect("read"),
+        b"some notes"
+    );
+
+    let output = interview_db(dir.path(), &["--database-url", "sqlite://notes.db", "init"]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a SQLite database"));
+}
+
+#[test]
+fn health_before_init_is_unhealthy_and_creates_no_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = interview_db(dir.path(), &["--database-url", "sqlite::memory:", "health"]);
+    assert!(!output.status.success());
+    let report = report_of(&output);
+    assert_eq!(report["status"], "unhealthy");
+    assert!(
+        report["error"].as_str().unwrap_or("").contains("pending"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_bad_url_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = interview_db(dir.path(), &["--database-url", "mysql://x/y", "init"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("mysql://x/y"));
+}

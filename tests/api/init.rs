@@ -1,0 +1,211 @@
+//! Creating and migrating the database: the Python module's five tests and
+//! what tracked migrations add.
+
+use interview_persistence::migration::{Migrator, MigratorTrait};
+use interview_persistence::schema::{known_migrations, schema_status};
+use interview_persistence::{Backend, Database, HealthStatus, check_health, init_database};
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use crate::fixtures::{self, TABLES, count};
+use crate::on_both_backends;
+
+on_both_backends!(
+    init_creates_all_six_tables,
+    a_standalone_connection_answers_select_1,
+    a_fresh_database_is_healthy_with_zero_sessions,
+    an_utterance_for_an_unknown_session_is_refused_by_the_foreign_key,
+    init_twice_keeps_every_row_and_applies_nothing_again,
+    migrating_down_then_up_restores_the_schema,
+    the_schema_recorded_as_applied_matches_the_migration_list,
+);
+
+async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{table}'"
+        ),
+        _ => {
+            format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'")
+        }
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("ask the catalogue")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("a count") == 1
+}
+
+async fn init_creates_all_six_tables(db: &Database) {
+    for table in TABLES {
+        assert!(
+            table_exists(db.connection(), table).await,
+            "table {table} is missing"
+        );
+    }
+}
+
+async fn a_standalone_connection_answers_select_1(db: &Database) {
+    let connection = db
+        .dedicated_connection()
+        .await
+        .expect("open a dedicated connection");
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            connection.get_database_backend(),
+            "SELECT 1",
+        ))
+        .await
+        .expect("SELECT 1")
+        .expect("one row");
+    assert_eq!(row.try_get_by_index::<i32>(0).expect("an integer"), 1);
+    connection.close().await.expect("close it");
+}
+
+async fn a_fresh_database_is_healthy_with_zero_sessions(db: &Database) {
+    let report = check_health(db).await;
+    assert_eq!(report.status, HealthStatus::Healthy, "{report:?}");
+    assert_eq!(report.session_count, Some(0));
+    assert_eq!(report.pending_migrations, Vec::<String>::new());
+    assert_eq!(report.latest_migration, known_migrations().last().cloned());
+    assert_eq!(report.foreign_keys, Some(true));
+    assert!(report.error.is_none());
+    match db.backend() {
+        Backend::Sqlite => {
+            assert_eq!(report.integrity.as_deref(), Some("ok"));
+            assert_eq!(report.journal_mode.as_deref(), Some("wal"));
+        }
+        Backend::Postgres => {
+            assert_eq!(report.integrity.as_deref(), Some("not_checked"));
+            assert!(
+                !report.path.contains("interview_test:interview_test"),
+                "password shown: {}",
+                report.path
+            );
+        }
+    }
+    let json = serde_json::to_value(&report).expect("serialise");
+    for key in [
+        "status",
+        "session_count",
+        "integrity",
+        "path",
+        "backend",
+        "latest_migration",
+        "pending_migrations",
+        "journal_mode",
+        "foreign_keys",
+        "elapsed_ms",
+    ] {
+        assert!(json.get(key).is_some(), "key {key} missing from {json}");
+    }
+    assert_eq!(json["status"], "healthy");
+}
+
+async fn an_utterance_for_an_unknown_session_is_refused_by_the_foreign_key(db: &Database) {
+    let refused = fixtures::exec(
+        db,
+        "INSERT INTO utterances (id, session_id, turn_number, speaker, text) \
+         VALUES ('u1', 'nonexistent', 1, 'user', 'test')",
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(interview_persistence::Error::InvalidReference(_))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(count(db, "utterances").await, 0);
+}
+
+async fn init_twice_keeps_every_row_and_applies_nothing_again(db: &Database) {
+    let session = fixtures::insert_session(db.connection()).await;
+    let again = init_database(db.config()).await.expect("init again");
+    let found = entity::session::Entity::find_by_id(session.id.clone())
+        .one(again.connection())
+        .await
+        .expect("read the session");
+    assert_eq!(found, Some(session));
+    assert_eq!(
+        count(&again, "seaql_migrations").await,
+        known_migrations().len() as i64
+    );
+    again.close().await.expect("close");
+}
+
+async fn migrating_down_then_up_restores_the_schema(db: &Database) {
+    Migrator::down(db.connection(), None)
+        .await
+        .expect("migrate down");
+    for table in TABLES {
+        assert!(
+            !table_exists(db.connection(), table).await,
+            "{table} survived down"
+        );
+    }
+    let status = schema_status(db.connection()).await.expect("status");
+    assert_eq!(status.applied, Vec::<String>::new());
+    assert_eq!(status.pending, known_migrations());
+
+    Migrator::up(db.connection(), None)
+        .await
+        .expect("migrate up");
+    for table in TABLES {
+        assert!(
+            table_exists(db.connection(), table).await,
+            "{table} missing after up"
+        );
+    }
+    assert!(check_health(db).await.is_healthy());
+}
+
+async fn the_schema_recorded_as_applied_matches_the_migration_list(db: &Database) {
+    let status = schema_status(db.connection()).await.expect("status");
+    assert_eq!(status.applied, known_migrations());
+    assert!(status.pending.is_empty() && status.unknown.is_empty());
+    let recorded: Vec<String> = Migrator::get_applied_migrations(db.connection())
+        .await
+        .expect("applied migrations")
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(recorded, known_migrations());
+}
+
+#[tokio::test]
+async fn init_creates_the_file_and_its_missing_parent_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/deeper/interview.db");
+    assert!(!path.exists());
+    let config = interview_persistence::DatabaseConfig::sqlite_file(&path).expect("config");
+    let db = init_database(&config).await.expect("init");
+    assert!(path.is_file());
+    assert!(check_health(&db).await.is_healthy());
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_inits_racing_on_one_fresh_database_apply_each_migration_once() {
+    let mut configs = Vec::new();
+    let (_dir, sqlite) = crate::helpers::sqlite_config();
+    configs.push(sqlite);
+    let postgres = crate::helpers::postgres_config().await;
+    if let Some((_, config)) = &postgres {
+        configs.push(config.clone());
+    }
+    for config in configs {
+        let (a, b) = tokio::join!(init_database(&config), init_database(&config));
+        let (a, b) = (a.expect("first init"), b.expect("second init"));
+        assert_eq!(
+            count(&a, "seaql_migrations").await,
+            known_migrations().len() as i64
+        );
+        assert!(check_health(&b).await.is_healthy(), "{}", config.url);
+        a.close().await.expect("close");
+        b.close().await.expect("close");
+    }
+}

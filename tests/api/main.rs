@@ -1,0 +1,20 @@
+//! Integration tests of interview-persistence against real databases.
+//!
+//! Run them on both backends with `scripts/test.sh` (it starts PostgreSQL
+//! and sets `POSTGRES_TEST_URL`), or with `cargo test` for SQLite alone: the
+//! PostgreSQL halves then say loudly that they were skipped (and fail under
+//! `CI=true`). Backend-neutral scenarios are written once as
+//! `async fn(&Database)` and run as `<scenario>::sqlite` and
+//! `<scenario>::postgres`; SQLite-specific tests (files, pragmas, WAL) live
+//! in `sqlite_only`. `TEST_LOG=1` shows the library's tracing output.
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod config;
+mod constraints;
+mod entities;
+mod fixtures;
+mod init;
+mod sqlite_only;
