@@ -50,9 +50,10 @@ pub struct HealthReport {
     pub status: HealthStatus,
     /// How many interview sessions the database holds, when it could count.
     pub session_count: Option<u64>,
-    /// The integrity finding: `ok`, SQLite's first complaint, `skipped`,
-    /// or on PostgreSQL `not_checked` (the server checks its own pages;
-    /// there is no cheap whole-database check to run per request).
+    /// The integrity finding. SQLite: `ok`, its first complaint, or
+    /// `skipped`. PostgreSQL: `ok` or the count of checksum failures the
+    /// server has seen when data checksums are on, `not_checked` when they
+    /// are off (there is no cheap whole-database check to run per request).
     pub integrity: Option<String>,
     /// The SQLite file, `:memory:`, or the URL with its password redacted.
     pub path: String,
@@ -189,7 +190,7 @@ async fn inspect(
                 .map(|v| v == 1);
             (integrity, journal_mode, foreign_keys)
         }
-        Backend::Postgres => (Some("not_checked".into()), None, Some(true)),
+        Backend::Postgres => (Some(postgres_integrity(conn).await?), None, Some(true)),
     };
     if let Some(finding) = integrity
         .as_deref()
@@ -243,6 +244,28 @@ async fn inspect(
         foreign_keys,
         elapsed_ms: elapsed_ms(started),
         error: (!problems.is_empty()).then(|| problems.join("; ")),
+    })
+}
+
+/// What can honestly be said of a PostgreSQL database's integrity without
+/// reading all of it: with data checksums on, `ok` while the server has
+/// counted no checksum failure in this database (it verifies every page it
+/// reads), else the count; with checksums off, `not_checked`.
+async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<String> {
+    let checksums = query_value::<String>(conn, "SHOW data_checksums").await?;
+    if checksums.as_deref() != Some("on") {
+        return Ok("not_checked".into());
+    }
+    let failures = query_value::<i64>(
+        conn,
+        "SELECT checksum_failures FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await?
+    .unwrap_or(0);
+    Ok(if failures == 0 {
+        "ok".into()
+    } else {
+        format!("{failures} checksum failure(s) reported by the server")
     })
 }
 

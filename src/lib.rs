@@ -17,7 +17,12 @@
 //!
 //! The library never installs a tracing subscriber: binaries and tests do.
 
-#![warn(missing_docs, clippy::missing_errors_doc, clippy::unwrap_used, clippy::expect_used)]
+#![warn(
+    missing_docs,
+    clippy::missing_errors_doc,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 pub mod config;
 pub mod database;

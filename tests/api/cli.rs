@@ -95,3 +95,43 @@ fn a_bad_url_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("mysql://x/y"));
 }
+
+#[tokio::test]
+async fn init_and_health_work_on_postgres_and_hide_the_password() {
+    let Some((_database, config)) = crate::helpers::postgres_config().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = config.url.expose().to_owned();
+    let output = interview_db(dir.path(), &["--database-url", &url, "init"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report_of(&output);
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(report["backend"], "postgres");
+    let password = url::Url::parse(&url)
+        .expect("url")
+        .password()
+        .map(str::to_owned);
+    if let Some(password) = password {
+        let everything = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !everything.contains(&format!(":{password}@")),
+            "password shown: {everything}"
+        );
+    }
+    let output = interview_db(dir.path(), &["--database-url", &url, "health"]);
+    assert!(output.status.success());
+    assert_eq!(report_of(&output)["session_count"], 0);
+    assert!(
+        !dir.path().join("data").exists(),
+        "a SQLite file was created"
+    );
+}
