@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
 use migration::sqlite_pragmas;
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{
+    AccessMode, IsolationLevel,
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
@@ -33,6 +36,11 @@ pub struct Database {
 #[derive(Debug)]
 struct Inner {
     config: DatabaseConfig,
+    /// SQLite has one writer at a time. Writers of this process queue here
+    /// (in order, without sleeping) instead of in SQLite's busy handler,
+    /// which polls with sleeps of up to 100 ms; `BEGIN IMMEDIATE` still
+    /// guards against writers in other processes.
+    write_lock: Option<Arc<Mutex<()>>>,
     /// The options the pool was opened with, reused for dedicated
     /// connections (for `sqlite::memory:` they name the same database).
     options: ConnectOptions,
@@ -68,6 +76,8 @@ impl Database {
             connection,
             inner: Arc::new(Inner {
                 config: config.clone(),
+                write_lock: (config.url.backend() == Backend::Sqlite)
+                    .then(|| Arc::new(Mutex::new(()))),
                 options,
                 location,
             }),
@@ -122,19 +132,49 @@ impl Database {
         open(&options, self.inner.location.as_ref()).await
     }
 
-    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
-    /// write lock is taken up front, so a transaction that reads then
-    /// writes waits for other writers (up to the busy timeout) instead of
-    /// failing with `SQLITE_BUSY_SNAPSHOT` when one committed in between.
+    /// Begins a write transaction; dropping it without
+    /// [`commit`](WriteTransaction::commit) rolls it back.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front,
+    /// so a transaction that reads then writes waits for other writers (up
+    /// to the busy timeout) instead of failing with `SQLITE_BUSY_SNAPSHOT`
+    /// when one committed in between. Writers of this process wait in line
+    /// before taking a pooled connection.
     ///
     /// # Errors
-    /// [`Error::Busy`] when the lock stays taken past the busy timeout, or
-    /// another classified database error.
-    pub async fn begin_write(&self) -> Result<DatabaseTransaction> {
+    /// [`Error::Busy`] when another process holds the lock past the busy
+    /// timeout, or another classified database error.
+    pub async fn begin_write(&self) -> Result<WriteTransaction> {
+        let turn = match &self.inner.write_lock {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        };
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend() == Backend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
+        };
+        let transaction = self.connection.begin_with_options(options).await?;
+        Ok(WriteTransaction {
+            transaction,
+            _turn: turn,
+        })
+    }
+
+    /// Begins a read transaction: every query in it sees one consistent
+    /// snapshot (on SQLite a deferred transaction, which never blocks the
+    /// writer in WAL mode; on PostgreSQL `REPEATABLE READ`, read only).
+    ///
+    /// # Errors
+    /// The classified database error if the transaction cannot begin.
+    pub async fn begin_read(&self) -> Result<DatabaseTransaction> {
+        let options = match self.backend() {
+            Backend::Sqlite => TransactionOptions::default(),
+            Backend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
         };
         Ok(self.connection.begin_with_options(options).await?)
     }
@@ -145,6 +185,41 @@ impl Database {
     /// The classified database error if closing fails.
     pub async fn close(self) -> Result<()> {
         Ok(self.connection.close_by_ref().await?)
+    }
+}
+
+/// A write transaction from [`Database::begin_write`]. It dereferences to the
+/// SeaORM transaction for queries; dropped without `commit`, it rolls back.
+#[derive(Debug)]
+pub struct WriteTransaction {
+    transaction: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    /// Commits, then lets the next writer of this process in.
+    ///
+    /// # Errors
+    /// The classified database error if the commit fails (nothing of the
+    /// transaction remains).
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.transaction.commit().await?)
+    }
+
+    /// Rolls back explicitly (dropping does the same).
+    ///
+    /// # Errors
+    /// The classified database error if the rollback fails.
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.transaction.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.transaction
     }
 }
 

@@ -85,6 +85,15 @@ pub enum Error {
         pending: Vec<String>,
     },
 
+    /// The call's arguments are inconsistent (nothing was written).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The call ties together rows of different sessions, or a row to a
+    /// session it does not belong to (nothing was written).
+    #[error("rows of different sessions: {0}")]
+    SessionMismatch(String),
+
     /// No row of `entity` has this id.
     #[error("{entity} `{id}` not found")]
     NotFound {

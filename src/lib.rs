@@ -28,10 +28,11 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod health;
+pub mod repositories;
 pub mod schema;
 
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
-pub use database::{Database, init_database};
+pub use database::{Database, WriteTransaction, init_database};
 pub use error::{Error, Result};
 pub use health::{
     HealthOptions, HealthReport, HealthStatus, IntegrityCheck, check_health, check_health_at,

@@ -122,11 +122,11 @@ pub async fn migrate(db: &Database) -> Result<SchemaStatus> {
         .await?;
     }
     // Another process may have migrated while we waited for the lock.
-    let status = schema_status(&txn).await?;
+    let status = schema_status(&*txn).await?;
     refuse_unknown(&status)?;
     if !status.pending.is_empty() {
         tracing::info!(pending = ?status.pending, "applying migrations");
-        Migrator::up(&txn, None).await?;
+        Migrator::up(&*txn, None).await?;
     }
     txn.commit().await?;
     schema_status(db.connection()).await

@@ -1,0 +1,232 @@
+//! Concept elements: what an interview must cover, and what it has.
+
+use std::collections::BTreeMap;
+
+use entity::concept_element::{self, Priority};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+use super::graph::check_nodes_of_session;
+use super::{new_id, now_utc};
+
+/// An element to seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConceptElement {
+    /// The element's id within the concept, e.g. `e0`.
+    pub element_id: String,
+    /// Its name.
+    pub label: String,
+    /// Its kind (the schema's default is `attribute`).
+    pub element_type: String,
+    /// How much covering it matters.
+    pub priority: Priority,
+}
+
+/// Covered and total elements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PriorityCoverage {
+    /// How many are covered.
+    pub covered: u64,
+    /// How many there are.
+    pub total: u64,
+}
+
+impl PriorityCoverage {
+    /// `covered / total`, or 0 when there is nothing to cover.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    pub fn ratio(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.covered as f64 / self.total as f64
+        }
+    }
+}
+
+/// A session's coverage, overall and by priority.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CoverageSummary {
+    /// All elements.
+    pub overall: PriorityCoverage,
+    /// By priority (`high`, `medium`, `low`; absent priorities are left out).
+    pub by_priority: BTreeMap<String, PriorityCoverage>,
+}
+
+/// The concept elements of each session.
+#[derive(Debug, Clone)]
+pub struct ConceptElementRepository {
+    db: Database,
+}
+
+impl ConceptElementRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Seeds a session's elements, all or none.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when an element id repeats (in the call or in the
+    /// session); [`Error::InvalidReference`] when the session does not exist.
+    #[tracing::instrument(skip(self, elements), fields(count = elements.len()))]
+    pub async fn seed(
+        &self,
+        session_id: &str,
+        elements: Vec<NewConceptElement>,
+    ) -> Result<Vec<concept_element::Model>> {
+        let models = element_models(session_id, elements);
+        if models.is_empty() {
+            return Ok(models);
+        }
+        let txn = self.db.begin_write().await?;
+        insert_elements(&*txn, &models).await?;
+        txn.commit().await?;
+        Ok(models)
+    }
+
+    /// The session's elements in element-id order.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn elements(&self, session_id: &str) -> Result<Vec<concept_element::Model>> {
+        Ok(concept_element::Entity::find()
+            .filter(concept_element::Column::SessionId.eq(session_id))
+            .order_by_asc(concept_element::Column::ElementId)
+            .all(self.db.connection())
+            .await?)
+    }
+
+    /// Marks an element covered by a node of the same session. Covering is
+    /// done once: an element already covered keeps its first node and time.
+    /// Returns the element as it now is.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a missing element or node;
+    /// [`Error::SessionMismatch`] when the node belongs to another session.
+    #[tracing::instrument(skip(self))]
+    pub async fn mark_covered(
+        &self,
+        session_id: &str,
+        element_id: &str,
+        node_id: &str,
+    ) -> Result<concept_element::Model> {
+        let txn = self.db.begin_write().await?;
+        check_nodes_of_session(&*txn, &[node_id], session_id).await?;
+        cover(&*txn, session_id, element_id, node_id).await?;
+        let element = find_element(&*txn, session_id, element_id).await?;
+        txn.commit().await?;
+        Ok(element)
+    }
+
+    /// Covered and total elements, overall and by priority.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn coverage(&self, session_id: &str) -> Result<CoverageSummary> {
+        let rows: Vec<(Priority, bool)> = concept_element::Entity::find()
+            .select_only()
+            .column(concept_element::Column::Priority)
+            .column(concept_element::Column::IsCovered)
+            .filter(concept_element::Column::SessionId.eq(session_id))
+            .into_tuple()
+            .all(self.db.connection())
+            .await?;
+        let mut summary = CoverageSummary::default();
+        for (priority, covered) in rows {
+            let name = sea_orm::ActiveEnum::to_value(&priority);
+            for bucket in [&mut summary.overall, summary.by_priority.entry(name).or_default()] {
+                bucket.total += 1;
+                bucket.covered += u64::from(covered);
+            }
+        }
+        Ok(summary)
+    }
+}
+
+pub(crate) fn element_models(
+    session_id: &str,
+    elements: Vec<NewConceptElement>,
+) -> Vec<concept_element::Model> {
+    elements
+        .into_iter()
+        .map(|e| concept_element::Model {
+            id: new_id(),
+            session_id: session_id.to_owned(),
+            element_id: e.element_id,
+            label: e.label,
+            element_type: e.element_type,
+            priority: e.priority,
+            is_covered: false,
+            covered_at: None,
+            covered_by_node_id: None,
+        })
+        .collect()
+}
+
+pub(crate) async fn insert_elements(
+    conn: &impl ConnectionTrait,
+    models: &[concept_element::Model],
+) -> Result<()> {
+    concept_element::Entity::insert_many(models.iter().cloned().map(IntoActiveModel::into_active_model))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Covers the element if it is not covered yet; `true` when this call
+/// covered it.
+///
+/// # Errors
+/// [`Error::NotFound`] when the session has no such element.
+pub(crate) async fn cover(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    element_id: &str,
+    node_id: &str,
+) -> Result<bool> {
+    let updated = concept_element::Entity::update_many()
+        .set(concept_element::ActiveModel {
+            is_covered: Set(true),
+            covered_at: Set(Some(now_utc())),
+            covered_by_node_id: Set(Some(node_id.to_owned())),
+            ..Default::default()
+        })
+        .filter(concept_element::Column::SessionId.eq(session_id))
+        .filter(concept_element::Column::ElementId.eq(element_id))
+        .filter(concept_element::Column::IsCovered.eq(false))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 1 {
+        return Ok(true);
+    }
+    // Rare path: already covered, or no such element.
+    find_element(conn, session_id, element_id).await?;
+    Ok(false)
+}
+
+async fn find_element(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    element_id: &str,
+) -> Result<concept_element::Model> {
+    concept_element::Entity::find()
+        .filter(concept_element::Column::SessionId.eq(session_id))
+        .filter(concept_element::Column::ElementId.eq(element_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            entity: "concept_elements",
+            id: format!("{session_id}/{element_id}"),
+        })
+}

@@ -1,0 +1,732 @@
+//! The knowledge graph: nodes, the edges between them, and its shape.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use entity::kg_edge::{self, EdgeType};
+use entity::{kg_node, utterance};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, prelude::Json,
+};
+use serde::Serialize;
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+use super::{json_strings, new_id, now_utc};
+
+/// A node to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNode {
+    /// The session it belongs to.
+    pub session_id: String,
+    /// What the node is called.
+    pub label: String,
+    /// Its type, set by the methodology (e.g. `attribute`, `value`).
+    pub node_type: String,
+    /// Extraction confidence in [0, 1].
+    pub confidence: f64,
+    /// Methodology-specific properties (a JSON object).
+    pub properties: Json,
+    /// The utterances it was extracted from.
+    pub source_utterance_ids: Vec<String>,
+}
+
+impl NewNode {
+    /// A node with the schema's defaults: confidence 0.8, no properties, no
+    /// provenance.
+    #[must_use]
+    pub fn new(session_id: &str, label: &str, node_type: &str) -> Self {
+        Self {
+            session_id: session_id.to_owned(),
+            label: label.to_owned(),
+            node_type: node_type.to_owned(),
+            confidence: 0.8,
+            properties: Json::Object(serde_json::Map::new()),
+            source_utterance_ids: Vec::new(),
+        }
+    }
+
+    /// The row this node becomes, with a new id.
+    pub(crate) fn into_model(self) -> Result<kg_node::Model> {
+        check_confidence(self.confidence)?;
+        Ok(kg_node::Model {
+            id: new_id(),
+            session_id: self.session_id,
+            label: self.label,
+            node_type: self.node_type,
+            confidence: self.confidence,
+            properties: Some(self.properties),
+            source_utterance_ids: json_strings(&self.source_utterance_ids),
+            recorded_at: now_utc(),
+            superseded_by: None,
+        })
+    }
+}
+
+/// Changes to a node; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeUpdate {
+    /// A new label.
+    pub label: Option<String>,
+    /// A new confidence in [0, 1].
+    pub confidence: Option<f64>,
+    /// New properties (replacing the old ones).
+    pub properties: Option<Json>,
+}
+
+/// An edge to create between two nodes of one session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEdge {
+    /// The session it belongs to (both nodes must belong to it too).
+    pub session_id: String,
+    /// Where it starts.
+    pub source_node_id: String,
+    /// Where it ends.
+    pub target_node_id: String,
+    /// What it expresses.
+    pub edge_type: EdgeType,
+    /// Extraction confidence in [0, 1].
+    pub confidence: f64,
+    /// Methodology-specific properties (a JSON object).
+    pub properties: Json,
+    /// The utterances it was extracted from.
+    pub source_utterance_ids: Vec<String>,
+}
+
+impl NewEdge {
+    /// An edge with the schema's defaults: confidence 0.8, no properties,
+    /// no provenance.
+    #[must_use]
+    pub fn new(session_id: &str, source_node_id: &str, target_node_id: &str, edge_type: EdgeType) -> Self {
+        Self {
+            session_id: session_id.to_owned(),
+            source_node_id: source_node_id.to_owned(),
+            target_node_id: target_node_id.to_owned(),
+            edge_type,
+            confidence: 0.8,
+            properties: Json::Object(serde_json::Map::new()),
+            source_utterance_ids: Vec::new(),
+        }
+    }
+
+    /// The row this edge becomes, with a new id.
+    pub(crate) fn into_model(self) -> Result<kg_edge::Model> {
+        check_confidence(self.confidence)?;
+        Ok(kg_edge::Model {
+            id: new_id(),
+            session_id: self.session_id,
+            source_node_id: self.source_node_id,
+            target_node_id: self.target_node_id,
+            edge_type: self.edge_type,
+            confidence: self.confidence,
+            properties: Some(self.properties),
+            source_utterance_ids: json_strings(&self.source_utterance_ids),
+            recorded_at: now_utc(),
+        })
+    }
+}
+
+/// The shape of a session's current graph: its current nodes and the edges
+/// between them (edges touching a superseded node are left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GraphSummary {
+    /// How many nodes are current.
+    pub current_nodes: u64,
+    /// How many edges join two current nodes.
+    pub edges: u64,
+    /// Current nodes by node type.
+    pub nodes_by_type: BTreeMap<String, u64>,
+    /// Edges by edge type (`leads_to`, `revises`, …).
+    pub edges_by_type: BTreeMap<String, u64>,
+    /// Current nodes that no edge touches, in id order.
+    pub isolated_nodes: Vec<String>,
+    /// The longest chain of `leads_to` edges, counted in edges (a chain of
+    /// four nodes is 3). Exact when the `leads_to` graph has no cycle; with
+    /// cycles, the longest chain once each cycle is cut at one edge (a
+    /// lower bound: longest simple paths are NP-hard in general).
+    pub longest_leads_to_chain: u64,
+    /// Whether the `leads_to` edges form a cycle.
+    pub has_leads_to_cycle: bool,
+}
+
+/// Nodes and edges of each session's knowledge graph.
+#[derive(Debug, Clone)]
+pub struct GraphRepository {
+    db: Database,
+}
+
+fn node_not_found(id: &str) -> Error {
+    Error::NotFound {
+        entity: "kg_nodes",
+        id: id.to_owned(),
+    }
+}
+
+fn edge_not_found(id: &str) -> Error {
+    Error::NotFound {
+        entity: "kg_edges",
+        id: id.to_owned(),
+    }
+}
+
+pub(crate) fn check_confidence(confidence: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&confidence) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "confidence {confidence} is outside [0, 1]"
+        )))
+    }
+}
+
+impl GraphRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Creates a current node.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the session already has a current node with
+    /// this label and type; [`Error::InvalidReference`] when the session does
+    /// not exist; [`Error::InvalidInput`] for a confidence outside [0, 1].
+    #[tracing::instrument(skip_all, fields(session_id = %new.session_id, label = %new.label))]
+    pub async fn create_node(&self, new: NewNode) -> Result<kg_node::Model> {
+        let model = new.into_model()?;
+        kg_node::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(self.db.connection())
+            .await?;
+        Ok(model)
+    }
+
+    /// The node `node_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none.
+    #[tracing::instrument(skip(self))]
+    pub async fn node(&self, node_id: &str) -> Result<kg_node::Model> {
+        kg_node::Entity::find_by_id(node_id)
+            .one(self.db.connection())
+            .await?
+            .ok_or_else(|| node_not_found(node_id))
+    }
+
+    /// The session's current (not superseded) nodes, oldest first.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn current_nodes(&self, session_id: &str) -> Result<Vec<kg_node::Model>> {
+        current_nodes(self.db.connection(), session_id).await
+    }
+
+    /// Every node of the session, superseded ones included, oldest first.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn all_nodes(&self, session_id: &str) -> Result<Vec<kg_node::Model>> {
+        Ok(kg_node::Entity::find()
+            .filter(kg_node::Column::SessionId.eq(session_id))
+            .order_by_asc(kg_node::Column::RecordedAt)
+            .order_by_asc(kg_node::Column::Id)
+            .all(self.db.connection())
+            .await?)
+    }
+
+    /// The current node of the session with this label and type, if any.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn find_current_node(
+        &self,
+        session_id: &str,
+        label: &str,
+        node_type: &str,
+    ) -> Result<Option<kg_node::Model>> {
+        Ok(kg_node::Entity::find()
+            .filter(kg_node::Column::SessionId.eq(session_id))
+            .filter(kg_node::Column::Label.eq(label))
+            .filter(kg_node::Column::NodeType.eq(node_type))
+            .filter(kg_node::Column::SupersededBy.is_null())
+            .one(self.db.connection())
+            .await?)
+    }
+
+    /// Changes a node's label, confidence or properties.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such node; [`Error::Conflict`]
+    /// when the new label collides with another current node;
+    /// [`Error::InvalidInput`] for a confidence outside [0, 1].
+    #[tracing::instrument(skip(self, update))]
+    pub async fn update_node(&self, node_id: &str, update: NodeUpdate) -> Result<kg_node::Model> {
+        if let Some(confidence) = update.confidence {
+            check_confidence(confidence)?;
+        }
+        let txn = self.db.begin_write().await?;
+        let node = lock_node(&*txn, node_id).await?;
+        let mut active = node.clone().into_active_model();
+        if let Some(label) = update.label {
+            active.label = Set(label);
+        }
+        if let Some(confidence) = update.confidence {
+            active.confidence = Set(confidence);
+        }
+        if let Some(properties) = update.properties {
+            active.properties = Set(Some(properties));
+        }
+        let updated = if active.is_changed() {
+            active.update(&*txn).await?
+        } else {
+            node
+        };
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Adds an utterance of the node's session to its provenance; an
+    /// utterance already there is not added twice.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the node or the utterance does not exist;
+    /// [`Error::SessionMismatch`] when the utterance belongs to another
+    /// session.
+    #[tracing::instrument(skip(self))]
+    pub async fn add_node_provenance(&self, node_id: &str, utterance_id: &str) -> Result<kg_node::Model> {
+        let txn = self.db.begin_write().await?;
+        let node = lock_node(&*txn, node_id).await?;
+        check_utterance_of_session(&*txn, utterance_id, &node.session_id).await?;
+        let Some(provenance) = with_added(&node.source_utterance_ids, utterance_id)? else {
+            txn.commit().await?;
+            return Ok(node);
+        };
+        let mut active = node.into_active_model();
+        active.source_utterance_ids = Set(provenance);
+        let updated = active.update(&*txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Marks `old_node_id` as superseded by `new_node_id`, a current node of
+    /// the same session, and returns the superseded node.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a missing node; [`Error::SessionMismatch`]
+    /// when the nodes belong to different sessions; [`Error::InvalidInput`]
+    /// when a node would supersede itself or the replacement is itself
+    /// superseded.
+    #[tracing::instrument(skip(self))]
+    pub async fn supersede_node(&self, old_node_id: &str, new_node_id: &str) -> Result<kg_node::Model> {
+        if old_node_id == new_node_id {
+            return Err(Error::InvalidInput(format!(
+                "node {old_node_id} cannot supersede itself"
+            )));
+        }
+        let txn = self.db.begin_write().await?;
+        let old = lock_node(&*txn, old_node_id).await?;
+        let new = lock_node(&*txn, new_node_id).await?;
+        if old.session_id != new.session_id {
+            return Err(Error::SessionMismatch(format!(
+                "node {old_node_id} belongs to session {} but its replacement {new_node_id} to session {}",
+                old.session_id, new.session_id
+            )));
+        }
+        if new.superseded_by.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "the replacement {new_node_id} is itself superseded"
+            )));
+        }
+        let mut active = old.into_active_model();
+        active.superseded_by = Set(Some(new_node_id.to_owned()));
+        let updated = active.update(&*txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Replaces a current node by a new one in one step — also when the new
+    /// node keeps the label and type, which the one-current-node rule would
+    /// otherwise refuse — and returns (superseded, replacement).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a missing node; [`Error::SessionMismatch`]
+    /// when `new` names another session; [`Error::InvalidInput`] when the
+    /// old node is already superseded or the confidence is outside [0, 1];
+    /// [`Error::Conflict`] when the new node collides with a third one.
+    #[tracing::instrument(skip(self, new))]
+    pub async fn replace_node(&self, old_node_id: &str, new: NewNode) -> Result<(kg_node::Model, kg_node::Model)> {
+        let replacement = new.into_model()?;
+        let txn = self.db.begin_write().await?;
+        let old = lock_node(&*txn, old_node_id).await?;
+        if old.session_id != replacement.session_id {
+            return Err(Error::SessionMismatch(format!(
+                "node {old_node_id} belongs to session {}, not {}",
+                old.session_id, replacement.session_id
+            )));
+        }
+        if old.superseded_by.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "node {old_node_id} is already superseded"
+            )));
+        }
+        // The replacement is inserted pointing at the old node (so it is not
+        // current yet), the old node then points at it, and finally it
+        // becomes current: no instant has two current nodes, and every
+        // foreign key holds at every statement.
+        let mut staged = replacement.clone();
+        staged.superseded_by = Some(old.id.clone());
+        kg_node::Entity::insert(staged.into_active_model())
+            .exec_without_returning(&*txn)
+            .await?;
+        let mut old_active = old.into_active_model();
+        old_active.superseded_by = Set(Some(replacement.id.clone()));
+        let superseded = old_active.update(&*txn).await?;
+        kg_node::Entity::update_many()
+            .col_expr(kg_node::Column::SupersededBy, sea_orm::sea_query::Expr::value(Option::<String>::None))
+            .filter(kg_node::Column::Id.eq(replacement.id.as_str()))
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+        Ok((superseded, replacement))
+    }
+
+    /// Creates an edge between two nodes of its session.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when a node does not exist;
+    /// [`Error::SessionMismatch`] when a node belongs to another session;
+    /// [`Error::Conflict`] when the same edge (source, target, type)
+    /// exists; [`Error::InvalidInput`] for a confidence outside [0, 1].
+    #[tracing::instrument(skip_all, fields(session_id = %new.session_id, edge_type = ?new.edge_type))]
+    pub async fn create_edge(&self, new: NewEdge) -> Result<kg_edge::Model> {
+        let model = new.into_model()?;
+        let txn = self.db.begin_write().await?;
+        check_nodes_of_session(
+            &*txn,
+            &[model.source_node_id.as_str(), model.target_node_id.as_str()],
+            &model.session_id,
+        )
+        .await?;
+        kg_edge::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(&*txn)
+            .await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// The edge of this type from `source_node_id` to `target_node_id`, if
+    /// any.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn find_edge(
+        &self,
+        source_node_id: &str,
+        target_node_id: &str,
+        edge_type: EdgeType,
+    ) -> Result<Option<kg_edge::Model>> {
+        Ok(kg_edge::Entity::find()
+            .filter(kg_edge::Column::SourceNodeId.eq(source_node_id))
+            .filter(kg_edge::Column::TargetNodeId.eq(target_node_id))
+            .filter(kg_edge::Column::EdgeType.eq(edge_type))
+            .one(self.db.connection())
+            .await?)
+    }
+
+    /// Every edge of the session, oldest first.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn edges(&self, session_id: &str) -> Result<Vec<kg_edge::Model>> {
+        session_edges(self.db.connection(), session_id).await
+    }
+
+    /// Adds an utterance of the edge's session to its provenance, once.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the edge or the utterance does not exist;
+    /// [`Error::SessionMismatch`] when the utterance belongs to another
+    /// session.
+    #[tracing::instrument(skip(self))]
+    pub async fn add_edge_provenance(&self, edge_id: &str, utterance_id: &str) -> Result<kg_edge::Model> {
+        let txn = self.db.begin_write().await?;
+        let edge = kg_edge::Entity::find_by_id(edge_id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| edge_not_found(edge_id))?;
+        check_utterance_of_session(&*txn, utterance_id, &edge.session_id).await?;
+        let Some(provenance) = with_added(&edge.source_utterance_ids, utterance_id)? else {
+            txn.commit().await?;
+            return Ok(edge);
+        };
+        let mut active = edge.into_active_model();
+        active.source_utterance_ids = Set(provenance);
+        let updated = active.update(&*txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Counts and shape of the session's current graph.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn summary(&self, session_id: &str) -> Result<GraphSummary> {
+        let txn = self.db.begin_read().await?;
+        let nodes: Vec<(String, String)> = kg_node::Entity::find()
+            .select_only()
+            .column(kg_node::Column::Id)
+            .column(kg_node::Column::NodeType)
+            .filter(kg_node::Column::SessionId.eq(session_id))
+            .filter(kg_node::Column::SupersededBy.is_null())
+            .order_by_asc(kg_node::Column::Id)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        let edges: Vec<(String, String, EdgeType)> = kg_edge::Entity::find()
+            .select_only()
+            .column(kg_edge::Column::SourceNodeId)
+            .column(kg_edge::Column::TargetNodeId)
+            .column(kg_edge::Column::EdgeType)
+            .filter(kg_edge::Column::SessionId.eq(session_id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        sea_orm::TransactionSession::commit(txn).await?;
+        Ok(summarise(&nodes, &edges))
+    }
+}
+
+/// Builds the summary of a graph given as (id, type) nodes and
+/// (source, target, type) edges.
+fn summarise(nodes: &[(String, String)], edges: &[(String, String, EdgeType)]) -> GraphSummary {
+    let current: HashSet<&str> = nodes.iter().map(|(id, _)| id.as_str()).collect();
+    let live: Vec<&(String, String, EdgeType)> = edges
+        .iter()
+        .filter(|(s, t, _)| current.contains(s.as_str()) && current.contains(t.as_str()))
+        .collect();
+
+    let mut summary = GraphSummary {
+        current_nodes: nodes.len() as u64,
+        edges: live.len() as u64,
+        ..GraphSummary::default()
+    };
+    for (_, node_type) in nodes {
+        *summary.nodes_by_type.entry(node_type.clone()).or_default() += 1;
+    }
+    let mut touched: HashSet<&str> = HashSet::new();
+    for (source, target, edge_type) in &live {
+        *summary.edges_by_type.entry(edge_type_name(*edge_type)).or_default() += 1;
+        touched.insert(source);
+        touched.insert(target);
+    }
+    summary.isolated_nodes = nodes
+        .iter()
+        .filter(|(id, _)| !touched.contains(id.as_str()))
+        .map(|(id, _)| id.clone())
+        .collect();
+
+    let leads_to: Vec<(&str, &str)> = live
+        .iter()
+        .filter(|(_, _, t)| *t == EdgeType::LeadsTo)
+        .map(|(s, t, _)| (s.as_str(), t.as_str()))
+        .collect();
+    let (longest, cyclic) = longest_chain(&leads_to);
+    summary.longest_leads_to_chain = longest;
+    summary.has_leads_to_cycle = cyclic;
+    summary
+}
+
+fn edge_type_name(edge_type: EdgeType) -> String {
+    use sea_orm::ActiveEnum;
+    edge_type.to_value()
+}
+
+/// The longest path (in edges) of a directed graph, and whether it has a
+/// cycle. A depth-first search cuts every back edge (the edges that close a
+/// cycle), which leaves a DAG whose longest path is found from the search's
+/// finishing order: O(V + E), and it terminates whatever the cycles.
+fn longest_chain(edges: &[(&str, &str)]) -> (u64, bool) {
+    let mut successors: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (source, target) in edges {
+        successors.entry(source).or_default().push(target);
+        successors.entry(target).or_default();
+    }
+    let mut roots: Vec<&str> = successors.keys().copied().collect();
+    roots.sort_unstable(); // deterministic results
+    for next in successors.values_mut() {
+        next.sort_unstable();
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Open,
+        Done,
+    }
+    let mut state: HashMap<&str, State> = HashMap::new();
+    let mut longest_from: HashMap<&str, u64> = HashMap::new();
+    let mut cyclic = false;
+    for root in roots {
+        if state.contains_key(root) {
+            continue;
+        }
+        // (node, index of the next successor to look at)
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        state.insert(root, State::Open);
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            let successors_of = &successors[node];
+            if let Some(&target) = successors_of.get(*next) {
+                *next += 1;
+                match state.get(target) {
+                    None => {
+                        state.insert(target, State::Open);
+                        stack.push((target, 0));
+                    }
+                    Some(State::Open) => cyclic = true, // a back edge: cut
+                    Some(State::Done) => {}
+                }
+            } else {
+                let best = successors_of
+                    .iter()
+                    .filter(|t| state.get(**t) == Some(&State::Done))
+                    .map(|t| longest_from[t] + 1)
+                    .max()
+                    .unwrap_or(0);
+                longest_from.insert(node, best);
+                state.insert(node, State::Done);
+                stack.pop();
+            }
+        }
+    }
+    (longest_from.values().copied().max().unwrap_or(0), cyclic)
+}
+
+/// `array` (a JSON array of ids) with `id` appended, or `None` when it is
+/// already there.
+fn with_added(array: &Json, id: &str) -> Result<Option<Json>> {
+    let mut ids = match array {
+        Json::Array(ids) => ids.clone(),
+        Json::Null => Vec::new(),
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "provenance is not a JSON array: {other}"
+            )));
+        }
+    };
+    if ids.iter().any(|v| v.as_str() == Some(id)) {
+        return Ok(None);
+    }
+    ids.push(Json::String(id.to_owned()));
+    Ok(Some(Json::Array(ids)))
+}
+
+async fn lock_node(conn: &impl ConnectionTrait, node_id: &str) -> Result<kg_node::Model> {
+    kg_node::Entity::find_by_id(node_id)
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .ok_or_else(|| node_not_found(node_id))
+}
+
+/// Fails unless every node exists and belongs to `session_id`.
+pub(crate) async fn check_nodes_of_session(
+    conn: &impl ConnectionTrait,
+    node_ids: &[&str],
+    session_id: &str,
+) -> Result<()> {
+    let found: Vec<(String, String)> = kg_node::Entity::find()
+        .select_only()
+        .column(kg_node::Column::Id)
+        .column(kg_node::Column::SessionId)
+        .filter(kg_node::Column::Id.is_in(node_ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for id in node_ids {
+        match found.iter().find(|(found_id, _)| found_id == id) {
+            None => return Err(node_not_found(id)),
+            Some((_, other)) if other != session_id => {
+                return Err(Error::SessionMismatch(format!(
+                    "node {id} belongs to session {other}, not {session_id}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn check_utterance_of_session(
+    conn: &impl ConnectionTrait,
+    utterance_id: &str,
+    session_id: &str,
+) -> Result<()> {
+    let owner: Option<String> = utterance::Entity::find_by_id(utterance_id)
+        .select_only()
+        .column(utterance::Column::SessionId)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    match owner {
+        None => Err(Error::NotFound {
+            entity: "utterances",
+            id: utterance_id.to_owned(),
+        }),
+        Some(owner) if owner != session_id => Err(Error::SessionMismatch(format!(
+            "utterance {utterance_id} belongs to session {owner}, not {session_id}"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) async fn current_nodes(conn: &impl ConnectionTrait, session_id: &str) -> Result<Vec<kg_node::Model>> {
+    Ok(kg_node::Entity::find()
+        .filter(kg_node::Column::SessionId.eq(session_id))
+        .filter(kg_node::Column::SupersededBy.is_null())
+        .order_by_asc(kg_node::Column::RecordedAt)
+        .order_by_asc(kg_node::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+pub(crate) async fn session_edges(conn: &impl ConnectionTrait, session_id: &str) -> Result<Vec<kg_edge::Model>> {
+    Ok(kg_edge::Entity::find()
+        .filter(kg_edge::Column::SessionId.eq(session_id))
+        .order_by_asc(kg_edge::Column::RecordedAt)
+        .order_by_asc(kg_edge::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_chain;
+
+    #[test]
+    fn the_longest_chain_of_a_path_counts_its_edges() {
+        assert_eq!(longest_chain(&[("a", "b"), ("b", "c"), ("c", "d")]), (3, false));
+        assert_eq!(longest_chain(&[]), (0, false));
+    }
+
+    #[test]
+    fn the_longest_chain_takes_the_longer_branch() {
+        let edges = [("a", "b"), ("b", "c"), ("a", "x"), ("x", "y"), ("y", "z"), ("z", "c")];
+        assert_eq!(longest_chain(&edges), (4, false));
+    }
+
+    #[test]
+    fn cycles_terminate_and_are_reported() {
+        assert_eq!(longest_chain(&[("a", "a")]), (0, true));
+        let (length, cyclic) = longest_chain(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]);
+        assert!(cyclic);
+        assert_eq!(length, 3, "a→b→c→d survives cutting c→a");
+    }
+}

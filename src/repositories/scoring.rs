@@ -1,0 +1,141 @@
+//! The scores that steered each turn.
+
+use entity::scoring_history;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, prelude::Json,
+};
+
+use crate::database::Database;
+use crate::error::Result;
+
+use super::utterances::check_turn;
+use super::{new_id, now_utc};
+
+/// The scores of one turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewScores {
+    /// The session scored.
+    pub session_id: String,
+    /// The turn scored (one row per turn).
+    pub turn_number: i32,
+    /// How much of the concept is covered.
+    pub coverage_score: f64,
+    /// How deep the laddering went.
+    pub depth_score: f64,
+    /// How saturated the answers are.
+    pub saturation_score: f64,
+    /// How new the last answer was, if scored.
+    pub novelty_score: Option<f64>,
+    /// How rich the last answer was, if scored.
+    pub richness_score: Option<f64>,
+    /// The strategy chosen for the next question.
+    pub strategy_selected: String,
+    /// Why.
+    pub strategy_reasoning: Option<String>,
+    /// Per-scorer details.
+    pub scorer_details: Json,
+}
+
+impl NewScores {
+    /// The row these scores become, with a new id.
+    pub(crate) fn into_model(self) -> Result<scoring_history::Model> {
+        check_turn(self.turn_number)?;
+        Ok(scoring_history::Model {
+            id: new_id(),
+            session_id: self.session_id,
+            turn_number: self.turn_number,
+            coverage_score: self.coverage_score,
+            depth_score: self.depth_score,
+            saturation_score: self.saturation_score,
+            novelty_score: self.novelty_score,
+            richness_score: self.richness_score,
+            strategy_selected: self.strategy_selected,
+            strategy_reasoning: self.strategy_reasoning,
+            scorer_details: Some(self.scorer_details),
+            created_at: now_utc(),
+        })
+    }
+}
+
+/// The scoring history of each session.
+#[derive(Debug, Clone)]
+pub struct ScoringRepository {
+    db: Database,
+}
+
+impl ScoringRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Saves the scores of a turn.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`](crate::Error::Conflict) when that turn already
+    /// has scores; [`Error::InvalidReference`](crate::Error::InvalidReference)
+    /// when the session does not exist;
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a turn below 1.
+    #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
+    pub async fn save(&self, new: NewScores) -> Result<scoring_history::Model> {
+        let model = new.into_model()?;
+        scoring_history::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(self.db.connection())
+            .await?;
+        Ok(model)
+    }
+
+    /// Every turn's scores, in turn order.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn history(&self, session_id: &str) -> Result<Vec<scoring_history::Model>> {
+        history(self.db.connection(), session_id).await
+    }
+
+    /// The scores of the latest turn, if any.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn latest(&self, session_id: &str) -> Result<Option<scoring_history::Model>> {
+        Ok(scoring_history::Entity::find()
+            .filter(scoring_history::Column::SessionId.eq(session_id))
+            .order_by_desc(scoring_history::Column::TurnNumber)
+            .one(self.db.connection())
+            .await?)
+    }
+
+    /// The strategies of the last `n` turns, oldest first.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn last_strategies(&self, session_id: &str, n: u64) -> Result<Vec<String>> {
+        let mut newest_first: Vec<String> = scoring_history::Entity::find()
+            .select_only()
+            .column(scoring_history::Column::StrategySelected)
+            .filter(scoring_history::Column::SessionId.eq(session_id))
+            .order_by_desc(scoring_history::Column::TurnNumber)
+            .limit(n)
+            .into_tuple()
+            .all(self.db.connection())
+            .await?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+}
+
+pub(crate) async fn history(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+) -> Result<Vec<scoring_history::Model>> {
+    Ok(scoring_history::Entity::find()
+        .filter(scoring_history::Column::SessionId.eq(session_id))
+        .order_by_asc(scoring_history::Column::TurnNumber)
+        .all(conn)
+        .await?)
+}

@@ -1,0 +1,235 @@
+//! Interview sessions.
+
+use entity::session::{self, SessionStatus};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, prelude::Json,
+};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+use super::{new_id, now_utc};
+
+/// What it takes to start an interview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The id to use; a new UUIDv7 when `None`.
+    pub id: Option<String>,
+    /// Interview methodology, e.g. `means_end_chain`.
+    pub methodology: String,
+    /// Id of the concept explored.
+    pub concept_id: String,
+    /// Name of the concept explored.
+    pub concept_name: String,
+    /// Methodology settings (a JSON object).
+    pub config: Json,
+}
+
+/// Sessions: create, read, list, change status and metrics, config, delete.
+#[derive(Debug, Clone)]
+pub struct SessionRepository {
+    db: Database,
+}
+
+pub(crate) fn not_found(id: &str) -> Error {
+    Error::NotFound {
+        entity: "sessions",
+        id: id.to_owned(),
+    }
+}
+
+impl SessionRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Creates an active session with no turns.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the id is taken; [`Error::InvalidInput`]
+    /// when the config is not a JSON object.
+    #[tracing::instrument(skip_all, fields(session_id))]
+    pub async fn create(&self, new: NewSession) -> Result<session::Model> {
+        if !new.config.is_object() {
+            return Err(Error::InvalidInput(
+                "a session's config must be a JSON object".into(),
+            ));
+        }
+        let id = new.id.unwrap_or_else(new_id);
+        tracing::Span::current().record("session_id", id.as_str());
+        let now = now_utc();
+        let model = session::Model {
+            id,
+            methodology: new.methodology,
+            concept_id: new.concept_id,
+            concept_name: new.concept_name,
+            status: SessionStatus::Active,
+            config: new.config,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            turn_count: 0,
+            coverage_score: Some(0.0),
+        };
+        session::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(self.db.connection())
+            .await?;
+        Ok(model)
+    }
+
+    /// The session `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none.
+    #[tracing::instrument(skip(self))]
+    pub async fn get(&self, session_id: &str) -> Result<session::Model> {
+        session::Entity::find_by_id(session_id)
+            .one(self.db.connection())
+            .await?
+            .ok_or_else(|| not_found(session_id))
+    }
+
+    /// Sessions newest first, of one status or all, at most `limit`.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn list(
+        &self,
+        status: Option<SessionStatus>,
+        limit: u64,
+    ) -> Result<Vec<session::Model>> {
+        let mut query = session::Entity::find()
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .limit(limit);
+        if let Some(status) = status {
+            query = query.filter(session::Column::Status.eq(status));
+        }
+        Ok(query.all(self.db.connection()).await?)
+    }
+
+    /// Sets the status. Completing sets `completed_at` (kept if it was
+    /// already completed); any other status clears it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such session.
+    #[tracing::instrument(skip(self))]
+    pub async fn update_status(
+        &self,
+        session_id: &str,
+        status: SessionStatus,
+    ) -> Result<session::Model> {
+        let txn = self.db.begin_write().await?;
+        let current = session::Entity::find_by_id(session_id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| not_found(session_id))?;
+        let now = now_utc();
+        let completed_at = match (status, current.completed_at) {
+            (SessionStatus::Completed, Some(at)) => Some(at),
+            (SessionStatus::Completed, None) => Some(now),
+            _ => None,
+        };
+        let mut active = current.into_active_model();
+        active.status = Set(status);
+        active.completed_at = Set(completed_at);
+        active.updated_at = Set(now);
+        let updated = active.update(&*txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Records the session's progress: how many turns, and the coverage.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such session;
+    /// [`Error::InvalidInput`] for a negative turn count.
+    #[tracing::instrument(skip(self))]
+    pub async fn update_metrics(
+        &self,
+        session_id: &str,
+        turn_count: i32,
+        coverage_score: f64,
+    ) -> Result<session::Model> {
+        if turn_count < 0 {
+            return Err(Error::InvalidInput(format!(
+                "turn count {turn_count} is negative"
+            )));
+        }
+        self.update_columns(session_id, |active| {
+            active.turn_count = Set(turn_count);
+            active.coverage_score = Set(Some(coverage_score));
+        })
+        .await
+    }
+
+    /// The session's methodology settings.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such session.
+    #[tracing::instrument(skip(self))]
+    pub async fn config(&self, session_id: &str) -> Result<Json> {
+        let config: Option<Json> = session::Entity::find_by_id(session_id)
+            .select_only()
+            .column(session::Column::Config)
+            .into_tuple()
+            .one(self.db.connection())
+            .await?;
+        config.ok_or_else(|| not_found(session_id))
+    }
+
+    /// Replaces the session's settings.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such session;
+    /// [`Error::InvalidInput`] when `config` is not a JSON object.
+    #[tracing::instrument(skip(self, config))]
+    pub async fn replace_config(&self, session_id: &str, config: Json) -> Result<session::Model> {
+        if !config.is_object() {
+            return Err(Error::InvalidInput(
+                "a session's config must be a JSON object".into(),
+            ));
+        }
+        self.update_columns(session_id, move |active| active.config = Set(config))
+            .await
+    }
+
+    /// Deletes the session and, by cascade, every row of it in every table.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such session.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete(&self, session_id: &str) -> Result<()> {
+        let deleted = session::Entity::delete_by_id(session_id)
+            .exec(self.db.connection())
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(not_found(session_id));
+        }
+        Ok(())
+    }
+
+    /// Updates the columns `change` sets, and `updated_at`, in one write.
+    async fn update_columns(
+        &self,
+        session_id: &str,
+        change: impl FnOnce(&mut session::ActiveModel),
+    ) -> Result<session::Model> {
+        let mut active = session::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(session_id.to_owned()),
+            updated_at: Set(now_utc()),
+            ..Default::default()
+        };
+        change(&mut active);
+        match active.update(self.db.connection()).await {
+            Ok(model) => Ok(model),
+            Err(sea_orm::DbErr::RecordNotUpdated) => Err(not_found(session_id)),
+            Err(err) => Err(err.into()),
+        }
+    }
+}

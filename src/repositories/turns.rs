@@ -1,0 +1,369 @@
+//! Whole turns: everything one turn produces, written in one transaction,
+//! and everything the next question is planned from, read in one snapshot.
+
+use entity::kg_edge::EdgeType;
+use entity::utterance::Speaker;
+use entity::{kg_edge, kg_node, scoring_history, session, utterance};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, prelude::Json,
+};
+use serde::Serialize;
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+use super::concept_elements::cover;
+use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
+use super::scoring::{NewScores, history};
+use super::sessions::not_found;
+use super::utterances::{NewUtterance, check_turn, last_utterances};
+use super::now_utc;
+
+/// What someone said in the turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnUtterance {
+    /// The words.
+    pub text: String,
+    /// Discourse markers found in them.
+    pub discourse_markers: Vec<String>,
+}
+
+/// A node named by a turn: one the turn creates (by its index in
+/// [`TurnRecord::nodes`]) or one that exists already (by id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRef {
+    /// The turn's `nodes[i]`.
+    New(usize),
+    /// An existing node of the same session.
+    Existing(String),
+}
+
+/// A node the turn extracted. Its provenance is the turn's user utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnNode {
+    /// What the node is called.
+    pub label: String,
+    /// Its type, set by the methodology.
+    pub node_type: String,
+    /// Extraction confidence in [0, 1].
+    pub confidence: f64,
+    /// Methodology-specific properties.
+    pub properties: Json,
+}
+
+/// An edge the turn extracted. Its provenance is the turn's user utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnEdge {
+    /// Where it starts.
+    pub source: NodeRef,
+    /// Where it ends.
+    pub target: NodeRef,
+    /// What it expresses.
+    pub edge_type: EdgeType,
+    /// Extraction confidence in [0, 1].
+    pub confidence: f64,
+    /// Methodology-specific properties.
+    pub properties: Json,
+}
+
+/// The scores of the turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnScores {
+    /// Coverage score.
+    pub coverage_score: f64,
+    /// Depth score.
+    pub depth_score: f64,
+    /// Saturation score.
+    pub saturation_score: f64,
+    /// Novelty score, if scored.
+    pub novelty_score: Option<f64>,
+    /// Richness score, if scored.
+    pub richness_score: Option<f64>,
+    /// The strategy chosen for the next question.
+    pub strategy_selected: String,
+    /// Why.
+    pub strategy_reasoning: Option<String>,
+    /// Per-scorer details.
+    pub scorer_details: Json,
+}
+
+/// Everything one turn produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnRecord {
+    /// The session.
+    pub session_id: String,
+    /// The turn, counted from 1; becomes the session's turn count.
+    pub turn_number: i32,
+    /// The interviewee's answer.
+    pub user_utterance: TurnUtterance,
+    /// Nodes extracted from it.
+    pub nodes: Vec<TurnNode>,
+    /// Edges extracted from it.
+    pub edges: Vec<TurnEdge>,
+    /// The turn's scores.
+    pub scores: TurnScores,
+    /// Concept elements this turn covers (element id, covering node); an
+    /// element covered before keeps its first node.
+    pub covered_elements: Vec<(String, NodeRef)>,
+    /// The session's coverage after the turn.
+    pub coverage_score: f64,
+    /// The next question, if the interview goes on.
+    pub system_utterance: Option<TurnUtterance>,
+}
+
+/// The ids a recorded turn created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedTurn {
+    /// The user utterance.
+    pub user_utterance_id: String,
+    /// The system utterance, if there was one.
+    pub system_utterance_id: Option<String>,
+    /// The nodes, in the order of [`TurnRecord::nodes`].
+    pub node_ids: Vec<String>,
+    /// The edges, in the order of [`TurnRecord::edges`].
+    pub edge_ids: Vec<String>,
+    /// The scoring row.
+    pub scores_id: String,
+    /// The element ids this turn covered for the first time.
+    pub newly_covered: Vec<String>,
+}
+
+/// What planning the next question reads: one consistent snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnContext {
+    /// The session row.
+    pub session: session::Model,
+    /// Its current (not superseded) nodes.
+    pub current_nodes: Vec<kg_node::Model>,
+    /// Its edges.
+    pub edges: Vec<kg_edge::Model>,
+    /// Its last utterances, in conversation order.
+    pub recent_utterances: Vec<utterance::Model>,
+    /// Its scores, in turn order.
+    pub scoring_history: Vec<scoring_history::Model>,
+}
+
+/// Records and reads whole turns.
+#[derive(Debug, Clone)]
+pub struct TurnRepository {
+    db: Database,
+}
+
+impl TurnRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Writes everything the turn produced — user utterance, nodes, edges,
+    /// scores, coverage marks, session metrics, system utterance — in ONE
+    /// write transaction: all of it lands or none of it does.
+    ///
+    /// # Errors
+    /// Nothing is written on any error. [`Error::NotFound`] when the session
+    /// or a covered element does not exist, or an existing node is missing;
+    /// [`Error::InvalidInput`] for a node index out of range, a confidence
+    /// outside [0, 1] or a turn below 1 (checked before any write);
+    /// [`Error::SessionMismatch`] for an existing node of another session;
+    /// [`Error::Conflict`] when the turn was recorded already (scores or
+    /// utterances of that turn exist) or a node duplicates a current one;
+    /// [`Error::Busy`] when the write lock stays taken past the busy timeout.
+    #[tracing::instrument(skip_all, fields(session_id = %record.session_id, turn = record.turn_number))]
+    pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
+        let plan = TurnPlan::new(record)?;
+        let txn = self.db.begin_write().await?;
+
+        // The metrics update doubles as the check that the session exists.
+        let updated = session::Entity::update_many()
+            .set(session::ActiveModel {
+                turn_count: Set(plan.turn_number),
+                coverage_score: Set(Some(plan.coverage_score)),
+                updated_at: Set(now_utc()),
+                ..Default::default()
+            })
+            .filter(session::Column::Id.eq(plan.session_id.as_str()))
+            .exec(&*txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(not_found(&plan.session_id));
+        }
+
+        utterance::Entity::insert_many(plan.utterances.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(&*txn)
+            .await?;
+        if !plan.nodes.is_empty() {
+            kg_node::Entity::insert_many(plan.nodes.iter().cloned().map(IntoActiveModel::into_active_model))
+                .exec_without_returning(&*txn)
+                .await?;
+        }
+        if !plan.existing_nodes.is_empty() {
+            let ids: Vec<&str> = plan.existing_nodes.iter().map(String::as_str).collect();
+            check_nodes_of_session(&*txn, &ids, &plan.session_id).await?;
+        }
+        if !plan.edges.is_empty() {
+            kg_edge::Entity::insert_many(plan.edges.iter().cloned().map(IntoActiveModel::into_active_model))
+                .exec_without_returning(&*txn)
+                .await?;
+        }
+        scoring_history::Entity::insert(plan.scores.clone().into_active_model())
+            .exec_without_returning(&*txn)
+            .await?;
+        let mut newly_covered = Vec::new();
+        for (element_id, node_id) in &plan.covers {
+            if cover(&*txn, &plan.session_id, element_id, node_id).await? {
+                newly_covered.push(element_id.clone());
+            }
+        }
+        txn.commit().await?;
+
+        Ok(RecordedTurn {
+            user_utterance_id: plan.utterances[0].id.clone(),
+            system_utterance_id: plan.utterances.get(1).map(|u| u.id.clone()),
+            node_ids: plan.nodes.iter().map(|n| n.id.clone()).collect(),
+            edge_ids: plan.edges.iter().map(|e| e.id.clone()).collect(),
+            scores_id: plan.scores.id,
+            newly_covered,
+        })
+    }
+
+    /// Reads what planning the next question needs — the session, its
+    /// current nodes, its edges, its last `recent_utterances` utterances and
+    /// its scoring history — in one snapshot, so a turn being recorded is
+    /// seen whole or not at all.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the session does not exist.
+    #[tracing::instrument(skip(self))]
+    pub async fn context(&self, session_id: &str, recent_utterances: u64) -> Result<TurnContext> {
+        let txn = self.db.begin_read().await?;
+        let session = session::Entity::find_by_id(session_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| not_found(session_id))?;
+        let context = TurnContext {
+            session,
+            current_nodes: current_nodes(&txn, session_id).await?,
+            edges: session_edges(&txn, session_id).await?,
+            recent_utterances: last_utterances(&txn, session_id, recent_utterances).await?,
+            scoring_history: history(&txn, session_id).await?,
+        };
+        sea_orm::TransactionSession::commit(txn).await?;
+        Ok(context)
+    }
+}
+
+/// A turn turned into rows, checked before anything is written.
+struct TurnPlan {
+    session_id: String,
+    turn_number: i32,
+    coverage_score: f64,
+    utterances: Vec<utterance::Model>,
+    nodes: Vec<kg_node::Model>,
+    edges: Vec<kg_edge::Model>,
+    scores: scoring_history::Model,
+    covers: Vec<(String, String)>,
+    existing_nodes: Vec<String>,
+}
+
+impl TurnPlan {
+    fn new(record: TurnRecord) -> Result<Self> {
+        check_turn(record.turn_number)?;
+        let session_id = record.session_id;
+        let utterance = |speaker, said: TurnUtterance| {
+            NewUtterance {
+                session_id: session_id.clone(),
+                turn_number: record.turn_number,
+                speaker,
+                text: said.text,
+                discourse_markers: said.discourse_markers,
+            }
+            .into_model()
+        };
+        let mut utterances = vec![utterance(Speaker::User, record.user_utterance)];
+        if let Some(next_question) = record.system_utterance {
+            utterances.push(utterance(Speaker::System, next_question));
+        }
+        let provenance = vec![utterances[0].id.clone()];
+
+        let nodes = record
+            .nodes
+            .into_iter()
+            .map(|node| {
+                NewNode {
+                    session_id: session_id.clone(),
+                    label: node.label,
+                    node_type: node.node_type,
+                    confidence: node.confidence,
+                    properties: node.properties,
+                    source_utterance_ids: provenance.clone(),
+                }
+                .into_model()
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut existing_nodes = Vec::new();
+        let mut resolve = |node: NodeRef| -> Result<String> {
+            match node {
+                NodeRef::New(i) => nodes.get(i).map(|n| n.id.clone()).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "the turn names new node {i} but creates {} node(s)",
+                        nodes.len()
+                    ))
+                }),
+                NodeRef::Existing(id) => {
+                    if !existing_nodes.contains(&id) {
+                        existing_nodes.push(id.clone());
+                    }
+                    Ok(id)
+                }
+            }
+        };
+        let mut edges = Vec::with_capacity(record.edges.len());
+        for edge in record.edges {
+            edges.push(
+                NewEdge {
+                    session_id: session_id.clone(),
+                    source_node_id: resolve(edge.source)?,
+                    target_node_id: resolve(edge.target)?,
+                    edge_type: edge.edge_type,
+                    confidence: edge.confidence,
+                    properties: edge.properties,
+                    source_utterance_ids: provenance.clone(),
+                }
+                .into_model()?,
+            );
+        }
+        let covers = record
+            .covered_elements
+            .into_iter()
+            .map(|(element_id, node)| Ok((element_id, resolve(node)?)))
+            .collect::<Result<Vec<_>>>()?;
+
+        let scores = NewScores {
+            session_id: session_id.clone(),
+            turn_number: record.turn_number,
+            coverage_score: record.scores.coverage_score,
+            depth_score: record.scores.depth_score,
+            saturation_score: record.scores.saturation_score,
+            novelty_score: record.scores.novelty_score,
+            richness_score: record.scores.richness_score,
+            strategy_selected: record.scores.strategy_selected,
+            strategy_reasoning: record.scores.strategy_reasoning,
+            scorer_details: record.scores.scorer_details,
+        }
+        .into_model()?;
+
+        Ok(Self {
+            session_id,
+            turn_number: record.turn_number,
+            coverage_score: record.coverage_score,
+            utterances,
+            nodes,
+            edges,
+            scores,
+            covers,
+            existing_nodes,
+        })
+    }
+}

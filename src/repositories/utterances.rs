@@ -1,0 +1,144 @@
+//! The transcript: one utterance per speaker per turn.
+
+use entity::utterance::{self, Speaker};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+use super::{json_strings, new_id, now_utc};
+
+/// An utterance to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUtterance {
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The turn, counted from 1.
+    pub turn_number: i32,
+    /// Who spoke.
+    pub speaker: Speaker,
+    /// What was said.
+    pub text: String,
+    /// Discourse markers found in it.
+    pub discourse_markers: Vec<String>,
+}
+
+impl NewUtterance {
+    /// The row this utterance becomes, with a new id.
+    pub(crate) fn into_model(self) -> utterance::Model {
+        utterance::Model {
+            id: new_id(),
+            session_id: self.session_id,
+            turn_number: self.turn_number,
+            speaker: self.speaker,
+            text: self.text,
+            discourse_markers: Some(json_strings(&self.discourse_markers)),
+            created_at: now_utc(),
+        }
+    }
+}
+
+/// The transcript of each session.
+#[derive(Debug, Clone)]
+pub struct UtteranceRepository {
+    db: Database,
+}
+
+impl UtteranceRepository {
+    /// The repository over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Saves an utterance and returns it with its id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidReference`] when the session does not exist;
+    /// [`Error::Conflict`] when the speaker already spoke in that turn;
+    /// [`Error::InvalidInput`] for a turn number below 1.
+    #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
+    pub async fn save(&self, new: NewUtterance) -> Result<utterance::Model> {
+        check_turn(new.turn_number)?;
+        let model = new.into_model();
+        utterance::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(self.db.connection())
+            .await?;
+        Ok(model)
+    }
+
+    /// The last `n` utterances of a session, in conversation order.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn last(&self, session_id: &str, n: u64) -> Result<Vec<utterance::Model>> {
+        last_utterances(self.db.connection(), session_id, n).await
+    }
+
+    /// Every utterance of one turn, in conversation order.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn of_turn(&self, session_id: &str, turn_number: i32) -> Result<Vec<utterance::Model>> {
+        Ok(in_order(
+            utterance::Entity::find()
+                .filter(utterance::Column::SessionId.eq(session_id))
+                .filter(utterance::Column::TurnNumber.eq(turn_number)),
+        )
+        .all(self.db.connection())
+        .await?)
+    }
+
+    /// The whole transcript of a session, in conversation order.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn transcript(&self, session_id: &str) -> Result<Vec<utterance::Model>> {
+        Ok(
+            in_order(utterance::Entity::find().filter(utterance::Column::SessionId.eq(session_id)))
+                .all(self.db.connection())
+                .await?,
+        )
+    }
+}
+
+pub(crate) fn check_turn(turn_number: i32) -> Result<()> {
+    if turn_number < 1 {
+        return Err(Error::InvalidInput(format!(
+            "turn number {turn_number} is below 1"
+        )));
+    }
+    Ok(())
+}
+
+/// Conversation order: by turn, then by when each was recorded (ids are
+/// time-ordered, which breaks ties within one instant).
+fn in_order(query: sea_orm::Select<utterance::Entity>) -> sea_orm::Select<utterance::Entity> {
+    query
+        .order_by_asc(utterance::Column::TurnNumber)
+        .order_by_asc(utterance::Column::CreatedAt)
+        .order_by_asc(utterance::Column::Id)
+}
+
+pub(crate) async fn last_utterances(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    n: u64,
+) -> Result<Vec<utterance::Model>> {
+    let mut newest_first = utterance::Entity::find()
+        .filter(utterance::Column::SessionId.eq(session_id))
+        .order_by_desc(utterance::Column::TurnNumber)
+        .order_by_desc(utterance::Column::CreatedAt)
+        .order_by_desc(utterance::Column::Id)
+        .limit(n)
+        .all(conn)
+        .await?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
