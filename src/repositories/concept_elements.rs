@@ -145,7 +145,10 @@ impl ConceptElementRepository {
         let mut summary = CoverageSummary::default();
         for (priority, covered) in rows {
             let name = sea_orm::ActiveEnum::to_value(&priority);
-            for bucket in [&mut summary.overall, summary.by_priority.entry(name).or_default()] {
+            for bucket in [
+                &mut summary.overall,
+                summary.by_priority.entry(name).or_default(),
+            ] {
                 bucket.total += 1;
                 bucket.covered += u64::from(covered);
             }
@@ -178,9 +181,14 @@ pub(crate) async fn insert_elements(
     conn: &impl ConnectionTrait,
     models: &[concept_element::Model],
 ) -> Result<()> {
-    concept_element::Entity::insert_many(models.iter().cloned().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(conn)
-        .await?;
+    concept_element::Entity::insert_many(
+        models
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec_without_returning(conn)
+    .await?;
     Ok(())
 }
 

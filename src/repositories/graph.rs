@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use entity::kg_edge::{self, EdgeType};
 use entity::{kg_node, utterance};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, prelude::Json,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, prelude::Json,
 };
 use serde::Serialize;
 
@@ -98,7 +98,12 @@ impl NewEdge {
     /// An edge with the schema's defaults: confidence 0.8, no properties,
     /// no provenance.
     #[must_use]
-    pub fn new(session_id: &str, source_node_id: &str, target_node_id: &str, edge_type: EdgeType) -> Self {
+    pub fn new(
+        session_id: &str,
+        source_node_id: &str,
+        target_node_id: &str,
+        edge_type: EdgeType,
+    ) -> Self {
         Self {
             session_id: session_id.to_owned(),
             source_node_id: source_node_id.to_owned(),
@@ -297,7 +302,11 @@ impl GraphRepository {
     /// [`Error::SessionMismatch`] when the utterance belongs to another
     /// session.
     #[tracing::instrument(skip(self))]
-    pub async fn add_node_provenance(&self, node_id: &str, utterance_id: &str) -> Result<kg_node::Model> {
+    pub async fn add_node_provenance(
+        &self,
+        node_id: &str,
+        utterance_id: &str,
+    ) -> Result<kg_node::Model> {
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;
         check_utterance_of_session(&*txn, utterance_id, &node.session_id).await?;
@@ -321,7 +330,11 @@ impl GraphRepository {
     /// when a node would supersede itself or the replacement is itself
     /// superseded.
     #[tracing::instrument(skip(self))]
-    pub async fn supersede_node(&self, old_node_id: &str, new_node_id: &str) -> Result<kg_node::Model> {
+    pub async fn supersede_node(
+        &self,
+        old_node_id: &str,
+        new_node_id: &str,
+    ) -> Result<kg_node::Model> {
         if old_node_id == new_node_id {
             return Err(Error::InvalidInput(format!(
                 "node {old_node_id} cannot supersede itself"
@@ -358,7 +371,11 @@ impl GraphRepository {
     /// old node is already superseded or the confidence is outside [0, 1];
     /// [`Error::Conflict`] when the new node collides with a third one.
     #[tracing::instrument(skip(self, new))]
-    pub async fn replace_node(&self, old_node_id: &str, new: NewNode) -> Result<(kg_node::Model, kg_node::Model)> {
+    pub async fn replace_node(
+        &self,
+        old_node_id: &str,
+        new: NewNode,
+    ) -> Result<(kg_node::Model, kg_node::Model)> {
         let replacement = new.into_model()?;
         let txn = self.db.begin_write().await?;
         let old = lock_node(&*txn, old_node_id).await?;
@@ -386,7 +403,10 @@ impl GraphRepository {
         old_active.superseded_by = Set(Some(replacement.id.clone()));
         let superseded = old_active.update(&*txn).await?;
         kg_node::Entity::update_many()
-            .col_expr(kg_node::Column::SupersededBy, sea_orm::sea_query::Expr::value(Option::<String>::None))
+            .col_expr(
+                kg_node::Column::SupersededBy,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
             .filter(kg_node::Column::Id.eq(replacement.id.as_str()))
             .exec(&*txn)
             .await?;
@@ -454,7 +474,11 @@ impl GraphRepository {
     /// [`Error::SessionMismatch`] when the utterance belongs to another
     /// session.
     #[tracing::instrument(skip(self))]
-    pub async fn add_edge_provenance(&self, edge_id: &str, utterance_id: &str) -> Result<kg_edge::Model> {
+    pub async fn add_edge_provenance(
+        &self,
+        edge_id: &str,
+        utterance_id: &str,
+    ) -> Result<kg_edge::Model> {
         let txn = self.db.begin_write().await?;
         let edge = kg_edge::Entity::find_by_id(edge_id)
             .lock_exclusive()
@@ -523,7 +547,10 @@ fn summarise(nodes: &[(String, String)], edges: &[(String, String, EdgeType)]) -
     }
     let mut touched: HashSet<&str> = HashSet::new();
     for (source, target, edge_type) in &live {
-        *summary.edges_by_type.entry(edge_type_name(*edge_type)).or_default() += 1;
+        *summary
+            .edges_by_type
+            .entry(edge_type_name(*edge_type))
+            .or_default() += 1;
         touched.insert(source);
         touched.insert(target);
     }
@@ -687,7 +714,10 @@ async fn check_utterance_of_session(
     }
 }
 
-pub(crate) async fn current_nodes(conn: &impl ConnectionTrait, session_id: &str) -> Result<Vec<kg_node::Model>> {
+pub(crate) async fn current_nodes(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+) -> Result<Vec<kg_node::Model>> {
     Ok(kg_node::Entity::find()
         .filter(kg_node::Column::SessionId.eq(session_id))
         .filter(kg_node::Column::SupersededBy.is_null())
@@ -697,7 +727,10 @@ pub(crate) async fn current_nodes(conn: &impl ConnectionTrait, session_id: &str)
         .await?)
 }
 
-pub(crate) async fn session_edges(conn: &impl ConnectionTrait, session_id: &str) -> Result<Vec<kg_edge::Model>> {
+pub(crate) async fn session_edges(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+) -> Result<Vec<kg_edge::Model>> {
     Ok(kg_edge::Entity::find()
         .filter(kg_edge::Column::SessionId.eq(session_id))
         .order_by_asc(kg_edge::Column::RecordedAt)
@@ -712,13 +745,23 @@ mod tests {
 
     #[test]
     fn the_longest_chain_of_a_path_counts_its_edges() {
-        assert_eq!(longest_chain(&[("a", "b"), ("b", "c"), ("c", "d")]), (3, false));
+        assert_eq!(
+            longest_chain(&[("a", "b"), ("b", "c"), ("c", "d")]),
+            (3, false)
+        );
         assert_eq!(longest_chain(&[]), (0, false));
     }
 
     #[test]
     fn the_longest_chain_takes_the_longer_branch() {
-        let edges = [("a", "b"), ("b", "c"), ("a", "x"), ("x", "y"), ("y", "z"), ("z", "c")];
+        let edges = [
+            ("a", "b"),
+            ("b", "c"),
+            ("a", "x"),
+            ("x", "y"),
+            ("y", "z"),
+            ("z", "c"),
+        ];
         assert_eq!(longest_chain(&edges), (4, false));
     }
 

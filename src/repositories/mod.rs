@@ -20,11 +20,16 @@ pub mod sessions;
 pub mod turns;
 pub mod utterances;
 
-pub use concept_elements::{ConceptElementRepository, CoverageSummary, NewConceptElement, PriorityCoverage};
+pub use concept_elements::{
+    ConceptElementRepository, CoverageSummary, NewConceptElement, PriorityCoverage,
+};
 pub use graph::{GraphRepository, GraphSummary, NewEdge, NewNode, NodeUpdate};
 pub use scoring::{NewScores, ScoringRepository};
 pub use sessions::{NewSession, SessionRepository};
-pub use turns::{NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository, TurnScores, TurnUtterance};
+pub use turns::{
+    NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository, TurnScores,
+    TurnUtterance,
+};
 pub use utterances::{NewUtterance, UtteranceRepository};
 
 /// A new id: a time-ordered UUIDv7 string. Ordered ids keep B-tree inserts
@@ -77,5 +82,67 @@ impl Repositories {
 
 /// The JSON array of `values`.
 pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
-    serde_json::Value::Array(values.iter().cloned().map(serde_json::Value::String).collect())
+    serde_json::Value::Array(
+        values
+            .iter()
+            .cloned()
+            .map(serde_json::Value::String)
+            .collect(),
+    )
+}
+
+/// Statements that run together inside one transaction. On SQLite they go
+/// to the driver as ONE multi-statement query: sqlx runs each connection on
+/// a worker thread, and every round trip to it costs two thread wake-ups,
+/// which cost more than the SQLite work of a small statement (the turn
+/// benchmark measured it; see README). sqlx prepares and caches each part
+/// and binds the arguments across them in order. PostgreSQL cannot prepare
+/// several commands at once, so there they run one by one. Rows returned
+/// (by `RETURNING`) come back in statement order.
+pub(crate) struct StatementBatch {
+    backend: sea_orm::DbBackend,
+    statements: Vec<sea_orm::Statement>,
+}
+
+impl StatementBatch {
+    pub(crate) fn new(backend: sea_orm::DbBackend) -> Self {
+        Self {
+            backend,
+            statements: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, statement: sea_orm::Statement) {
+        self.statements.push(statement);
+    }
+
+    pub(crate) async fn run(
+        self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        if self.backend != sea_orm::DbBackend::Sqlite {
+            let mut rows = Vec::new();
+            for statement in self.statements {
+                rows.extend(conn.query_all_raw(statement).await?);
+            }
+            return Ok(rows);
+        }
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for statement in self.statements {
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&statement.sql);
+            if let Some(sea_orm::Values(v)) = statement.values {
+                values.extend(v);
+            }
+        }
+        conn.query_all_raw(sea_orm::Statement::from_sql_and_values(
+            self.backend,
+            sql,
+            values,
+        ))
+        .await
+    }
 }

@@ -1,5 +1,6 @@
 //! Interview sessions.
 
+use entity::concept_element;
 use entity::session::{self, SessionStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -9,6 +10,7 @@ use sea_orm::{
 use crate::database::Database;
 use crate::error::{Error, Result};
 
+use super::concept_elements::{NewConceptElement, element_models, insert_elements};
 use super::{new_id, now_utc};
 
 /// What it takes to start an interview.
@@ -32,6 +34,28 @@ pub struct SessionRepository {
     db: Database,
 }
 
+fn session_model(new: NewSession) -> Result<session::Model> {
+    if !new.config.is_object() {
+        return Err(Error::InvalidInput(
+            "a session's config must be a JSON object".into(),
+        ));
+    }
+    let now = now_utc();
+    Ok(session::Model {
+        id: new.id.unwrap_or_else(new_id),
+        methodology: new.methodology,
+        concept_id: new.concept_id,
+        concept_name: new.concept_name,
+        status: SessionStatus::Active,
+        config: new.config,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+        turn_count: 0,
+        coverage_score: Some(0.0),
+    })
+}
+
 pub(crate) fn not_found(id: &str) -> Error {
     Error::NotFound {
         entity: "sessions",
@@ -53,31 +77,38 @@ impl SessionRepository {
     /// when the config is not a JSON object.
     #[tracing::instrument(skip_all, fields(session_id))]
     pub async fn create(&self, new: NewSession) -> Result<session::Model> {
-        if !new.config.is_object() {
-            return Err(Error::InvalidInput(
-                "a session's config must be a JSON object".into(),
-            ));
-        }
-        let id = new.id.unwrap_or_else(new_id);
-        tracing::Span::current().record("session_id", id.as_str());
-        let now = now_utc();
-        let model = session::Model {
-            id,
-            methodology: new.methodology,
-            concept_id: new.concept_id,
-            concept_name: new.concept_name,
-            status: SessionStatus::Active,
-            config: new.config,
-            created_at: now,
-            updated_at: now,
-            completed_at: None,
-            turn_count: 0,
-            coverage_score: Some(0.0),
-        };
+        let model = session_model(new)?;
+        tracing::Span::current().record("session_id", model.id.as_str());
         session::Entity::insert(model.clone().into_active_model())
             .exec_without_returning(self.db.connection())
             .await?;
         Ok(model)
+    }
+
+    /// Creates an active session and seeds its concept elements, in one
+    /// transaction: both land or neither does.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and
+    /// [`ConceptElementRepository::seed`](super::ConceptElementRepository::seed).
+    #[tracing::instrument(skip_all, fields(session_id, elements = elements.len()))]
+    pub async fn create_with_elements(
+        &self,
+        new: NewSession,
+        elements: Vec<NewConceptElement>,
+    ) -> Result<(session::Model, Vec<concept_element::Model>)> {
+        let model = session_model(new)?;
+        tracing::Span::current().record("session_id", model.id.as_str());
+        let elements = element_models(&model.id, elements);
+        let txn = self.db.begin_write().await?;
+        session::Entity::insert(model.clone().into_active_model())
+            .exec_without_returning(&*txn)
+            .await?;
+        if !elements.is_empty() {
+            insert_elements(&*txn, &elements).await?;
+        }
+        txn.commit().await?;
+        Ok((model, elements))
     }
 
     /// The session `id`.

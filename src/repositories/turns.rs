@@ -3,21 +3,22 @@
 
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
-use entity::{kg_edge, kg_node, scoring_history, session, utterance};
+use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, prelude::Json,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryTrait, prelude::Json,
 };
 use serde::Serialize;
 
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::concept_elements::cover;
 use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
 use super::scoring::{NewScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
-use super::now_utc;
+use super::{StatementBatch, now_utc};
 
 /// What someone said in the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,48 +174,34 @@ impl TurnRepository {
     pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
         let plan = TurnPlan::new(record)?;
         let txn = self.db.begin_write().await?;
-
-        // The metrics update doubles as the check that the session exists.
-        let updated = session::Entity::update_many()
-            .set(session::ActiveModel {
-                turn_count: Set(plan.turn_number),
-                coverage_score: Set(Some(plan.coverage_score)),
-                updated_at: Set(now_utc()),
-                ..Default::default()
-            })
-            .filter(session::Column::Id.eq(plan.session_id.as_str()))
-            .exec(&*txn)
-            .await?;
-        if updated.rows_affected == 0 {
-            return Err(not_found(&plan.session_id));
-        }
-
-        utterance::Entity::insert_many(plan.utterances.iter().cloned().map(IntoActiveModel::into_active_model))
-            .exec_without_returning(&*txn)
-            .await?;
-        if !plan.nodes.is_empty() {
-            kg_node::Entity::insert_many(plan.nodes.iter().cloned().map(IntoActiveModel::into_active_model))
-                .exec_without_returning(&*txn)
-                .await?;
-        }
         if !plan.existing_nodes.is_empty() {
             let ids: Vec<&str> = plan.existing_nodes.iter().map(String::as_str).collect();
             check_nodes_of_session(&*txn, &ids, &plan.session_id).await?;
         }
-        if !plan.edges.is_empty() {
-            kg_edge::Entity::insert_many(plan.edges.iter().cloned().map(IntoActiveModel::into_active_model))
-                .exec_without_returning(&*txn)
-                .await?;
-        }
-        scoring_history::Entity::insert(plan.scores.clone().into_active_model())
-            .exec_without_returning(&*txn)
-            .await?;
-        let mut newly_covered = Vec::new();
-        for (element_id, node_id) in &plan.covers {
-            if cover(&*txn, &plan.session_id, element_id, node_id).await? {
-                newly_covered.push(element_id.clone());
+        let covered_at = now_utc();
+        let rows = match plan
+            .statements(txn.get_database_backend(), covered_at)
+            .run(&*txn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                let err = Error::from(err);
+                txn.rollback().await?;
+                // The utterances' foreign key is what notices a missing
+                // session: say so plainly.
+                if matches!(err, Error::InvalidReference(_))
+                    && session::Entity::find_by_id(plan.session_id.as_str())
+                        .one(self.db.connection())
+                        .await?
+                        .is_none()
+                {
+                    return Err(not_found(&plan.session_id));
+                }
+                return Err(err);
             }
-        }
+        };
+        let newly_covered = newly_covered(&plan, &rows, covered_at)?;
         txn.commit().await?;
 
         Ok(RecordedTurn {
@@ -266,7 +253,114 @@ struct TurnPlan {
     existing_nodes: Vec<String>,
 }
 
+/// Which covered elements the turn covered first, from the rows the cover
+/// statements returned; an element that returned no row does not exist.
+fn newly_covered(
+    plan: &TurnPlan,
+    rows: &[sea_orm::QueryResult],
+    covered_at: chrono::NaiveDateTime,
+) -> Result<Vec<String>> {
+    let mut newly = Vec::new();
+    for (element_id, node_id) in &plan.covers {
+        let row = rows
+            .iter()
+            .find(|row| row.try_get::<String>("", "element_id").ok().as_deref() == Some(element_id))
+            .ok_or_else(|| Error::NotFound {
+                entity: "concept_elements",
+                id: format!("{}/{element_id}", plan.session_id),
+            })?;
+        let at: Option<chrono::NaiveDateTime> = row.try_get("", "covered_at")?;
+        let by: Option<String> = row.try_get("", "covered_by_node_id")?;
+        if at == Some(covered_at) && by.as_deref() == Some(node_id) && !newly.contains(element_id) {
+            newly.push(element_id.clone());
+        }
+    }
+    Ok(newly)
+}
+
 impl TurnPlan {
+    /// The turn's writes, in order: session metrics, utterances, nodes,
+    /// edges, scores, then one cover per element, which returns the
+    /// element's covering as it now stands (a first cover writes this
+    /// turn's node and `covered_at`; a later one keeps the first).
+    fn statements(&self, backend: DbBackend, covered_at: chrono::NaiveDateTime) -> StatementBatch {
+        let mut batch = StatementBatch::new(backend);
+        batch.push(
+            session::Entity::update_many()
+                .set(session::ActiveModel {
+                    turn_count: Set(self.turn_number),
+                    coverage_score: Set(Some(self.coverage_score)),
+                    updated_at: Set(covered_at),
+                    ..Default::default()
+                })
+                .filter(session::Column::Id.eq(self.session_id.as_str()))
+                .build(backend),
+        );
+        batch.push(
+            utterance::Entity::insert_many(
+                self.utterances
+                    .iter()
+                    .cloned()
+                    .map(IntoActiveModel::into_active_model),
+            )
+            .build(backend),
+        );
+        if !self.nodes.is_empty() {
+            batch.push(
+                kg_node::Entity::insert_many(
+                    self.nodes
+                        .iter()
+                        .cloned()
+                        .map(IntoActiveModel::into_active_model),
+                )
+                .build(backend),
+            );
+        }
+        if !self.edges.is_empty() {
+            batch.push(
+                kg_edge::Entity::insert_many(
+                    self.edges
+                        .iter()
+                        .cloned()
+                        .map(IntoActiveModel::into_active_model),
+                )
+                .build(backend),
+            );
+        }
+        batch.push(
+            scoring_history::Entity::insert(self.scores.clone().into_active_model()).build(backend),
+        );
+        for (element_id, node_id) in &self.covers {
+            use concept_element::Column;
+            let first = |column: Column, value: sea_orm::Value| -> Expr {
+                Expr::case(Expr::col(Column::IsCovered).eq(true), Expr::col(column))
+                    .finally(Expr::val(value))
+                    .into()
+            };
+            let statement = Query::update()
+                .table(concept_element::Entity)
+                .value(
+                    Column::CoveredAt,
+                    first(Column::CoveredAt, Some(covered_at).into()),
+                )
+                .value(
+                    Column::CoveredByNodeId,
+                    first(Column::CoveredByNodeId, Some(node_id.clone()).into()),
+                )
+                .value(Column::IsCovered, true)
+                .and_where(Expr::col(Column::SessionId).eq(self.session_id.as_str()))
+                .and_where(Expr::col(Column::ElementId).eq(element_id.as_str()))
+                .returning(Query::returning().columns([
+                    Column::ElementId,
+                    Column::CoveredAt,
+                    Column::CoveredByNodeId,
+                ]))
+                .to_owned();
+            batch.push(backend.build(&statement));
+        }
+        batch
+    }
+
     fn new(record: TurnRecord) -> Result<Self> {
         check_turn(record.turn_number)?;
         let session_id = record.session_id;

@@ -84,7 +84,11 @@ impl UtteranceRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn of_turn(&self, session_id: &str, turn_number: i32) -> Result<Vec<utterance::Model>> {
+    pub async fn of_turn(
+        &self,
+        session_id: &str,
+        turn_number: i32,
+    ) -> Result<Vec<utterance::Model>> {
         Ok(in_order(
             utterance::Entity::find()
                 .filter(utterance::Column::SessionId.eq(session_id))

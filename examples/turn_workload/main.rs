@@ -1,0 +1,361 @@
+//! The turn workload of `shared/BENCHMARKS.md`: persist interview turns the
+//! way the interview system does, and print one JSON line of figures.
+//!
+//! ```sh
+//! cargo run --release --example turn_workload -- \
+//!     --database-url sqlite://target/bench/turns.db --sessions 20 --turns 50 --concurrency 1
+//! # the raw-SQLite baseline of BENCHMARKS.md, on the same machine:
+//! cargo run --release --example turn_workload -- --impl rusqlite --database-url sqlite://target/bench/raw.db
+//! ```
+//!
+//! The SQLite file is deleted first; a PostgreSQL database is emptied first
+//! (its `public` schema is dropped and re-created). `scripts/bench.sh` runs
+//! both implementations side by side and prints the ratios.
+
+mod raw_sqlite;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use entity::concept_element::Priority;
+use entity::kg_edge::EdgeType;
+use interview_persistence::config::SqliteLocation;
+use interview_persistence::repositories::{
+    NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
+    TurnScores, TurnUtterance,
+};
+use interview_persistence::{Backend, DatabaseConfig, DatabaseUrl, check_health, init_database};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+/// Which implementation persists the turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Implementation {
+    /// This module, through its public repository API.
+    InterviewPersistence,
+    /// Raw SQLite through rusqlite: one connection, prepared statements.
+    Rusqlite,
+}
+
+/// Which UUIDs the raw baseline generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdKind {
+    /// Random UUIDv4.
+    V4,
+    /// Time-ordered UUIDv7.
+    V7,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// A SQLite file (deleted first) or a PostgreSQL database (emptied first).
+    #[arg(long, default_value = "sqlite://target/bench/turns.db")]
+    database_url: String,
+    /// How many interview sessions.
+    #[arg(long, default_value_t = 20)]
+    sessions: usize,
+    /// How many turns per session.
+    #[arg(long, default_value_t = 50)]
+    turns: usize,
+    /// How many sessions are driven at the same time.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// The implementation measured.
+    #[arg(long = "impl", value_enum, default_value_t = Implementation::InterviewPersistence)]
+    implementation: Implementation,
+    /// Ids of the raw baseline (this module always uses UUIDv7).
+    #[arg(long, value_enum, default_value_t = IdKind::V7)]
+    ids: IdKind,
+    /// SQLite `synchronous=FULL` instead of NORMAL.
+    #[arg(long)]
+    full_sync: bool,
+}
+
+/// A ~200-character answer.
+pub const ANSWER: &str = "I usually order it because it tastes creamy without being heavy, \
+and since I stopped drinking dairy it is the one coffee that still feels like a treat; \
+it makes the morning feel calmer and more my own.";
+/// The node types of one turn, in chain order.
+pub const NODE_TYPES: [&str; 4] = [
+    "attribute",
+    "functional_consequence",
+    "psychosocial_consequence",
+    "value",
+];
+/// Element priorities, cycling.
+pub const PRIORITIES: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let url = DatabaseUrl::parse(&args.database_url)?;
+    let mut config = DatabaseConfig::new(url.clone());
+    if args.full_sync {
+        config.synchronous = interview_persistence::Synchronous::Full;
+    }
+    config.max_connections = config.max_connections.max(args.concurrency as u32 + 1);
+    reset(&config).await?;
+
+    let started = Instant::now();
+    let db = init_database(&config).await?;
+    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    let (write_s, read_s, implementation) = match args.implementation {
+        Implementation::InterviewPersistence => {
+            let repos = Repositories::new(&db);
+            let ids = Arc::new(session_ids(args.sessions));
+            let write_s = timed(run_sessions(args.concurrency, args.sessions, {
+                let repos = repos.clone();
+                let ids = Arc::clone(&ids);
+                let turns = args.turns;
+                move |i| {
+                    let repos = repos.clone();
+                    let ids = Arc::clone(&ids);
+                    async move { write_session(&repos, &ids[i], turns).await }
+                }
+            }))
+            .await?;
+            let read_s = timed(run_sessions(args.concurrency, args.sessions, {
+                let repos = repos.clone();
+                let ids = Arc::clone(&ids);
+                let turns = args.turns;
+                move |i| {
+                    let repos = repos.clone();
+                    let ids = Arc::clone(&ids);
+                    async move {
+                        let context = repos.turns.context(&ids[i], 10).await?;
+                        assert_eq!(context.current_nodes.len(), 4 * turns);
+                        Ok(())
+                    }
+                }
+            }))
+            .await?;
+            (write_s, read_s, "interview-persistence")
+        }
+        Implementation::Rusqlite => {
+            let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location() else {
+                return Err("the rusqlite baseline needs a SQLite file".into());
+            };
+            // The schema comes from this module's migration; the baseline
+            // writes and reads it with its own connection.
+            db.connection()
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await?;
+            let (sessions, turns, ids, full) =
+                (args.sessions, args.turns, args.ids, args.full_sync);
+            let figures = tokio::task::spawn_blocking(move || {
+                raw_sqlite::run(&path, sessions, turns, ids, full)
+            })
+            .await?
+            .map_err(|e| e.to_string())?;
+            (figures.0, figures.1, "rusqlite")
+        }
+    };
+
+    let started = Instant::now();
+    let report = check_health(&db).await;
+    let health_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !report.is_healthy() {
+        return Err(format!("unhealthy after the run: {:?}", report.error).into());
+    }
+    let db_bytes = database_bytes(&db).await?;
+    db.close().await?;
+
+    let total_turns = (args.sessions * args.turns) as f64;
+    println!(
+        "{}",
+        json!({
+            "impl": implementation,
+            "backend": url.backend(),
+            "sessions": args.sessions,
+            "turns": args.turns,
+            "concurrency": args.concurrency,
+            "init_ms": round(init_ms),
+            "write_turns_per_s": round(total_turns / write_s),
+            "read_sessions_per_s": round(args.sessions as f64 / read_s),
+            "health_ms": round(health_ms),
+            "db_bytes": db_bytes,
+        })
+    );
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Session ids decided up front, so the read phase knows them.
+fn session_ids(sessions: usize) -> Vec<String> {
+    (0..sessions)
+        .map(|_| interview_persistence::repositories::new_id())
+        .collect()
+}
+
+async fn timed<F>(work: F) -> Result<f64, Box<dyn std::error::Error>>
+where
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    let started = Instant::now();
+    work.await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Runs `job(i)` for every session index, `concurrency` at a time.
+async fn run_sessions<J, F>(
+    concurrency: usize,
+    sessions: usize,
+    job: J,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    J: Fn(usize) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = interview_persistence::Result<()>> + Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let job = Arc::new(job);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let next = Arc::clone(&next);
+        let job = Arc::clone(&job);
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= sessions {
+                    return Ok::<(), interview_persistence::Error>(());
+                }
+                job(i).await?;
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn write_session(
+    repos: &Repositories,
+    session_id: &str,
+    turns: usize,
+) -> interview_persistence::Result<()> {
+    let elements = (0..10)
+        .map(|k| NewConceptElement {
+            element_id: format!("e{k}"),
+            label: format!("Element {k}"),
+            element_type: "attribute".into(),
+            priority: PRIORITIES[k % 3],
+        })
+        .collect();
+    repos
+        .sessions
+        .create_with_elements(
+            NewSession {
+                id: Some(session_id.to_owned()),
+                methodology: "means_end_chain".into(),
+                concept_id: "oat-milk".into(),
+                concept_name: "Oat milk latte".into(),
+                config: json!({"max_turns": turns}),
+            },
+            elements,
+        )
+        .await?;
+    for t in 1..=turns {
+        repos.turns.record_turn(turn_record(session_id, t)).await?;
+    }
+    Ok(())
+}
+
+fn turn_record(session_id: &str, t: usize) -> TurnRecord {
+    let coverage = t as f64 / 100.0;
+    TurnRecord {
+        session_id: session_id.to_owned(),
+        turn_number: t as i32,
+        user_utterance: TurnUtterance {
+            text: ANSWER.into(),
+            discourse_markers: vec!["because".into(), "since".into()],
+        },
+        nodes: NODE_TYPES
+            .iter()
+            .enumerate()
+            .map(|(k, node_type)| TurnNode {
+                label: format!("n{t}_{k}"),
+                node_type: (*node_type).into(),
+                confidence: 0.8,
+                properties: json!({"turn": t}),
+            })
+            .collect(),
+        edges: (0..3)
+            .map(|k| TurnEdge {
+                source: NodeRef::New(k),
+                target: NodeRef::New(k + 1),
+                edge_type: EdgeType::LeadsTo,
+                confidence: 0.7,
+                properties: json!({}),
+            })
+            .collect(),
+        scores: TurnScores {
+            coverage_score: coverage,
+            depth_score: 0.5,
+            saturation_score: 0.1,
+            novelty_score: Some(0.9),
+            richness_score: None,
+            strategy_selected: "deepen".into(),
+            strategy_reasoning: Some("the answer named a consequence worth laddering".into()),
+            scorer_details: json!({"depth": {"chain": 3}, "novelty": {"new_nodes": 4}}),
+        },
+        covered_elements: vec![(format!("e{}", t % 10), NodeRef::New(0))],
+        coverage_score: coverage,
+        system_utterance: Some(TurnUtterance {
+            text: "And why does feeling calmer in the morning matter to you?".into(),
+            discourse_markers: vec![],
+        }),
+    }
+}
+
+/// Deletes the SQLite file (and its WAL) or empties the PostgreSQL database.
+async fn reset(config: &DatabaseConfig) -> Result<(), Box<dyn std::error::Error>> {
+    match config.url.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+                match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        Some(SqliteLocation::Memory) => {}
+        None => {
+            let db = interview_persistence::Database::connect(config).await?;
+            db.connection()
+                .execute_unprepared("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+                .await?;
+            db.close().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn database_bytes(
+    db: &interview_persistence::Database,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    Ok(match (db.backend(), db.sqlite_location()) {
+        (Backend::Sqlite, Some(SqliteLocation::File { path, .. })) => {
+            let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+            std::fs::metadata(path)?.len() + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+        }
+        (Backend::Postgres, _) => {
+            let row = db
+                .connection()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT pg_database_size(current_database())",
+                ))
+                .await?
+                .ok_or("no size")?;
+            u64::try_from(row.try_get_by_index::<i64>(0)?)?
+        }
+        _ => 0,
+    })
+}
