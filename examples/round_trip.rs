@@ -32,8 +32,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 txn.execute_unprepared("SELECT 1").await?;
             }
             let in_txn = started.elapsed().as_secs_f64() / f64::from(n) * 1e6;
+            let ten = vec!["SELECT 1"; 10].join(";\n");
+            let started = Instant::now();
+            for _ in 0..n {
+                txn.execute_unprepared(&ten).await?;
+            }
+            let ten_statements = started.elapsed().as_secs_f64() / f64::from(n) * 1e6;
+            let ten_values = vec!["SELECT ?"; 10].join(";\n");
+            let started = Instant::now();
+            for _ in 0..n {
+                txn.query_all_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Sqlite,
+                    &ten_values,
+                    (0..10).map(sea_orm::Value::from).collect::<Vec<_>>(),
+                ))
+                .await?;
+            }
+            let ten_bound = started.elapsed().as_secs_f64() / f64::from(n) * 1e6;
             drop(txn);
-            println!("{flavor}: {pooled:.1} µs per pooled round trip, {in_txn:.1} µs inside a transaction");
+            println!("{flavor}: {pooled:.1} µs per pooled round trip, {in_txn:.1} µs inside a transaction, {ten_statements:.1} µs for 10 statements in one, {ten_bound:.1} µs for 10 bound statements returning rows");
             Ok::<_, Box<dyn std::error::Error>>(())
         })?;
     }

@@ -37,6 +37,15 @@ impl fmt::Display for Backend {
     }
 }
 
+impl From<Backend> for sea_orm::DbBackend {
+    fn from(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite,
+            Backend::Postgres => Self::Postgres,
+        }
+    }
+}
+
 /// Where a SQLite URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqliteLocation {
@@ -252,12 +261,22 @@ pub struct DatabaseConfig {
     pub synchronous: Synchronous,
     /// Log every SQL statement (at `debug`) through the driver.
     pub log_statements: bool,
+    /// SQLite files: checkpoint the WAL after this many write transactions
+    /// (a passive checkpoint in the background, off the writers' path).
+    pub checkpoint_after_commits: u32,
+    /// SQLite files: checkpoint the WAL at least this often.
+    pub checkpoint_interval: Duration,
+    /// SQLite files: once checkpointed, the WAL file is truncated to this
+    /// many bytes (`journal_size_limit`).
+    pub wal_size_limit: u64,
 }
 
 impl DatabaseConfig {
     /// The defaults for `url`: 8 pooled connections on SQLite (one writer at
     /// a time, readers beside it) and 10 on PostgreSQL, one kept idle, a
-    /// 30 s acquire timeout, a 5 s busy timeout, `synchronous=NORMAL`.
+    /// 30 s acquire timeout, a 5 s busy timeout, `synchronous=NORMAL`, a WAL
+    /// checkpoint every 32 write transactions or every second, and a 64 MiB
+    /// WAL size limit.
     #[must_use]
     pub fn new(url: DatabaseUrl) -> Self {
         let max_connections = match url.backend() {
@@ -272,6 +291,9 @@ impl DatabaseConfig {
             busy_timeout: migration::sqlite_pragmas::DEFAULT_BUSY_TIMEOUT,
             synchronous: Synchronous::Normal,
             log_statements: false,
+            checkpoint_after_commits: 32,
+            checkpoint_interval: Duration::from_secs(1),
+            wal_size_limit: 64 * 1024 * 1024,
         }
     }
 

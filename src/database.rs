@@ -16,6 +16,7 @@ use sea_orm::{
     IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+use crate::checkpoint::Checkpointer;
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
 use crate::error::{Error, Result};
 use crate::schema;
@@ -42,11 +43,17 @@ struct Inner {
     /// re-read the index pages it touches (the turn benchmark measured it).
     /// `None` on PostgreSQL, where writers use the pool.
     writer: Option<DatabaseConnection>,
+    /// SQLite files: the background WAL checkpoints.
+    checkpointer: Option<Arc<Checkpointer>>,
+    /// The connection the checkpoints run on, closed with the pool.
+    checkpoint_connection: Option<DatabaseConnection>,
     /// Writers of this process queue here (in order, without sleeping)
     /// instead of in SQLite's busy handler, which polls with sleeps of up
     /// to 100 ms; `BEGIN IMMEDIATE` still guards against writers in other
-    /// processes.
-    write_lock: Option<Arc<Mutex<()>>>,
+    /// processes. The flag it guards is set while a one-round-trip write
+    /// ([`Database::write_batch`]) may have left a transaction open on the
+    /// writer (a caller dropped mid-way): the next writer rolls it back.
+    write_lock: Option<Arc<Mutex<bool>>>,
     /// The options the pool was opened with, reused for dedicated
     /// connections (for `sqlite::memory:` they name the same database).
     options: ConnectOptions,
@@ -81,13 +88,32 @@ impl Database {
             Some(_) => Some(open(&single(&options), location.as_ref()).await?),
             None => None,
         };
+        let checkpoint_connection = match &location {
+            Some(SqliteLocation::File { .. }) => {
+                Some(open(&single(&options), location.as_ref()).await?)
+            }
+            _ => None,
+        };
+        let write_lock = writer.as_ref().map(|_| Arc::new(Mutex::new(false)));
+        let checkpointer = checkpoint_connection.as_ref().zip(write_lock.as_ref()).map(
+            |(connection, write_lock)| {
+                Checkpointer::start(
+                    connection.clone(),
+                    Arc::clone(write_lock),
+                    config.checkpoint_after_commits,
+                    config.checkpoint_interval,
+                )
+            },
+        );
         tracing::debug!(backend = %config.url.backend(), "database pool opened");
         Ok(Self {
             connection,
             inner: Arc::new(Inner {
                 config: config.clone(),
-                write_lock: writer.as_ref().map(|_| Arc::new(Mutex::new(()))),
+                write_lock,
                 writer,
+                checkpointer,
+                checkpoint_connection,
                 options,
                 location,
             }),
@@ -153,10 +179,7 @@ impl Database {
     /// [`Error::Busy`] when another process holds the lock past the busy
     /// timeout, or another classified database error.
     pub async fn begin_write(&self) -> Result<WriteTransaction> {
-        let turn = match &self.inner.write_lock {
-            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
-            None => None,
-        };
+        let turn = self.writer_turn().await;
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend() == Backend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
@@ -166,8 +189,64 @@ impl Database {
         let transaction = writer.begin_with_options(options).await?;
         Ok(WriteTransaction {
             transaction,
+            checkpointer: self.inner.checkpointer.clone(),
             _turn: turn,
         })
+    }
+
+    /// Waits for this process's turn to write on SQLite (`None` elsewhere),
+    /// first rolling back what a dropped one-round-trip write left open.
+    async fn writer_turn(&self) -> Option<OwnedMutexGuard<bool>> {
+        let lock = self.inner.write_lock.as_ref()?;
+        let mut turn = Arc::clone(lock).lock_owned().await;
+        if *turn {
+            if let Some(writer) = &self.inner.writer {
+                // Fails harmlessly when nothing was left open.
+                let _ = writer.execute_unprepared("ROLLBACK").await;
+            }
+            *turn = false;
+        }
+        Some(turn)
+    }
+
+    /// Runs `statements` as one SQLite write transaction in ONE round trip
+    /// to the writer connection (`BEGIN IMMEDIATE; …; COMMIT` as a single
+    /// multi-statement query), and returns the rows they returned. sqlx
+    /// runs each SQLite connection on a thread of its own, and every round
+    /// trip there costs two thread wake-ups — on the benchmark machine more
+    /// than the SQLite work of a whole turn — so a hot write path sends one.
+    /// A statement that fails stops the rest; the transaction is then rolled
+    /// back, so all of it lands or none of it does.
+    ///
+    /// On PostgreSQL, which cannot take several commands in one prepared
+    /// query, the statements run one by one in a write transaction.
+    pub(crate) async fn write_batch(
+        &self,
+        batch: crate::repositories::StatementBatch,
+    ) -> Result<Vec<sea_orm::QueryResult>> {
+        let (Some(writer), Some(mut turn)) = (&self.inner.writer, self.writer_turn().await) else {
+            let txn = self.begin_write().await?;
+            let rows = batch.run(&*txn).await?;
+            txn.commit().await?;
+            return Ok(rows);
+        };
+        *turn = true;
+        let result = writer.query_all_raw(batch.into_sqlite_transaction()).await;
+        if result.is_err() {
+            // Fails harmlessly when the error came before BEGIN or at COMMIT.
+            let _ = writer.execute_unprepared("ROLLBACK").await;
+        }
+        *turn = false;
+        let rows = result?;
+        self.committed();
+        Ok(rows)
+    }
+
+    /// Counts a committed write for the background checkpoints.
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.inner.checkpointer {
+            checkpointer.committed();
+        }
     }
 
     /// Begins a read transaction: every query in it sees one consistent
@@ -196,6 +275,9 @@ impl Database {
         if let Some(writer) = &self.inner.writer {
             writer.close_by_ref().await?;
         }
+        if let Some(checkpoints) = &self.inner.checkpoint_connection {
+            checkpoints.close_by_ref().await?;
+        }
         Ok(self.connection.close_by_ref().await?)
     }
 }
@@ -205,7 +287,8 @@ impl Database {
 #[derive(Debug)]
 pub struct WriteTransaction {
     transaction: DatabaseTransaction,
-    _turn: Option<OwnedMutexGuard<()>>,
+    checkpointer: Option<Arc<Checkpointer>>,
+    _turn: Option<OwnedMutexGuard<bool>>,
 }
 
 impl WriteTransaction {
@@ -215,7 +298,11 @@ impl WriteTransaction {
     /// The classified database error if the commit fails (nothing of the
     /// transaction remains).
     pub async fn commit(self) -> Result<()> {
-        Ok(self.transaction.commit().await?)
+        self.transaction.commit().await?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+        Ok(())
     }
 
     /// Rolls back explicitly (dropping does the same).
@@ -322,8 +409,12 @@ fn connect_options(config: &DatabaseConfig, location: Option<&SqliteLocation>) -
                     .idle_timeout(None)
                     .max_lifetime(None);
             }
+            let wal_size_limit = config.wal_size_limit.to_string();
             options.map_sqlx_sqlite_opts(move |o| {
-                let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout);
+                // Checkpoints run in the background (see `checkpoint`).
+                let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", wal_size_limit.clone());
                 if let Some(name) = &memory_name {
                     o = o.filename(name).in_memory(true).shared_cache(true);
                 }

@@ -24,6 +24,7 @@
     clippy::expect_used
 )]
 
+mod checkpoint;
 pub mod config;
 pub mod database;
 pub mod error;

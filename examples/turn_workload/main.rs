@@ -168,6 +168,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         json!({
             "impl": implementation,
+            "ids": match (args.implementation, args.ids) {
+                (Implementation::Rusqlite, IdKind::V4) => "v4",
+                _ => "v7",
+            },
             "backend": url.backend(),
             "sessions": args.sessions,
             "turns": args.turns,

@@ -127,7 +127,19 @@ impl StatementBatch {
             }
             return Ok(rows);
         }
-        let mut sql = String::new();
+        conn.query_all_raw(self.joined(None, None)).await
+    }
+
+    /// The whole batch as one SQLite write transaction:
+    /// `BEGIN IMMEDIATE; …; COMMIT`.
+    pub(crate) fn into_sqlite_transaction(self) -> sea_orm::Statement {
+        self.joined(Some("BEGIN IMMEDIATE"), Some("COMMIT"))
+    }
+
+    /// One multi-statement query: SQLite binds the arguments across the
+    /// statements in order.
+    fn joined(self, first: Option<&str>, last: Option<&str>) -> sea_orm::Statement {
+        let mut sql = String::from(first.unwrap_or(""));
         let mut values = Vec::new();
         for statement in self.statements {
             if !sql.is_empty() {
@@ -138,11 +150,10 @@ impl StatementBatch {
                 values.extend(v);
             }
         }
-        conn.query_all_raw(sea_orm::Statement::from_sql_and_values(
-            self.backend,
-            sql,
-            values,
-        ))
-        .await
+        if let Some(last) = last {
+            sql.push_str(";\n");
+            sql.push_str(last);
+        }
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, values)
     }
 }

@@ -6,8 +6,8 @@ use entity::utterance::Speaker;
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryTrait, prelude::Json,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryTrait, prelude::Json,
 };
 use serde::Serialize;
 
@@ -18,7 +18,7 @@ use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, sess
 use super::scoring::{NewScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
-use super::{StatementBatch, now_utc};
+use super::{StatementBatch, new_id, now_utc};
 
 /// What someone said in the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,45 +173,61 @@ impl TurnRepository {
     #[tracing::instrument(skip_all, fields(session_id = %record.session_id, turn = record.turn_number))]
     pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
         let plan = TurnPlan::new(record)?;
-        let txn = self.db.begin_write().await?;
         if !plan.existing_nodes.is_empty() {
+            // Nodes never change session, and one deleted in between makes
+            // an edge's foreign key fail: checking ahead is safe.
             let ids: Vec<&str> = plan.existing_nodes.iter().map(String::as_str).collect();
-            check_nodes_of_session(&*txn, &ids, &plan.session_id).await?;
+            check_nodes_of_session(self.db.connection(), &ids, &plan.session_id).await?;
         }
         let covered_at = now_utc();
-        let rows = match plan
-            .statements(txn.get_database_backend(), covered_at)
-            .run(&*txn)
-            .await
-        {
+        let statements = plan.statements(self.db.backend().into(), covered_at)?;
+        let rows = match self.db.write_batch(statements).await {
             Ok(rows) => rows,
-            Err(err) => {
-                let err = Error::from(err);
-                txn.rollback().await?;
-                // The utterances' foreign key is what notices a missing
-                // session: say so plainly.
-                if matches!(err, Error::InvalidReference(_))
-                    && session::Entity::find_by_id(plan.session_id.as_str())
-                        .one(self.db.connection())
-                        .await?
-                        .is_none()
-                {
-                    return Err(not_found(&plan.session_id));
-                }
-                return Err(err);
-            }
+            Err(err) => return Err(self.explain_failure(&plan, err).await),
         };
-        let newly_covered = newly_covered(&plan, &rows, covered_at)?;
-        txn.commit().await?;
-
         Ok(RecordedTurn {
+            newly_covered: newly_covered(&plan, &rows, covered_at),
             user_utterance_id: plan.utterances[0].id.clone(),
             system_utterance_id: plan.utterances.get(1).map(|u| u.id.clone()),
             node_ids: plan.nodes.iter().map(|n| n.id.clone()).collect(),
             edge_ids: plan.edges.iter().map(|e| e.id.clone()).collect(),
             scores_id: plan.scores.id,
-            newly_covered,
         })
+    }
+
+    /// After a turn was refused (and rolled back): a missing session shows
+    /// as the utterances' foreign key, a missing element as its guard's NOT
+    /// NULL; say what was missing instead.
+    async fn explain_failure(&self, plan: &TurnPlan, err: Error) -> Error {
+        let conn = self.db.connection();
+        match err {
+            Error::InvalidReference(_) => {
+                match session::Entity::find_by_id(plan.session_id.as_str())
+                    .one(conn)
+                    .await
+                {
+                    Ok(None) => not_found(&plan.session_id),
+                    _ => err,
+                }
+            }
+            Error::InvalidValue(_) => {
+                for (element_id, _) in &plan.covers {
+                    let found = concept_element::Entity::find()
+                        .filter(concept_element::Column::SessionId.eq(plan.session_id.as_str()))
+                        .filter(concept_element::Column::ElementId.eq(element_id.as_str()))
+                        .one(conn)
+                        .await;
+                    if let Ok(None) = found {
+                        return Error::NotFound {
+                            entity: "concept_elements",
+                            id: format!("{}/{element_id}", plan.session_id),
+                        };
+                    }
+                }
+                err
+            }
+            err => err,
+        }
     }
 
     /// Reads what planning the next question needs — the session, its
@@ -254,28 +270,27 @@ struct TurnPlan {
 }
 
 /// Which covered elements the turn covered first, from the rows the cover
-/// statements returned; an element that returned no row does not exist.
+/// statements returned (a first cover carries this turn's time and node).
 fn newly_covered(
     plan: &TurnPlan,
     rows: &[sea_orm::QueryResult],
     covered_at: chrono::NaiveDateTime,
-) -> Result<Vec<String>> {
+) -> Vec<String> {
     let mut newly = Vec::new();
-    for (element_id, node_id) in &plan.covers {
-        let row = rows
+    for row in rows {
+        let element: Option<String> = row.try_get("", "element_id").ok();
+        let at: Option<chrono::NaiveDateTime> = row.try_get("", "covered_at").ok().flatten();
+        let by: Option<String> = row.try_get("", "covered_by_node_id").ok().flatten();
+        let Some(element) = element else { continue };
+        let ours = plan
+            .covers
             .iter()
-            .find(|row| row.try_get::<String>("", "element_id").ok().as_deref() == Some(element_id))
-            .ok_or_else(|| Error::NotFound {
-                entity: "concept_elements",
-                id: format!("{}/{element_id}", plan.session_id),
-            })?;
-        let at: Option<chrono::NaiveDateTime> = row.try_get("", "covered_at")?;
-        let by: Option<String> = row.try_get("", "covered_by_node_id")?;
-        if at == Some(covered_at) && by.as_deref() == Some(node_id) && !newly.contains(element_id) {
-            newly.push(element_id.clone());
+            .any(|(e, node)| *e == element && by.as_deref() == Some(node.as_str()));
+        if ours && at == Some(covered_at) && !newly.contains(&element) {
+            newly.push(element);
         }
     }
-    Ok(newly)
+    newly
 }
 
 impl TurnPlan {
@@ -283,7 +298,11 @@ impl TurnPlan {
     /// edges, scores, then one cover per element, which returns the
     /// element's covering as it now stands (a first cover writes this
     /// turn's node and `covered_at`; a later one keeps the first).
-    fn statements(&self, backend: DbBackend, covered_at: chrono::NaiveDateTime) -> StatementBatch {
+    fn statements(
+        &self,
+        backend: DbBackend,
+        covered_at: chrono::NaiveDateTime,
+    ) -> Result<StatementBatch> {
         let mut batch = StatementBatch::new(backend);
         batch.push(
             session::Entity::update_many()
@@ -296,42 +315,62 @@ impl TurnPlan {
                 .filter(session::Column::Id.eq(self.session_id.as_str()))
                 .build(backend),
         );
-        batch.push(
-            utterance::Entity::insert_many(
-                self.utterances
-                    .iter()
-                    .cloned()
-                    .map(IntoActiveModel::into_active_model),
-            )
-            .build(backend),
-        );
-        if !self.nodes.is_empty() {
+        // One row per INSERT: a multi-row INSERT inside a transaction
+        // makes SQLite keep a statement journal to undo a half-done
+        // statement, which measurably slowed every turn; single-row
+        // statements cost nothing extra in one batch.
+        for utterance in &self.utterances {
             batch.push(
-                kg_node::Entity::insert_many(
-                    self.nodes
-                        .iter()
-                        .cloned()
-                        .map(IntoActiveModel::into_active_model),
-                )
-                .build(backend),
+                utterance::Entity::insert(utterance.clone().into_active_model()).build(backend),
             );
         }
-        if !self.edges.is_empty() {
-            batch.push(
-                kg_edge::Entity::insert_many(
-                    self.edges
-                        .iter()
-                        .cloned()
-                        .map(IntoActiveModel::into_active_model),
-                )
-                .build(backend),
-            );
+        for node in &self.nodes {
+            batch.push(kg_node::Entity::insert(node.clone().into_active_model()).build(backend));
+        }
+        for edge in &self.edges {
+            batch.push(kg_edge::Entity::insert(edge.clone().into_active_model()).build(backend));
         }
         batch.push(
             scoring_history::Entity::insert(self.scores.clone().into_active_model()).build(backend),
         );
         for (element_id, node_id) in &self.covers {
             use concept_element::Column;
+            // Fails (NOT NULL on `label`) exactly when the element does not
+            // exist, which stops the batch before anything commits.
+            let guard = Query::insert()
+                .into_table(concept_element::Entity)
+                .columns([
+                    Column::Id,
+                    Column::SessionId,
+                    Column::ElementId,
+                    Column::Label,
+                ])
+                .select_from(
+                    Query::select()
+                        .exprs([
+                            Expr::val(new_id()),
+                            Expr::val(self.session_id.as_str()),
+                            Expr::val(element_id.as_str()),
+                            Expr::val(Option::<String>::None),
+                        ])
+                        .and_where(
+                            Expr::exists(
+                                Query::select()
+                                    .expr(Expr::val(1))
+                                    .from(concept_element::Entity)
+                                    .and_where(
+                                        Expr::col(Column::SessionId).eq(self.session_id.as_str()),
+                                    )
+                                    .and_where(Expr::col(Column::ElementId).eq(element_id.as_str()))
+                                    .to_owned(),
+                            )
+                            .not(),
+                        )
+                        .to_owned(),
+                )
+                .map_err(|e| Error::InvalidInput(e.to_string()))?
+                .to_owned();
+            batch.push(backend.build(&guard));
             let first = |column: Column, value: sea_orm::Value| -> Expr {
                 Expr::case(Expr::col(Column::IsCovered).eq(true), Expr::col(column))
                     .finally(Expr::val(value))
@@ -358,7 +397,7 @@ impl TurnPlan {
                 .to_owned();
             batch.push(backend.build(&statement));
         }
-        batch
+        Ok(batch)
     }
 
     fn new(record: TurnRecord) -> Result<Self> {
