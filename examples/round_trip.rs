@@ -32,13 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 txn.execute_unprepared("SELECT 1").await?;
             }
             let in_txn = started.elapsed().as_secs_f64() / f64::from(n) * 1e6;
-            let ten = vec!["SELECT 1"; 10].join(";\n");
+            let ten = ["SELECT 1"; 10].join(";\n");
             let started = Instant::now();
             for _ in 0..n {
                 txn.execute_unprepared(&ten).await?;
             }
             let ten_statements = started.elapsed().as_secs_f64() / f64::from(n) * 1e6;
-            let ten_values = vec!["SELECT ?"; 10].join(";\n");
+            let ten_values = ["SELECT ?"; 10].join(";\n");
             let started = Instant::now();
             for _ in 0..n {
                 txn.query_all_raw(sea_orm::Statement::from_sql_and_values(
