@@ -17,4 +17,6 @@ mod constraints;
 mod entities;
 mod fixtures;
 mod init;
+mod repositories;
 mod sqlite_only;
+mod turns;
