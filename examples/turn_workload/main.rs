@@ -68,6 +68,10 @@ struct Args {
     /// Ids of the raw baseline (this module always uses UUIDv7).
     #[arg(long, value_enum, default_value_t = IdKind::V7)]
     ids: IdKind,
+    /// Repeat the read phase this many times (its figure is the mean), for
+    /// steadier read figures and profiles.
+    #[arg(long, default_value_t = 1)]
+    read_rounds: usize,
     /// SQLite `synchronous=FULL` instead of NORMAL.
     #[arg(long)]
     full_sync: bool,
@@ -117,20 +121,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }))
             .await?;
-            let read_s = timed(run_sessions(args.concurrency, args.sessions, {
-                let repos = repos.clone();
-                let ids = Arc::clone(&ids);
-                let turns = args.turns;
-                move |i| {
+            let read_s = timed(run_sessions(
+                args.concurrency,
+                args.sessions * args.read_rounds,
+                {
                     let repos = repos.clone();
                     let ids = Arc::clone(&ids);
-                    async move {
-                        let context = repos.turns.context(&ids[i], 10).await?;
-                        assert_eq!(context.current_nodes.len(), 4 * turns);
-                        Ok(())
+                    let turns = args.turns;
+                    move |i| {
+                        let repos = repos.clone();
+                        let ids = Arc::clone(&ids);
+                        async move {
+                            let context = repos.turns.context(&ids[i % ids.len()], 10).await?;
+                            assert_eq!(context.current_nodes.len(), 4 * turns);
+                            Ok(())
+                        }
                     }
-                }
-            }))
+                },
+            ))
             .await?;
             (write_s, read_s, "interview-persistence")
         }
@@ -143,10 +151,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             db.connection()
                 .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
                 .await?;
-            let (sessions, turns, ids, full) =
-                (args.sessions, args.turns, args.ids, args.full_sync);
+            let (sessions, turns, ids, full, rounds) = (
+                args.sessions,
+                args.turns,
+                args.ids,
+                args.full_sync,
+                args.read_rounds,
+            );
             let figures = tokio::task::spawn_blocking(move || {
-                raw_sqlite::run(&path, sessions, turns, ids, full)
+                raw_sqlite::run(&path, sessions, turns, ids, full, rounds)
             })
             .await?
             .map_err(|e| e.to_string())?;
@@ -178,7 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "concurrency": args.concurrency,
             "init_ms": round(init_ms),
             "write_turns_per_s": round(total_turns / write_s),
-            "read_sessions_per_s": round(args.sessions as f64 / read_s),
+            "read_sessions_per_s": round((args.sessions * args.read_rounds) as f64 / read_s),
             "health_ms": round(health_ms),
             "db_bytes": db_bytes,
         })

@@ -33,6 +33,7 @@ pub fn run(
     turns: usize,
     ids: IdKind,
     full_sync: bool,
+    read_rounds: usize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error + Send + Sync>> {
     let new_id = move || match ids {
         IdKind::V4 => uuid::Uuid::new_v4().to_string(),
@@ -153,7 +154,11 @@ pub fn run(
     let write_s = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    for session_id in &session_ids {
+    for session_id in session_ids
+        .iter()
+        .cycle()
+        .take(session_ids.len() * read_rounds)
+    {
         let txn = conn.transaction()?;
         let mut rows = 0usize;
         rows += read_rows(
