@@ -144,6 +144,16 @@ impl DatabaseUrl {
         &self.raw
     }
 
+    /// Whether a SQLite URL opens the database read-only (`mode=ro`).
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.backend == Backend::Sqlite
+            && self.raw.split_once('?').is_some_and(|(_, params)| {
+                url::form_urlencoded::parse(params.as_bytes())
+                    .any(|(key, value)| key == "mode" && value == "ro")
+            })
+    }
+
     /// Where a SQLite URL points; `None` for other backends.
     #[must_use]
     pub fn sqlite_location(&self) -> Option<SqliteLocation> {

@@ -88,6 +88,11 @@ impl Database {
             Some(_) => Some(open(&single(&options), location.as_ref()).await?),
             None => None,
         };
+        if let (Some(writer), Some(SqliteLocation::File { path, .. })) = (&writer, &location)
+            && !config.url.is_read_only()
+        {
+            probe_writable(writer, path).await?;
+        }
         let checkpoint_connection = match &location {
             Some(SqliteLocation::File { .. }) => {
                 Some(open(&single(&options), location.as_ref()).await?)
@@ -351,6 +356,45 @@ pub async fn init_database(config: &DatabaseConfig) -> Result<Database> {
     Ok(db)
 }
 
+/// Makes a change and rolls it back, so that a database that cannot be
+/// written fails at startup rather than at its first write. (Taking the
+/// write lock alone is not enough: in WAL mode SQLite grants it to a
+/// connection that opened a read-only file.) `writer` is a pool of one, so
+/// the three statements run on one connection.
+async fn probe_writable(writer: &DatabaseConnection, path: &Path) -> Result<()> {
+    let mut probe = writer.execute_unprepared("BEGIN IMMEDIATE").await;
+    if probe.is_ok() {
+        probe = writer
+            .execute_unprepared("CREATE TABLE interview_write_probe (x)")
+            .await;
+        // Undoes the probe; fails harmlessly if BEGIN did not happen.
+        let _ = writer.execute_unprepared("ROLLBACK").await;
+    }
+    match probe.map_err(Error::from) {
+        Ok(_) => Ok(()),
+        Err(Error::ReadOnly(err)) => Err(Error::ReadOnlyLocation {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether SQLite could create files in `directory`: tried by creating
+/// (and at once removing) an empty file, only after SQLite failed to open.
+fn directory_is_writable(directory: &Path) -> bool {
+    tempfile::Builder::new()
+        .prefix(".interview-write-probe")
+        .tempfile_in(directory)
+        .is_ok()
+}
+
+fn parent_directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 async fn open(
     options: &ConnectOptions,
     location: Option<&SqliteLocation>,
@@ -358,6 +402,17 @@ async fn open(
     sea_orm::Database::connect(options.clone())
         .await
         .map_err(|err| match (Error::from(err), location) {
+            // SQLite says only "unable to open database file": say why when
+            // the reason is that its directory cannot be written.
+            (error @ Error::Connection(_), Some(SqliteLocation::File { path, .. }))
+                if error.sqlite_code() == Some(14)
+                    && !directory_is_writable(parent_directory(path)) =>
+            {
+                Error::ReadOnlyLocation {
+                    path: path.clone(),
+                    reason: format!("its directory does not allow creating files ({error})"),
+                }
+            }
             // The header check passed but SQLite disagrees (e.g. a file
             // replaced in between): still say what it is.
             (error, Some(SqliteLocation::File { path, .. })) if error.sqlite_code() == Some(26) => {
@@ -456,24 +511,24 @@ fn prepare_sqlite_file(path: &Path, create: bool) -> Result<()> {
             if metadata.is_dir() {
                 return Err(not_a_database("it is a directory"));
             }
-            let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+            let mut header = Vec::with_capacity(100);
             file.by_ref()
-                .take(SQLITE_HEADER.len() as u64)
+                .take(100)
                 .read_to_end(&mut header)
                 .map_err(|source| Error::ReadFile {
                     path: path.to_path_buf(),
                     source,
                 })?;
-            match header.len() {
-                0 => Ok(()),
-                n if n < SQLITE_HEADER.len() => {
-                    Err(not_a_database("it is shorter than a SQLite header"))
-                }
-                _ if header != SQLITE_HEADER => {
-                    Err(not_a_database("its header is not `SQLite format 3`"))
-                }
-                _ => Ok(()),
+            if header.is_empty() {
+                return Ok(());
             }
+            if header.len() < SQLITE_HEADER.len() {
+                return Err(not_a_database("it is shorter than a SQLite header"));
+            }
+            if header[..SQLITE_HEADER.len()] != SQLITE_HEADER[..] {
+                return Err(not_a_database("its header is not `SQLite format 3`"));
+            }
+            check_not_truncated(path, &header, metadata.len())
         }
         // Missing, or a parent is not a directory: creating the parents
         // says precisely what is in the way.
@@ -493,6 +548,41 @@ fn prepare_sqlite_file(path: &Path, create: bool) -> Result<()> {
             source,
         }),
     }
+}
+
+/// Fails when the header promises more pages than the file holds. The
+/// header's page count is trusted only when SQLite marked it valid (bytes
+/// 92..96 equal the change counter, bytes 24..28), and only when no WAL is
+/// beside the file: a checkpoint interrupted by a crash may leave the file
+/// short, and the WAL then completes it.
+fn check_not_truncated(path: &Path, header: &[u8], file_len: u64) -> Result<()> {
+    if header.len() < 100 {
+        return Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: "it ends inside the 100-byte database header".into(),
+        });
+    }
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(word(28));
+    let count_is_valid = word(92) == word(24);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_has_frames = std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.len() > 0);
+    if count_is_valid && !wal_has_frames && file_len < pages * page_size {
+        return Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "truncated: its header counts {pages} pages of {page_size} bytes, but the file holds {file_len} bytes"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn create_parent_directories(path: &Path) -> Result<()> {

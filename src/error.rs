@@ -66,6 +66,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// The file is a SQLite database, but visibly damaged (e.g. truncated).
+    /// It was not modified.
+    #[error("the database file `{}` is damaged ({reason}); the file was left untouched", path.display())]
+    DamagedFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The database file or its directory cannot be written (SQLite needs
+    /// to write the file and to create `-wal`/`-shm` files beside it).
+    /// Found at startup, before any write was attempted for real.
+    #[error("the database at `{}` cannot be written: {reason}", path.display())]
+    ReadOnlyLocation {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
+
     /// The database records migrations this build does not know: it was
     /// written by a newer version of this module. Nothing was changed.
     #[error(
@@ -112,7 +133,8 @@ pub enum Error {
     #[error("reference to a row that does not exist: {0}")]
     InvalidReference(#[source] DbErr),
 
-    /// A CHECK or NOT NULL rule refused the value.
+    /// A CHECK or NOT NULL rule refused the value, or (PostgreSQL) the
+    /// column type cannot hold it.
     #[error("value refused by the schema: {0}")]
     InvalidValue(#[source] DbErr),
 
@@ -243,6 +265,9 @@ impl From<DbErr> for Error {
                 "XX001" | "XX002" => Self::Corrupt(err),
                 // read_only_sql_transaction
                 "25006" => Self::ReadOnly(err),
+                // data_exception: a value the column type cannot hold (a NUL
+                // byte in text, a number out of range, …)
+                s if s.starts_with("22") => Self::InvalidValue(err),
                 _ => Self::Database(err),
             };
         }

@@ -36,8 +36,8 @@ pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use database::{Database, WriteTransaction, init_database};
 pub use error::{Error, Result};
 pub use health::{
-    HealthOptions, HealthReport, HealthStatus, IntegrityCheck, check_health, check_health_at,
-    check_health_with,
+    AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
+    check_health, check_health_at, check_health_with,
 };
 
 pub use entity;

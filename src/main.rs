@@ -33,11 +33,15 @@ enum Command {
     /// health report. Safe to run at every start.
     Init,
     /// Print the health report; exit 0 when healthy, 1 otherwise. Never
-    /// changes the database.
+    /// changes the database. By default SQLite files up to 32 MiB get a
+    /// `quick_check`, larger ones none (it reads the whole file).
     Health {
-        /// Run SQLite's full `integrity_check` instead of `quick_check`.
-        #[arg(long)]
+        /// Run SQLite's full `integrity_check` (every page and index).
+        #[arg(long, conflicts_with = "quick")]
         full: bool,
+        /// Run SQLite's `quick_check` whatever the file's size.
+        #[arg(long)]
+        quick: bool,
     },
 }
 
@@ -75,12 +79,12 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Health { full } => {
+        Command::Health { full, quick } => {
             let options = HealthOptions {
-                integrity: if full {
-                    IntegrityCheck::Full
-                } else {
-                    IntegrityCheck::Quick
+                integrity: match (full, quick) {
+                    (true, _) => IntegrityCheck::Full,
+                    (false, true) => IntegrityCheck::Quick,
+                    (false, false) => IntegrityCheck::Auto,
                 },
             };
             check_health_at(&config, options).await

@@ -114,6 +114,7 @@ pub async fn migrate(db: &Database) -> Result<SchemaStatus> {
         return Ok(status);
     }
 
+    refuse_damaged(db).await?;
     let txn = db.begin_write().await?;
     if db.backend() == Backend::Postgres {
         txn.execute_unprepared(&format!(
@@ -147,6 +148,32 @@ pub async fn require_current(db: &impl ConnectionTrait) -> Result<SchemaStatus> 
         });
     }
     Ok(status)
+}
+
+/// Before DDL touches a SQLite file: `PRAGMA quick_check`, and a refusal
+/// when it finds damage (migrating a damaged file can only make it worse).
+/// It reads the whole file, so it runs only when migrations are pending.
+async fn refuse_damaged(db: &Database) -> Result<()> {
+    let Some(crate::config::SqliteLocation::File { path, .. }) = db.sqlite_location() else {
+        return Ok(());
+    };
+    let finding =
+        crate::database::query_value::<String>(db.connection(), "PRAGMA quick_check(1)").await;
+    match finding {
+        Ok(Some(ok)) if ok == "ok" => Ok(()),
+        Ok(finding) => Err(Error::DamagedFile {
+            path: path.clone(),
+            reason: format!(
+                "quick_check: {}; nothing was migrated",
+                finding.unwrap_or_default()
+            ),
+        }),
+        Err(Error::Corrupt(err)) => Err(Error::DamagedFile {
+            path: path.clone(),
+            reason: format!("{err}; nothing was migrated"),
+        }),
+        Err(err) => Err(err),
+    }
 }
 
 fn refuse_unknown(status: &SchemaStatus) -> Result<()> {

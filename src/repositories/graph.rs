@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::{json_strings, new_id, now_utc};
+use super::{check_json_depth, json_strings, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,7 @@ impl NewNode {
     /// The row this node becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_node::Model> {
         check_confidence(self.confidence)?;
+        check_json_depth("node properties", &self.properties)?;
         Ok(kg_node::Model {
             id: new_id(),
             session_id: self.session_id,
@@ -118,6 +119,7 @@ impl NewEdge {
     /// The row this edge becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_edge::Model> {
         check_confidence(self.confidence)?;
+        check_json_depth("edge properties", &self.properties)?;
         Ok(kg_edge::Model {
             id: new_id(),
             session_id: self.session_id,
@@ -272,6 +274,9 @@ impl GraphRepository {
     pub async fn update_node(&self, node_id: &str, update: NodeUpdate) -> Result<kg_node::Model> {
         if let Some(confidence) = update.confidence {
             check_confidence(confidence)?;
+        }
+        if let Some(properties) = &update.properties {
+            check_json_depth("node properties", properties)?;
         }
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;

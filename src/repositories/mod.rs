@@ -48,6 +48,31 @@ pub fn now_utc() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// The deepest JSON nesting the repositories accept. serde_json (and so
+/// reading a row back) refuses documents nested deeper than 128 levels, so
+/// a deeper one could be stored but never read again: refuse it up front.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+/// Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) when
+/// `value` nests deeper than [`MAX_JSON_DEPTH`]. Iterative, so any depth is
+/// measured without recursion.
+pub(crate) fn check_json_depth(what: &str, value: &serde_json::Value) -> crate::Result<()> {
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        if depth > MAX_JSON_DEPTH {
+            return Err(crate::Error::InvalidInput(format!(
+                "{what} nests JSON deeper than {MAX_JSON_DEPTH} levels"
+            )));
+        }
+        match value {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Every repository over one database handle.
 #[derive(Debug, Clone)]
 pub struct Repositories {

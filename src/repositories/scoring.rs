@@ -10,7 +10,7 @@ use crate::database::Database;
 use crate::error::Result;
 
 use super::utterances::check_turn;
-use super::{new_id, now_utc};
+use super::{check_json_depth, new_id, now_utc};
 
 /// The scores of one turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,7 @@ impl NewScores {
     /// The row these scores become, with a new id.
     pub(crate) fn into_model(self) -> Result<scoring_history::Model> {
         check_turn(self.turn_number)?;
+        check_json_depth("scorer details", &self.scorer_details)?;
         Ok(scoring_history::Model {
             id: new_id(),
             session_id: self.session_id,

@@ -11,7 +11,7 @@ use crate::database::Database;
 use crate::error::{Error, Result};
 
 use super::concept_elements::{NewConceptElement, element_models, insert_elements};
-use super::{new_id, now_utc};
+use super::{check_json_depth, new_id, now_utc};
 
 /// What it takes to start an interview.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,11 +35,7 @@ pub struct SessionRepository {
 }
 
 fn session_model(new: NewSession) -> Result<session::Model> {
-    if !new.config.is_object() {
-        return Err(Error::InvalidInput(
-            "a session's config must be a JSON object".into(),
-        ));
-    }
+    check_config(&new.config)?;
     let now = now_utc();
     Ok(session::Model {
         id: new.id.unwrap_or_else(new_id),
@@ -54,6 +50,15 @@ fn session_model(new: NewSession) -> Result<session::Model> {
         turn_count: 0,
         coverage_score: Some(0.0),
     })
+}
+
+fn check_config(config: &Json) -> Result<()> {
+    if !config.is_object() {
+        return Err(Error::InvalidInput(
+            "a session's config must be a JSON object".into(),
+        ));
+    }
+    check_json_depth("a session's config", config)
 }
 
 pub(crate) fn not_found(id: &str) -> Error {
@@ -221,11 +226,7 @@ impl SessionRepository {
     /// [`Error::InvalidInput`] when `config` is not a JSON object.
     #[tracing::instrument(skip(self, config))]
     pub async fn replace_config(&self, session_id: &str, config: Json) -> Result<session::Model> {
-        if !config.is_object() {
-            return Err(Error::InvalidInput(
-                "a session's config must be a JSON object".into(),
-            ));
-        }
+        check_config(&config)?;
         self.update_columns(session_id, move |active| active.config = Set(config))
             .await
     }

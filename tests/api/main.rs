@@ -17,6 +17,7 @@ mod constraints;
 mod entities;
 mod fixtures;
 mod init;
+mod reliability;
 mod repositories;
 mod sqlite_only;
 mod turns;
