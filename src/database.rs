@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use std::sync::Mutex as StdMutex;
+
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use migration::sqlite_pragmas;
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
@@ -19,7 +21,9 @@ use sea_orm::{
 use crate::checkpoint::Checkpointer;
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
 use crate::error::{Error, Result};
+use crate::repositories::StatementBatch;
 use crate::schema;
+use sea_orm::QueryResult;
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -54,6 +58,9 @@ struct Inner {
     /// ([`Database::write_batch`]) may have left a transaction open on the
     /// writer (a caller dropped mid-way): the next writer rolls it back.
     write_lock: Option<Arc<Mutex<bool>>>,
+    /// SQLite: writes waiting for the writer, committed as one group by
+    /// whichever of them gets the lock.
+    queue: StdMutex<Vec<QueuedWrite>>,
     /// The options the pool was opened with, reused for dedicated
     /// connections (for `sqlite::memory:` they name the same database).
     options: ConnectOptions,
@@ -116,6 +123,7 @@ impl Database {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 write_lock,
+                queue: StdMutex::new(Vec::new()),
                 writer,
                 checkpointer,
                 checkpoint_connection,
@@ -214,44 +222,46 @@ impl Database {
         Some(turn)
     }
 
-    /// Runs `statements` as one SQLite write transaction in ONE round trip
-    /// to the writer connection (`BEGIN IMMEDIATE; …; COMMIT` as a single
-    /// multi-statement query), and returns the rows they returned. sqlx
-    /// runs each SQLite connection on a thread of its own, and every round
-    /// trip there costs two thread wake-ups — on the benchmark machine more
-    /// than the SQLite work of a whole turn — so a hot write path sends one.
-    /// A statement that fails stops the rest; the transaction is then rolled
-    /// back, so all of it lands or none of it does.
+    /// Runs `batch` as one write transaction and returns the rows its
+    /// statements returned: all of it lands or none of it does.
+    ///
+    /// On SQLite the transaction goes to the writer connection in ONE round
+    /// trip (`BEGIN IMMEDIATE; …; COMMIT` as one multi-statement query).
+    /// sqlx runs each SQLite connection on a thread of its own, and every
+    /// round trip there costs two thread wake-ups — on the benchmark machine
+    /// more than the SQLite work of a whole turn. Writes that queue up while
+    /// another one runs are committed together (group commit): one
+    /// transaction, one round trip, one WAL append for all of them. If the
+    /// group fails, it is rolled back and each write runs alone, so one bad
+    /// write cannot take the others down. The group runs in a task of its
+    /// own, so a caller that stops waiting does not leave the others
+    /// without an answer.
     ///
     /// On PostgreSQL, which cannot take several commands in one prepared
     /// query, the statements run one by one in a write transaction.
-    pub(crate) async fn write_batch(
-        &self,
-        batch: crate::repositories::StatementBatch,
-    ) -> Result<Vec<sea_orm::QueryResult>> {
-        let (Some(writer), Some(mut turn)) = (&self.inner.writer, self.writer_turn().await) else {
+    pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+        let Some(writer) = self.inner.writer.clone() else {
             let txn = self.begin_write().await?;
             let rows = batch.run(&*txn).await?;
             txn.commit().await?;
             return Ok(rows);
         };
-        *turn = true;
-        let result = writer.query_all_raw(batch.into_sqlite_transaction()).await;
-        if result.is_err() {
-            // Fails harmlessly when the error came before BEGIN or at COMMIT.
-            let _ = writer.execute_unprepared("ROLLBACK").await;
+        let (reply, answer) = oneshot::channel();
+        lock_queue(&self.inner.queue).push(QueuedWrite { batch, reply });
+        if let Some(turn) = self.writer_turn().await {
+            let group = std::mem::take(&mut *lock_queue(&self.inner.queue));
+            if group.is_empty() {
+                drop(turn); // an earlier group took this write along
+            } else {
+                tokio::spawn(commit_group(
+                    writer,
+                    turn,
+                    group,
+                    self.inner.checkpointer.clone(),
+                ));
+            }
         }
-        *turn = false;
-        let rows = result?;
-        self.committed();
-        Ok(rows)
-    }
-
-    /// Counts a committed write for the background checkpoints.
-    fn committed(&self) {
-        if let Some(checkpointer) = &self.inner.checkpointer {
-            checkpointer.committed();
-        }
+        answer.await.unwrap_or(Err(Error::WriteAbandoned))
     }
 
     /// Begins a read transaction: every query in it sees one consistent
@@ -284,6 +294,74 @@ impl Database {
             checkpoints.close_by_ref().await?;
         }
         Ok(self.connection.close_by_ref().await?)
+    }
+}
+
+/// A write waiting for the SQLite writer, and where its answer goes.
+struct QueuedWrite {
+    batch: StatementBatch,
+    reply: oneshot::Sender<Result<Vec<QueryResult>>>,
+}
+
+impl std::fmt::Debug for QueuedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueuedWrite")
+    }
+}
+
+fn lock_queue(queue: &StdMutex<Vec<QueuedWrite>>) -> std::sync::MutexGuard<'_, Vec<QueuedWrite>> {
+    // Pushing and taking a Vec cannot panic half-way: a poisoned queue is
+    // still consistent.
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Commits `group` on the writer, together when it can, one by one when the
+/// group fails, and answers every write. `turn` is this process's writer
+/// lock; its flag marks a transaction that may be left open.
+async fn commit_group(
+    writer: DatabaseConnection,
+    mut turn: OwnedMutexGuard<bool>,
+    group: Vec<QueuedWrite>,
+    checkpointer: Option<Arc<Checkpointer>>,
+) {
+    let committed = |count: usize| {
+        if let Some(checkpointer) = &checkpointer {
+            (0..count).for_each(|_| checkpointer.committed());
+        }
+    };
+    if group.len() > 1 {
+        let batches: Vec<&StatementBatch> = group.iter().map(|w| &w.batch).collect();
+        let statement = StatementBatch::sqlite_transaction(&batches);
+        *turn = true;
+        let result = writer.query_all_raw(statement).await;
+        if result.is_err() {
+            let _ = writer.execute_unprepared("ROLLBACK").await;
+        }
+        *turn = false;
+        if let Ok(mut rows) = result {
+            committed(1);
+            for write in group {
+                let rest = rows.split_off(write.batch.returning().min(rows.len()));
+                let _ = write.reply.send(Ok(std::mem::replace(&mut rows, rest)));
+            }
+            return;
+        }
+    }
+    for write in group {
+        *turn = true;
+        let result = writer
+            .query_all_raw(StatementBatch::sqlite_transaction(&[&write.batch]))
+            .await;
+        if result.is_err() {
+            // Fails harmlessly when the error came before BEGIN or at COMMIT.
+            let _ = writer.execute_unprepared("ROLLBACK").await;
+        } else {
+            committed(1);
+        }
+        *turn = false;
+        let _ = write.reply.send(result.map_err(Error::from));
     }
 }
 

@@ -157,6 +157,11 @@ pub enum Error {
     #[error("database is read-only: {0}")]
     ReadOnly(#[source] DbErr),
 
+    /// The task committing this write stopped before it could answer (the
+    /// runtime is shutting down): whether the write landed is unknown.
+    #[error("the write was abandoned before its outcome was known (is the runtime shutting down?)")]
+    WriteAbandoned,
+
     /// The driver could not open the database or talk to the server.
     #[error("cannot connect to the database: {0}")]
     Connection(#[source] DbErr),

@@ -127,6 +127,8 @@ pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
 pub(crate) struct StatementBatch {
     backend: sea_orm::DbBackend,
     statements: Vec<sea_orm::Statement>,
+    /// How many rows the batch returns when it succeeds.
+    returning: usize,
 }
 
 impl StatementBatch {
@@ -134,11 +136,23 @@ impl StatementBatch {
         Self {
             backend,
             statements: Vec::new(),
+            returning: 0,
         }
     }
 
     pub(crate) fn push(&mut self, statement: sea_orm::Statement) {
         self.statements.push(statement);
+    }
+
+    /// Adds a statement that returns exactly one row when it succeeds.
+    pub(crate) fn push_returning_one(&mut self, statement: sea_orm::Statement) {
+        self.statements.push(statement);
+        self.returning += 1;
+    }
+
+    /// How many rows the batch returns when it succeeds.
+    pub(crate) fn returning(&self) -> usize {
+        self.returning
     }
 
     pub(crate) async fn run(
@@ -152,33 +166,33 @@ impl StatementBatch {
             }
             return Ok(rows);
         }
-        conn.query_all_raw(self.joined(None, None)).await
+        conn.query_all_raw(Self::joined(&[&self], None, None)).await
     }
 
-    /// The whole batch as one SQLite write transaction:
+    /// The batches, in order, as one SQLite write transaction:
     /// `BEGIN IMMEDIATE; …; COMMIT`.
-    pub(crate) fn into_sqlite_transaction(self) -> sea_orm::Statement {
-        self.joined(Some("BEGIN IMMEDIATE"), Some("COMMIT"))
+    pub(crate) fn sqlite_transaction(batches: &[&Self]) -> sea_orm::Statement {
+        Self::joined(batches, Some("BEGIN IMMEDIATE"), Some("COMMIT"))
     }
 
     /// One multi-statement query: SQLite binds the arguments across the
     /// statements in order.
-    fn joined(self, first: Option<&str>, last: Option<&str>) -> sea_orm::Statement {
+    fn joined(batches: &[&Self], first: Option<&str>, last: Option<&str>) -> sea_orm::Statement {
         let mut sql = String::from(first.unwrap_or(""));
         let mut values = Vec::new();
-        for statement in self.statements {
+        for statement in batches.iter().flat_map(|b| &b.statements) {
             if !sql.is_empty() {
                 sql.push_str(";\n");
             }
             sql.push_str(&statement.sql);
-            if let Some(sea_orm::Values(v)) = statement.values {
-                values.extend(v);
+            if let Some(sea_orm::Values(v)) = &statement.values {
+                values.extend(v.iter().cloned());
             }
         }
         if let Some(last) = last {
             sql.push_str(";\n");
             sql.push_str(last);
         }
-        sea_orm::Statement::from_sql_and_values(self.backend, sql, values)
+        sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values)
     }
 }

@@ -395,7 +395,7 @@ impl TurnPlan {
                     Column::CoveredByNodeId,
                 ]))
                 .to_owned();
-            batch.push(backend.build(&statement));
+            batch.push_returning_one(backend.build(&statement));
         }
         Ok(batch)
     }

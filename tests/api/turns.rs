@@ -24,6 +24,7 @@ on_both_backends!(
     a_turn_naming_nodes_wrongly_is_refused_before_any_write,
     the_turn_context_holds_what_planning_the_next_question_needs,
     concurrent_read_then_write_calls_lose_no_update,
+    turns_committed_together_keep_their_own_outcomes,
 );
 
 fn turn(session_id: &str, t: i32, labels: &[&str]) -> TurnRecord {
@@ -465,4 +466,63 @@ async fn concurrent_read_then_write_calls_lose_no_update(db: &Database) {
     let node = repos.graph.node(&node.id).await.expect("node");
     let provenance = node.source_utterance_ids.as_array().expect("an array");
     assert_eq!(provenance.len(), TASKS * CALLS, "updates were lost");
+}
+
+/// Turns recorded at the same moment may be committed as one group on
+/// SQLite: one bad turn among them fails alone, the others land whole.
+async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
+    let repos = Arc::new(Repositories::new(db));
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let session_id = started(&repos).await;
+        repos
+            .turns
+            .record_turn(turn(&session_id, 1, &["t1-a", "t1-b"]))
+            .await
+            .expect("turn 1");
+        sessions.push(session_id);
+    }
+    for round in 0..5 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, session_id) in sessions.iter().cloned().enumerate() {
+            let repos = Arc::clone(&repos);
+            // Session 3 repeats turn 1 (its scores exist): refused.
+            let t = if i == 3 { 1 } else { round + 2 };
+            tasks.spawn(async move {
+                let labels = [
+                    format!("t{t}-a"),
+                    format!("t{t}-b"),
+                    format!("t{t}-r{round}"),
+                ];
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                (
+                    i,
+                    repos.turns.record_turn(turn(&session_id, t, &labels)).await,
+                )
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (i, outcome) = done.expect("task");
+            if i == 3 {
+                assert!(
+                    matches!(outcome, Err(Error::Conflict(_))),
+                    "the bad turn: {outcome:?}"
+                );
+            } else {
+                let recorded = outcome.expect("a good turn must land");
+                assert_eq!(recorded.node_ids.len(), 3);
+            }
+        }
+    }
+    for (i, session_id) in sessions.iter().enumerate() {
+        let turns = if i == 3 { 1 } else { 6 };
+        let context = repos.turns.context(session_id, 100).await.expect("context");
+        assert_eq!(context.scoring_history.len(), turns, "session {i}");
+        assert_eq!(
+            context.current_nodes.len(),
+            2 + 3 * (turns - 1),
+            "session {i}"
+        );
+        assert_eq!(context.recent_utterances.len(), 2 * turns, "session {i}");
+    }
 }
