@@ -1,0 +1,101 @@
+//! The README's example: a service starting up, recording one turn and
+//! reading what planning the next question needs.
+//!
+//! `cargo run --example service` (uses `DATABASE_URL`, `DATABASE_PATH` or
+//! `data/interview.db`).
+
+use interview_persistence::entity::{concept_element::Priority, kg_edge::EdgeType};
+use interview_persistence::repositories::{
+    NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
+    TurnScores, TurnUtterance,
+};
+use interview_persistence::{DatabaseConfig, Error, check_health, init_database};
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> interview_persistence::Result<()> {
+    // Once at start-up: connect and apply pending migrations (idempotent).
+    let db = init_database(&DatabaseConfig::from_env()?).await?;
+    // Cheap to clone: hand a clone to each request handler.
+    let repos = Repositories::new(&db);
+
+    let (session, _) = repos
+        .sessions
+        .create_with_elements(
+            NewSession {
+                id: None,
+                methodology: "means_end_chain".into(),
+                concept_id: "oat-milk".into(),
+                concept_name: "Oat milk latte".into(),
+                config: json!({"max_turns": 20}),
+            },
+            vec![NewConceptElement {
+                element_id: "e0".into(),
+                label: "Taste".into(),
+                element_type: "attribute".into(),
+                priority: Priority::High,
+            }],
+        )
+        .await?;
+
+    // Everything one turn produces, in ONE transaction: all of it or none.
+    let turn = TurnRecord {
+        session_id: session.id.clone(),
+        turn_number: 1,
+        user_utterance: TurnUtterance {
+            text: "Because it is creamy…".into(),
+            discourse_markers: vec!["because".into()],
+        },
+        nodes: vec![
+            TurnNode {
+                label: "creamy".into(),
+                node_type: "attribute".into(),
+                confidence: 0.8,
+                properties: json!({}),
+            },
+            TurnNode {
+                label: "indulgence".into(),
+                node_type: "value".into(),
+                confidence: 0.7,
+                properties: json!({}),
+            },
+        ],
+        edges: vec![TurnEdge {
+            source: NodeRef::New(0),
+            target: NodeRef::New(1),
+            edge_type: EdgeType::LeadsTo,
+            confidence: 0.7,
+            properties: json!({}),
+        }],
+        scores: TurnScores {
+            coverage_score: 0.1,
+            depth_score: 0.5,
+            saturation_score: 0.1,
+            novelty_score: Some(0.9),
+            richness_score: None,
+            strategy_selected: "deepen".into(),
+            strategy_reasoning: None,
+            scorer_details: json!({}),
+        },
+        covered_elements: vec![("e0".into(), NodeRef::New(0))],
+        coverage_score: 0.1,
+        system_utterance: Some(TurnUtterance {
+            text: "Why does that matter to you?".into(),
+            discourse_markers: vec![],
+        }),
+    };
+    match repos.turns.record_turn(turn).await {
+        Ok(recorded) => println!("nodes {:?}", recorded.node_ids),
+        Err(Error::Conflict(_)) => println!("turn 1 was recorded already"),
+        Err(other) => return Err(other),
+    }
+
+    // What planning the next question reads, in one snapshot.
+    let context = repos.turns.context(&session.id, 10).await?;
+    println!("{} current nodes", context.current_nodes.len());
+
+    // For a health endpoint: never fails, serialises to JSON.
+    let report = check_health(&db).await;
+    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    Ok(())
+}
