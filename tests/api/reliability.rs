@@ -718,3 +718,49 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
         assert_eq!(report.integrity.as_deref(), Some("ok"), "{integrity:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(200);
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let session_id = start(&repos).await;
+
+    // Another writer (as another process would) holds the write lock.
+    let other = db.dedicated_connection().await.expect("another connection");
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("take the lock");
+    let started = Instant::now();
+    let refused = repos.turns.record_turn(turn(&session_id, 1)).await;
+    assert!(
+        matches!(refused, Err(Error::Busy(_))),
+        "expected Busy, got {refused:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "it did not wait the busy timeout"
+    );
+    assert!(matches!(refused.unwrap_err().sqlite_code(), Some(5)));
+    other
+        .execute_unprepared("ROLLBACK")
+        .await
+        .expect("release the lock");
+
+    repos
+        .turns
+        .record_turn(turn(&session_id, 1))
+        .await
+        .expect("the same turn, once the lock is free");
+    assert_eq!(
+        repos
+            .scoring
+            .history(&session_id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
+}
