@@ -24,10 +24,10 @@ pub use concept_elements::{
     ConceptElementRepository, CoverageSummary, NewConceptElement, PriorityCoverage,
 };
 pub use graph::{GraphRepository, GraphSummary, NewEdge, NewNode, NodeUpdate};
-pub use scoring::{NewScores, ScoringRepository};
+pub use scoring::{NewScores, ScoringRepository, TurnScores};
 pub use sessions::{NewSession, SessionRepository};
 pub use turns::{
-    NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository, TurnScores,
+    NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository,
     TurnUtterance,
 };
 pub use utterances::{NewUtterance, UtteranceRepository};

@@ -14,11 +14,7 @@ use super::{check_json_depth, new_id, now_utc};
 
 /// The scores of one turn.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewScores {
-    /// The session scored.
-    pub session_id: String,
-    /// The turn scored (one row per turn).
-    pub turn_number: i32,
+pub struct TurnScores {
     /// How much of the concept is covered.
     pub coverage_score: f64,
     /// How deep the laddering went.
@@ -37,23 +33,35 @@ pub struct NewScores {
     pub scorer_details: Json,
 }
 
+/// The scores of one turn of one session, to save.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewScores {
+    /// The session scored.
+    pub session_id: String,
+    /// The turn scored (one row per turn).
+    pub turn_number: i32,
+    /// The scores.
+    pub scores: TurnScores,
+}
+
 impl NewScores {
     /// The row these scores become, with a new id.
     pub(crate) fn into_model(self) -> Result<scoring_history::Model> {
         check_turn(self.turn_number)?;
-        check_json_depth("scorer details", &self.scorer_details)?;
+        let scores = self.scores;
+        check_json_depth("scorer details", &scores.scorer_details)?;
         Ok(scoring_history::Model {
             id: new_id(),
             session_id: self.session_id,
             turn_number: self.turn_number,
-            coverage_score: self.coverage_score,
-            depth_score: self.depth_score,
-            saturation_score: self.saturation_score,
-            novelty_score: self.novelty_score,
-            richness_score: self.richness_score,
-            strategy_selected: self.strategy_selected,
-            strategy_reasoning: self.strategy_reasoning,
-            scorer_details: Some(self.scorer_details),
+            coverage_score: scores.coverage_score,
+            depth_score: scores.depth_score,
+            saturation_score: scores.saturation_score,
+            novelty_score: scores.novelty_score,
+            richness_score: scores.richness_score,
+            strategy_selected: scores.strategy_selected,
+            strategy_reasoning: scores.strategy_reasoning,
+            scorer_details: Some(scores.scorer_details),
             created_at: now_utc(),
         })
     }

@@ -15,7 +15,7 @@ use crate::database::Database;
 use crate::error::{Error, Result};
 
 use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
-use super::scoring::{NewScores, history};
+use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
 use super::{StatementBatch, new_id, now_utc};
@@ -65,27 +65,6 @@ pub struct TurnEdge {
     pub confidence: f64,
     /// Methodology-specific properties.
     pub properties: Json,
-}
-
-/// The scores of the turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnScores {
-    /// Coverage score.
-    pub coverage_score: f64,
-    /// Depth score.
-    pub depth_score: f64,
-    /// Saturation score.
-    pub saturation_score: f64,
-    /// Novelty score, if scored.
-    pub novelty_score: Option<f64>,
-    /// Richness score, if scored.
-    pub richness_score: Option<f64>,
-    /// The strategy chosen for the next question.
-    pub strategy_selected: String,
-    /// Why.
-    pub strategy_reasoning: Option<String>,
-    /// Per-scorer details.
-    pub scorer_details: Json,
 }
 
 /// Everything one turn produces.
@@ -476,14 +455,7 @@ impl TurnPlan {
         let scores = NewScores {
             session_id: session_id.clone(),
             turn_number: record.turn_number,
-            coverage_score: record.scores.coverage_score,
-            depth_score: record.scores.depth_score,
-            saturation_score: record.scores.saturation_score,
-            novelty_score: record.scores.novelty_score,
-            richness_score: record.scores.richness_score,
-            strategy_selected: record.scores.strategy_selected,
-            strategy_reasoning: record.scores.strategy_reasoning,
-            scorer_details: record.scores.scorer_details,
+            scores: record.scores,
         }
         .into_model()?;
 

@@ -6,7 +6,7 @@ use entity::session::SessionStatus;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{
     NewConceptElement, NewEdge, NewNode, NewScores, NewSession, NewUtterance, NodeUpdate,
-    Repositories,
+    Repositories, TurnScores,
 };
 use interview_persistence::{Database, Error};
 use serde_json::json;
@@ -62,14 +62,16 @@ fn scores(session_id: &str, turn: i32, strategy: &str) -> NewScores {
     NewScores {
         session_id: session_id.into(),
         turn_number: turn,
-        coverage_score: f64::from(turn) / 100.0,
-        depth_score: 0.5,
-        saturation_score: 0.1,
-        novelty_score: Some(0.9),
-        richness_score: None,
-        strategy_selected: strategy.into(),
-        strategy_reasoning: None,
-        scorer_details: json!({}),
+        scores: TurnScores {
+            coverage_score: f64::from(turn) / 100.0,
+            depth_score: 0.5,
+            saturation_score: 0.1,
+            novelty_score: Some(0.9),
+            richness_score: None,
+            strategy_selected: strategy.into(),
+            strategy_reasoning: None,
+            scorer_details: json!({}),
+        },
     }
 }
 
