@@ -144,6 +144,20 @@ pub async fn count(db: &Database, table: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("a count")
 }
 
+/// The first column of the first row of `sql` (a PRAGMA, a scalar query).
+pub async fn query_one<T: sea_orm::TryGetable>(db: &Database, sql: &str) -> T {
+    db.connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.connection().get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"))
+        .try_get_by_index(0)
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+}
+
 /// The six tables of the schema.
 pub const TABLES: [&str; 6] = [
     "sessions",

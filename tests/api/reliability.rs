@@ -18,7 +18,7 @@ use interview_persistence::{
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
-use crate::fixtures::count;
+use crate::fixtures::{count, query_one};
 use crate::helpers;
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
@@ -96,16 +96,7 @@ fn wal_bytes(path: &Path) -> u64 {
 }
 
 async fn integrity(db: &Database) -> String {
-    db.connection()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA integrity_check",
-        ))
-        .await
-        .expect("integrity_check")
-        .expect("a row")
-        .try_get_by_index(0)
-        .expect("text")
+    query_one(db, "PRAGMA integrity_check").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +254,6 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
         .record_turn(turn(&session_id, 1))
         .await
         .expect("turn 1");
-    let pages = count(db, "pragma_page_count").await;
     let limit = |pages: i64| async move {
         let txn = db.begin_write().await.expect("the writer");
         txn.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
@@ -271,18 +261,7 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
             .expect("set the limit");
         txn.commit().await.expect("commit");
     };
-    let page_count: i64 = db
-        .connection()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA page_count",
-        ))
-        .await
-        .expect("page_count")
-        .expect("row")
-        .try_get_by_index(0)
-        .expect("a number");
-    assert!(pages >= 1);
+    let page_count: i64 = query_one(db, "PRAGMA page_count").await;
     limit(page_count + 2).await;
 
     let mut t = 2;
