@@ -154,6 +154,17 @@ impl DatabaseUrl {
             })
     }
 
+    /// What to call the database in reports: the SQLite file path,
+    /// `:memory:`, or the URL with its password redacted.
+    #[must_use]
+    pub fn display_location(&self) -> String {
+        match self.sqlite_location() {
+            Some(SqliteLocation::File { path, .. }) => path.display().to_string(),
+            Some(SqliteLocation::Memory) => ":memory:".into(),
+            None => self.to_string(),
+        }
+    }
+
     /// Where a SQLite URL points; `None` for other backends.
     #[must_use]
     pub fn sqlite_location(&self) -> Option<SqliteLocation> {
@@ -201,6 +212,13 @@ impl fmt::Debug for DatabaseUrl {
             .field(&redact(&self.raw))
             .finish()
     }
+}
+
+/// The write-ahead log beside a SQLite database file.
+pub(crate) fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 /// `url` with any password replaced by `***`.

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use crate::checkpoint::Checkpointer;
-use crate::config::{Backend, DatabaseConfig, SqliteLocation};
+use crate::config::{Backend, DatabaseConfig, SqliteLocation, wal_path};
 use crate::error::{Error, Result};
 use crate::repositories::StatementBatch;
 use crate::schema;
@@ -161,11 +161,7 @@ impl Database {
     /// `:memory:`, or the URL with its password redacted.
     #[must_use]
     pub fn display_location(&self) -> String {
-        match &self.inner.location {
-            Some(SqliteLocation::File { path, .. }) => path.display().to_string(),
-            Some(SqliteLocation::Memory) => ":memory:".into(),
-            None => self.inner.config.url.to_string(),
-        }
+        self.inner.config.url.display_location()
     }
 
     /// Opens one connection of its own, outside the pool, with the same
@@ -242,7 +238,7 @@ impl Database {
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
         let Some(writer) = self.inner.writer.clone() else {
             let txn = self.begin_write().await?;
-            let rows = batch.run(&*txn).await?;
+            let rows = batch.run_each(&*txn).await?;
             txn.commit().await?;
             return Ok(rows);
         };
@@ -649,9 +645,7 @@ fn check_not_truncated(path: &Path, header: &[u8], file_len: u64) -> Result<()> 
     };
     let pages = u64::from(word(28));
     let count_is_valid = word(92) == word(24);
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal_has_frames = std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.len() > 0);
+    let wal_has_frames = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
     if count_is_valid && !wal_has_frames && file_len < pages * page_size {
         return Err(Error::DamagedFile {
             path: path.to_path_buf(),

@@ -161,16 +161,12 @@ pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) ->
             let _ = db.close().await;
             report
         }
-        Err(err) => {
-            let path = match config.url.sqlite_location() {
-                Some(crate::config::SqliteLocation::File { path, .. }) => {
-                    path.display().to_string()
-                }
-                Some(crate::config::SqliteLocation::Memory) => ":memory:".into(),
-                None => config.url.to_string(),
-            };
-            HealthReport::unreachable(path, config.url.backend(), err.to_string(), started)
-        }
+        Err(err) => HealthReport::unreachable(
+            config.url.display_location(),
+            config.url.backend(),
+            err.to_string(),
+            started,
+        ),
     }
 }
 
@@ -264,9 +260,7 @@ fn resolve(check: IntegrityCheck, db: &Database) -> IntegrityCheck {
     }
     match db.sqlite_location() {
         Some(crate::config::SqliteLocation::File { path, .. }) => {
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            let size = [path.clone(), std::path::PathBuf::from(wal)]
+            let size = [path.clone(), crate::config::wal_path(path)]
                 .iter()
                 .filter_map(|p| std::fs::metadata(p).ok())
                 .map(|m| m.len())

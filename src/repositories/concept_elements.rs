@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
 use entity::concept_element::{self, Priority};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use serde::Serialize;
 
@@ -122,7 +124,16 @@ impl ConceptElementRepository {
     ) -> Result<concept_element::Model> {
         let txn = self.db.begin_write().await?;
         check_nodes_of_session(&*txn, &[node_id], session_id).await?;
-        cover(&*txn, session_id, element_id, node_id).await?;
+        let statement = cover_once(
+            txn.get_database_backend(),
+            session_id,
+            element_id,
+            node_id,
+            now_utc(),
+        );
+        if txn.query_all_raw(statement).await?.is_empty() {
+            return Err(element_not_found(session_id, element_id));
+        }
         let element = find_element(&*txn, session_id, element_id).await?;
         txn.commit().await?;
         Ok(element)
@@ -192,35 +203,85 @@ pub(crate) async fn insert_elements(
     Ok(())
 }
 
-/// Covers the element if it is not covered yet; `true` when this call
-/// covered it.
-///
-/// # Errors
-/// [`Error::NotFound`] when the session has no such element.
-pub(crate) async fn cover(
-    conn: &impl ConnectionTrait,
+/// The one statement that covers an element: the first cover writes its
+/// node and time, a later one keeps them. It returns the element's
+/// `element_id`, `covered_at` and `covered_by_node_id` as they now stand,
+/// and no row when the session has no such element.
+pub(crate) fn cover_once(
+    backend: DbBackend,
     session_id: &str,
     element_id: &str,
     node_id: &str,
-) -> Result<bool> {
-    let updated = concept_element::Entity::update_many()
-        .set(concept_element::ActiveModel {
-            is_covered: Set(true),
-            covered_at: Set(Some(now_utc())),
-            covered_by_node_id: Set(Some(node_id.to_owned())),
-            ..Default::default()
-        })
-        .filter(concept_element::Column::SessionId.eq(session_id))
-        .filter(concept_element::Column::ElementId.eq(element_id))
-        .filter(concept_element::Column::IsCovered.eq(false))
-        .exec(conn)
-        .await?;
-    if updated.rows_affected == 1 {
-        return Ok(true);
-    }
-    // Rare path: already covered, or no such element.
-    find_element(conn, session_id, element_id).await?;
-    Ok(false)
+    covered_at: NaiveDateTime,
+) -> Statement {
+    use concept_element::Column;
+    let first = |column: Column, value: sea_orm::Value| -> Expr {
+        Expr::case(Expr::col(Column::IsCovered).eq(true), Expr::col(column))
+            .finally(Expr::val(value))
+            .into()
+    };
+    let statement = Query::update()
+        .table(concept_element::Entity)
+        .value(
+            Column::CoveredAt,
+            first(Column::CoveredAt, Some(covered_at).into()),
+        )
+        .value(
+            Column::CoveredByNodeId,
+            first(Column::CoveredByNodeId, Some(node_id.to_owned()).into()),
+        )
+        .value(Column::IsCovered, true)
+        .and_where(Expr::col(Column::SessionId).eq(session_id))
+        .and_where(Expr::col(Column::ElementId).eq(element_id))
+        .returning(Query::returning().columns([
+            Column::ElementId,
+            Column::CoveredAt,
+            Column::CoveredByNodeId,
+        ]))
+        .to_owned();
+    backend.build(&statement)
+}
+
+/// A statement that fails (NOT NULL on `label`) exactly when the session
+/// has no such element, so that a multi-statement write stops there before
+/// anything commits. It inserts nothing otherwise.
+///
+/// # Errors
+/// [`Error::InvalidInput`] if the statement cannot be built.
+pub(crate) fn element_guard(
+    backend: DbBackend,
+    session_id: &str,
+    element_id: &str,
+) -> Result<Statement> {
+    use concept_element::Column;
+    let exists = Query::select()
+        .expr(Expr::val(1))
+        .from(concept_element::Entity)
+        .and_where(Expr::col(Column::SessionId).eq(session_id))
+        .and_where(Expr::col(Column::ElementId).eq(element_id))
+        .to_owned();
+    let guard = Query::insert()
+        .into_table(concept_element::Entity)
+        .columns([
+            Column::Id,
+            Column::SessionId,
+            Column::ElementId,
+            Column::Label,
+        ])
+        .select_from(
+            Query::select()
+                .exprs([
+                    Expr::val(new_id()),
+                    Expr::val(session_id),
+                    Expr::val(element_id),
+                    Expr::val(Option::<String>::None),
+                ])
+                .and_where(Expr::exists(exists).not())
+                .to_owned(),
+        )
+        .map_err(|e| Error::InvalidInput(e.to_string()))?
+        .to_owned();
+    Ok(backend.build(&guard))
 }
 
 async fn find_element(
@@ -233,8 +294,12 @@ async fn find_element(
         .filter(concept_element::Column::ElementId.eq(element_id))
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound {
-            entity: "concept_elements",
-            id: format!("{session_id}/{element_id}"),
-        })
+        .ok_or_else(|| element_not_found(session_id, element_id))
+}
+
+pub(crate) fn element_not_found(session_id: &str, element_id: &str) -> Error {
+    Error::NotFound {
+        entity: "concept_elements",
+        id: format!("{session_id}/{element_id}"),
+    }
 }

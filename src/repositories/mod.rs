@@ -116,25 +116,19 @@ pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
     )
 }
 
-/// Statements that run together inside one transaction. On SQLite they go
-/// to the driver as ONE multi-statement query: sqlx runs each connection on
-/// a worker thread, and every round trip to it costs two thread wake-ups,
-/// which cost more than the SQLite work of a small statement (the turn
-/// benchmark measured it; see README). sqlx prepares and caches each part
-/// and binds the arguments across them in order. PostgreSQL cannot prepare
-/// several commands at once, so there they run one by one. Rows returned
-/// (by `RETURNING`) come back in statement order.
+/// Statements, built for one backend, that must commit together; rows they
+/// return (by `RETURNING`) come back in statement order. See
+/// [`Database::write_batch`](crate::Database) for how they are run: on
+/// SQLite as one multi-statement transaction, on PostgreSQL one by one.
 pub(crate) struct StatementBatch {
-    backend: sea_orm::DbBackend,
     statements: Vec<sea_orm::Statement>,
     /// How many rows the batch returns when it succeeds.
     returning: usize,
 }
 
 impl StatementBatch {
-    pub(crate) fn new(backend: sea_orm::DbBackend) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            backend,
             statements: Vec::new(),
             returning: 0,
         }
@@ -155,44 +149,34 @@ impl StatementBatch {
         self.returning
     }
 
-    pub(crate) async fn run(
+    /// Runs the statements one by one on `conn` (PostgreSQL: it cannot
+    /// prepare several commands at once).
+    pub(crate) async fn run_each(
         self,
         conn: &impl sea_orm::ConnectionTrait,
     ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
-        if self.backend != sea_orm::DbBackend::Sqlite {
-            let mut rows = Vec::new();
-            for statement in self.statements {
-                rows.extend(conn.query_all_raw(statement).await?);
-            }
-            return Ok(rows);
+        let mut rows = Vec::new();
+        for statement in self.statements {
+            rows.extend(conn.query_all_raw(statement).await?);
         }
-        conn.query_all_raw(Self::joined(&[&self], None, None)).await
+        Ok(rows)
     }
 
     /// The batches, in order, as one SQLite write transaction:
     /// `BEGIN IMMEDIATE; …; COMMIT`.
-    pub(crate) fn sqlite_transaction(batches: &[&Self]) -> sea_orm::Statement {
-        Self::joined(batches, Some("BEGIN IMMEDIATE"), Some("COMMIT"))
-    }
-
     /// One multi-statement query: SQLite binds the arguments across the
     /// statements in order.
-    fn joined(batches: &[&Self], first: Option<&str>, last: Option<&str>) -> sea_orm::Statement {
-        let mut sql = String::from(first.unwrap_or(""));
+    pub(crate) fn sqlite_transaction(batches: &[&Self]) -> sea_orm::Statement {
+        let mut sql = String::from("BEGIN IMMEDIATE");
         let mut values = Vec::new();
         for statement in batches.iter().flat_map(|b| &b.statements) {
-            if !sql.is_empty() {
-                sql.push_str(";\n");
-            }
+            sql.push_str(";\n");
             sql.push_str(&statement.sql);
             if let Some(sea_orm::Values(v)) = &statement.values {
                 values.extend(v.iter().cloned());
             }
         }
-        if let Some(last) = last {
-            sql.push_str(";\n");
-            sql.push_str(last);
-        }
+        sql.push_str(";\nCOMMIT");
         sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values)
     }
 }

@@ -4,7 +4,6 @@
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
     QueryTrait, prelude::Json,
@@ -14,11 +13,12 @@ use serde::Serialize;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
+use super::concept_elements::{cover_once, element_guard, element_not_found};
 use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
-use super::{StatementBatch, new_id, now_utc};
+use super::{StatementBatch, now_utc};
 
 /// What someone said in the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,10 +197,7 @@ impl TurnRepository {
                         .one(conn)
                         .await;
                     if let Ok(None) = found {
-                        return Error::NotFound {
-                            entity: "concept_elements",
-                            id: format!("{}/{element_id}", plan.session_id),
-                        };
+                        return element_not_found(&plan.session_id, element_id);
                     }
                 }
                 err
@@ -282,7 +279,7 @@ impl TurnPlan {
         backend: DbBackend,
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
-        let mut batch = StatementBatch::new(backend);
+        let mut batch = StatementBatch::new();
         batch.push(
             session::Entity::update_many()
                 .set(session::ActiveModel {
@@ -313,68 +310,14 @@ impl TurnPlan {
             scoring_history::Entity::insert(self.scores.clone().into_active_model()).build(backend),
         );
         for (element_id, node_id) in &self.covers {
-            use concept_element::Column;
-            // Fails (NOT NULL on `label`) exactly when the element does not
-            // exist, which stops the batch before anything commits.
-            let guard = Query::insert()
-                .into_table(concept_element::Entity)
-                .columns([
-                    Column::Id,
-                    Column::SessionId,
-                    Column::ElementId,
-                    Column::Label,
-                ])
-                .select_from(
-                    Query::select()
-                        .exprs([
-                            Expr::val(new_id()),
-                            Expr::val(self.session_id.as_str()),
-                            Expr::val(element_id.as_str()),
-                            Expr::val(Option::<String>::None),
-                        ])
-                        .and_where(
-                            Expr::exists(
-                                Query::select()
-                                    .expr(Expr::val(1))
-                                    .from(concept_element::Entity)
-                                    .and_where(
-                                        Expr::col(Column::SessionId).eq(self.session_id.as_str()),
-                                    )
-                                    .and_where(Expr::col(Column::ElementId).eq(element_id.as_str()))
-                                    .to_owned(),
-                            )
-                            .not(),
-                        )
-                        .to_owned(),
-                )
-                .map_err(|e| Error::InvalidInput(e.to_string()))?
-                .to_owned();
-            batch.push(backend.build(&guard));
-            let first = |column: Column, value: sea_orm::Value| -> Expr {
-                Expr::case(Expr::col(Column::IsCovered).eq(true), Expr::col(column))
-                    .finally(Expr::val(value))
-                    .into()
-            };
-            let statement = Query::update()
-                .table(concept_element::Entity)
-                .value(
-                    Column::CoveredAt,
-                    first(Column::CoveredAt, Some(covered_at).into()),
-                )
-                .value(
-                    Column::CoveredByNodeId,
-                    first(Column::CoveredByNodeId, Some(node_id.clone()).into()),
-                )
-                .value(Column::IsCovered, true)
-                .and_where(Expr::col(Column::SessionId).eq(self.session_id.as_str()))
-                .and_where(Expr::col(Column::ElementId).eq(element_id.as_str()))
-                .returning(Query::returning().columns([
-                    Column::ElementId,
-                    Column::CoveredAt,
-                    Column::CoveredByNodeId,
-                ]))
-                .to_owned();
-            batch.push_returning_one(backend.build(&statement));
+            batch.push(element_guard(backend, &self.session_id, element_id)?);
+            batch.push_returning_one(cover_once(
+                backend,
+                &self.session_id,
+                element_id,
+                node_id,
+                covered_at,
+            ));
         }
         Ok(batch)
     }
