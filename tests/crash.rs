@@ -17,13 +17,15 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use interview_persistence::repositories::{
-    NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
-    TurnScores, TurnUtterance,
-};
+use interview_persistence::repositories::{NewConceptElement, NewSession, Repositories};
 use interview_persistence::{DatabaseConfig, init_database};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
+
+#[path = "common/chain_turn.rs"]
+mod chain_turn;
+
+use chain_turn::chain_turn;
 
 const CHILD: &str = "INTERVIEW_CRASH_CHILD";
 
@@ -263,54 +265,10 @@ fn child(path: &Path, session_id: &str) -> Result<(), Failure> {
             .await?;
         let mut stdout = std::io::stdout().lock();
         for t in 1.. {
-            repos.turns.record_turn(turn(session_id, t)).await?;
+            repos.turns.record_turn(chain_turn(session_id, t)).await?;
             writeln!(stdout, "ack {t}")?;
             stdout.flush()?;
         }
         Ok(())
     })
-}
-
-fn turn(session_id: &str, t: i32) -> TurnRecord {
-    TurnRecord {
-        session_id: session_id.to_owned(),
-        turn_number: t,
-        user_utterance: TurnUtterance {
-            text: "Because it is creamy, since I skip dairy, and it calms my mornings.".repeat(3),
-            discourse_markers: vec!["because".into(), "since".into()],
-        },
-        nodes: (0..4)
-            .map(|k| TurnNode {
-                label: format!("n{t}_{k}"),
-                node_type: "attribute".into(),
-                confidence: 0.8,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        edges: (0..3)
-            .map(|k| TurnEdge {
-                source: NodeRef::New(k),
-                target: NodeRef::New(k + 1),
-                edge_type: entity::kg_edge::EdgeType::LeadsTo,
-                confidence: 0.7,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        scores: TurnScores {
-            coverage_score: f64::from(t) / 100.0,
-            depth_score: 0.5,
-            saturation_score: 0.1,
-            novelty_score: Some(0.9),
-            richness_score: None,
-            strategy_selected: "deepen".into(),
-            strategy_reasoning: None,
-            scorer_details: json!({}),
-        },
-        covered_elements: vec![(format!("e{}", t % 10), NodeRef::New(0))],
-        coverage_score: f64::from(t) / 100.0,
-        system_utterance: Some(TurnUtterance {
-            text: "Why does that matter?".into(),
-            discourse_markers: vec![],
-        }),
-    }
 }

@@ -8,6 +8,8 @@
 //! `<scenario>::postgres`; SQLite-specific tests (files, pragmas, WAL) live
 //! in `sqlite_only`. `TEST_LOG=1` shows the library's tracing output.
 
+#[path = "../common/chain_turn.rs"]
+mod chain_turn;
 mod helpers;
 
 mod bad_input;

@@ -7,17 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::concept_element::Priority;
-use entity::kg_edge::EdgeType;
-use interview_persistence::repositories::{
-    NewNode, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord, TurnScores,
-    TurnUtterance,
-};
+use interview_persistence::repositories::{NewNode, NewSession, Repositories};
 use interview_persistence::{
     Database, DatabaseConfig, Error, HealthOptions, check_health, check_health_at, init_database,
 };
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
+use crate::chain_turn::chain_turn;
 use crate::fixtures::{count, query_one};
 use crate::helpers;
 use crate::on_both_backends;
@@ -27,50 +24,6 @@ on_both_backends!(
     hostile_values_are_stored_as_data,
     json_nested_too_deep_is_refused_clearly
 );
-
-fn turn(session_id: &str, t: i32) -> TurnRecord {
-    TurnRecord {
-        session_id: session_id.into(),
-        turn_number: t,
-        user_utterance: TurnUtterance {
-            text: format!("answer {t} ").repeat(20),
-            discourse_markers: vec![],
-        },
-        nodes: (0..4)
-            .map(|k| TurnNode {
-                label: format!("n{t}_{k}"),
-                node_type: "attribute".into(),
-                confidence: 0.8,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        edges: (0..3)
-            .map(|k| TurnEdge {
-                source: NodeRef::New(k),
-                target: NodeRef::New(k + 1),
-                edge_type: EdgeType::LeadsTo,
-                confidence: 0.7,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        scores: TurnScores {
-            coverage_score: 0.1,
-            depth_score: 0.5,
-            saturation_score: 0.1,
-            novelty_score: None,
-            richness_score: None,
-            strategy_selected: "deepen".into(),
-            strategy_reasoning: None,
-            scorer_details: json!({}),
-        },
-        covered_elements: vec![("e0".into(), NodeRef::New(0))],
-        coverage_score: 0.1,
-        system_utterance: Some(TurnUtterance {
-            text: "why?".into(),
-            discourse_markers: vec![],
-        }),
-    }
-}
 
 async fn start(repos: &Repositories) -> String {
     repos
@@ -117,7 +70,10 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
         writers.spawn(async move {
             let mut t = 0;
             while !stop.load(Ordering::Relaxed) && t < 400 {
-                repos.turns.record_turn(turn(&session_id, t + 1)).await?;
+                repos
+                    .turns
+                    .record_turn(chain_turn(&session_id, t + 1))
+                    .await?;
                 t += 1;
             }
             Ok::<(String, i32), Error>((session_id, t))
@@ -211,7 +167,7 @@ async fn the_wal_grows_under_a_long_reader_and_shrinks_back_under_the_limit_afte
     for t in 1..=60 {
         repos
             .turns
-            .record_turn(turn(&session_id, t))
+            .record_turn(chain_turn(&session_id, t))
             .await
             .expect("record");
     }
@@ -229,7 +185,7 @@ async fn the_wal_grows_under_a_long_reader_and_shrinks_back_under_the_limit_afte
     while wal_bytes(&path) > config.wal_size_limit && started.elapsed() < Duration::from_secs(10) {
         repos
             .turns
-            .record_turn(turn(&session_id, t))
+            .record_turn(chain_turn(&session_id, t))
             .await
             .expect("record");
         t += 1;
@@ -251,7 +207,7 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
     let session_id = start(&repos).await;
     repos
         .turns
-        .record_turn(turn(&session_id, 1))
+        .record_turn(chain_turn(&session_id, 1))
         .await
         .expect("turn 1");
     let limit = |pages: i64| async move {
@@ -266,7 +222,7 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
 
     let mut t = 2;
     let refused = loop {
-        match repos.turns.record_turn(turn(&session_id, t)).await {
+        match repos.turns.record_turn(chain_turn(&session_id, t)).await {
             Ok(_) if t < 500 => t += 1,
             Ok(_) => panic!("500 turns fit in two more pages"),
             Err(err) => break err,
@@ -294,7 +250,7 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
     limit(1_073_741_823).await;
     repos
         .turns
-        .record_turn(turn(&session_id, t))
+        .record_turn(chain_turn(&session_id, t))
         .await
         .expect("writes work again");
     assert_eq!(integrity(db).await, "ok");
@@ -310,7 +266,7 @@ async fn a_closed_database_with_turns() -> (tempfile::TempDir, PathBuf) {
     for t in 1..=20 {
         repos
             .turns
-            .record_turn(turn(&session_id, t))
+            .record_turn(chain_turn(&session_id, t))
             .await
             .expect("record");
     }
@@ -581,12 +537,19 @@ async fn a_migration_that_fails_midway_leaves_the_previous_version_on_postgres()
 struct Immutable(Vec<PathBuf>);
 
 impl Immutable {
+    /// `None` (said loudly) where `chattr +i` does not work, e.g. on tmpfs;
+    /// under `CI=true` that fails the test instead.
     fn new(paths: &[&Path]) -> Option<Self> {
         let ok = std::process::Command::new("chattr")
             .arg("+i")
             .args(paths)
             .status()
             .is_ok_and(|s| s.success());
+        if !ok {
+            let required = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(!required, "chattr +i is unavailable on this machine's disk");
+            eprintln!("SKIPPED (read-only location): chattr +i is not supported here");
+        }
         ok.then(|| Self(paths.iter().map(|p| p.to_path_buf()).collect()))
     }
 }
@@ -600,6 +563,16 @@ impl Drop for Immutable {
     }
 }
 
+/// Creates the database `config` names, and closes it.
+async fn create(config: &DatabaseConfig) {
+    init_database(config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+}
+
 #[tokio::test]
 async fn a_database_in_a_read_only_place_fails_at_startup_with_a_typed_error() {
     helpers::init_tracing();
@@ -608,28 +581,15 @@ async fn a_database_in_a_read_only_place_fails_at_startup_with_a_typed_error() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let existing = dir.path().join("existing.db");
     let config = DatabaseConfig::sqlite_file(&existing).expect("config");
-    init_database(&config)
-        .await
-        .expect("init")
-        .close()
-        .await
-        .expect("close");
+    create(&config).await;
     let fresh = DatabaseConfig::sqlite_file(dir.path().join("fresh.db")).expect("config");
 
     // First only the file: SQLite opens it read-only without a word.
     let read_only_file = dir.path().join("read-only-file.db");
     let file_config = DatabaseConfig::sqlite_file(&read_only_file).expect("config");
-    init_database(&file_config)
-        .await
-        .expect("init")
-        .close()
-        .await
-        .expect("close");
+    create(&file_config).await;
     let Some(file_guard) = Immutable::new(&[&read_only_file]) else {
-        let required = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!required, "chattr +i is unavailable on this machine's disk");
-        eprintln!("SKIPPED (read-only location): chattr +i is not supported here");
-        return;
+        return; // said why, and failed under CI
     };
     match init_database(&file_config).await {
         Err(Error::ReadOnlyLocation { path, reason }) => {
@@ -640,12 +600,7 @@ async fn a_database_in_a_read_only_place_fails_at_startup_with_a_typed_error() {
     }
     drop(file_guard);
 
-    let Some(_guard) = Immutable::new(&[dir.path(), &existing]) else {
-        let required = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!required, "chattr +i is unavailable on this machine's disk");
-        eprintln!("SKIPPED (read-only location): chattr +i is not supported here");
-        return;
-    };
+    let _guard = Immutable::new(&[dir.path(), &existing]).expect("chattr +i worked a moment ago");
     for config in [&config, &fresh] {
         match init_database(config).await {
             Err(err @ Error::ReadOnlyLocation { .. }) => {
@@ -713,7 +668,7 @@ async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
         .await
         .expect("take the lock");
     let started = Instant::now();
-    let refused = repos.turns.record_turn(turn(&session_id, 1)).await;
+    let refused = repos.turns.record_turn(chain_turn(&session_id, 1)).await;
     assert!(
         matches!(refused, Err(Error::Busy(_))),
         "expected Busy, got {refused:?}"
@@ -730,7 +685,7 @@ async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
 
     repos
         .turns
-        .record_turn(turn(&session_id, 1))
+        .record_turn(chain_turn(&session_id, 1))
         .await
         .expect("the same turn, once the lock is free");
     assert_eq!(
