@@ -24,21 +24,22 @@
     clippy::expect_used
 )]
 
-mod checkpoint;
 pub mod config;
 pub mod database;
 pub mod error;
 pub mod health;
+mod init;
 pub mod repositories;
 pub mod schema;
 
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
-pub use database::{Database, WriteTransaction, init_database};
+pub use database::{Database, WriteTransaction};
 pub use error::{Error, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     check_health, check_health_at, check_health_with,
 };
+pub use init::init_database;
 
 pub use entity;
 pub use migration;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::{check_json_depth, json_strings, new_id, now_utc};
+use super::{check_json_depth, insert_one, json_strings, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,9 +203,7 @@ impl GraphRepository {
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, label = %new.label))]
     pub async fn create_node(&self, new: NewNode) -> Result<kg_node::Model> {
         let model = new.into_model()?;
-        kg_node::Entity::insert(model.clone().into_active_model())
-            .exec_without_returning(self.db.connection())
-            .await?;
+        insert_one(&self.db, model.clone().into_active_model()).await?;
         Ok(model)
     }
 

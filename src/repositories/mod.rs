@@ -10,8 +10,9 @@
 //! update.
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryTrait};
 
-use crate::database::Database;
+use crate::database::{Database, StatementBatch};
 
 pub mod concept_elements;
 pub mod graph;
@@ -105,6 +106,13 @@ impl Repositories {
     }
 }
 
+/// Inserts one row through the writer, as a one-statement write.
+pub(crate) async fn insert_one<A: ActiveModelTrait>(db: &Database, row: A) -> crate::Result<()> {
+    let statement = <A::Entity as EntityTrait>::insert(row).build(db.backend().into());
+    db.write_batch(StatementBatch::of(statement)).await?;
+    Ok(())
+}
+
 /// The JSON array of `values`.
 pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
     serde_json::Value::Array(
@@ -114,69 +122,4 @@ pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
             .map(serde_json::Value::String)
             .collect(),
     )
-}
-
-/// Statements, built for one backend, that must commit together; rows they
-/// return (by `RETURNING`) come back in statement order. See
-/// [`Database::write_batch`](crate::Database) for how they are run: on
-/// SQLite as one multi-statement transaction, on PostgreSQL one by one.
-pub(crate) struct StatementBatch {
-    statements: Vec<sea_orm::Statement>,
-    /// How many rows the batch returns when it succeeds.
-    returning: usize,
-}
-
-impl StatementBatch {
-    pub(crate) fn new() -> Self {
-        Self {
-            statements: Vec::new(),
-            returning: 0,
-        }
-    }
-
-    pub(crate) fn push(&mut self, statement: sea_orm::Statement) {
-        self.statements.push(statement);
-    }
-
-    /// Adds a statement that returns exactly one row when it succeeds.
-    pub(crate) fn push_returning_one(&mut self, statement: sea_orm::Statement) {
-        self.statements.push(statement);
-        self.returning += 1;
-    }
-
-    /// How many rows the batch returns when it succeeds.
-    pub(crate) fn returning(&self) -> usize {
-        self.returning
-    }
-
-    /// Runs the statements one by one on `conn` (PostgreSQL: it cannot
-    /// prepare several commands at once).
-    pub(crate) async fn run_each(
-        self,
-        conn: &impl sea_orm::ConnectionTrait,
-    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
-        let mut rows = Vec::new();
-        for statement in self.statements {
-            rows.extend(conn.query_all_raw(statement).await?);
-        }
-        Ok(rows)
-    }
-
-    /// The batches, in order, as one SQLite write transaction:
-    /// `BEGIN IMMEDIATE; …; COMMIT`.
-    /// One multi-statement query: SQLite binds the arguments across the
-    /// statements in order.
-    pub(crate) fn sqlite_transaction(batches: &[&Self]) -> sea_orm::Statement {
-        let mut sql = String::from("BEGIN IMMEDIATE");
-        let mut values = Vec::new();
-        for statement in batches.iter().flat_map(|b| &b.statements) {
-            sql.push_str(";\n");
-            sql.push_str(&statement.sql);
-            if let Some(sea_orm::Values(v)) = &statement.values {
-                values.extend(v.iter().cloned());
-            }
-        }
-        sql.push_str(";\nCOMMIT");
-        sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, values)
-    }
 }

@@ -10,7 +10,7 @@ use crate::database::Database;
 use crate::error::Result;
 
 use super::utterances::check_turn;
-use super::{check_json_depth, new_id, now_utc};
+use super::{check_json_depth, insert_one, new_id, now_utc};
 
 /// The scores of one turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,9 +90,7 @@ impl ScoringRepository {
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
     pub async fn save(&self, new: NewScores) -> Result<scoring_history::Model> {
         let model = new.into_model()?;
-        scoring_history::Entity::insert(model.clone().into_active_model())
-            .exec_without_returning(self.db.connection())
-            .await?;
+        insert_one(&self.db, model.clone().into_active_model()).await?;
         Ok(model)
     }
 

@@ -2,16 +2,17 @@
 
 use entity::concept_element;
 use entity::session::{self, SessionStatus};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, prelude::Json,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Json,
 };
 
-use crate::database::Database;
+use crate::database::{Database, StatementBatch};
 use crate::error::{Error, Result};
 
 use super::concept_elements::{NewConceptElement, element_models, insert_elements};
-use super::{check_json_depth, new_id, now_utc};
+use super::{check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,9 +85,7 @@ impl SessionRepository {
     pub async fn create(&self, new: NewSession) -> Result<session::Model> {
         let model = session_model(new)?;
         tracing::Span::current().record("session_id", model.id.as_str());
-        session::Entity::insert(model.clone().into_active_model())
-            .exec_without_returning(self.db.connection())
-            .await?;
+        insert_one(&self.db, model.clone().into_active_model()).await?;
         Ok(model)
     }
 
@@ -237,10 +236,18 @@ impl SessionRepository {
     /// [`Error::NotFound`] when there is no such session.
     #[tracing::instrument(skip(self))]
     pub async fn delete(&self, session_id: &str) -> Result<()> {
-        let deleted = session::Entity::delete_by_id(session_id)
-            .exec(self.db.connection())
+        let statement = Query::delete()
+            .from_table(session::Entity)
+            .and_where(Expr::col(session::Column::Id).eq(session_id))
+            .returning_col(session::Column::Id)
+            .to_owned();
+        let deleted = self
+            .db
+            .write_batch(StatementBatch::of_returning_at_most_one(
+                sea_orm::DbBackend::from(self.db.backend()).build(&statement),
+            ))
             .await?;
-        if deleted.rows_affected == 0 {
+        if deleted.is_empty() {
             return Err(not_found(session_id));
         }
         Ok(())
@@ -258,10 +265,21 @@ impl SessionRepository {
             ..Default::default()
         };
         change(&mut active);
-        match active.update(self.db.connection()).await {
-            Ok(model) => Ok(model),
-            Err(sea_orm::DbErr::RecordNotUpdated) => Err(not_found(session_id)),
-            Err(err) => Err(err.into()),
+        let statement = session::Entity::update_many()
+            .set(active)
+            .filter(session::Column::Id.eq(session_id))
+            .into_query()
+            .returning_all()
+            .to_owned();
+        let rows = self
+            .db
+            .write_batch(StatementBatch::of_returning_at_most_one(
+                sea_orm::DbBackend::from(self.db.backend()).build(&statement),
+            ))
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(session::Model::from_query_result(row, "")?),
+            None => Err(not_found(session_id)),
         }
     }
 }

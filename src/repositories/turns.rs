@@ -15,10 +15,11 @@ use crate::error::{Error, Result};
 
 use super::concept_elements::{cover_once, element_guard, element_not_found};
 use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
+use super::now_utc;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
-use super::{StatementBatch, now_utc};
+use crate::database::StatementBatch;
 
 /// What someone said in the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]

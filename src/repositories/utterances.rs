@@ -9,7 +9,7 @@ use sea_orm::{
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::{json_strings, new_id, now_utc};
+use super::{insert_one, json_strings, new_id, now_utc};
 
 /// An utterance to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +64,7 @@ impl UtteranceRepository {
     pub async fn save(&self, new: NewUtterance) -> Result<utterance::Model> {
         check_turn(new.turn_number)?;
         let model = new.into_model();
-        utterance::Entity::insert(model.clone().into_active_model())
-            .exec_without_returning(self.db.connection())
-            .await?;
+        insert_one(&self.db, model.clone().into_active_model()).await?;
         Ok(model)
     }
 

@@ -40,7 +40,8 @@ macro_rules! assert_round_trip {
 }
 
 async fn every_entity_round_trips(db: &Database) {
-    let conn = db.connection();
+    let txn = db.begin_write().await.expect("the writer");
+    let conn = &*txn;
     let mut session = fixtures::session_model("s-round-trip");
     session.status = session::SessionStatus::Completed;
     session.completed_at = Some(fixtures::now());
@@ -88,6 +89,7 @@ async fn every_entity_round_trips(db: &Database) {
     covered.covered_by_node_id = Some(target.id.clone());
     covered.priority = concept_element::Priority::Low;
     assert_round_trip!(conn, concept_element, covered);
+    txn.commit().await.expect("commit");
 }
 
 fn at(text: &str) -> NaiveDateTime {
@@ -97,7 +99,6 @@ fn at(text: &str) -> NaiveDateTime {
 async fn timestamps_from_the_default_this_module_and_the_python_system_sort_together(
     db: &Database,
 ) {
-    let conn = db.connection();
     // Written by the Python system: `datetime('now')` text, whole seconds.
     for (id, created_at) in [
         ("python-1", "2026-01-01 10:00:00"),
@@ -121,12 +122,15 @@ async fn timestamps_from_the_default_this_module_and_the_python_system_sort_toge
     ] {
         let mut model = fixtures::session_model(id);
         model.created_at = at(created_at);
+        let txn = db.begin_write().await.expect("the writer");
         model
             .into_active_model()
-            .insert(conn)
+            .insert(&*txn)
             .await
             .expect("a module row");
+        txn.commit().await.expect("commit");
     }
+    let conn = db.connection();
     // Written by the database default: now, after all of the above.
     exec(db, "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('default-1', 'm', 'c', 'n')")
         .await

@@ -36,13 +36,16 @@ pub fn session_model(id: &str) -> session::Model {
     }
 }
 
-/// Inserts a session and returns it as stored.
-pub async fn insert_session(db: &impl ConnectionTrait) -> session::Model {
-    session_model(&id("session"))
+/// Inserts a session through a write transaction and returns it as stored.
+pub async fn insert_session(db: &Database) -> session::Model {
+    let txn = db.begin_write().await.expect("the writer");
+    let session = session_model(&id("session"))
         .into_active_model()
-        .insert(db)
+        .insert(&*txn)
         .await
-        .expect("insert a session")
+        .expect("insert a session");
+    txn.commit().await.expect("commit");
+    session
 }
 
 /// A user utterance of `session_id` at `turn`.
@@ -121,13 +124,12 @@ pub fn element_model(session_id: &str, element_id: &str) -> concept_element::Mod
     }
 }
 
-/// Runs raw SQL, turning a refusal into the crate's classified error.
+/// Runs raw SQL in a write transaction of its own (the pool is read-only
+/// on SQLite), turning a refusal into the crate's classified error.
 pub async fn exec(db: &Database, sql: &str) -> Result<(), Error> {
-    db.connection()
-        .execute_unprepared(sql)
-        .await
-        .map(|_| ())
-        .map_err(Error::from)
+    let txn = db.begin_write().await?;
+    txn.execute_unprepared(sql).await?;
+    txn.commit().await
 }
 
 /// How many rows `table` holds.

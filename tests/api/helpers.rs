@@ -176,6 +176,15 @@ impl Drop for PostgresDatabase {
     }
 }
 
+/// A plain connection to the same database, opened as another program
+/// would (no pragmas of the module's, not through its writer): for tests
+/// that play a second process, an outside lock holder or an obstacle.
+pub async fn outside_connection(db: &Database) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(db.config().url.expose())
+        .await
+        .expect("an outside connection")
+}
+
 /// Runs each named scenario (`async fn(&Database)`) as two tests,
 /// `<scenario>::sqlite` and `<scenario>::postgres`, each on a fresh
 /// initialised database of its own.

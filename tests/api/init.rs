@@ -123,7 +123,7 @@ async fn an_utterance_for_an_unknown_session_is_refused_by_the_foreign_key(db: &
 }
 
 async fn init_twice_keeps_every_row_and_applies_nothing_again(db: &Database) {
-    let session = fixtures::insert_session(db.connection()).await;
+    let session = fixtures::insert_session(db).await;
     let again = init_database(db.config()).await.expect("init again");
     let found = entity::session::Entity::find_by_id(session.id.clone())
         .one(again.connection())
@@ -138,9 +138,9 @@ async fn init_twice_keeps_every_row_and_applies_nothing_again(db: &Database) {
 }
 
 async fn migrating_down_then_up_restores_the_schema(db: &Database) {
-    Migrator::down(db.connection(), None)
-        .await
-        .expect("migrate down");
+    let txn = db.begin_write().await.expect("the writer");
+    Migrator::down(&*txn, None).await.expect("migrate down");
+    txn.commit().await.expect("commit");
     for table in TABLES {
         assert!(
             !table_exists(db.connection(), table).await,
@@ -151,9 +151,9 @@ async fn migrating_down_then_up_restores_the_schema(db: &Database) {
     assert_eq!(status.applied, Vec::<String>::new());
     assert_eq!(status.pending, known_migrations());
 
-    Migrator::up(db.connection(), None)
-        .await
-        .expect("migrate up");
+    let txn = db.begin_write().await.expect("the writer");
+    Migrator::up(&*txn, None).await.expect("migrate up");
+    txn.commit().await.expect("commit");
     for table in TABLES {
         assert!(
             table_exists(db.connection(), table).await,

@@ -15,7 +15,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
 use crate::chain_turn::chain_turn;
-use crate::fixtures::{count, query_one};
+use crate::fixtures::{count, exec, query_one};
 use crate::helpers;
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
@@ -327,8 +327,7 @@ async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
     {
         let config = DatabaseConfig::sqlite_file(&path).expect("config");
         let db = Database::connect(&config).await.expect("connect");
-        db.connection()
-            .execute_unprepared("DELETE FROM seaql_migrations")
+        exec(&db, "DELETE FROM seaql_migrations")
             .await
             .expect("forget");
         db.close().await.expect("close");
@@ -478,16 +477,13 @@ async fn json_nested_too_deep_is_refused_clearly(db: &Database) {
 /// its rows must, and once it is gone `init` completes.
 async fn a_migration_that_fails_midway_leaves_the_previous_version(config: &DatabaseConfig) {
     let db = Database::connect(config).await.expect("connect");
-    db.connection()
-        .execute_unprepared("CREATE TABLE idx_concept_elements_covered_by (note TEXT)")
-        .await
-        .expect("the obstacle");
-    db.connection()
-        .execute_unprepared(
-            "INSERT INTO idx_concept_elements_covered_by VALUES ('keep me'), ('and me')",
-        )
-        .await
-        .expect("its rows");
+    exec(
+        &db,
+        "CREATE TABLE idx_concept_elements_covered_by (note TEXT); \
+         INSERT INTO idx_concept_elements_covered_by VALUES ('keep me'), ('and me')",
+    )
+    .await
+    .expect("the obstacle and its rows");
     let refused = init_database(config).await;
     assert!(refused.is_err(), "the migration should have failed");
     let status = interview_persistence::schema::schema_status(db.connection())
@@ -509,8 +505,7 @@ async fn a_migration_that_fails_midway_leaves_the_previous_version(config: &Data
         "data was lost"
     );
 
-    db.connection()
-        .execute_unprepared("DROP TABLE idx_concept_elements_covered_by")
+    exec(&db, "DROP TABLE idx_concept_elements_covered_by")
         .await
         .expect("remove the obstacle");
     let migrated = init_database(config).await.expect("init completes");
@@ -621,15 +616,16 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
     let test_db = helpers::sqlite().await;
     let db = &test_db.db;
     // ~40 MB of session rows, past the automatic quick-check limit.
-    db.connection()
-        .execute_unprepared(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
-             INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
-             SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
-        )
+    exec(
+        db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+         INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
+         SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
+    )
+    .await
+    .expect("fill");
+    helpers::outside_connection(db)
         .await
-        .expect("fill");
-    db.connection()
         .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
         .await
         .expect("checkpoint");
@@ -662,7 +658,7 @@ async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
     let session_id = start(&repos).await;
 
     // Another writer (as another process would) holds the write lock.
-    let other = db.dedicated_connection().await.expect("another connection");
+    let other = helpers::outside_connection(&db).await;
     other
         .execute_unprepared("BEGIN IMMEDIATE")
         .await

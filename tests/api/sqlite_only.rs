@@ -93,7 +93,7 @@ async fn every_pooled_connection_sees_the_same_in_memory_database() {
     helpers::init_tracing();
     let config = DatabaseConfig::new(DatabaseUrl::sqlite_memory());
     let db = init_database(&config).await.expect("init in memory");
-    fixtures::insert_session(db.connection()).await;
+    fixtures::insert_session(&db).await;
 
     let held = hold_connections(&db, config.max_connections).await;
     for connection in &held {

@@ -10,10 +10,9 @@ use interview_persistence::repositories::{
     NewNode, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord, TurnScores, TurnUtterance,
 };
 use interview_persistence::{Database, Error};
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::fixtures::count;
+use crate::fixtures::{count, exec};
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
 
@@ -432,13 +431,15 @@ async fn concurrent_read_then_write_calls_lose_no_update(db: &Database) {
     let values: Vec<String> = (1..=TASKS * CALLS)
         .map(|i| format!("('u{i}', '{session_id}', {i}, 'user', 'answer {i}')"))
         .collect();
-    db.connection()
-        .execute_unprepared(&format!(
+    exec(
+        db,
+        &format!(
             "INSERT INTO utterances (id, session_id, turn_number, speaker, text) VALUES {}",
             values.join(", ")
-        ))
-        .await
-        .expect("utterances");
+        ),
+    )
+    .await
+    .expect("utterances");
 
     let repos = Arc::new(repos);
     let mut tasks = tokio::task::JoinSet::new();

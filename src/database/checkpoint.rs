@@ -26,7 +26,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
+
+use super::writer::WeakWriter;
 
 /// Counts commits and wakes the checkpoint task.
 #[derive(Debug)]
@@ -37,22 +39,25 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the checkpoint task on `connection`; it ends when the returned
-    /// handle is dropped or the connection is closed.
-    pub(crate) fn start(
-        connection: DatabaseConnection,
-        write_lock: Arc<Mutex<bool>>,
-        after_commits: u32,
-        interval: Duration,
-    ) -> Arc<Self> {
-        let checkpointer = Arc::new(Self {
+    /// A counter that asks for a checkpoint every `after_commits` commits.
+    pub(crate) fn new(after_commits: u32) -> Arc<Self> {
+        Arc::new(Self {
             commits: AtomicU64::new(0),
             after_commits: u64::from(after_commits.max(1)),
             wake: Notify::new(),
-        });
-        let weak = Arc::downgrade(&checkpointer);
-        tokio::spawn(run(weak, connection, write_lock, interval));
-        checkpointer
+        })
+    }
+
+    /// Starts the checkpoint task on `connection`; it ends when the last
+    /// handle on this checkpointer is dropped or the connection is closed.
+    /// It pauses this process's writers through `writer`'s queue.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        connection: DatabaseConnection,
+        writer: WeakWriter,
+        interval: Duration,
+    ) {
+        tokio::spawn(run(Arc::downgrade(self), connection, writer, interval));
     }
 
     /// Records a committed write transaction.
@@ -67,7 +72,7 @@ impl Checkpointer {
 async fn run(
     checkpointer: Weak<Checkpointer>,
     connection: DatabaseConnection,
-    write_lock: Arc<Mutex<bool>>,
+    writer: WeakWriter,
     interval: Duration,
 ) {
     while let Some(alive) = checkpointer.upgrade() {
@@ -82,7 +87,10 @@ async fn run(
         let bulk = checkpoint(&connection).await;
         let catch_up = match bulk {
             Ok(()) => {
-                let _writers_wait = write_lock.lock().await;
+                let Some(queue) = writer.upgrade() else { break };
+                let Ok(_writers_wait) = queue.lease().await else {
+                    break; // the writer stopped
+                };
                 checkpoint(&connection).await
             }
             Err(err) => Err(err),

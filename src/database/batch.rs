@@ -1,0 +1,94 @@
+//! Statements that must commit together, as the writer runs them.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Values};
+
+/// Statements, built for one backend, that must commit together; rows they
+/// return (by `RETURNING`) come back in statement order. See
+/// [`Database::write_batch`](super::Database::write_batch) for how they
+/// are run: on SQLite as one multi-statement transaction, on PostgreSQL one
+/// by one inside a transaction.
+#[derive(Default)]
+pub(crate) struct StatementBatch {
+    statements: Vec<Statement>,
+    /// How many rows the batch returns when it succeeds.
+    returning: usize,
+    /// Whether a statement may return fewer rows than counted (a row that
+    /// was not there): such a batch is committed alone, since a group's
+    /// rows could not be told apart between its members.
+    rows_may_be_missing: bool,
+}
+
+impl StatementBatch {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A batch of one statement that returns no row.
+    pub(crate) fn of(statement: Statement) -> Self {
+        let mut batch = Self::new();
+        batch.push(statement);
+        batch
+    }
+
+    /// A batch of one statement that returns at most one row (an `UPDATE`
+    /// or `DELETE … RETURNING` of one row by its key, none when the row is
+    /// not there).
+    pub(crate) fn of_returning_at_most_one(statement: Statement) -> Self {
+        let mut batch = Self::new();
+        batch.push_returning_one(statement);
+        batch.rows_may_be_missing = true;
+        batch
+    }
+
+    pub(crate) fn push(&mut self, statement: Statement) {
+        self.statements.push(statement);
+    }
+
+    /// Adds a statement that returns exactly one row when it succeeds.
+    pub(crate) fn push_returning_one(&mut self, statement: Statement) {
+        self.statements.push(statement);
+        self.returning += 1;
+    }
+
+    /// How many rows the batch returns when it succeeds: the writer splits
+    /// a group's rows between its members by this count.
+    pub(crate) fn returning(&self) -> usize {
+        self.returning
+    }
+
+    /// Whether the batch may share a transaction with others (its row
+    /// count is exact).
+    pub(crate) fn can_join_a_group(&self) -> bool {
+        !self.rows_may_be_missing
+    }
+
+    /// Runs the statements one by one on `conn` (PostgreSQL: it cannot
+    /// prepare several commands at once).
+    pub(crate) async fn run_each(
+        self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let mut rows = Vec::new();
+        for statement in self.statements {
+            rows.extend(conn.query_all_raw(statement).await?);
+        }
+        Ok(rows)
+    }
+
+    /// The batches, in order, as one SQLite write transaction in one
+    /// multi-statement query, `BEGIN IMMEDIATE; …; COMMIT`: SQLite binds
+    /// the arguments across the statements in order.
+    pub(crate) fn sqlite_transaction<'a>(batches: impl IntoIterator<Item = &'a Self>) -> Statement {
+        let mut sql = String::from("BEGIN IMMEDIATE");
+        let mut values = Vec::new();
+        for statement in batches.into_iter().flat_map(|b| &b.statements) {
+            sql.push_str(";\n");
+            sql.push_str(&statement.sql);
+            if let Some(Values(v)) = &statement.values {
+                values.extend(v.iter().cloned());
+            }
+        }
+        sql.push_str(";\nCOMMIT");
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+    }
+}

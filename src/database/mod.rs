@@ -1,0 +1,498 @@
+//! Opening the database: the pooled handle services share, the one write
+//! path, and dedicated connections.
+//!
+//! On SQLite, reads use a pool of `query_only` connections and every write
+//! goes through the [`writer`] task and its one connection; on PostgreSQL
+//! both use the pool (the server orders writers itself).
+
+mod batch;
+mod checkpoint;
+mod sqlite_file;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use migration::sqlite_pragmas;
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    IsolationLevel, QueryResult, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+pub(crate) use batch::StatementBatch;
+use checkpoint::Checkpointer;
+use writer::{Writer, WriterLease};
+
+use crate::config::{Backend, DatabaseConfig, SqliteLocation};
+use crate::error::{Error, Result};
+
+/// A pooled connection to the interview store: cheap to clone (an `Arc`
+/// inside), safe to share between tasks, and what a web framework keeps as
+/// shared state (the Python module's `get_db` dependency).
+///
+/// Every write goes one way: the repositories, [`begin_write`](Self::begin_write)
+/// and `init`'s migrations all queue for the one writer on SQLite. The pool
+/// behind [`connection`](Self::connection) serves reads; on SQLite its
+/// connections are `query_only`, so a write attempted around the writer
+/// fails with [`Error::ReadOnly`] instead of racing it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    connection: DatabaseConnection,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: DatabaseConfig,
+    /// SQLite: the queue every write of this process goes through, and the
+    /// one connection it writes on. Its page cache stays warm: in WAL mode
+    /// a connection drops its cache whenever another connection committed,
+    /// so spreading writes over the pool made every write transaction
+    /// re-read the index pages it touches (the turn benchmark measured it).
+    /// `None` on PostgreSQL, where writers use the pool.
+    writer: Option<SqliteWriter>,
+    /// The options of the read pool, reused for dedicated connections (for
+    /// `sqlite::memory:` they name the same database).
+    reader_options: ConnectOptions,
+    location: Option<SqliteLocation>,
+}
+
+/// The SQLite writer: its queue, its connection, and the checkpoints that
+/// go with it (files only).
+#[derive(Debug)]
+struct SqliteWriter {
+    queue: Writer,
+    connection: DatabaseConnection,
+    checkpointer: Option<Arc<Checkpointer>>,
+    /// The connection the checkpoints run on, closed with the pool.
+    checkpoint_connection: Option<DatabaseConnection>,
+}
+
+impl Database {
+    /// Opens a connection pool as `config` says, without touching the
+    /// schema.
+    ///
+    /// On SQLite every connection gets `foreign_keys=ON`,
+    /// `journal_mode=WAL`, the configured `synchronous` level and busy
+    /// timeout. A missing file is created with its parent directories
+    /// (unless the URL says `mode=ro` or `mode=rw`); an existing file is
+    /// first checked to be a SQLite database, and left untouched if it is
+    /// not. A zero-length file counts as an empty database, as SQLite itself
+    /// treats it (`touch data/interview.db` then `init` works).
+    ///
+    /// # Errors
+    /// [`Error::CreateDirectory`], [`Error::ReadFile`] or
+    /// [`Error::NotADatabase`] for an unusable file location,
+    /// [`Error::ReadOnlyLocation`] for one that cannot be written, and the
+    /// classified database error when the driver cannot connect.
+    #[tracing::instrument(skip_all, fields(url = %config.url))]
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let location = config.url.sqlite_location();
+        if let Some(SqliteLocation::File { path, create }) = &location {
+            sqlite_file::prepare(path, *create)?;
+        }
+        // One name for every connection of a shared in-memory database.
+        let memory_name = matches!(location, Some(SqliteLocation::Memory)).then(next_memory_name);
+        let options = |role| connect_options(config, location.as_ref(), memory_name.clone(), role);
+        let reader_options = options(Role::Reader);
+        let writer = match &location {
+            Some(location) => {
+                Some(SqliteWriter::open(config, location, single(&options(Role::Writer))).await?)
+            }
+            None => None,
+        };
+        let connection = open(&reader_options, location.as_ref(), config.busy_timeout).await?;
+        tracing::debug!(backend = %config.url.backend(), "database pool opened");
+        Ok(Self {
+            connection,
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                writer,
+                reader_options,
+                location,
+            }),
+        })
+    }
+
+    /// The pooled connection, for SeaORM reads. On SQLite its connections
+    /// are `query_only`: write with the repositories or
+    /// [`begin_write`](Self::begin_write), which queue for the one writer.
+    #[must_use]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// The configuration the pool was opened with.
+    #[must_use]
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.inner.config
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.config.url.backend()
+    }
+
+    /// Where a SQLite database lives; `None` on PostgreSQL.
+    #[must_use]
+    pub fn sqlite_location(&self) -> Option<&SqliteLocation> {
+        self.inner.location.as_ref()
+    }
+
+    /// What to call the database in reports: the SQLite file path,
+    /// `:memory:`, or the URL with its credentials redacted.
+    #[must_use]
+    pub fn display_location(&self) -> String {
+        self.inner.config.url.display_location()
+    }
+
+    /// Opens one connection of its own, outside the pool, with the same
+    /// settings as the pool's (the Python module's `get_db_connection`):
+    /// for work that must not share a connection, such as a long read or a
+    /// session-level setting. Like the pool's, it is `query_only` on
+    /// SQLite. Close it with [`DatabaseConnection::close`] when done.
+    ///
+    /// # Errors
+    /// The classified database error when the connection cannot be opened.
+    pub async fn dedicated_connection(&self) -> Result<DatabaseConnection> {
+        open(
+            &single(&self.inner.reader_options),
+            self.inner.location.as_ref(),
+            self.inner.config.busy_timeout,
+        )
+        .await
+    }
+
+    /// Begins a write transaction; dropping it without
+    /// [`commit`](WriteTransaction::commit) rolls it back.
+    ///
+    /// On SQLite it waits for its place in the writer's queue, behind the
+    /// writes queued before it, then runs `BEGIN IMMEDIATE` on the writer
+    /// connection: the write lock is taken up front, so a transaction that
+    /// reads then writes waits for writers of other processes (up to the
+    /// busy timeout) instead of failing with `SQLITE_BUSY_SNAPSHOT` when
+    /// one committed in between. Other writes of this process wait until
+    /// it commits or is dropped: keep it short.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when another process holds the lock past the busy
+    /// timeout, or another classified database error.
+    pub async fn begin_write(&self) -> Result<WriteTransaction> {
+        let Some(writer) = &self.inner.writer else {
+            return Ok(WriteTransaction {
+                transaction: self.connection.begin().await?,
+                checkpointer: None,
+                _lease: None,
+            });
+        };
+        let lease = writer.queue.lease().await?;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let transaction = writer.connection.begin_with_options(options).await?;
+        Ok(WriteTransaction {
+            transaction,
+            checkpointer: writer.checkpointer.clone(),
+            _lease: Some(lease),
+        })
+    }
+
+    /// Runs `batch` as one write transaction and returns the rows its
+    /// statements returned: all of it lands or none of it does.
+    ///
+    /// On SQLite the batch goes to the writer's queue and runs in ONE round
+    /// trip (`BEGIN IMMEDIATE; …; COMMIT` as one multi-statement query):
+    /// sqlx runs each SQLite connection on a thread of its own, and every
+    /// round trip there costs two thread wake-ups. Batches queued together
+    /// commit together (see [`writer`]). Dropping the future before the
+    /// writer took the batch from the queue means it never runs; once
+    /// taken, it commits or fails as a whole, in its place in the order.
+    ///
+    /// On PostgreSQL, which cannot take several commands in one prepared
+    /// query, the statements run one by one in a transaction.
+    pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+        match &self.inner.writer {
+            Some(writer) => writer.queue.write(batch).await,
+            None => {
+                let txn = self.connection.begin().await?;
+                let rows = batch.run_each(&txn).await?;
+                txn.commit().await?;
+                Ok(rows)
+            }
+        }
+    }
+
+    /// Begins a read transaction: every query in it sees one consistent
+    /// snapshot (on SQLite a deferred transaction, which never blocks the
+    /// writer in WAL mode; on PostgreSQL `REPEATABLE READ`, read only).
+    ///
+    /// # Errors
+    /// The classified database error if the transaction cannot begin.
+    pub async fn begin_read(&self) -> Result<DatabaseTransaction> {
+        let options = match self.backend() {
+            Backend::Sqlite => TransactionOptions::default(),
+            Backend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
+        };
+        Ok(self.connection.begin_with_options(options).await?)
+    }
+
+    /// Closes every pooled connection, waiting for those in use.
+    ///
+    /// # Errors
+    /// The classified database error if closing fails.
+    pub async fn close(self) -> Result<()> {
+        if let Some(writer) = &self.inner.writer {
+            writer.connection.close_by_ref().await?;
+            if let Some(checkpoints) = &writer.checkpoint_connection {
+                checkpoints.close_by_ref().await?;
+            }
+        }
+        Ok(self.connection.close_by_ref().await?)
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the writer connection (checking that the file can be written)
+    /// and, for files, the checkpoint connection, and starts their tasks.
+    async fn open(
+        config: &DatabaseConfig,
+        location: &SqliteLocation,
+        options: ConnectOptions,
+    ) -> Result<Self> {
+        let connection = open(&options, Some(location), config.busy_timeout).await?;
+        let (checkpointer, checkpoint_connection) = match location {
+            SqliteLocation::File { path, .. } => {
+                if !config.url.is_read_only() {
+                    sqlite_file::probe_writable(&connection, path).await?;
+                }
+                let checkpoints = open(&options, Some(location), config.busy_timeout).await?;
+                (
+                    Some(Checkpointer::new(config.checkpoint_after_commits)),
+                    Some(checkpoints),
+                )
+            }
+            SqliteLocation::Memory => (None, None),
+        };
+        let queue = Writer::start(connection.clone(), checkpointer.clone());
+        if let (Some(checkpointer), Some(checkpoints)) = (&checkpointer, &checkpoint_connection) {
+            checkpointer.start(
+                checkpoints.clone(),
+                queue.downgrade(),
+                config.checkpoint_interval,
+            );
+        }
+        Ok(Self {
+            queue,
+            connection,
+            checkpointer,
+            checkpoint_connection,
+        })
+    }
+}
+
+/// A write transaction from [`Database::begin_write`]. It dereferences to the
+/// SeaORM transaction for queries; dropped without `commit`, it rolls back.
+/// While it is open, it holds this process's writer.
+#[derive(Debug)]
+pub struct WriteTransaction {
+    // Declared first, so dropped (and rolled back) before the lease lets
+    // the next writer in.
+    transaction: DatabaseTransaction,
+    checkpointer: Option<Arc<Checkpointer>>,
+    _lease: Option<WriterLease>,
+}
+
+impl WriteTransaction {
+    /// Commits, then lets the next writer of this process in.
+    ///
+    /// # Errors
+    /// The classified database error if the commit fails (nothing of the
+    /// transaction remains).
+    pub async fn commit(self) -> Result<()> {
+        self.transaction.commit().await?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+        Ok(())
+    }
+
+    /// Rolls back explicitly (dropping does the same).
+    ///
+    /// # Errors
+    /// The classified database error if the rollback fails.
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.transaction.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.transaction
+    }
+}
+
+impl AsRef<DatabaseConnection> for Database {
+    fn as_ref(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+}
+
+/// Opens a pool as `options` say. On SQLite, a connection that finds the
+/// file locked while it sets it up (switching a new file to WAL takes a
+/// lock the busy handler does not wait for) tries again until the busy
+/// timeout has passed, as any other statement would wait.
+async fn open(
+    options: &ConnectOptions,
+    location: Option<&SqliteLocation>,
+    busy_timeout: Duration,
+) -> Result<DatabaseConnection> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let error = match sea_orm::Database::connect(options.clone()).await {
+            Ok(connection) => return Ok(connection),
+            Err(err) => explain_open_failure(Error::from(err), location),
+        };
+        if location.is_none() || !matches!(error, Error::Busy(_)) || Instant::now() >= deadline {
+            return Err(error);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// SQLite says only "unable to open database file" or "file is not a
+/// database": say why in the module's terms.
+fn explain_open_failure(error: Error, location: Option<&SqliteLocation>) -> Error {
+    match (error, location) {
+        (error @ Error::Connection(_), Some(SqliteLocation::File { path, .. }))
+            if error.sqlite_code() == Some(14) && !sqlite_file::directory_is_writable(path) =>
+        {
+            Error::ReadOnlyLocation {
+                path: path.clone(),
+                reason: format!("its directory does not allow creating files ({error})"),
+            }
+        }
+        // The header check passed but SQLite disagrees (e.g. a file
+        // replaced in between): still say what it is.
+        (error, Some(SqliteLocation::File { path, .. })) if error.sqlite_code() == Some(26) => {
+            Error::NotADatabase {
+                path: path.clone(),
+                reason: error.to_string(),
+            }
+        }
+        (error, _) => error,
+    }
+}
+
+/// `options` for a pool of exactly one connection.
+fn single(options: &ConnectOptions) -> ConnectOptions {
+    let mut options = options.clone();
+    options.max_connections(1).min_connections(1);
+    options
+}
+
+/// What a SQLite connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The pool and dedicated connections: `query_only`.
+    Reader,
+    /// The writer and checkpoint connections.
+    Writer,
+}
+
+fn connect_options(
+    config: &DatabaseConfig,
+    location: Option<&SqliteLocation>,
+    memory_name: Option<String>,
+    role: Role,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(config.url.expose());
+    options
+        .max_connections(config.max_connections.max(1))
+        .min_connections(config.min_connections.min(config.max_connections.max(1)))
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(config.log_statements);
+
+    match location {
+        None => {
+            options.set_application_name("interview-persistence");
+        }
+        Some(location) => {
+            let synchronous = match config.synchronous {
+                crate::Synchronous::Normal => SqliteSynchronous::Normal,
+                crate::Synchronous::Full => SqliteSynchronous::Full,
+            };
+            let busy_timeout = config.busy_timeout;
+            let create = matches!(location, SqliteLocation::File { create: true, .. });
+            // A pooled SQLite connection is a file handle, not a socket that
+            // can die: pinging it before every use costs a round trip to its
+            // worker thread and finds nothing.
+            options.test_before_acquire(false);
+            if memory_name.is_some() {
+                // The shared in-memory database lives as long as one
+                // connection to it: keep one open for the pool's lifetime.
+                options
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            let wal_size_limit = config.wal_size_limit.to_string();
+            options.map_sqlx_sqlite_opts(move |o| {
+                // Checkpoints run in the background (see `checkpoint`).
+                let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", wal_size_limit.clone());
+                if let Some(name) = &memory_name {
+                    o = o.filename(name).in_memory(true).shared_cache(true);
+                }
+                if create {
+                    o = o.create_if_missing(true);
+                }
+                if role == Role::Reader {
+                    // Last, after journal_mode: writes go through the writer.
+                    o = o.pragma("query_only", "ON");
+                }
+                o
+            });
+        }
+    }
+    options
+}
+
+/// A process-unique name for a shared in-memory database, fixed when the
+/// pool is configured so that dedicated connections join the same one.
+fn next_memory_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "file:interview-memory-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `statement` on `db` and returns the first column of the first row,
+/// for PRAGMAs and other one-value queries.
+pub(crate) async fn query_value<T: sea_orm::TryGetable>(
+    db: &impl ConnectionTrait,
+    statement: &str,
+) -> Result<Option<T>> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            statement,
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get_by_index::<Option<T>>(0)?,
+        None => None,
+    })
+}

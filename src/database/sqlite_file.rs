@@ -1,0 +1,161 @@
+//! Checks on a SQLite file before and just after it is opened: that it is a
+//! database (header), that it is whole (page count), and that it can be
+//! written (a probe). None of them changes an existing file.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::config::wal_path;
+use crate::error::{Error, Result};
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Makes sure a file path can hold a SQLite database without changing an
+/// existing file: a file that is there must be a database (or empty); a
+/// missing one gets its parent directories when it may be created.
+pub(crate) fn prepare(path: &Path, create: bool) -> Result<()> {
+    match File::open(path) {
+        Ok(mut file) => {
+            let not_a_database = |reason: &str| Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: reason.to_owned(),
+            };
+            let metadata = file.metadata().map_err(|source| Error::ReadFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if metadata.is_dir() {
+                return Err(not_a_database("it is a directory"));
+            }
+            let mut header = Vec::with_capacity(100);
+            file.by_ref()
+                .take(100)
+                .read_to_end(&mut header)
+                .map_err(|source| Error::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if header.is_empty() {
+                return Ok(());
+            }
+            if header.len() < SQLITE_HEADER.len() {
+                return Err(not_a_database("it is shorter than a SQLite header"));
+            }
+            if header[..SQLITE_HEADER.len()] != SQLITE_HEADER[..] {
+                return Err(not_a_database("its header is not `SQLite format 3`"));
+            }
+            check_not_truncated(path, &header, metadata.len())
+        }
+        // Missing, or a parent is not a directory: creating the parents
+        // says precisely what is in the way.
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            if create {
+                create_parent_directories(path)?;
+            }
+            Ok(())
+        }
+        Err(source) => Err(Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Fails when the header promises more pages than the file holds. The
+/// header's page count is trusted only when SQLite marked it valid (bytes
+/// 92..96 equal the change counter, bytes 24..28), and only when no WAL is
+/// beside the file: a checkpoint interrupted by a crash may leave the file
+/// short, and the WAL then completes it.
+fn check_not_truncated(path: &Path, header: &[u8], file_len: u64) -> Result<()> {
+    if header.len() < 100 {
+        return Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: "it ends inside the 100-byte database header".into(),
+        });
+    }
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(word(28));
+    let count_is_valid = word(92) == word(24);
+    let wal_has_frames = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
+    if count_is_valid && !wal_has_frames && file_len < pages * page_size {
+        return Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "truncated: its header counts {pages} pages of {page_size} bytes, but the file holds {file_len} bytes"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn create_parent_directories(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|source| Error::CreateDirectory {
+        path: PathBuf::from(parent),
+        source,
+    })
+}
+
+/// Makes a change and rolls it back, so that a database that cannot be
+/// written fails at startup rather than at its first write. (Taking the
+/// write lock alone is not enough: in WAL mode SQLite grants it to a
+/// connection that opened a read-only file.) `writer` is a pool of one, so
+/// the three statements run on one connection.
+pub(crate) async fn probe_writable(writer: &DatabaseConnection, path: &Path) -> Result<()> {
+    let mut probe = writer.execute_unprepared("BEGIN IMMEDIATE").await;
+    if probe.is_ok() {
+        probe = writer
+            .execute_unprepared("CREATE TABLE interview_write_probe (x)")
+            .await;
+        // Undoes the probe; fails harmlessly if BEGIN did not happen.
+        let _ = writer.execute_unprepared("ROLLBACK").await;
+    }
+    match probe.map_err(Error::from) {
+        Ok(_) => Ok(()),
+        Err(Error::ReadOnly(err)) => Err(Error::ReadOnlyLocation {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether SQLite could create files in the directory of `path`: tried by
+/// creating (and at once removing) an empty file, only after SQLite failed
+/// to open.
+pub(crate) fn directory_is_writable(path: &Path) -> bool {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = directory.join(format!(".interview-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        // A probe left by an earlier process of the same id: created once.
+        Err(err) => err.kind() == std::io::ErrorKind::AlreadyExists,
+    }
+}

@@ -1,0 +1,239 @@
+//! The one write path on SQLite: a task that owns the writer connection and
+//! takes every write of this process from one queue, in order.
+//!
+//! SQLite has one writer at a time. Instead of letting writers race for
+//! the lock in SQLite's busy handler (which polls with sleeps of up to
+//! 100 ms), every write of this process is a job on this queue:
+//!
+//! - a **batch** (the statements of one call, run in one round trip as
+//!   `BEGIN IMMEDIATE; …; COMMIT`). Batches that are queued together are
+//!   committed as one transaction (group commit); if that transaction
+//!   fails, each batch is run alone so that one bad write cannot take the
+//!   others down. A batch whose caller stopped waiting before the task
+//!   took it from the queue is dropped unrun: a cancelled write never lands
+//!   later, behind writes that came after it.
+//! - a **lease**: the writer connection lent to one caller for an
+//!   interactive transaction ([`Database::begin_write`](super::Database::begin_write)),
+//!   or to the checkpointer while it finishes a checkpoint. The queue waits
+//!   until the lease is dropped.
+//!
+//! Each caller gets its answer as soon as its transaction has committed
+//! (or failed), from the task itself: nobody waits for anyone else's turn
+//! to read their own outcome.
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use tokio::sync::{mpsc, oneshot};
+
+use super::batch::StatementBatch;
+use super::checkpoint::Checkpointer;
+use crate::error::{Error, Result};
+
+/// The sending end of the writer's queue. Cheap to clone; the task ends
+/// when every `Writer` is gone (a [`WeakWriter`] does not keep it alive).
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// A handle on the writer that does not keep its task alive (held by the
+/// checkpointer, which the task itself keeps alive).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakWriter {
+    jobs: mpsc::WeakUnboundedSender<Job>,
+}
+
+/// Exclusive use of the writer connection; the queue moves on when it is
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct WriterLease {
+    _release: oneshot::Sender<()>,
+}
+
+enum Job {
+    Batch(QueuedBatch),
+    Lease(oneshot::Sender<WriterLease>),
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Batch(_) => "Job::Batch",
+            Self::Lease(_) => "Job::Lease",
+        })
+    }
+}
+
+/// A batch waiting for the writer, and where its outcome goes.
+struct QueuedBatch {
+    batch: StatementBatch,
+    reply: oneshot::Sender<Result<Vec<QueryResult>>>,
+}
+
+impl QueuedBatch {
+    /// Whether the caller stopped waiting for the outcome.
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
+
+impl Writer {
+    /// Starts the writer task on `connection` (a pool of exactly one
+    /// connection). Commits are counted on `checkpointer`.
+    pub(crate) fn start(
+        connection: DatabaseConnection,
+        checkpointer: Option<Arc<Checkpointer>>,
+    ) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(run(connection, queue, checkpointer));
+        Self { jobs }
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakWriter {
+        WeakWriter {
+            jobs: self.jobs.downgrade(),
+        }
+    }
+
+    /// Queues `batch` and waits for its outcome. Dropping the returned
+    /// future before the writer took the batch from the queue means it is
+    /// never run.
+    pub(crate) async fn write(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job::Batch(QueuedBatch { batch, reply }))
+            .map_err(|_| Error::WriteAbandoned)?;
+        outcome.await.unwrap_or(Err(Error::WriteAbandoned))
+    }
+
+    /// Waits for exclusive use of the writer connection, in queue order.
+    pub(crate) async fn lease(&self) -> Result<WriterLease> {
+        let (reply, lease) = oneshot::channel();
+        self.jobs
+            .send(Job::Lease(reply))
+            .map_err(|_| Error::WriteAbandoned)?;
+        lease.await.map_err(|_| Error::WriteAbandoned)
+    }
+}
+
+impl WeakWriter {
+    /// The writer, while its task runs.
+    pub(crate) fn upgrade(&self) -> Option<Writer> {
+        self.jobs.upgrade().map(|jobs| Writer { jobs })
+    }
+}
+
+async fn run(
+    connection: DatabaseConnection,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    checkpointer: Option<Arc<Checkpointer>>,
+) {
+    let checkpointer = checkpointer.as_deref();
+    // A lease found while gathering a group waits here for its turn.
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        match job {
+            Job::Lease(reply) => {
+                let (release, released) = oneshot::channel();
+                if reply.send(WriterLease { _release: release }).is_ok() {
+                    // Err once the lease is dropped: that is the signal.
+                    let _ = released.await;
+                }
+            }
+            Job::Batch(first) => {
+                let mut group = vec![first];
+                while let Ok(job) = queue.try_recv() {
+                    match job {
+                        Job::Batch(batch) => group.push(batch),
+                        lease @ Job::Lease(_) => {
+                            next = Some(lease);
+                            break;
+                        }
+                    }
+                }
+                // Taken from the queue now: a caller gone before this point
+                // never sees its write land.
+                group.retain(|write| !write.abandoned());
+                commit(&connection, group, checkpointer).await;
+            }
+        }
+    }
+}
+
+/// Commits `group` in order: runs of batches that may share a transaction
+/// together, any other batch alone.
+async fn commit(
+    connection: &DatabaseConnection,
+    group: Vec<QueuedBatch>,
+    checkpointer: Option<&Checkpointer>,
+) {
+    let mut together = Vec::new();
+    for write in group {
+        if write.batch.can_join_a_group() {
+            together.push(write);
+        } else {
+            commit_together(connection, std::mem::take(&mut together), checkpointer).await;
+            commit_together(connection, vec![write], checkpointer).await;
+        }
+    }
+    commit_together(connection, together, checkpointer).await;
+}
+
+/// Commits `group` as one transaction, or each member alone when that
+/// fails, and answers every member.
+async fn commit_together(
+    connection: &DatabaseConnection,
+    group: Vec<QueuedBatch>,
+    checkpointer: Option<&Checkpointer>,
+) {
+    let committed = || {
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.committed();
+        }
+    };
+    if group.len() > 1 {
+        let statement = StatementBatch::sqlite_transaction(group.iter().map(|w| &w.batch));
+        if let Ok(mut rows) = transaction(connection, statement).await {
+            committed();
+            for write in group {
+                let rest = rows.split_off(write.batch.returning().min(rows.len()));
+                let _ = write.reply.send(Ok(std::mem::replace(&mut rows, rest)));
+            }
+            return;
+        }
+    }
+    for write in group {
+        let result = transaction(
+            connection,
+            StatementBatch::sqlite_transaction([&write.batch]),
+        )
+        .await;
+        if result.is_ok() {
+            committed();
+        }
+        let _ = write.reply.send(result.map_err(Error::from));
+    }
+}
+
+/// Runs one `BEGIN IMMEDIATE; …; COMMIT` query; on failure rolls back what
+/// it left open (SQLite stops a multi-statement query at the failing
+/// statement, inside the transaction).
+async fn transaction(
+    connection: &DatabaseConnection,
+    statement: sea_orm::Statement,
+) -> std::result::Result<Vec<QueryResult>, DbErr> {
+    let result = connection.query_all_raw(statement).await;
+    if result.is_err() {
+        // Fails harmlessly when the error came before BEGIN or at COMMIT.
+        let _ = connection.execute_unprepared("ROLLBACK").await;
+    }
+    result
+}
