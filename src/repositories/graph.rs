@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::{check_json_depth, insert_one, json_strings, new_id, now_utc};
+use super::{check_fraction, check_json_depth, insert_one, json_strings, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +49,7 @@ impl NewNode {
 
     /// The row this node becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_node::Model> {
-        check_confidence(self.confidence)?;
+        check_fraction("confidence", self.confidence)?;
         check_json_depth("node properties", &self.properties)?;
         Ok(kg_node::Model {
             id: new_id(),
@@ -118,7 +118,7 @@ impl NewEdge {
 
     /// The row this edge becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_edge::Model> {
-        check_confidence(self.confidence)?;
+        check_fraction("confidence", self.confidence)?;
         check_json_depth("edge properties", &self.properties)?;
         Ok(kg_edge::Model {
             id: new_id(),
@@ -174,16 +174,6 @@ fn edge_not_found(id: &str) -> Error {
     Error::NotFound {
         entity: "kg_edges",
         id: id.to_owned(),
-    }
-}
-
-pub(crate) fn check_confidence(confidence: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&confidence) {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "confidence {confidence} is outside [0, 1]"
-        )))
     }
 }
 
@@ -271,7 +261,7 @@ impl GraphRepository {
     #[tracing::instrument(skip(self, update))]
     pub async fn update_node(&self, node_id: &str, update: NodeUpdate) -> Result<kg_node::Model> {
         if let Some(confidence) = update.confidence {
-            check_confidence(confidence)?;
+            check_fraction("confidence", confidence)?;
         }
         if let Some(properties) = &update.properties {
             check_json_depth("node properties", properties)?;

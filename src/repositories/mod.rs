@@ -49,6 +49,26 @@ pub fn now_utc() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) unless
+/// `value` is a finite number in [0, 1]. Every float the module stores —
+/// confidences, coverage and the turn's scores — is such a fraction, and
+/// is checked here before any write: SQLite would store a NaN as NULL and
+/// PostgreSQL would keep it, so neither backend may be left to decide.
+pub(crate) fn check_fraction(what: &str, value: f64) -> crate::Result<()> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(crate::Error::InvalidInput(format!(
+            "{what} {value} is not a number in [0, 1]"
+        )))
+    }
+}
+
+/// [`check_fraction`] for an optional score.
+pub(crate) fn check_optional_fraction(what: &str, value: Option<f64>) -> crate::Result<()> {
+    value.map_or(Ok(()), |value| check_fraction(what, value))
+}
+
 /// The deepest JSON nesting the repositories accept. serde_json (and so
 /// reading a row back) refuses documents nested deeper than 128 levels, so
 /// a deeper one could be stored but never read again: refuse it up front.

@@ -10,20 +10,22 @@ use crate::database::Database;
 use crate::error::Result;
 
 use super::utterances::check_turn;
-use super::{check_json_depth, insert_one, new_id, now_utc};
+use super::{
+    check_fraction, check_json_depth, check_optional_fraction, insert_one, new_id, now_utc,
+};
 
 /// The scores of one turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnScores {
-    /// How much of the concept is covered.
+    /// How much of the concept is covered, in [0, 1].
     pub coverage_score: f64,
-    /// How deep the laddering went.
+    /// How deep the laddering went, in [0, 1].
     pub depth_score: f64,
-    /// How saturated the answers are.
+    /// How saturated the answers are, in [0, 1].
     pub saturation_score: f64,
-    /// How new the last answer was, if scored.
+    /// How new the last answer was, if scored, in [0, 1].
     pub novelty_score: Option<f64>,
-    /// How rich the last answer was, if scored.
+    /// How rich the last answer was, if scored, in [0, 1].
     pub richness_score: Option<f64>,
     /// The strategy chosen for the next question.
     pub strategy_selected: String,
@@ -31,6 +33,19 @@ pub struct TurnScores {
     pub strategy_reasoning: Option<String>,
     /// Per-scorer details.
     pub scorer_details: Json,
+}
+
+impl TurnScores {
+    /// Every score is a fraction in [0, 1] (NaN and infinities refused),
+    /// and the details nest no deeper than JSON allows.
+    fn check(&self) -> Result<()> {
+        check_fraction("coverage score", self.coverage_score)?;
+        check_fraction("depth score", self.depth_score)?;
+        check_fraction("saturation score", self.saturation_score)?;
+        check_optional_fraction("novelty score", self.novelty_score)?;
+        check_optional_fraction("richness score", self.richness_score)?;
+        check_json_depth("scorer details", &self.scorer_details)
+    }
 }
 
 /// The scores of one turn of one session, to save.
@@ -49,7 +64,7 @@ impl NewScores {
     pub(crate) fn into_model(self) -> Result<scoring_history::Model> {
         check_turn(self.turn_number)?;
         let scores = self.scores;
-        check_json_depth("scorer details", &scores.scorer_details)?;
+        scores.check()?;
         Ok(scoring_history::Model {
             id: new_id(),
             session_id: self.session_id,

@@ -12,7 +12,7 @@ use crate::database::{Database, StatementBatch};
 use crate::error::{Error, Result};
 
 use super::concept_elements::{NewConceptElement, element_models, insert_elements};
-use super::{check_json_depth, insert_one, new_id, now_utc};
+use super::{check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +183,8 @@ impl SessionRepository {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such session;
-    /// [`Error::InvalidInput`] for a negative turn count.
+    /// [`Error::InvalidInput`] for a negative turn count or a coverage that
+    /// is not a number in [0, 1].
     #[tracing::instrument(skip(self))]
     pub async fn update_metrics(
         &self,
@@ -196,6 +197,7 @@ impl SessionRepository {
                 "turn count {turn_count} is negative"
             )));
         }
+        check_fraction("coverage score", coverage_score)?;
         self.update_columns(session_id, |active| {
             active.turn_count = Set(turn_count);
             active.coverage_score = Set(Some(coverage_score));

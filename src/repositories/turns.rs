@@ -4,9 +4,9 @@
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryTrait, prelude::Json,
+    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, prelude::Json,
 };
 use serde::Serialize;
 
@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 
 use super::concept_elements::{cover_once, element_guard, element_not_found};
 use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
-use super::now_utc;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
+use super::{check_fraction, now_utc};
 use crate::database::StatementBatch;
 
 /// What someone said in the turn.
@@ -73,7 +73,9 @@ pub struct TurnEdge {
 pub struct TurnRecord {
     /// The session.
     pub session_id: String,
-    /// The turn, counted from 1; becomes the session's turn count.
+    /// The turn, counted from 1. The session's turn count becomes the
+    /// highest turn recorded: turns may arrive out of order (concurrent
+    /// requests), and the count never goes down.
     pub turn_number: i32,
     /// The interviewee's answer.
     pub user_utterance: TurnUtterance,
@@ -86,7 +88,8 @@ pub struct TurnRecord {
     /// Concept elements this turn covers (element id, covering node); an
     /// element covered before keeps its first node.
     pub covered_elements: Vec<(String, NodeRef)>,
-    /// The session's coverage after the turn.
+    /// The session's coverage after the turn, in [0, 1]; kept unless no
+    /// later turn was recorded already.
     pub coverage_score: f64,
     /// The next question, if the interview goes on.
     pub system_utterance: Option<TurnUtterance>,
@@ -141,11 +144,18 @@ impl TurnRepository {
     /// scores, coverage marks, session metrics, system utterance — in ONE
     /// write transaction: all of it lands or none of it does.
     ///
+    /// Cancellation: if this future is dropped (a request timeout, a client
+    /// gone) before the writer took the turn from its queue, the turn is
+    /// never written; once taken, it commits or fails as a whole, in its
+    /// place in the order. The session's `turn_count` becomes the highest
+    /// turn recorded, and its `updated_at` never goes backwards.
+    ///
     /// # Errors
     /// Nothing is written on any error. [`Error::NotFound`] when the session
     /// or a covered element does not exist, or an existing node is missing;
-    /// [`Error::InvalidInput`] for a node index out of range, a confidence
-    /// outside [0, 1] or a turn below 1 (checked before any write);
+    /// [`Error::InvalidInput`] for a node index out of range, a turn below
+    /// 1, or a confidence or score that is not a number in [0, 1] (NaN and
+    /// infinities included; all checked before any write);
     /// [`Error::SessionMismatch`] for an existing node of another session;
     /// [`Error::Conflict`] when the turn was recorded already (scores or
     /// utterances of that turn exist) or a node duplicates a current one;
@@ -233,6 +243,41 @@ impl TurnRepository {
     }
 }
 
+/// The session's progress after a turn: `turn_count` becomes the highest
+/// turn recorded and never goes down, the coverage is the one reported by
+/// that highest turn (a turn recorded late does not overwrite a later
+/// turn's), and `updated_at` never goes backwards.
+fn session_progress(
+    backend: DbBackend,
+    session_id: &str,
+    turn_number: i32,
+    coverage_score: f64,
+    now: chrono::NaiveDateTime,
+) -> sea_orm::Statement {
+    use session::Column;
+    let statement = Query::update()
+        .table(session::Entity)
+        .value(
+            Column::CoverageScore,
+            Expr::case(
+                Expr::col(Column::TurnCount).lte(turn_number),
+                Expr::val(coverage_score),
+            )
+            .finally(Expr::col(Column::CoverageScore)),
+        )
+        .value(
+            Column::TurnCount,
+            Func::greatest([Expr::col(Column::TurnCount), Expr::val(turn_number)]),
+        )
+        .value(
+            Column::UpdatedAt,
+            Func::greatest([Expr::col(Column::UpdatedAt), Expr::val(now)]),
+        )
+        .and_where(Expr::col(Column::Id).eq(session_id))
+        .to_owned();
+    backend.build(&statement)
+}
+
 /// A turn turned into rows, checked before anything is written.
 struct TurnPlan {
     session_id: String,
@@ -281,17 +326,13 @@ impl TurnPlan {
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
         let mut batch = StatementBatch::new();
-        batch.push(
-            session::Entity::update_many()
-                .set(session::ActiveModel {
-                    turn_count: Set(self.turn_number),
-                    coverage_score: Set(Some(self.coverage_score)),
-                    updated_at: Set(covered_at),
-                    ..Default::default()
-                })
-                .filter(session::Column::Id.eq(self.session_id.as_str()))
-                .build(backend),
-        );
+        batch.push(session_progress(
+            backend,
+            &self.session_id,
+            self.turn_number,
+            self.coverage_score,
+            covered_at,
+        ));
         // One row per INSERT: a multi-row INSERT inside a transaction
         // makes SQLite keep a statement journal to undo a half-done
         // statement, which measurably slowed every turn; single-row
@@ -325,6 +366,7 @@ impl TurnPlan {
 
     fn new(record: TurnRecord) -> Result<Self> {
         check_turn(record.turn_number)?;
+        check_fraction("the session's coverage score", record.coverage_score)?;
         let session_id = record.session_id;
         let utterance = |speaker, said: TurnUtterance| {
             NewUtterance {

@@ -23,3 +23,4 @@ mod reliability;
 mod repositories;
 mod sqlite_only;
 mod turns;
+mod writes;

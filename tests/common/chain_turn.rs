@@ -8,6 +8,11 @@ use interview_persistence::repositories::{
 };
 use serde_json::json;
 
+/// The benchmark's coverage after turn `t`, t/100, at most 1 (a fraction).
+pub fn coverage(t: i32) -> f64 {
+    (f64::from(t) / 100.0).min(1.0)
+}
+
 /// Turn `t` of `session_id`, whose session has an element `e0`.
 pub fn chain_turn(session_id: &str, t: i32) -> TurnRecord {
     TurnRecord {
@@ -35,7 +40,7 @@ pub fn chain_turn(session_id: &str, t: i32) -> TurnRecord {
             })
             .collect(),
         scores: TurnScores {
-            coverage_score: f64::from(t) / 100.0,
+            coverage_score: coverage(t),
             depth_score: 0.5,
             saturation_score: 0.1,
             novelty_score: Some(0.9),
@@ -45,7 +50,7 @@ pub fn chain_turn(session_id: &str, t: i32) -> TurnRecord {
             scorer_details: json!({}),
         },
         covered_elements: vec![("e0".into(), NodeRef::New(0))],
-        coverage_score: f64::from(t) / 100.0,
+        coverage_score: coverage(t),
         system_utterance: Some(TurnUtterance {
             text: "Why does that matter?".into(),
             discourse_markers: vec![],
