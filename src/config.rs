@@ -64,7 +64,8 @@ pub enum SqliteLocation {
 }
 
 /// A validated database URL. Its `Debug` and `Display` never show a
-/// password.
+/// credential: not the userinfo's password, nor a `password=` (or any
+/// other secret-named) query parameter.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     raw: String,
@@ -144,6 +145,48 @@ impl DatabaseUrl {
         &self.raw
     }
 
+    /// The URL to give the driver, without any credential, and the
+    /// password apart (the `password` query parameter, which the driver
+    /// prefers, else the userinfo's). The driver and SeaORM log their
+    /// connect options at trace level, and sqlx warns about unknown
+    /// parameters with their values: neither gets to see a secret.
+    pub(crate) fn driver_parts(&self) -> (String, Option<String>) {
+        if self.backend != Backend::Postgres {
+            return (self.raw.clone(), None);
+        }
+        let Ok(mut parsed) = url::Url::parse(&self.raw) else {
+            return (self.raw.clone(), None);
+        };
+        let from_query = parsed
+            .query_pairs()
+            .filter(|(name, _)| name == "password")
+            .map(|(_, value)| value.into_owned())
+            .last();
+        let from_userinfo = parsed.password().map(|password| {
+            percent_encoding::percent_decode_str(password)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        let _ = parsed.set_password(None);
+        if parsed
+            .query_pairs()
+            .any(|(name, _)| is_secret_parameter(&name))
+        {
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(name, _)| !is_secret_parameter(name))
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
+        parsed.set_fragment(None);
+        (parsed.to_string(), from_query.or(from_userinfo))
+    }
+
     /// Whether a SQLite URL opens the database read-only (`mode=ro`).
     #[must_use]
     pub fn is_read_only(&self) -> bool {
@@ -221,23 +264,63 @@ pub(crate) fn wal_path(path: &Path) -> PathBuf {
     PathBuf::from(wal)
 }
 
-/// `url` with any password replaced by `***`.
+/// What stands in for a secret in a URL that is shown.
+const REDACTED: &str = "***";
+
+/// Whether a URL query parameter carries a secret: `password` (which sqlx
+/// reads for PostgreSQL), `sslpassword`, and anything named like a
+/// password, token or secret, compared case-insensitively after
+/// percent-decoding (so `PassWord` and `pass%77ord` count too).
+fn is_secret_parameter(name: &str) -> bool {
+    mentions_a_secret(name)
+}
+
+/// Whether `text` contains a word that names a secret.
+fn mentions_a_secret(text: &str) -> bool {
+    const SECRET_WORDS: [&str; 6] = ["pass", "pwd", "secret", "token", "credential", "auth"];
+    let text = text.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|word| text.contains(word))
+}
+
+/// `url` with every credential replaced by `***`: the password of the
+/// userinfo (`user:password@`) and the value of every query parameter that
+/// [`is_secret_parameter`] names. A URL that cannot be parsed keeps only
+/// its scheme when anything in it could be a secret.
 pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot have a password at all.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Unparseable: keep at most the scheme, in case a password hides in
-        // the rest.
-        Err(_) if url.contains('@') => match url.split_once(':') {
-            Some((scheme, _)) => format!("{scheme}:***"),
-            None => "***".into(),
-        },
-        Err(_) => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        let suspicious = url.contains('@') || mentions_a_secret(url);
+        return match (suspicious, url.split_once(':')) {
+            (false, _) => url.to_owned(),
+            (true, Some((scheme, _))) => format!("{scheme}:{REDACTED}"),
+            (true, None) => REDACTED.into(),
+        };
+    };
+    if parsed.password().is_some() {
+        // Only fails for URLs that cannot have a password at all.
+        let _ = parsed.set_password(Some(REDACTED));
     }
+    if parsed
+        .query_pairs()
+        .any(|(name, _)| is_secret_parameter(&name))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_secret_parameter(&name) {
+                    REDACTED.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // A fragment is never sent to a server, but may hold anything.
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some(REDACTED));
+    }
+    parsed.to_string()
 }
 
 /// SQLite's `synchronous` level for every connection.

@@ -31,9 +31,10 @@ pub const AUTO_QUICK_CHECK_LIMIT: u64 = 32 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IntegrityCheck {
     /// The default, meant for a health endpoint polled every few seconds:
-    /// [`Quick`](Self::Quick) while the database is at most
-    /// [`AUTO_QUICK_CHECK_LIMIT`] bytes, else no file check (`integrity` is
-    /// `"skipped"`; operators run `interview-db health --full`).
+    /// [`Quick`](Self::Quick) while the pages in use hold at most
+    /// [`AUTO_QUICK_CHECK_LIMIT`] bytes (free pages and the WAL file do not
+    /// count), else no file check (`integrity` is `"skipped"`; operators
+    /// run `interview-db health --full`).
     #[default]
     Auto,
     /// `PRAGMA quick_check`: O(N), finds damaged pages and records.
@@ -43,6 +44,59 @@ pub enum IntegrityCheck {
     Full,
     /// No file check (`integrity` is `"skipped"`).
     Skip,
+}
+
+/// What the integrity check found.
+///
+/// Serialises as the text the Python module's report carried: `ok`,
+/// `skipped`, `not_checked`, or the finding itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntegrityFinding {
+    /// The check ran and found nothing wrong.
+    Ok,
+    /// No check ran (SQLite: [`IntegrityCheck::Skip`], or an automatic
+    /// check on a database too large to scan per request).
+    Skipped,
+    /// PostgreSQL without data checksums: there is no cheap
+    /// whole-database check to run per request.
+    NotChecked,
+    /// The check found damage: SQLite's first complaint, or the count of
+    /// checksum failures PostgreSQL has seen.
+    Failed(String),
+}
+
+impl IntegrityFinding {
+    /// Whether the finding makes the database unhealthy.
+    #[must_use]
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+
+    /// SQLite's answer to `quick_check(1)` / `integrity_check(1)`.
+    fn from_sqlite(answer: Option<String>) -> Self {
+        match answer.as_deref() {
+            Some("ok") => Self::Ok,
+            Some(finding) => Self::Failed(finding.to_owned()),
+            None => Self::Failed("the check returned nothing".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for IntegrityFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ok => "ok",
+            Self::Skipped => "skipped",
+            Self::NotChecked => "not_checked",
+            Self::Failed(finding) => finding,
+        })
+    }
+}
+
+impl Serialize for IntegrityFinding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// What [`check_health_with`] checks.
@@ -64,7 +118,7 @@ pub struct HealthReport {
     /// `skipped`. PostgreSQL: `ok` or the count of checksum failures the
     /// server has seen when data checksums are on, `not_checked` when they
     /// are off (there is no cheap whole-database check to run per request).
-    pub integrity: Option<String>,
+    pub integrity: Option<IntegrityFinding>,
     /// The SQLite file, `:memory:`, or the URL with its password redacted.
     pub path: String,
     /// `sqlite` or `postgres`.
@@ -181,14 +235,14 @@ async fn inspect(
 
     let (integrity, journal_mode, foreign_keys) = match backend {
         Backend::Sqlite => {
-            let integrity = match resolve(options.integrity, db) {
-                IntegrityCheck::Quick | IntegrityCheck::Auto => {
-                    query_value::<String>(conn, "PRAGMA quick_check(1)").await?
-                }
-                IntegrityCheck::Full => {
-                    query_value::<String>(conn, "PRAGMA integrity_check(1)").await?
-                }
-                IntegrityCheck::Skip => Some("skipped".into()),
+            let integrity = match resolve(options.integrity, conn).await? {
+                IntegrityCheck::Quick | IntegrityCheck::Auto => IntegrityFinding::from_sqlite(
+                    query_value::<String>(conn, "PRAGMA quick_check(1)").await?,
+                ),
+                IntegrityCheck::Full => IntegrityFinding::from_sqlite(
+                    query_value::<String>(conn, "PRAGMA integrity_check(1)").await?,
+                ),
+                IntegrityCheck::Skip => IntegrityFinding::Skipped,
             };
             let journal_mode = query_value::<String>(conn, "PRAGMA journal_mode").await?;
             let foreign_keys = query_value::<i64>(conn, "PRAGMA foreign_keys")
@@ -196,13 +250,10 @@ async fn inspect(
                 .map(|v| v == 1);
             (integrity, journal_mode, foreign_keys)
         }
-        Backend::Postgres => (Some(postgres_integrity(conn).await?), None, Some(true)),
+        Backend::Postgres => (postgres_integrity(conn).await?, None, Some(true)),
     };
-    if let Some(finding) = integrity
-        .as_deref()
-        .filter(|f| !matches!(*f, "ok" | "skipped" | "not_checked"))
-    {
-        problems.push(format!("integrity check failed: {finding}"));
+    if integrity.is_failure() {
+        problems.push(format!("integrity check failed: {integrity}"));
     }
     if foreign_keys == Some(false) {
         problems.push("foreign keys are not enforced".into());
@@ -241,7 +292,7 @@ async fn inspect(
             HealthStatus::Unhealthy
         },
         session_count,
-        integrity,
+        integrity: Some(integrity),
         path: db.display_location(),
         backend,
         latest_migration: schema.latest_applied().map(str::to_owned),
@@ -253,36 +304,39 @@ async fn inspect(
     })
 }
 
-/// [`IntegrityCheck::Auto`] made concrete for this database.
-fn resolve(check: IntegrityCheck, db: &Database) -> IntegrityCheck {
+/// [`IntegrityCheck::Auto`] made concrete for this database: by the bytes
+/// of the pages in use (what a check reads), not by file sizes — SQLite
+/// keeps free pages in the file and reuses the WAL file without shrinking
+/// it, so a small database can have large files.
+async fn resolve(check: IntegrityCheck, conn: &impl ConnectionTrait) -> Result<IntegrityCheck> {
     if check != IntegrityCheck::Auto {
-        return check;
+        return Ok(check);
     }
-    match db.sqlite_location() {
-        Some(crate::config::SqliteLocation::File { path, .. }) => {
-            let size = [path.clone(), crate::config::wal_path(path)]
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum::<u64>();
-            if size <= AUTO_QUICK_CHECK_LIMIT {
-                IntegrityCheck::Quick
-            } else {
-                IntegrityCheck::Skip
-            }
-        }
-        _ => IntegrityCheck::Quick,
-    }
+    let pages = query_value::<i64>(conn, "PRAGMA page_count")
+        .await?
+        .unwrap_or(0);
+    let free = query_value::<i64>(conn, "PRAGMA freelist_count")
+        .await?
+        .unwrap_or(0);
+    let page_size = query_value::<i64>(conn, "PRAGMA page_size")
+        .await?
+        .unwrap_or(0);
+    let in_use = u64::try_from((pages - free).max(0) * page_size).unwrap_or(u64::MAX);
+    Ok(if in_use <= AUTO_QUICK_CHECK_LIMIT {
+        IntegrityCheck::Quick
+    } else {
+        IntegrityCheck::Skip
+    })
 }
 
 /// What can honestly be said of a PostgreSQL database's integrity without
 /// reading all of it: with data checksums on, `ok` while the server has
 /// counted no checksum failure in this database (it verifies every page it
 /// reads), else the count; with checksums off, `not_checked`.
-async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<String> {
+async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<IntegrityFinding> {
     let checksums = query_value::<String>(conn, "SHOW data_checksums").await?;
     if checksums.as_deref() != Some("on") {
-        return Ok("not_checked".into());
+        return Ok(IntegrityFinding::NotChecked);
     }
     let failures = query_value::<i64>(
         conn,
@@ -291,9 +345,11 @@ async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<String> {
     .await?
     .unwrap_or(0);
     Ok(if failures == 0 {
-        "ok".into()
+        IntegrityFinding::Ok
     } else {
-        format!("{failures} checksum failure(s) reported by the server")
+        IntegrityFinding::Failed(format!(
+            "{failures} checksum failure(s) reported by the server"
+        ))
     })
 }
 

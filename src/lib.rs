@@ -37,7 +37,7 @@ pub use database::{Database, WriteTransaction};
 pub use error::{Error, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
-    check_health, check_health_at, check_health_with,
+    IntegrityFinding, check_health, check_health_at, check_health_with,
 };
 pub use init::init_database;
 

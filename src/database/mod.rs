@@ -415,7 +415,11 @@ fn connect_options(
     memory_name: Option<String>,
     role: Role,
 ) -> ConnectOptions {
-    let mut options = ConnectOptions::new(config.url.expose());
+    let (driver_url, password) = config.url.driver_parts();
+    let mut options = ConnectOptions::new(driver_url);
+    if let Some(password) = password {
+        options.map_sqlx_postgres_opts(move |o| o.password(&password));
+    }
     options
         .max_connections(config.max_connections.max(1))
         .min_connections(config.min_connections.min(config.max_connections.max(1)))

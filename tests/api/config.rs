@@ -116,3 +116,111 @@ fn with_url_switches_backend_and_its_default_pool_size() {
     assert_eq!(config.url.sqlite_location(), Some(SqliteLocation::Memory));
     assert_eq!(config.max_connections, 8);
 }
+
+/// URLs with the secret `s3cret` in every place a driver could read one.
+const SECRET_URLS: [&str; 8] = [
+    "postgres://app:s3cret@db.internal:5432/interviews",
+    "postgres://app@db.internal/interviews?password=s3cret",
+    "postgres://app@db.internal/interviews?sslmode=require&PassWord=s3cret",
+    "postgres://app@db.internal/interviews?pass%77ord=s3cret",
+    "postgres://app@db.internal/interviews?sslpassword=s3cret&application_name=x",
+    "postgresql://:s3cret@db.internal/interviews",
+    "postgres://app@db.internal/interviews?auth_token=s3cret#s3cret",
+    "postgres://app:s3cret@db.internal:5432/interviews?password=s3cret",
+];
+
+#[test]
+fn a_credential_in_any_part_of_a_url_never_shows() {
+    for raw in SECRET_URLS {
+        let url = DatabaseUrl::parse(raw).expect("a valid URL");
+        let config = DatabaseConfig::new(url.clone());
+        for shown in [
+            url.to_string(),
+            format!("{url:?}"),
+            url.display_location(),
+            format!("{config:?}"),
+        ] {
+            assert!(!shown.contains("s3cret"), "{raw} shows as {shown}");
+        }
+        assert_eq!(url.expose(), raw, "the driver gets the URL unchanged");
+    }
+    // A URL that does not parse is refused without showing its secret.
+    for raw in [
+        "postgres://app:s3cret@[bad/db",
+        "postgres://app@db.internal:99999/x?password=s3cret",
+    ] {
+        match DatabaseUrl::parse(raw) {
+            Err(err) => assert!(!err.to_string().contains("s3cret"), "{err}"),
+            Ok(url) => assert!(!url.to_string().contains("s3cret"), "{url}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_reports_without_showing_its_credentials() {
+    // Port 1 on loopback: refused at once, nothing leaves the machine.
+    for raw in [
+        "postgres://app:s3cret@127.0.0.1:1/interviews?connect_timeout=2",
+        "postgres://app@127.0.0.1:1/interviews?password=s3cret&connect_timeout=2",
+    ] {
+        let mut config = DatabaseConfig::new(raw.parse().expect("a valid URL"));
+        config.acquire_timeout = std::time::Duration::from_secs(2);
+        let report = interview_persistence::check_health_at(
+            &config,
+            interview_persistence::HealthOptions::default(),
+        )
+        .await;
+        assert!(!report.is_healthy());
+        let json = serde_json::to_string(&report).expect("json");
+        assert!(!json.contains("s3cret"), "{json}");
+        assert!(
+            json.contains("127.0.0.1"),
+            "the report names the server: {json}"
+        );
+    }
+}
+
+#[test]
+fn the_tracing_spans_of_a_connection_never_show_a_credential() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            for raw in SECRET_URLS.iter().take(3) {
+                let raw = raw.replace("db.internal", "127.0.0.1:1");
+                let raw = raw.replace(":1:5432", ":1");
+                let mut config = DatabaseConfig::new(raw.parse().expect("a valid URL"));
+                config.acquire_timeout = std::time::Duration::from_secs(2);
+                let _ = interview_persistence::init_database(&config).await;
+            }
+        });
+    });
+    let logged = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(
+        logged.contains("127.0.0.1"),
+        "the spans were not captured: {logged}"
+    );
+    assert!(!logged.contains("s3cret"), "{logged}");
+}

@@ -3,7 +3,9 @@
 
 use interview_persistence::migration::{Migrator, MigratorTrait};
 use interview_persistence::schema::{known_migrations, schema_status};
-use interview_persistence::{Backend, Database, HealthStatus, check_health, init_database};
+use interview_persistence::{
+    Backend, Database, HealthStatus, IntegrityFinding, check_health, init_database,
+};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::fixtures::{self, TABLES, count};
@@ -75,11 +77,11 @@ async fn a_fresh_database_is_healthy_with_zero_sessions(db: &Database) {
     assert!(report.error.is_none());
     match db.backend() {
         Backend::Sqlite => {
-            assert_eq!(report.integrity.as_deref(), Some("ok"));
+            assert_eq!(report.integrity, Some(IntegrityFinding::Ok));
             assert_eq!(report.journal_mode.as_deref(), Some("wal"));
         }
         Backend::Postgres => {
-            assert_eq!(report.integrity.as_deref(), Some("not_checked"));
+            assert_eq!(report.integrity, Some(IntegrityFinding::NotChecked));
             assert!(
                 !report.path.contains("interview_test:interview_test"),
                 "password shown: {}",

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use entity::concept_element::Priority;
 use interview_persistence::repositories::{NewNode, NewSession, Repositories};
 use interview_persistence::{
-    Database, DatabaseConfig, Error, HealthOptions, check_health, check_health_at, init_database,
+    Database, DatabaseConfig, Error, HealthOptions, IntegrityFinding, check_health,
+    check_health_at, init_database,
 };
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
@@ -40,6 +41,12 @@ fn file_of(db: &Database) -> PathBuf {
         Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path.clone(),
         other => panic!("a SQLite file, got {other:?}"),
     }
+}
+
+fn wal_of(db: &Database) -> PathBuf {
+    let mut wal = file_of(db).into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 fn wal_bytes(path: &Path) -> u64 {
@@ -343,9 +350,12 @@ async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
     let config = DatabaseConfig::sqlite_file(&path).expect("config");
     let report = check_health_at(&config, HealthOptions::default()).await;
     assert!(!report.is_healthy(), "{report:?}");
-    let integrity = report.integrity.clone().unwrap_or_default();
     assert!(
-        integrity != "ok" || report.error.as_deref().unwrap_or("").contains("integrity"),
+        report
+            .integrity
+            .as_ref()
+            .is_some_and(IntegrityFinding::is_failure)
+            || report.error.as_deref().unwrap_or("").contains("integrity"),
         "{report:?}"
     );
 
@@ -637,7 +647,7 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
 
     let auto = check_health(db).await;
     assert!(auto.is_healthy(), "{auto:?}");
-    assert_eq!(auto.integrity.as_deref(), Some("skipped"));
+    assert_eq!(auto.integrity, Some(IntegrityFinding::Skipped));
     assert_eq!(auto.session_count, Some(40));
     for integrity in [
         interview_persistence::IntegrityCheck::Quick,
@@ -645,8 +655,47 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
     ] {
         let report =
             interview_persistence::check_health_with(db, HealthOptions { integrity }).await;
-        assert_eq!(report.integrity.as_deref(), Some("ok"), "{integrity:?}");
+        assert_eq!(
+            report.integrity,
+            Some(IntegrityFinding::Ok),
+            "{integrity:?}"
+        );
     }
+}
+
+#[tokio::test]
+async fn health_checks_a_small_database_whose_files_grew_large() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    // ~40 MB written then deleted: the file keeps its free pages, the WAL
+    // file keeps its size, but the pages in use are few.
+    exec(
+        db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+         INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
+         SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
+    )
+    .await
+    .expect("fill");
+    exec(db, "DELETE FROM sessions").await.expect("empty");
+    let outside = helpers::outside_connection(db).await;
+    outside
+        .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+        .await
+        .expect("checkpoint");
+    let files: u64 = [file_of(db), wal_of(db)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        files > interview_persistence::AUTO_QUICK_CHECK_LIMIT,
+        "{files} bytes of files"
+    );
+
+    let auto = check_health(db).await;
+    assert!(auto.is_healthy(), "{auto:?}");
+    assert_eq!(auto.integrity, Some(IntegrityFinding::Ok), "{auto:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
