@@ -16,6 +16,7 @@ use crate::database::{Database, StatementBatch};
 
 pub mod concept_elements;
 pub mod graph;
+mod graph_summary;
 pub mod scoring;
 pub mod sessions;
 pub mod turns;
@@ -24,7 +25,8 @@ pub mod utterances;
 pub use concept_elements::{
     ConceptElementRepository, CoverageSummary, NewConceptElement, PriorityCoverage,
 };
-pub use graph::{GraphRepository, GraphSummary, NewEdge, NewNode, NodeUpdate};
+pub use graph::{GraphRepository, NewEdge, NewNode, NodeUpdate};
+pub use graph_summary::GraphSummary;
 pub use scoring::{NewScores, ScoringRepository, TurnScores};
 pub use sessions::{NewSession, SessionRepository};
 pub use turns::{
