@@ -40,7 +40,7 @@ pub struct Model {
     /// Methodology-specific properties (default `{}`).
     pub properties: Option<Json>,
     /// Ids of the utterances the edge was extracted from (default `[]`).
-    pub source_utterance_ids: Json,
+    pub source_utterance_ids: crate::StringList,
     /// When it was recorded (UTC).
     pub recorded_at: DateTime,
 }

@@ -24,7 +24,7 @@ pub struct Model {
     /// Methodology-specific properties (default `{}`).
     pub properties: Option<Json>,
     /// Ids of the utterances the node was extracted from (default `[]`).
-    pub source_utterance_ids: Json,
+    pub source_utterance_ids: crate::StringList,
     /// When it was recorded (UTC).
     pub recorded_at: DateTime,
     /// The node that replaced this one; set to NULL if that node is deleted.

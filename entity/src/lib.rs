@@ -13,7 +13,8 @@
 //!   text — the same form the Python system and the database defaults
 //!   write, so every row of a column sorts correctly as text — and
 //!   PostgreSQL as `timestamp` (without time zone, always UTC);
-//! - JSON columns are [`Json`](sea_orm::prelude::Json) values;
+//! - JSON columns are [`Json`](sea_orm::prelude::Json) values, except the
+//!   arrays of strings, which are [`StringList`]s;
 //! - closed vocabularies are string enums stored as the text values the
 //!   Python system writes, and the database holds them to a CHECK.
 
@@ -24,6 +25,9 @@ pub mod kg_edge;
 pub mod kg_node;
 pub mod scoring_history;
 pub mod session;
+mod string_list;
 pub mod utterance;
+
+pub use string_list::StringList;
 
 pub mod prelude;

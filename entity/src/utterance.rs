@@ -34,7 +34,7 @@ pub struct Model {
     /// What was said.
     pub text: String,
     /// Discourse markers found in the text (default `[]`).
-    pub discourse_markers: Option<Json>,
+    pub discourse_markers: Option<crate::StringList>,
     /// When it was recorded (UTC).
     pub created_at: DateTime,
 }

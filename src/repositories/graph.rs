@@ -11,7 +11,7 @@ use crate::database::Database;
 use crate::error::{Error, Result};
 
 use super::graph_summary::{GraphSummary, summarise};
-use super::{check_fraction, check_json_depth, insert_one, json_strings, new_id, now_utc};
+use super::{check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ impl NewNode {
             node_type: self.node_type,
             confidence: self.confidence,
             properties: Some(self.properties),
-            source_utterance_ids: json_strings(&self.source_utterance_ids),
+            source_utterance_ids: self.source_utterance_ids.into(),
             recorded_at: now_utc(),
             superseded_by: None,
         })
@@ -126,7 +126,7 @@ impl NewEdge {
             edge_type: self.edge_type,
             confidence: self.confidence,
             properties: Some(self.properties),
-            source_utterance_ids: json_strings(&self.source_utterance_ids),
+            source_utterance_ids: self.source_utterance_ids.into(),
             recorded_at: now_utc(),
         })
     }
@@ -278,10 +278,11 @@ impl GraphRepository {
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;
         check_utterance_of_session(&*txn, utterance_id, &node.session_id).await?;
-        let Some(provenance) = with_added(&node.source_utterance_ids, utterance_id)? else {
+        let mut provenance = node.source_utterance_ids.clone();
+        if !provenance.add_once(utterance_id) {
             txn.commit().await?;
             return Ok(node);
-        };
+        }
         let mut active = node.into_active_model();
         active.source_utterance_ids = Set(provenance);
         let updated = active.update(&*txn).await?;
@@ -454,10 +455,11 @@ impl GraphRepository {
             .await?
             .ok_or_else(|| edge_not_found(edge_id))?;
         check_utterance_of_session(&*txn, utterance_id, &edge.session_id).await?;
-        let Some(provenance) = with_added(&edge.source_utterance_ids, utterance_id)? else {
+        let mut provenance = edge.source_utterance_ids.clone();
+        if !provenance.add_once(utterance_id) {
             txn.commit().await?;
             return Ok(edge);
-        };
+        }
         let mut active = edge.into_active_model();
         active.source_utterance_ids = Set(provenance);
         let updated = active.update(&*txn).await?;
@@ -494,25 +496,6 @@ impl GraphRepository {
         sea_orm::TransactionSession::commit(txn).await?;
         Ok(summarise(&nodes, &edges))
     }
-}
-
-/// `array` (a JSON array of ids) with `id` appended, or `None` when it is
-/// already there.
-fn with_added(array: &Json, id: &str) -> Result<Option<Json>> {
-    let mut ids = match array {
-        Json::Array(ids) => ids.clone(),
-        Json::Null => Vec::new(),
-        other => {
-            return Err(Error::InvalidInput(format!(
-                "provenance is not a JSON array: {other}"
-            )));
-        }
-    };
-    if ids.iter().any(|v| v.as_str() == Some(id)) {
-        return Ok(None);
-    }
-    ids.push(Json::String(id.to_owned()));
-    Ok(Some(Json::Array(ids)))
 }
 
 async fn lock_node(conn: &impl ConnectionTrait, node_id: &str) -> Result<kg_node::Model> {

@@ -32,7 +32,10 @@ pub struct GraphSummary {
 
 /// Builds the summary of a graph given as (id, type) nodes and
 /// (source, target, type) edges.
-pub(crate) fn summarise(nodes: &[(String, String)], edges: &[(String, String, EdgeType)]) -> GraphSummary {
+pub(crate) fn summarise(
+    nodes: &[(String, String)],
+    edges: &[(String, String, EdgeType)],
+) -> GraphSummary {
     let current: HashSet<&str> = nodes.iter().map(|(id, _)| id.as_str()).collect();
     let live: Vec<&(String, String, EdgeType)> = edges
         .iter()
@@ -152,7 +155,11 @@ mod tests {
 
     #[test]
     fn the_summary_counts_current_nodes_and_the_edges_between_them_only() {
-        let nodes = [node("a", "attribute"), node("b", "value"), node("c", "value")];
+        let nodes = [
+            node("a", "attribute"),
+            node("b", "value"),
+            node("c", "value"),
+        ];
         // "gone" is superseded (not among the current nodes).
         let edges = [
             edge("a", "b", EdgeType::LeadsTo),

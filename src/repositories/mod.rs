@@ -134,14 +134,3 @@ pub(crate) async fn insert_one<A: ActiveModelTrait>(db: &Database, row: A) -> cr
     db.write_batch(StatementBatch::of(statement)).await?;
     Ok(())
 }
-
-/// The JSON array of `values`.
-pub(crate) fn json_strings(values: &[String]) -> serde_json::Value {
-    serde_json::Value::Array(
-        values
-            .iter()
-            .cloned()
-            .map(serde_json::Value::String)
-            .collect(),
-    )
-}

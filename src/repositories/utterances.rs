@@ -9,7 +9,7 @@ use sea_orm::{
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-use super::{insert_one, json_strings, new_id, now_utc};
+use super::{insert_one, new_id, now_utc};
 
 /// An utterance to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl NewUtterance {
             turn_number: self.turn_number,
             speaker: self.speaker,
             text: self.text,
-            discourse_markers: Some(json_strings(&self.discourse_markers)),
+            discourse_markers: Some(self.discourse_markers.into()),
             created_at: now_utc(),
         }
     }

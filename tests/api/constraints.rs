@@ -314,20 +314,23 @@ async fn defaults_fill_every_optional_column(db: &Database) {
         .expect("node");
     assert_eq!(node.confidence, 0.8);
     assert_eq!(node.properties, Some(serde_json::json!({})));
-    assert_eq!(node.source_utterance_ids, serde_json::json!([]));
+    assert!(node.source_utterance_ids.is_empty());
     let edge = KgEdge::find_by_id("e1")
         .one(conn)
         .await
         .expect("read")
         .expect("edge");
     assert_eq!(edge.confidence, 0.8);
-    assert_eq!(edge.source_utterance_ids, serde_json::json!([]));
+    assert!(edge.source_utterance_ids.is_empty());
     let utterance = Utterance::find_by_id("u1")
         .one(conn)
         .await
         .expect("read")
         .expect("utterance");
-    assert_eq!(utterance.discourse_markers, Some(serde_json::json!([])));
+    assert_eq!(
+        utterance.discourse_markers,
+        Some(entity::StringList::default())
+    );
     let score = ScoringHistory::find_by_id("h1")
         .one(conn)
         .await

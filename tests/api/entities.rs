@@ -17,6 +17,7 @@ on_both_backends!(
     every_entity_round_trips,
     timestamps_from_the_default_this_module_and_the_python_system_sort_together,
     the_entities_and_the_migrated_schema_agree,
+    string_lists_written_as_python_json_text_read_back_typed,
 );
 
 /// Inserts `model` and asserts that reading it back gives it unchanged.
@@ -234,4 +235,61 @@ async fn the_entities_and_the_migrated_schema_agree(db: &Database) {
     assert_entity_matches_table(db, kg_edge::Entity).await;
     assert_entity_matches_table(db, scoring_history::Entity).await;
     assert_entity_matches_table(db, concept_element::Entity).await;
+}
+
+/// The Python module wrote `json.dumps(...)` text (`["a", "b"]`, with a
+/// space) or left the column to its `'[]'` default; both read back as
+/// `StringList`s through the repositories.
+async fn string_lists_written_as_python_json_text_read_back_typed(db: &Database) {
+    exec(
+        db,
+        "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('py', 'm', 'c', 'n'); \
+         INSERT INTO utterances (id, session_id, turn_number, speaker, text, discourse_markers) \
+             VALUES ('u-1', 'py', 1, 'user', 'Because...', '[\"because\", \"since\"]'); \
+         INSERT INTO utterances (id, session_id, turn_number, speaker, text) \
+             VALUES ('u-2', 'py', 1, 'system', 'Why?'); \
+         INSERT INTO utterances (id, session_id, turn_number, speaker, text, discourse_markers) \
+             VALUES ('u-3', 'py', 2, 'user', 'Hm.', NULL); \
+         INSERT INTO kg_nodes (id, session_id, label, node_type, source_utterance_ids) \
+             VALUES ('n-1', 'py', 'creamy', 'attribute', '[\"u-1\", \"u-3\"]'); \
+         INSERT INTO kg_nodes (id, session_id, label, node_type) VALUES ('n-2', 'py', 'calm', 'value'); \
+         INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type, source_utterance_ids) \
+             VALUES ('e-1', 'py', 'n-1', 'n-2', 'leads_to', '[\"u-1\"]')",
+    )
+    .await
+    .expect("rows as the Python module wrote them");
+    let repos = interview_persistence::repositories::Repositories::new(db);
+    let transcript = repos.utterances.transcript("py").await.expect("transcript");
+    let markers: Vec<Option<entity::StringList>> = transcript
+        .into_iter()
+        .map(|u| u.discourse_markers)
+        .collect();
+    assert_eq!(
+        markers,
+        vec![
+            Some(["because", "since"].into()),
+            Some(entity::StringList::default()),
+            None
+        ]
+    );
+    let creamy = repos.graph.node("n-1").await.expect("node");
+    assert_eq!(creamy.source_utterance_ids, ["u-1", "u-3"].into());
+    assert!(
+        repos
+            .graph
+            .node("n-2")
+            .await
+            .expect("node")
+            .source_utterance_ids
+            .is_empty()
+    );
+    let edges = repos.graph.edges("py").await.expect("edges");
+    assert_eq!(edges[0].source_utterance_ids, ["u-1"].into());
+    // And they keep working: provenance added to a Python row stays a list.
+    let node = repos
+        .graph
+        .add_node_provenance("n-2", "u-2")
+        .await
+        .expect("provenance");
+    assert_eq!(node.source_utterance_ids, ["u-2"].into());
 }

@@ -56,7 +56,7 @@ pub fn utterance_model(session_id: &str, turn: i32) -> utterance::Model {
         turn_number: turn,
         speaker: utterance::Speaker::User,
         text: "Because it tastes creamy, since I skip dairy.".into(),
-        discourse_markers: Some(json!(["because", "since"])),
+        discourse_markers: Some(["because", "since"].into()),
         created_at: now(),
     }
 }
@@ -70,7 +70,7 @@ pub fn node_model(session_id: &str, label: &str) -> kg_node::Model {
         node_type: "attribute".into(),
         confidence: 0.8,
         properties: Some(json!({"turn": 1})),
-        source_utterance_ids: json!(["u-1"]),
+        source_utterance_ids: ["u-1"].into(),
         recorded_at: now(),
         superseded_by: None,
     }
@@ -86,7 +86,7 @@ pub fn edge_model(session_id: &str, source: &str, target: &str) -> kg_edge::Mode
         edge_type: kg_edge::EdgeType::LeadsTo,
         confidence: 0.7,
         properties: Some(json!({})),
-        source_utterance_ids: json!(["u-1"]),
+        source_utterance_ids: ["u-1"].into(),
         recorded_at: now(),
     }
 }

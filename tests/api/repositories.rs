@@ -332,7 +332,7 @@ async fn utterances_come_back_in_conversation_order(db: &Database) {
             .expect("turn 2"),
         saved[2..4]
     );
-    assert_eq!(saved[0].discourse_markers, Some(json!(["because"])));
+    assert_eq!(saved[0].discourse_markers, Some(["because"].into()));
     assert!(
         repos
             .utterances
@@ -609,15 +609,18 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
         .add_node_provenance(&node.id, &u2.id)
         .await
         .expect("add");
-    assert_eq!(node.source_utterance_ids, json!([u1.id, u2.id]));
+    assert_eq!(
+        node.source_utterance_ids.0,
+        vec![u1.id.clone(), u2.id.clone()]
+    );
     let node = repos
         .graph
         .add_node_provenance(&node.id, &u1.id)
         .await
         .expect("add again");
     assert_eq!(
-        node.source_utterance_ids,
-        json!([u1.id, u2.id]),
+        node.source_utterance_ids.0,
+        vec![u1.id.clone(), u2.id.clone()],
         "no duplicate"
     );
     assert!(matches!(
@@ -648,7 +651,7 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
         ))
         .await
         .expect("edge");
-    assert_eq!(edge.source_utterance_ids, json!([]));
+    assert!(edge.source_utterance_ids.is_empty());
     let edge = repos
         .graph
         .add_edge_provenance(&edge.id, &u2.id)
@@ -659,7 +662,7 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
         .add_edge_provenance(&edge.id, &u2.id)
         .await
         .expect("add again");
-    assert_eq!(edge.source_utterance_ids, json!([u2.id]));
+    assert_eq!(edge.source_utterance_ids.0, vec![u2.id.clone()]);
     assert!(matches!(
         repos.graph.add_edge_provenance(&edge.id, &foreign.id).await,
         Err(Error::SessionMismatch(_))
