@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -85,9 +84,14 @@ impl DatabaseUrl {
             reason,
         };
         let backend = if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+            sqlite_filename(url).map_err(invalid)?;
             Backend::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if cfg!(not(feature = "postgres")) {
+                return Err(invalid(
+                    "this build has no PostgreSQL support (the `postgres` feature is off)".into(),
+                ));
+            }
             let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(invalid("a PostgreSQL URL needs a host".into()));
@@ -225,9 +229,7 @@ impl DatabaseUrl {
         }
         // Parsing succeeded in `parse`, so this cannot fail; sqlx owns the
         // decoding rules of the path.
-        let path = SqliteConnectOptions::from_str(&self.raw)
-            .map(|o| o.get_filename().to_path_buf())
-            .unwrap_or_else(|_| PathBuf::from(database));
+        let path = sqlite_filename(&self.raw).unwrap_or_else(|_| PathBuf::from(database));
         Some(SqliteLocation::File {
             path,
             create: mode.is_none() || mode.as_deref() == Some("rwc"),
@@ -255,6 +257,20 @@ impl fmt::Debug for DatabaseUrl {
             .field(&redact(&self.raw))
             .finish()
     }
+}
+
+/// The file a SQLite URL names, decoded as sqlx decodes it, or why the URL
+/// cannot be used.
+#[cfg(feature = "sqlite")]
+fn sqlite_filename(url: &str) -> std::result::Result<PathBuf, String> {
+    sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map(|options| options.get_filename().to_path_buf())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_filename(_: &str) -> std::result::Result<PathBuf, String> {
+    Err("this build has no SQLite support (the `sqlite` feature is off)".into())
 }
 
 /// The write-ahead log beside a SQLite database file.
@@ -399,7 +415,7 @@ impl DatabaseConfig {
             max_connections,
             min_connections: 1,
             acquire_timeout: Duration::from_secs(30),
-            busy_timeout: migration::sqlite_pragmas::DEFAULT_BUSY_TIMEOUT,
+            busy_timeout: migration::DEFAULT_BUSY_TIMEOUT,
             synchronous: Synchronous::Normal,
             log_statements: false,
             checkpoint_after_commits: 32,

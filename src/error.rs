@@ -217,6 +217,7 @@ fn driver_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'stati
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_code(err: &DbErr) -> Option<i64> {
     let driver = driver_error(err)?;
     driver.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
@@ -224,10 +225,21 @@ fn sqlite_code(err: &DbErr) -> Option<i64> {
     Some(extended & 0xff)
 }
 
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_code(_: &DbErr) -> Option<i64> {
+    None
+}
+
+#[cfg(feature = "postgres")]
 fn postgres_sqlstate(err: &DbErr) -> Option<String> {
     let driver = driver_error(err)?;
     driver.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
     Some(driver.code()?.into_owned())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_sqlstate(_: &DbErr) -> Option<String> {
+    None
 }
 
 impl From<DbErr> for Error {

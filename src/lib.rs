@@ -29,6 +29,11 @@ pub mod database;
 pub mod error;
 pub mod health;
 mod init;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "interview-persistence needs a backend: enable the `sqlite` or the `postgres` feature"
+);
 pub mod repositories;
 pub mod schema;
 

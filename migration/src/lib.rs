@@ -16,7 +16,12 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_interview_tables;
+#[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
+
+/// How long a SQLite connection waits for a lock before failing with
+/// `SQLITE_BUSY` when nothing else is configured.
+pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub use sea_orm_migration::seaql_migrations;
 

@@ -7,9 +7,7 @@ use sea_orm_migration::sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
 };
 
-/// How long a connection waits for a lock before failing with `SQLITE_BUSY`
-/// when nothing else is configured.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::DEFAULT_BUSY_TIMEOUT;
 
 /// The settings every pooled SQLite connection must have: `foreign_keys=ON`,
 /// `journal_mode=WAL` (readers do not block the writer), the given

@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use migration::sqlite_pragmas;
-use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     IsolationLevel, QueryResult, SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -417,9 +415,12 @@ fn connect_options(
 ) -> ConnectOptions {
     let (driver_url, password) = config.url.driver_parts();
     let mut options = ConnectOptions::new(driver_url);
+    #[cfg(feature = "postgres")]
     if let Some(password) = password {
         options.map_sqlx_postgres_opts(move |o| o.password(&password));
     }
+    #[cfg(not(feature = "postgres"))]
+    let _ = password; // only PostgreSQL URLs carry one
     options
         .max_connections(config.max_connections.max(1))
         .min_connections(config.min_connections.min(config.max_connections.max(1)))
@@ -430,46 +431,71 @@ fn connect_options(
         None => {
             options.set_application_name("interview-persistence");
         }
-        Some(location) => {
-            let synchronous = match config.synchronous {
-                crate::Synchronous::Normal => SqliteSynchronous::Normal,
-                crate::Synchronous::Full => SqliteSynchronous::Full,
-            };
-            let busy_timeout = config.busy_timeout;
-            let create = matches!(location, SqliteLocation::File { create: true, .. });
-            // A pooled SQLite connection is a file handle, not a socket that
-            // can die: pinging it before every use costs a round trip to its
-            // worker thread and finds nothing.
-            options.test_before_acquire(false);
-            if memory_name.is_some() {
-                // The shared in-memory database lives as long as one
-                // connection to it: keep one open for the pool's lifetime.
-                options
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None);
-            }
-            let wal_size_limit = config.wal_size_limit.to_string();
-            options.map_sqlx_sqlite_opts(move |o| {
-                // Checkpoints run in the background (see `checkpoint`).
-                let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
-                    .pragma("wal_autocheckpoint", "0")
-                    .pragma("journal_size_limit", wal_size_limit.clone());
-                if let Some(name) = &memory_name {
-                    o = o.filename(name).in_memory(true).shared_cache(true);
-                }
-                if create {
-                    o = o.create_if_missing(true);
-                }
-                if role == Role::Reader {
-                    // Last, after journal_mode: writes go through the writer.
-                    o = o.pragma("query_only", "ON");
-                }
-                o
-            });
-        }
+        Some(location) => configure_sqlite(&mut options, config, location, memory_name, role),
     }
     options
+}
+
+/// The SQLite settings of every connection: the module's pragmas, where
+/// the database is, and `query_only` for readers.
+#[cfg(feature = "sqlite")]
+fn configure_sqlite(
+    options: &mut ConnectOptions,
+    config: &DatabaseConfig,
+    location: &SqliteLocation,
+    memory_name: Option<String>,
+    role: Role,
+) {
+    use migration::sqlite_pragmas;
+    use sea_orm::sqlx::sqlite::SqliteSynchronous;
+    let synchronous = match config.synchronous {
+        crate::Synchronous::Normal => SqliteSynchronous::Normal,
+        crate::Synchronous::Full => SqliteSynchronous::Full,
+    };
+    let busy_timeout = config.busy_timeout;
+    let create = matches!(location, SqliteLocation::File { create: true, .. });
+    // A pooled SQLite connection is a file handle, not a socket that
+    // can die: pinging it before every use costs a round trip to its
+    // worker thread and finds nothing.
+    options.test_before_acquire(false);
+    if memory_name.is_some() {
+        // The shared in-memory database lives as long as one
+        // connection to it: keep one open for the pool's lifetime.
+        options
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    let wal_size_limit = config.wal_size_limit.to_string();
+    options.map_sqlx_sqlite_opts(move |o| {
+        // Checkpoints run in the background (see `checkpoint`).
+        let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", wal_size_limit.clone());
+        if let Some(name) = &memory_name {
+            o = o.filename(name).in_memory(true).shared_cache(true);
+        }
+        if create {
+            o = o.create_if_missing(true);
+        }
+        if role == Role::Reader {
+            // Last, after journal_mode: writes go through the writer.
+            o = o.pragma("query_only", "ON");
+        }
+        o
+    });
+}
+
+/// Without the `sqlite` feature no SQLite URL parses, so there is nothing
+/// to configure.
+#[cfg(not(feature = "sqlite"))]
+fn configure_sqlite(
+    _: &mut ConnectOptions,
+    _: &DatabaseConfig,
+    _: &SqliteLocation,
+    _: Option<String>,
+    _: Role,
+) {
 }
 
 /// A process-unique name for a shared in-memory database, fixed when the

@@ -10,10 +10,10 @@
 
 #[path = "../common/chain_turn.rs"]
 mod chain_turn;
+#[path = "../common/databases.rs"]
 mod helpers;
 
 mod bad_input;
-mod cli;
 mod config;
 mod constraints;
 mod entities;

@@ -2,6 +2,11 @@
 
 use std::process::{Command, Output};
 
+// The test databases of the library's integration tests.
+#[allow(dead_code)]
+#[path = "../../tests/common/databases.rs"]
+mod helpers;
+
 use serde_json::Value;
 
 fn interview_db(dir: &std::path::Path, args: &[&str]) -> Output {
