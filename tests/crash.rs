@@ -22,10 +22,10 @@ use interview_persistence::{DatabaseConfig, init_database};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-#[path = "common/chain_turn.rs"]
-mod chain_turn;
+#[path = "common/turns.rs"]
+mod turn_builders;
 
-use chain_turn::chain_turn;
+use turn_builders::chain_turn;
 
 const CHILD: &str = "INTERVIEW_CRASH_CHILD";
 

@@ -13,6 +13,12 @@
 //! both implementations side by side and prints the ratios.
 
 mod raw_sqlite;
+// The benchmark's turn, shared with the tests.
+#[path = "../../tests/common/turns.rs"]
+mod turn_builders;
+
+use turn_builders::benchmark_turn;
+pub use turn_builders::{ANSWER, NODE_TYPES};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,12 +26,8 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use entity::concept_element::Priority;
-use entity::kg_edge::EdgeType;
 use interview_persistence::config::SqliteLocation;
-use interview_persistence::repositories::{
-    NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
-    TurnScores, TurnUtterance,
-};
+use interview_persistence::repositories::{NewConceptElement, NewSession, Repositories};
 use interview_persistence::{Backend, DatabaseConfig, DatabaseUrl, check_health, init_database};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -77,17 +79,6 @@ struct Args {
     full_sync: bool,
 }
 
-/// A ~200-character answer.
-pub const ANSWER: &str = "I usually order it because it tastes creamy without being heavy, \
-and since I stopped drinking dairy it is the one coffee that still feels like a treat; \
-it makes the morning feel calmer and more my own.";
-/// The node types of one turn, in chain order.
-pub const NODE_TYPES: [&str; 4] = [
-    "attribute",
-    "functional_consequence",
-    "psychosocial_consequence",
-    "value",
-];
 /// Element priorities, cycling.
 pub const PRIORITIES: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
 
@@ -277,57 +268,15 @@ async fn write_session(
             elements,
         )
         .await?;
+    let turns = i32::try_from(turns)
+        .map_err(|_| interview_persistence::Error::InvalidInput("too many turns".into()))?;
     for t in 1..=turns {
-        repos.turns.record_turn(turn_record(session_id, t)).await?;
+        repos
+            .turns
+            .record_turn(benchmark_turn(session_id, t))
+            .await?;
     }
     Ok(())
-}
-
-fn turn_record(session_id: &str, t: usize) -> TurnRecord {
-    let coverage = t as f64 / 100.0;
-    TurnRecord {
-        session_id: session_id.to_owned(),
-        turn_number: t as i32,
-        user_utterance: TurnUtterance {
-            text: ANSWER.into(),
-            discourse_markers: vec!["because".into(), "since".into()],
-        },
-        nodes: NODE_TYPES
-            .iter()
-            .enumerate()
-            .map(|(k, node_type)| TurnNode {
-                label: format!("n{t}_{k}"),
-                node_type: (*node_type).into(),
-                confidence: 0.8,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        edges: (0..3)
-            .map(|k| TurnEdge {
-                source: NodeRef::New(k),
-                target: NodeRef::New(k + 1),
-                edge_type: EdgeType::LeadsTo,
-                confidence: 0.7,
-                properties: json!({}),
-            })
-            .collect(),
-        scores: TurnScores {
-            coverage_score: coverage,
-            depth_score: 0.5,
-            saturation_score: 0.1,
-            novelty_score: Some(0.9),
-            richness_score: None,
-            strategy_selected: "deepen".into(),
-            strategy_reasoning: Some("the answer named a consequence worth laddering".into()),
-            scorer_details: json!({"depth": {"chain": 3}, "novelty": {"new_nodes": 4}}),
-        },
-        covered_elements: vec![(format!("e{}", t % 10), NodeRef::New(0))],
-        coverage_score: coverage,
-        system_utterance: Some(TurnUtterance {
-            text: "And why does feeling calmer in the morning matter to you?".into(),
-            discourse_markers: vec![],
-        }),
-    }
 }
 
 /// Deletes the SQLite file (and its WAL) or empties the PostgreSQL database.

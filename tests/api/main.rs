@@ -8,10 +8,10 @@
 //! `<scenario>::postgres`; SQLite-specific tests (files, pragmas, WAL) live
 //! in `sqlite_only`. `TEST_LOG=1` shows the library's tracing output.
 
-#[path = "../common/chain_turn.rs"]
-mod chain_turn;
 #[path = "../common/databases.rs"]
 mod helpers;
+#[path = "../common/turns.rs"]
+mod turn_builders;
 
 mod bad_input;
 mod config;

@@ -15,11 +15,11 @@ use interview_persistence::{
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
-use crate::chain_turn::chain_turn;
 use crate::fixtures::{count, exec, query_one};
 use crate::helpers;
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
+use crate::turn_builders::chain_turn;
 
 on_both_backends!(
     hostile_values_are_stored_as_data,

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
-use interview_persistence::repositories::{
-    NewNode, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord, TurnScores, TurnUtterance,
-};
+use interview_persistence::repositories::{NewNode, NodeRef, Repositories, TurnEdge};
 use interview_persistence::{Database, Error};
 use serde_json::json;
 
 use crate::fixtures::{count, exec};
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
+use crate::turn_builders::labeled_turn;
 
 on_both_backends!(
     a_turn_lands_whole_and_returns_its_ids,
@@ -25,55 +24,6 @@ on_both_backends!(
     concurrent_read_then_write_calls_lose_no_update,
     turns_committed_together_keep_their_own_outcomes,
 );
-
-fn turn(session_id: &str, t: i32, labels: &[&str]) -> TurnRecord {
-    TurnRecord {
-        session_id: session_id.into(),
-        turn_number: t,
-        user_utterance: TurnUtterance {
-            text: format!("answer {t}"),
-            discourse_markers: vec!["because".into()],
-        },
-        nodes: labels
-            .iter()
-            .map(|label| TurnNode {
-                label: (*label).into(),
-                node_type: "attribute".into(),
-                confidence: 0.8,
-                properties: json!({"turn": t}),
-            })
-            .collect(),
-        edges: (1..labels.len())
-            .map(|k| TurnEdge {
-                source: NodeRef::New(k - 1),
-                target: NodeRef::New(k),
-                edge_type: EdgeType::LeadsTo,
-                confidence: 0.7,
-                properties: json!({}),
-            })
-            .collect(),
-        scores: TurnScores {
-            coverage_score: f64::from(t) / 10.0,
-            depth_score: 0.5,
-            saturation_score: 0.1,
-            novelty_score: Some(0.9),
-            richness_score: None,
-            strategy_selected: "deepen".into(),
-            strategy_reasoning: Some("why not".into()),
-            scorer_details: json!({"t": t}),
-        },
-        covered_elements: if labels.is_empty() {
-            vec![]
-        } else {
-            vec![("e0".into(), NodeRef::New(0))]
-        },
-        coverage_score: f64::from(t) / 10.0,
-        system_utterance: Some(TurnUtterance {
-            text: format!("question {}", t + 1),
-            discourse_markers: vec![],
-        }),
-    }
-}
 
 async fn started(repos: &Repositories) -> String {
     let (session, _) = repos
@@ -101,7 +51,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
     let session_id = started(&repos).await;
     let recorded = repos
         .turns
-        .record_turn(turn(&session_id, 1, &["t1-a", "t1-b", "t1-c"]))
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b", "t1-c"]))
         .await
         .expect("record");
     assert_eq!(recorded.node_ids.len(), 3);
@@ -167,7 +117,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
 
     // A later turn covering the same element keeps the first cover, and may
     // link to an existing node.
-    let mut second = turn(&session_id, 2, &["t2-a"]);
+    let mut second = labeled_turn(&session_id, 2, &["t2-a"]);
     second.edges.push(TurnEdge {
         source: NodeRef::Existing(recorded.node_ids[2].clone()),
         target: NodeRef::New(0),
@@ -216,7 +166,7 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     let session_id = started(&repos).await;
     repos
         .turns
-        .record_turn(turn(&session_id, 1, &["t1-a", "t1-b"]))
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
         .await
         .expect("turn 1");
     let before = [
@@ -229,7 +179,7 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
 
     // Turn 2's third node repeats a current node of turn 1: the session
     // update, the utterances and two nodes are written before it fails.
-    let mut clashing = turn(&session_id, 2, &["t2-a", "t2-b", "t1-a"]);
+    let mut clashing = labeled_turn(&session_id, 2, &["t2-a", "t2-b", "t1-a"]);
     clashing.covered_elements = vec![("e1".into(), NodeRef::New(0))];
     let refused = repos.turns.record_turn(clashing).await;
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
@@ -238,7 +188,7 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     // Recording turn 1 again fails at its scores, after its nodes.
     let refused = repos
         .turns
-        .record_turn(turn(&session_id, 1, &["t1-x"]))
+        .record_turn(labeled_turn(&session_id, 1, &["t1-x"]))
         .await;
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
 
@@ -260,7 +210,7 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     // The database is still writable, and the turn goes through once fixed.
     repos
         .turns
-        .record_turn(turn(&session_id, 2, &["t2-a", "t2-b"]))
+        .record_turn(labeled_turn(&session_id, 2, &["t2-a", "t2-b"]))
         .await
         .expect("turn 2, fixed");
     assert_eq!(rows_of_turn(db, &session_id, 2).await, [2, 1, 2]);
@@ -270,7 +220,7 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
     let repos = Repositories::new(db);
     let refused = repos
         .turns
-        .record_turn(turn("no-such-session", 1, &["a"]))
+        .record_turn(labeled_turn("no-such-session", 1, &["a"]))
         .await;
     assert!(
         matches!(
@@ -284,7 +234,7 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
     );
 
     let session_id = started(&repos).await;
-    let mut unknown_element = turn(&session_id, 1, &["t1-a"]);
+    let mut unknown_element = labeled_turn(&session_id, 1, &["t1-a"]);
     unknown_element.covered_elements = vec![("e9".into(), NodeRef::New(0))];
     let refused = repos.turns.record_turn(unknown_element).await;
     assert!(
@@ -328,7 +278,7 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         .await
         .expect("node");
 
-    let mut out_of_range = turn(&session_id, 1, &["t1-a"]);
+    let mut out_of_range = labeled_turn(&session_id, 1, &["t1-a"]);
     out_of_range.edges.push(TurnEdge {
         source: NodeRef::New(0),
         target: NodeRef::New(5),
@@ -341,14 +291,14 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         Err(Error::InvalidInput(_))
     ));
 
-    let mut cross = turn(&session_id, 1, &["t1-a"]);
+    let mut cross = labeled_turn(&session_id, 1, &["t1-a"]);
     cross.covered_elements = vec![("e0".into(), NodeRef::Existing(foreign.id.clone()))];
     assert!(matches!(
         repos.turns.record_turn(cross).await,
         Err(Error::SessionMismatch(_))
     ));
 
-    let mut missing = turn(&session_id, 1, &["t1-a"]);
+    let mut missing = labeled_turn(&session_id, 1, &["t1-a"]);
     missing.edges.push(TurnEdge {
         source: NodeRef::Existing("nope".into()),
         target: NodeRef::New(0),
@@ -364,14 +314,17 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         })
     ));
 
-    let mut bad_confidence = turn(&session_id, 1, &["t1-a"]);
+    let mut bad_confidence = labeled_turn(&session_id, 1, &["t1-a"]);
     bad_confidence.nodes[0].confidence = f64::NAN;
     assert!(matches!(
         repos.turns.record_turn(bad_confidence).await,
         Err(Error::InvalidInput(_))
     ));
     assert!(matches!(
-        repos.turns.record_turn(turn(&session_id, 0, &[])).await,
+        repos
+            .turns
+            .record_turn(labeled_turn(&session_id, 0, &[]))
+            .await,
         Err(Error::InvalidInput(_))
     ));
     assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
@@ -385,7 +338,7 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         repos
             .turns
-            .record_turn(turn(&session_id, t, &labels))
+            .record_turn(labeled_turn(&session_id, t, &labels))
             .await
             .expect("record");
     }
@@ -481,7 +434,7 @@ async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
         let session_id = started(&repos).await;
         repos
             .turns
-            .record_turn(turn(&session_id, 1, &["t1-a", "t1-b"]))
+            .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
             .await
             .expect("turn 1");
         sessions.push(session_id);
@@ -501,7 +454,10 @@ async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
                 let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
                 (
                     i,
-                    repos.turns.record_turn(turn(&session_id, t, &labels)).await,
+                    repos
+                        .turns
+                        .record_turn(labeled_turn(&session_id, t, &labels))
+                        .await,
                 )
             });
         }

@@ -15,10 +15,10 @@ use interview_persistence::{Database, Error};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-use crate::chain_turn::chain_turn;
 use crate::fixtures::count;
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
+use crate::turn_builders::chain_turn;
 
 on_both_backends!(
     a_turn_cancelled_while_it_waits_for_the_writer_never_lands,
