@@ -224,3 +224,26 @@ fn the_tracing_spans_of_a_connection_never_show_a_credential() {
     );
     assert!(!logged.contains("s3cret"), "{logged}");
 }
+
+#[tokio::test]
+async fn an_unparseable_url_is_an_error_naming_it() {
+    for url in [
+        "mysql://localhost/db",
+        "interview.db",
+        "sqlite://data/x.db?mode=sideways",
+        "postgres://",
+    ] {
+        match DatabaseUrl::parse(url) {
+            Err(Error::InvalidUrl { url: named, reason }) => {
+                assert!(!reason.is_empty());
+                assert_eq!(named, url);
+                assert!(
+                    Error::InvalidUrl { url: named, reason }
+                        .to_string()
+                        .contains(url)
+                );
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}

@@ -2,7 +2,13 @@
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
-use interview_persistence::{Database, Error};
+use std::path::{Path, PathBuf};
+
+use interview_persistence::repositories::Repositories;
+use interview_persistence::{Database, Error, init_database};
+
+use crate::helpers;
+use crate::turn_builders::chain_turn;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel};
 use serde_json::json;
 
@@ -169,3 +175,112 @@ pub const TABLES: [&str; 6] = [
     "scoring_history",
     "concept_elements",
 ];
+
+/// A session with one element, `e0`.
+pub async fn start(repos: &interview_persistence::repositories::Repositories) -> String {
+    repos
+        .sessions
+        .create_with_elements(
+            crate::repositories::new_session(),
+            vec![crate::repositories::element(
+                "e0",
+                entity::concept_element::Priority::High,
+            )],
+        )
+        .await
+        .expect("start a session")
+        .0
+        .id
+}
+
+pub fn file_of(db: &Database) -> PathBuf {
+    match db.sqlite_location() {
+        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path.clone(),
+        other => panic!("a SQLite file, got {other:?}"),
+    }
+}
+
+pub fn wal_of(db: &Database) -> PathBuf {
+    let mut wal = file_of(db).into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+pub fn wal_bytes(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len())
+}
+
+pub async fn integrity(db: &Database) -> String {
+    query_one(db, "PRAGMA integrity_check").await
+}
+
+pub fn files_beside(path: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path.parent().expect("a directory"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Makes a path immutable with `chattr +i` (which binds root too) and
+/// undoes it on drop.
+pub struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    /// `None` (said loudly) where `chattr +i` does not work, e.g. on tmpfs;
+    /// under `CI=true` that fails the test instead.
+    pub fn new(paths: &[&Path]) -> Option<Self> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .args(paths)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let required = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(!required, "chattr +i is unavailable on this machine's disk");
+            eprintln!("SKIPPED (read-only location): chattr +i is not supported here");
+        }
+        ok.then(|| Self(paths.iter().map(|p| p.to_path_buf()).collect()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .args(&self.0)
+            .status();
+    }
+}
+
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list the directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A database with 20 turns, closed (so its WAL is folded in); returns the
+/// directory and the file.
+pub async fn a_closed_database_with_turns() -> (tempfile::TempDir, PathBuf) {
+    let (dir, config) = helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let session_id = start(&repos).await;
+    for t in 1..=20 {
+        repos
+            .turns
+            .record_turn(chain_turn(&session_id, t))
+            .await
+            .expect("record");
+    }
+    let path = file_of(&db);
+    db.close().await.expect("close");
+    assert_eq!(wal_bytes(&path), 0, "closing folds the WAL in");
+    (dir, path)
+}

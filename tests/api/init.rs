@@ -1,15 +1,20 @@
 //! Creating and migrating the database: the Python module's five tests and
 //! what tracked migrations add.
 
-use interview_persistence::migration::{Migrator, MigratorTrait};
-use interview_persistence::schema::{known_migrations, schema_status};
+use interview_persistence::schema::schema_status;
 use interview_persistence::{
-    Backend, Database, HealthStatus, IntegrityFinding, check_health, init_database,
+    Database, DatabaseConfig, Error, IntegrityFinding, check_health, init_database,
 };
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::ConnectionTrait;
 
-use crate::fixtures::{self, TABLES, count};
+use crate::fixtures;
+use crate::fixtures::{TABLES, count, exec};
+use crate::helpers;
 use crate::on_both_backends;
+use interview_persistence::migration::{Migrator, MigratorTrait};
+use interview_persistence::schema::known_migrations;
+use interview_persistence::{Backend, HealthStatus};
+use sea_orm::EntityTrait;
 
 on_both_backends!(
     init_creates_all_six_tables,
@@ -19,6 +24,7 @@ on_both_backends!(
     init_twice_keeps_every_row_and_applies_nothing_again,
     migrating_down_then_up_restores_the_schema,
     the_schema_recorded_as_applied_matches_the_migration_list,
+    a_database_with_a_migration_from_a_newer_build_is_refused_without_ddl,
 );
 
 async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
@@ -210,4 +216,130 @@ async fn two_inits_racing_on_one_fresh_database_apply_each_migration_once() {
         a.close().await.expect("close");
         b.close().await.expect("close");
     }
+}
+
+/// Runs each scenario's `init` on a fresh database that already holds a
+/// relation named like the migration's last index, so the migration fails
+/// after creating every table: nothing of it may remain, the relation and
+/// its rows must, and once it is gone `init` completes.
+async fn a_migration_that_fails_midway_leaves_the_previous_version(config: &DatabaseConfig) {
+    let db = Database::connect(config).await.expect("connect");
+    exec(
+        &db,
+        "CREATE TABLE idx_concept_elements_covered_by (note TEXT); \
+         INSERT INTO idx_concept_elements_covered_by VALUES ('keep me'), ('and me')",
+    )
+    .await
+    .expect("the obstacle and its rows");
+    let refused = init_database(config).await;
+    assert!(refused.is_err(), "the migration should have failed");
+    let status = interview_persistence::schema::schema_status(db.connection())
+        .await
+        .expect("status");
+    assert!(
+        status.applied.is_empty(),
+        "a migration was recorded: {status:?}"
+    );
+    let sessions_exist = db
+        .connection()
+        .execute_unprepared("SELECT 1 FROM sessions")
+        .await
+        .is_ok();
+    assert!(!sessions_exist, "the migration's tables remained");
+    assert_eq!(
+        count(&db, "idx_concept_elements_covered_by").await,
+        2,
+        "data was lost"
+    );
+
+    exec(&db, "DROP TABLE idx_concept_elements_covered_by")
+        .await
+        .expect("remove the obstacle");
+    let migrated = init_database(config).await.expect("init completes");
+    assert!(check_health(&migrated).await.is_healthy());
+    migrated.close().await.expect("close");
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_migration_that_fails_midway_leaves_the_previous_version_on_sqlite() {
+    let (_dir, config) = helpers::sqlite_config();
+    a_migration_that_fails_midway_leaves_the_previous_version(&config).await;
+}
+
+#[tokio::test]
+async fn a_migration_that_fails_midway_leaves_the_previous_version_on_postgres() {
+    if let Some((_database, config)) = helpers::postgres_config().await {
+        a_migration_that_fails_midway_leaves_the_previous_version(&config).await;
+    }
+}
+
+#[tokio::test]
+async fn a_newer_schema_with_pending_migrations_runs_no_ddl_at_all() {
+    // Only the migration table exists, recording an unknown migration: the
+    // first migration of this build is pending, and must not run.
+    let (_dir, config) = helpers::sqlite_config();
+    let db = Database::connect(&config).await.expect("connect");
+    exec(&db, "CREATE TABLE seaql_migrations (version varchar NOT NULL PRIMARY KEY, applied_at integer NOT NULL)")
+        .await
+        .expect("create the migration table");
+    exec(
+        &db,
+        "INSERT INTO seaql_migrations VALUES ('m29990101_000001_from_the_future', 0)",
+    )
+    .await
+    .expect("record it");
+    let refused = init_database(&config).await;
+    assert!(
+        matches!(refused, Err(Error::SchemaTooNew { .. })),
+        "{refused:?}"
+    );
+    let tables = count(&db, "sqlite_master WHERE type = 'table'").await;
+    assert_eq!(tables, 1, "DDL ran");
+    let status = schema_status(db.connection()).await.expect("status");
+    assert_eq!(status.unknown, ["m29990101_000001_from_the_future"]);
+    for table in TABLES {
+        let exists = db
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.connection().get_database_backend(),
+                format!("SELECT 1 FROM sqlite_master WHERE name = '{table}'"),
+            ))
+            .await
+            .expect("ask");
+        assert!(exists.is_none(), "{table} was created");
+    }
+}
+
+async fn a_database_with_a_migration_from_a_newer_build_is_refused_without_ddl(db: &Database) {
+    exec(db, "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('s1', 'm', 'c', 'n')")
+        .await
+        .expect("a session");
+    exec(db, "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29990101_000001_from_the_future', 0)")
+        .await
+        .expect("record a migration this build does not know");
+
+    let refused = init_database(db.config()).await;
+    match refused {
+        Err(Error::SchemaTooNew { unknown }) => {
+            assert_eq!(unknown, ["m29990101_000001_from_the_future"]);
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    let message = Error::SchemaTooNew {
+        unknown: vec!["m2999".into()],
+    }
+    .to_string();
+    assert!(message.contains("newer than this build"), "{message}");
+
+    let report = check_health(db).await;
+    assert!(!report.is_healthy());
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("newer than this build")
+    );
+    assert_eq!(count(db, "sessions").await, 1, "rows were touched");
 }

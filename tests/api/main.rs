@@ -13,14 +13,11 @@ mod helpers;
 #[path = "../common/turns.rs"]
 mod turn_builders;
 
-mod bad_input;
 mod config;
-mod constraints;
-mod entities;
+mod database;
+mod entity;
 mod fixtures;
+mod health;
 mod init;
-mod reliability;
+mod migration;
 mod repositories;
-mod sqlite_only;
-mod turns;
-mod writes;

@@ -1,19 +1,23 @@
-//! Whole turns: recorded atomically, read in one snapshot, and safe under
-//! concurrent read-then-write calls.
+//! Whole turns (`src/repositories/turns.rs`): recorded atomically, read in
+//! one snapshot, safe under concurrent read-then-write calls; every float
+//! checked, the turn count never going back, hostile values stored as data.
 
 use std::sync::Arc;
 
 use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
-use interview_persistence::repositories::{NewNode, NodeRef, Repositories, TurnEdge};
+use interview_persistence::repositories::{
+    NewNode, NewScores, NewSession, NodeRef, Repositories, TurnEdge, TurnScores,
+};
 use interview_persistence::{Database, Error};
 use serde_json::json;
 
 use crate::fixtures::{count, exec};
 use crate::on_both_backends;
-use crate::repositories::{element, new_session};
-use crate::turn_builders::labeled_turn;
+use crate::turn_builders::{chain_turn, labeled_turn};
+
+use super::{element, new_session};
 
 on_both_backends!(
     a_turn_lands_whole_and_returns_its_ids,
@@ -22,7 +26,12 @@ on_both_backends!(
     a_turn_naming_nodes_wrongly_is_refused_before_any_write,
     the_turn_context_holds_what_planning_the_next_question_needs,
     concurrent_read_then_write_calls_lose_no_update,
-    turns_committed_together_keep_their_own_outcomes,
+    nan_and_infinite_scores_are_refused_before_any_write,
+    scores_outside_zero_to_one_are_refused,
+    the_turn_count_is_the_highest_turn_recorded_whatever_the_order,
+    turns_recorded_concurrently_leave_the_highest_turn_count,
+    hostile_values_are_stored_as_data,
+    json_nested_too_deep_is_refused_clearly,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -425,64 +434,266 @@ async fn concurrent_read_then_write_calls_lose_no_update(db: &Database) {
     );
 }
 
-/// Turns recorded at the same moment may be committed as one group on
-/// SQLite: one bad turn among them fails alone, the others land whole.
-async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
-    let repos = Arc::new(Repositories::new(db));
-    let mut sessions = Vec::new();
-    for _ in 0..8 {
-        let session_id = started(&repos).await;
-        repos
-            .turns
-            .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
+async fn hostile_values_are_stored_as_data(db: &Database) {
+    let repos = Repositories::new(db);
+    let session = repos.sessions.create(new_session()).await.expect("create");
+    let hostile = [
+        "Robert'); DROP TABLE sessions; --",
+        "\"double\" 'single' `back` ; -- /* comment */",
+        "SELECT * FROM kg_nodes WHERE 1=1 OR ''=''",
+        "emoji 🥛☕️👩🏽‍🔬 and ZWJ",
+        "עברית مرحبا right-to-left \u{202E}override",
+        "percent %s %d %% and backslash \\ and newline\nand tab\t",
+    ];
+    for (i, text) in hostile.iter().enumerate() {
+        let node = repos
+            .graph
+            .create_node(NewNode::new(&session.id, text, &format!("type {text}")))
             .await
-            .expect("turn 1");
-        sessions.push(session_id);
-    }
-    for round in 0..5 {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, session_id) in sessions.iter().cloned().enumerate() {
-            let repos = Arc::clone(&repos);
-            // Session 3 repeats turn 1 (its scores exist): refused.
-            let t = if i == 3 { 1 } else { round + 2 };
-            tasks.spawn(async move {
-                let labels = [
-                    format!("t{t}-a"),
-                    format!("t{t}-b"),
-                    format!("t{t}-r{round}"),
-                ];
-                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-                (
-                    i,
-                    repos
-                        .turns
-                        .record_turn(labeled_turn(&session_id, t, &labels))
-                        .await,
-                )
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            let (i, outcome) = done.expect("task");
-            if i == 3 {
-                assert!(
-                    matches!(outcome, Err(Error::Conflict(_))),
-                    "the bad turn: {outcome:?}"
-                );
-            } else {
-                let recorded = outcome.expect("a good turn must land");
-                assert_eq!(recorded.node_ids.len(), 3);
-            }
-        }
-    }
-    for (i, session_id) in sessions.iter().enumerate() {
-        let turns = if i == 3 { 1 } else { 6 };
-        let context = repos.turns.context(session_id, 100).await.expect("context");
-        assert_eq!(context.scoring_history.len(), turns, "session {i}");
+            .expect("store a hostile label");
+        assert_eq!(repos.graph.node(&node.id).await.expect("read").label, *text);
+        let found = repos
+            .graph
+            .find_current_node(&session.id, text, &format!("type {text}"))
+            .await
+            .expect("find");
         assert_eq!(
-            context.current_nodes.len(),
-            2 + 3 * (turns - 1),
-            "session {i}"
+            found.map(|n| n.id),
+            Some(node.id),
+            "value {i} did not match itself"
         );
-        assert_eq!(context.recent_utterances.len(), 2 * turns, "session {i}");
     }
+    let megabyte = "ü".repeat(512 * 1024);
+    let mut config = serde_json::Map::new();
+    config.insert("notes".into(), json!(megabyte));
+    config.insert(hostile[0].into(), json!(hostile[1]));
+    let updated = repos
+        .sessions
+        .replace_config(&session.id, json!(config))
+        .await
+        .expect("a 1 MB config");
+    assert_eq!(
+        repos.sessions.config(&session.id).await.expect("read"),
+        updated.config
+    );
+    assert_eq!(count(db, "sessions").await, 1, "the table survived");
+
+    let with_nul = NewNode::new(&session.id, "nul \0 byte", "attribute");
+    match db.backend() {
+        interview_persistence::Backend::Sqlite => {
+            let node = repos
+                .graph
+                .create_node(with_nul)
+                .await
+                .expect("SQLite stores a NUL byte");
+            assert_eq!(
+                repos.graph.node(&node.id).await.expect("read").label,
+                "nul \0 byte"
+            );
+        }
+        interview_persistence::Backend::Postgres => {
+            let refused = repos.graph.create_node(with_nul).await;
+            assert!(
+                matches!(refused, Err(Error::InvalidValue(_))),
+                "PostgreSQL text has no NUL: {refused:?}"
+            );
+        }
+    }
+}
+
+async fn json_nested_too_deep_is_refused_clearly(db: &Database) {
+    let repos = Repositories::new(db);
+    let nested = |depth: usize| {
+        let mut value = json!("bottom");
+        for _ in 1..depth {
+            value = json!({"d": value});
+        }
+        value
+    };
+    let mut deep = NewSession { ..new_session() };
+    deep.config = nested(100);
+    let session = repos
+        .sessions
+        .create(deep)
+        .await
+        .expect("100 levels are fine");
+    assert_eq!(
+        repos
+            .sessions
+            .get(&session.id)
+            .await
+            .expect("read back")
+            .config,
+        nested(100)
+    );
+
+    let mut too_deep = new_session();
+    too_deep.config = nested(1_000);
+    match repos.sessions.create(too_deep).await {
+        Err(Error::InvalidInput(reason)) => assert!(reason.contains("deeper than"), "{reason}"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    let mut node = NewNode::new(&session.id, "deep", "attribute");
+    node.properties = nested(129);
+    assert!(matches!(
+        repos.graph.create_node(node).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(count(db, "kg_nodes").await, 0);
+}
+
+fn refused<T>(result: Result<T, Error>, what: &str, bad: f64) {
+    assert!(
+        matches!(result, Err(Error::InvalidInput(_))),
+        "{what} = {bad}: expected InvalidInput, got {:?}",
+        result.map(|_| ())
+    );
+}
+
+/// Every way a float can be refused, applied to each float a turn or a
+/// repository call stores.
+async fn assert_each_float_refused(db: &Database, bad: f64) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let mut turn = chain_turn(&session_id, 1);
+    turn.coverage_score = bad;
+    refused(
+        repos.turns.record_turn(turn).await,
+        "the session's coverage",
+        bad,
+    );
+    let mut turn = chain_turn(&session_id, 1);
+    turn.scores.depth_score = bad;
+    refused(repos.turns.record_turn(turn).await, "depth", bad);
+    let mut turn = chain_turn(&session_id, 1);
+    turn.scores.saturation_score = bad;
+    refused(repos.turns.record_turn(turn).await, "saturation", bad);
+    let mut turn = chain_turn(&session_id, 1);
+    turn.scores.novelty_score = Some(bad);
+    refused(repos.turns.record_turn(turn).await, "novelty", bad);
+    let mut turn = chain_turn(&session_id, 1);
+    turn.scores.richness_score = Some(bad);
+    refused(repos.turns.record_turn(turn).await, "richness", bad);
+    let mut turn = chain_turn(&session_id, 1);
+    turn.nodes[0].confidence = bad;
+    refused(
+        repos.turns.record_turn(turn).await,
+        "a node's confidence",
+        bad,
+    );
+    let mut turn = chain_turn(&session_id, 1);
+    turn.edges[0].confidence = bad;
+    refused(
+        repos.turns.record_turn(turn).await,
+        "an edge's confidence",
+        bad,
+    );
+    refused(
+        repos.sessions.update_metrics(&session_id, 1, bad).await,
+        "update_metrics",
+        bad,
+    );
+    refused(
+        repos
+            .scoring
+            .save(NewScores {
+                session_id: session_id.clone(),
+                turn_number: 1,
+                scores: scores(bad),
+            })
+            .await,
+        "scoring.save",
+        bad,
+    );
+    let mut node = NewNode::new(&session_id, "n", "value");
+    node.confidence = bad;
+    refused(repos.graph.create_node(node).await, "create_node", bad);
+
+    let session = repos.sessions.get(&session_id).await.expect("session");
+    assert_eq!(session.turn_count, 0);
+    assert_eq!(session.coverage_score, Some(0.0), "the coverage changed");
+    for table in ["utterances", "kg_nodes", "kg_edges", "scoring_history"] {
+        assert_eq!(
+            count(db, &format!("{table} WHERE session_id = '{session_id}'")).await,
+            0,
+            "{table} got a row"
+        );
+    }
+}
+
+fn scores(value: f64) -> TurnScores {
+    TurnScores {
+        coverage_score: value,
+        depth_score: 0.5,
+        saturation_score: 0.1,
+        novelty_score: None,
+        richness_score: None,
+        strategy_selected: "deepen".into(),
+        strategy_reasoning: None,
+        scorer_details: json!({}),
+    }
+}
+
+async fn nan_and_infinite_scores_are_refused_before_any_write(db: &Database) {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_each_float_refused(db, bad).await;
+    }
+}
+
+async fn scores_outside_zero_to_one_are_refused(db: &Database) {
+    for bad in [1e308, -1e308, -0.01, 1.01] {
+        assert_each_float_refused(db, bad).await;
+    }
+}
+
+async fn the_turn_count_is_the_highest_turn_recorded_whatever_the_order(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let turn = |t: i32, coverage: f64| {
+        let mut turn = chain_turn(&session_id, t);
+        turn.coverage_score = coverage;
+        turn.scores.coverage_score = coverage;
+        turn
+    };
+    repos.turns.record_turn(turn(1, 0.1)).await.expect("turn 1");
+    let last = repos
+        .turns
+        .record_turn(turn(i32::MAX, 0.9))
+        .await
+        .expect("the last turn");
+    assert!(!last.node_ids.is_empty());
+    let at_max = repos.sessions.get(&session_id).await.expect("session");
+    repos
+        .turns
+        .record_turn(turn(3, 0.3))
+        .await
+        .expect("turn 3, late");
+    let session = repos.sessions.get(&session_id).await.expect("session");
+    assert_eq!(session.turn_count, i32::MAX);
+    assert_eq!(
+        session.coverage_score,
+        Some(0.9),
+        "a late turn overwrote the coverage"
+    );
+    assert!(
+        session.updated_at >= at_max.updated_at,
+        "updated_at went backwards"
+    );
+}
+
+async fn turns_recorded_concurrently_leave_the_highest_turn_count(db: &Database) {
+    let repos = Arc::new(Repositories::new(db));
+    let session_id = started(&repos).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 10..=29 {
+        let repos = Arc::clone(&repos);
+        let session_id = session_id.clone();
+        tasks.spawn(async move { repos.turns.record_turn(chain_turn(&session_id, t)).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("joined").expect("a turn");
+    }
+    let session = repos.sessions.get(&session_id).await.expect("session");
+    assert_eq!(session.turn_count, 29);
+    assert_eq!(session.coverage_score, Some(0.29));
 }

@@ -1,8 +1,10 @@
-//! The one write path: cancelled writes, every write call at once, floats
-//! and turn order, on both backends.
+//! The one write path (`src/database/writer.rs`): cancelled writes, every
+//! write call at once, group commit, busy and full databases, and no write
+//! around the writer.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
@@ -11,22 +13,20 @@ use entity::utterance::Speaker;
 use interview_persistence::repositories::{
     NewEdge, NewNode, NewScores, NewUtterance, NodeUpdate, Repositories, TurnScores,
 };
-use interview_persistence::{Database, Error};
+use interview_persistence::{Database, Error, init_database};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-use crate::fixtures::count;
+use crate::fixtures::{count, integrity, query_one, start};
+use crate::helpers;
 use crate::on_both_backends;
 use crate::repositories::{element, new_session};
-use crate::turn_builders::chain_turn;
+use crate::turn_builders::{chain_turn, labeled_turn};
 
 on_both_backends!(
     a_turn_cancelled_while_it_waits_for_the_writer_never_lands,
     every_write_call_at_once_loses_nothing_and_meets_no_busy_error,
-    nan_and_infinite_scores_are_refused_before_any_write,
-    scores_outside_zero_to_one_are_refused,
-    the_turn_count_is_the_highest_turn_recorded_whatever_the_order,
-    turns_recorded_concurrently_leave_the_highest_turn_count,
+    turns_committed_together_keep_their_own_outcomes,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -369,162 +369,6 @@ async fn every_write_call_at_once_loses_nothing_and_meets_no_busy_error(db: &Dat
     );
 }
 
-fn scores(value: f64) -> TurnScores {
-    TurnScores {
-        coverage_score: value,
-        depth_score: 0.5,
-        saturation_score: 0.1,
-        novelty_score: None,
-        richness_score: None,
-        strategy_selected: "deepen".into(),
-        strategy_reasoning: None,
-        scorer_details: json!({}),
-    }
-}
-
-fn refused<T>(result: Result<T, Error>, what: &str, bad: f64) {
-    assert!(
-        matches!(result, Err(Error::InvalidInput(_))),
-        "{what} = {bad}: expected InvalidInput, got {:?}",
-        result.map(|_| ())
-    );
-}
-
-/// Every way a float can be refused, applied to each float a turn or a
-/// repository call stores.
-async fn assert_each_float_refused(db: &Database, bad: f64) {
-    let repos = Repositories::new(db);
-    let session_id = started(&repos).await;
-    let mut turn = chain_turn(&session_id, 1);
-    turn.coverage_score = bad;
-    refused(
-        repos.turns.record_turn(turn).await,
-        "the session's coverage",
-        bad,
-    );
-    let mut turn = chain_turn(&session_id, 1);
-    turn.scores.depth_score = bad;
-    refused(repos.turns.record_turn(turn).await, "depth", bad);
-    let mut turn = chain_turn(&session_id, 1);
-    turn.scores.saturation_score = bad;
-    refused(repos.turns.record_turn(turn).await, "saturation", bad);
-    let mut turn = chain_turn(&session_id, 1);
-    turn.scores.novelty_score = Some(bad);
-    refused(repos.turns.record_turn(turn).await, "novelty", bad);
-    let mut turn = chain_turn(&session_id, 1);
-    turn.scores.richness_score = Some(bad);
-    refused(repos.turns.record_turn(turn).await, "richness", bad);
-    let mut turn = chain_turn(&session_id, 1);
-    turn.nodes[0].confidence = bad;
-    refused(
-        repos.turns.record_turn(turn).await,
-        "a node's confidence",
-        bad,
-    );
-    let mut turn = chain_turn(&session_id, 1);
-    turn.edges[0].confidence = bad;
-    refused(
-        repos.turns.record_turn(turn).await,
-        "an edge's confidence",
-        bad,
-    );
-    refused(
-        repos.sessions.update_metrics(&session_id, 1, bad).await,
-        "update_metrics",
-        bad,
-    );
-    refused(
-        repos
-            .scoring
-            .save(NewScores {
-                session_id: session_id.clone(),
-                turn_number: 1,
-                scores: scores(bad),
-            })
-            .await,
-        "scoring.save",
-        bad,
-    );
-    let mut node = NewNode::new(&session_id, "n", "value");
-    node.confidence = bad;
-    refused(repos.graph.create_node(node).await, "create_node", bad);
-
-    let session = repos.sessions.get(&session_id).await.expect("session");
-    assert_eq!(session.turn_count, 0);
-    assert_eq!(session.coverage_score, Some(0.0), "the coverage changed");
-    for table in ["utterances", "kg_nodes", "kg_edges", "scoring_history"] {
-        assert_eq!(
-            count(db, &format!("{table} WHERE session_id = '{session_id}'")).await,
-            0,
-            "{table} got a row"
-        );
-    }
-}
-
-async fn nan_and_infinite_scores_are_refused_before_any_write(db: &Database) {
-    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        assert_each_float_refused(db, bad).await;
-    }
-}
-
-async fn scores_outside_zero_to_one_are_refused(db: &Database) {
-    for bad in [1e308, -1e308, -0.01, 1.01] {
-        assert_each_float_refused(db, bad).await;
-    }
-}
-
-async fn the_turn_count_is_the_highest_turn_recorded_whatever_the_order(db: &Database) {
-    let repos = Repositories::new(db);
-    let session_id = started(&repos).await;
-    let turn = |t: i32, coverage: f64| {
-        let mut turn = chain_turn(&session_id, t);
-        turn.coverage_score = coverage;
-        turn.scores.coverage_score = coverage;
-        turn
-    };
-    repos.turns.record_turn(turn(1, 0.1)).await.expect("turn 1");
-    let last = repos
-        .turns
-        .record_turn(turn(i32::MAX, 0.9))
-        .await
-        .expect("the last turn");
-    assert!(!last.node_ids.is_empty());
-    let at_max = repos.sessions.get(&session_id).await.expect("session");
-    repos
-        .turns
-        .record_turn(turn(3, 0.3))
-        .await
-        .expect("turn 3, late");
-    let session = repos.sessions.get(&session_id).await.expect("session");
-    assert_eq!(session.turn_count, i32::MAX);
-    assert_eq!(
-        session.coverage_score,
-        Some(0.9),
-        "a late turn overwrote the coverage"
-    );
-    assert!(
-        session.updated_at >= at_max.updated_at,
-        "updated_at went backwards"
-    );
-}
-
-async fn turns_recorded_concurrently_leave_the_highest_turn_count(db: &Database) {
-    let repos = Arc::new(Repositories::new(db));
-    let session_id = started(&repos).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 10..=29 {
-        let repos = Arc::clone(&repos);
-        let session_id = session_id.clone();
-        tasks.spawn(async move { repos.turns.record_turn(chain_turn(&session_id, t)).await });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("joined").expect("a turn");
-    }
-    let session = repos.sessions.get(&session_id).await.expect("session");
-    assert_eq!(session.turn_count, 29);
-    assert_eq!(session.coverage_score, Some(0.29));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_the_read_pool_is_refused_on_sqlite() {
     let test_db = crate::helpers::sqlite().await;
@@ -544,4 +388,264 @@ async fn a_write_through_the_read_pool_is_refused_on_sqlite() {
         .map_err(Error::from);
     assert!(matches!(refused, Err(Error::ReadOnly(_))), "{refused:?}");
     assert_eq!(count(db, "sessions").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
+    let test_db = helpers::sqlite().await;
+    let repos = Arc::new(Repositories::new(&test_db.db));
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(start(&repos).await);
+    }
+    let sessions = Arc::new(sessions);
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(3);
+
+    let mut writers = tokio::task::JoinSet::new();
+    for session_id in sessions.iter().cloned() {
+        let (repos, stop) = (Arc::clone(&repos), Arc::clone(&stop));
+        writers.spawn(async move {
+            let mut t = 0;
+            while !stop.load(Ordering::Relaxed) && t < 400 {
+                repos
+                    .turns
+                    .record_turn(chain_turn(&session_id, t + 1))
+                    .await?;
+                t += 1;
+            }
+            Ok::<(String, i32), Error>((session_id, t))
+        });
+    }
+    let mut readers = tokio::task::JoinSet::new();
+    for reader in 0..4 {
+        let (repos, stop, sessions) =
+            (Arc::clone(&repos), Arc::clone(&stop), Arc::clone(&sessions));
+        readers.spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let session_id = &sessions[(reads as usize + reader) % sessions.len()];
+                let context = repos.turns.context(session_id, 10).await?;
+                let turns = context.scoring_history.len();
+                let whole = context.session.turn_count as usize == turns
+                    && context.current_nodes.len() == 4 * turns
+                    && context.edges.len() == 3 * turns;
+                if !whole {
+                    return Ok(Err(format!(
+                        "half a turn seen: {} turns counted, {turns} scored, {} nodes, {} edges",
+                        context.session.turn_count,
+                        context.current_nodes.len(),
+                        context.edges.len()
+                    )));
+                }
+                reads += 1;
+            }
+            Ok::<Result<u32, String>, Error>(Ok(reads))
+        });
+    }
+    tokio::time::sleep_until(deadline.into()).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut written = 0;
+    while let Some(done) = writers.join_next().await {
+        let (session_id, turns) = done
+            .expect("writer ran")
+            .expect("no write failed (busy or otherwise)");
+        assert_eq!(
+            repos
+                .sessions
+                .get(&session_id)
+                .await
+                .expect("session")
+                .turn_count,
+            turns
+        );
+        assert_eq!(
+            repos
+                .scoring
+                .history(&session_id)
+                .await
+                .expect("history")
+                .len(),
+            turns as usize,
+            "lost turns"
+        );
+        written += turns;
+    }
+    let mut reads = 0;
+    while let Some(done) = readers.join_next().await {
+        reads += done
+            .expect("reader ran")
+            .expect("no read failed")
+            .expect("readers saw whole turns");
+    }
+    assert!(
+        written > 0 && reads > 0,
+        "{written} turns written, {reads} reads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(200);
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let session_id = start(&repos).await;
+
+    // Another writer (as another process would) holds the write lock.
+    let other = helpers::outside_connection(&db).await;
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("take the lock");
+    let started = Instant::now();
+    let refused = repos.turns.record_turn(chain_turn(&session_id, 1)).await;
+    assert!(
+        matches!(refused, Err(Error::Busy(_))),
+        "expected Busy, got {refused:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "it did not wait the busy timeout"
+    );
+    assert!(matches!(refused.unwrap_err().sqlite_code(), Some(5)));
+    other
+        .execute_unprepared("ROLLBACK")
+        .await
+        .expect("release the lock");
+
+    repos
+        .turns
+        .record_turn(chain_turn(&session_id, 1))
+        .await
+        .expect("the same turn, once the lock is free");
+    assert_eq!(
+        repos
+            .scoring
+            .history(&session_id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_space_returns() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let session_id = start(&repos).await;
+    repos
+        .turns
+        .record_turn(chain_turn(&session_id, 1))
+        .await
+        .expect("turn 1");
+    let limit = |pages: i64| async move {
+        let txn = db.begin_write().await.expect("the writer");
+        txn.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
+            .await
+            .expect("set the limit");
+        txn.commit().await.expect("commit");
+    };
+    let page_count: i64 = query_one(db, "PRAGMA page_count").await;
+    limit(page_count + 2).await;
+
+    let mut t = 2;
+    let refused = loop {
+        match repos.turns.record_turn(chain_turn(&session_id, t)).await {
+            Ok(_) if t < 500 => t += 1,
+            Ok(_) => panic!("500 turns fit in two more pages"),
+            Err(err) => break err,
+        }
+    };
+    assert!(
+        matches!(refused, Error::StorageFull(_)),
+        "expected StorageFull, got {refused:?}"
+    );
+    assert_eq!(refused.sqlite_code(), Some(13));
+    let recorded = t - 1;
+    let context = repos
+        .turns
+        .context(&session_id, 10)
+        .await
+        .expect("reads still work");
+    assert_eq!(
+        context.scoring_history.len(),
+        recorded as usize,
+        "a partial turn remains"
+    );
+    assert_eq!(context.session.turn_count, recorded);
+    assert_eq!(context.current_nodes.len(), 4 * recorded as usize);
+
+    limit(1_073_741_823).await;
+    repos
+        .turns
+        .record_turn(chain_turn(&session_id, t))
+        .await
+        .expect("writes work again");
+    assert_eq!(integrity(db).await, "ok");
+}
+
+/// Turns recorded at the same moment may be committed as one group on
+/// SQLite: one bad turn among them fails alone, the others land whole.
+async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
+    let repos = Arc::new(Repositories::new(db));
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let session_id = started(&repos).await;
+        repos
+            .turns
+            .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
+            .await
+            .expect("turn 1");
+        sessions.push(session_id);
+    }
+    for round in 0..5 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, session_id) in sessions.iter().cloned().enumerate() {
+            let repos = Arc::clone(&repos);
+            // Session 3 repeats turn 1 (its scores exist): refused.
+            let t = if i == 3 { 1 } else { round + 2 };
+            tasks.spawn(async move {
+                let labels = [
+                    format!("t{t}-a"),
+                    format!("t{t}-b"),
+                    format!("t{t}-r{round}"),
+                ];
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                (
+                    i,
+                    repos
+                        .turns
+                        .record_turn(labeled_turn(&session_id, t, &labels))
+                        .await,
+                )
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (i, outcome) = done.expect("task");
+            if i == 3 {
+                assert!(
+                    matches!(outcome, Err(Error::Conflict(_))),
+                    "the bad turn: {outcome:?}"
+                );
+            } else {
+                let recorded = outcome.expect("a good turn must land");
+                assert_eq!(recorded.node_ids.len(), 3);
+            }
+        }
+    }
+    for (i, session_id) in sessions.iter().enumerate() {
+        let turns = if i == 3 { 1 } else { 6 };
+        let context = repos.turns.context(session_id, 100).await.expect("context");
+        assert_eq!(context.scoring_history.len(), turns, "session {i}");
+        assert_eq!(
+            context.current_nodes.len(),
+            2 + 3 * (turns - 1),
+            "session {i}"
+        );
+        assert_eq!(context.recent_utterances.len(), 2 * turns, "session {i}");
+    }
 }

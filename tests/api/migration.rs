@@ -1,4 +1,4 @@
-//! The database itself refuses what SCHEMA.md forbids, even when a writer
+//! The migrated schema (`migration/`): the database itself refuses what SCHEMA.md forbids, even when a writer
 //! bypasses the entities with raw SQL, and every refusal arrives as the
 //! same error kind on both backends.
 

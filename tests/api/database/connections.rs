@@ -1,4 +1,5 @@
-//! SQLite-specific behaviour: pragmas on every pooled connection, the
+//! The connections `src/database/mod.rs` opens, SQLite-specific: pragmas on
+//! every pooled connection, the
 //! shared in-memory database, the synchronous level. These have no
 //! PostgreSQL counterpart.
 

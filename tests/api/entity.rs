@@ -1,4 +1,4 @@
-//! The entities and the migrated schema describe the same tables, and every
+//! The entities (`entity/`) and the migrated schema describe the same tables, and every
 //! value survives a round trip.
 
 use chrono::NaiveDateTime;

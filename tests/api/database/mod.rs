@@ -1,0 +1,7 @@
+//! The database handle (`src/database/`): the one write path, the file
+//! checks, checkpoints and the connections' settings.
+
+mod checkpoint;
+mod connections;
+mod sqlite_file;
+mod writer;

@@ -1,0 +1,188 @@
+//! The file checks (`src/database/sqlite_file.rs`): a file that is not a
+//! database, a truncated or unwritable one, is refused with a typed error
+//! and left byte-for-byte as it was.
+
+use interview_persistence::{
+    Database, DatabaseConfig, Error, HealthOptions, check_health, check_health_at, init_database,
+};
+
+use crate::fixtures::{Immutable, a_closed_database_with_turns, files_beside, files_in};
+use crate::helpers;
+
+#[tokio::test]
+async fn a_truncated_copy_of_a_database_is_refused_and_left_unchanged() {
+    let (dir, original) = a_closed_database_with_turns().await;
+    let bytes = std::fs::read(&original).expect("read");
+    let truncated = dir.path().join("copy").join("truncated.db");
+    std::fs::create_dir(truncated.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write half");
+    let config = DatabaseConfig::sqlite_file(&truncated).expect("config");
+
+    for result in [
+        Database::connect(&config).await.map(|_| ()),
+        init_database(&config).await.map(|_| ()),
+    ] {
+        match result {
+            Err(Error::DamagedFile { reason, .. }) => {
+                assert!(reason.contains("truncated"), "{reason}")
+            }
+            other => panic!("expected DamagedFile, got {other:?}"),
+        }
+    }
+    let report = check_health_at(&config, HealthOptions::default()).await;
+    assert!(!report.is_healthy());
+    assert!(report.error.as_deref().unwrap_or("").contains("truncated"));
+    assert_eq!(
+        std::fs::read(&truncated).expect("read"),
+        bytes[..bytes.len() / 2],
+        "the file changed"
+    );
+    assert_eq!(
+        files_beside(&truncated),
+        ["truncated.db"],
+        "something was created beside it"
+    );
+}
+
+/// Creates the database `config` names, and closes it.
+async fn create(config: &DatabaseConfig) {
+    init_database(config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+}
+
+#[tokio::test]
+async fn a_database_in_a_read_only_place_fails_at_startup_with_a_typed_error() {
+    helpers::init_tracing();
+    // Under target/, which lives on the machine's ext4 disk (chattr works
+    // there; tmpfs would not take it).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let existing = dir.path().join("existing.db");
+    let config = DatabaseConfig::sqlite_file(&existing).expect("config");
+    create(&config).await;
+    let fresh = DatabaseConfig::sqlite_file(dir.path().join("fresh.db")).expect("config");
+
+    // First only the file: SQLite opens it read-only without a word.
+    let read_only_file = dir.path().join("read-only-file.db");
+    let file_config = DatabaseConfig::sqlite_file(&read_only_file).expect("config");
+    create(&file_config).await;
+    let Some(file_guard) = Immutable::new(&[&read_only_file]) else {
+        return; // said why, and failed under CI
+    };
+    match init_database(&file_config).await {
+        Err(Error::ReadOnlyLocation { path, reason }) => {
+            assert_eq!(path, read_only_file);
+            assert!(!reason.is_empty());
+        }
+        other => panic!("a read-only file: expected ReadOnlyLocation at startup, got {other:?}"),
+    }
+    drop(file_guard);
+
+    let _guard = Immutable::new(&[dir.path(), &existing]).expect("chattr +i worked a moment ago");
+    for config in [&config, &fresh] {
+        match init_database(config).await {
+            Err(err @ Error::ReadOnlyLocation { .. }) => {
+                assert!(err.to_string().contains("cannot be written"), "{err}");
+            }
+            other => panic!(
+                "{}: expected ReadOnlyLocation at startup, got {other:?}",
+                config.url
+            ),
+        }
+    }
+    let report = check_health_at(&config, HealthOptions::default()).await;
+    assert!(!report.is_healthy());
+}
+
+async fn assert_left_untouched_and_refused(contents: &[u8], expected_reason: &str) {
+    let (dir, config) = helpers::sqlite_config();
+    let path = dir.path().join("interview.db");
+    std::fs::write(&path, contents).expect("write the file");
+
+    let connect = Database::connect(&config).await;
+    let init = init_database(&config).await;
+    let health = check_health_at(&config, HealthOptions::default()).await;
+
+    for result in [connect.map(|_| ()), init.map(|_| ())] {
+        match result {
+            Err(Error::NotADatabase { path: p, reason }) => {
+                assert_eq!(p, path);
+                assert!(reason.contains(expected_reason), "reason: {reason}");
+            }
+            other => panic!("expected NotADatabase, got {other:?}"),
+        }
+    }
+    assert!(!health.is_healthy());
+    let message = health.error.expect("an error in the report");
+    assert!(message.contains("is not a SQLite database"), "{message}");
+    assert_eq!(
+        std::fs::read(&path).expect("read back"),
+        contents,
+        "the file changed"
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        ["interview.db"],
+        "something was created beside it"
+    );
+}
+
+#[tokio::test]
+async fn a_text_file_is_refused_and_left_byte_for_byte_unchanged() {
+    let text = "not a database: these are someone's notes\n".repeat(100);
+    assert_left_untouched_and_refused(text.as_bytes(), "header is not").await;
+}
+
+#[tokio::test]
+async fn random_bytes_are_refused_and_left_byte_for_byte_unchanged() {
+    let bytes: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    assert_left_untouched_and_refused(&bytes, "header is not").await;
+}
+
+#[tokio::test]
+async fn a_file_shorter_than_a_header_is_refused_and_left_unchanged() {
+    assert_left_untouched_and_refused(b"SQLite", "shorter than").await;
+}
+
+#[tokio::test]
+async fn a_directory_where_the_file_should_be_is_refused() {
+    let (dir, config) = helpers::sqlite_config();
+    std::fs::create_dir(dir.path().join("interview.db")).expect("mkdir");
+    let refused = init_database(&config).await;
+    assert!(
+        matches!(refused, Err(Error::NotADatabase { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_zero_length_file_becomes_an_empty_database() {
+    let (dir, config) = helpers::sqlite_config();
+    std::fs::write(dir.path().join("interview.db"), b"").expect("touch");
+    let db = init_database(&config).await.expect("init an empty file");
+    assert!(check_health(&db).await.is_healthy());
+}
+
+#[tokio::test]
+async fn a_directory_that_cannot_be_created_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"in the way").expect("write");
+    let config = DatabaseConfig::sqlite_file(blocker.join("sub/interview.db")).expect("config");
+    match init_database(&config).await {
+        Err(err @ Error::CreateDirectory { .. }) => {
+            let Error::CreateDirectory { path, .. } = &err else {
+                unreachable!()
+            };
+            assert_eq!(path, &blocker.join("sub"));
+            assert!(err.to_string().contains("a-file/sub"), "{err}");
+        }
+        other => panic!("expected CreateDirectory, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&blocker).expect("read"), b"in the way");
+}

@@ -1,0 +1,134 @@
+//! The health check (`src/health.rs`): what it checks, how thoroughly,
+//! and what it reports.
+
+use interview_persistence::{
+    Database, DatabaseConfig, Error, HealthOptions, IntegrityFinding, check_health,
+    check_health_at, init_database,
+};
+use sea_orm::ConnectionTrait;
+
+use crate::fixtures::{a_closed_database_with_turns, exec, file_of, wal_of};
+use crate::helpers;
+
+#[tokio::test]
+async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    // ~40 MB of session rows, past the automatic quick-check limit.
+    exec(
+        db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+         INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
+         SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
+    )
+    .await
+    .expect("fill");
+    helpers::outside_connection(db)
+        .await
+        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .expect("checkpoint");
+    let size = std::fs::metadata(file_of(db)).expect("size").len();
+    assert!(
+        size > interview_persistence::AUTO_QUICK_CHECK_LIMIT,
+        "{size} bytes"
+    );
+
+    let auto = check_health(db).await;
+    assert!(auto.is_healthy(), "{auto:?}");
+    assert_eq!(auto.integrity, Some(IntegrityFinding::Skipped));
+    assert_eq!(auto.session_count, Some(40));
+    for integrity in [
+        interview_persistence::IntegrityCheck::Quick,
+        interview_persistence::IntegrityCheck::Full,
+    ] {
+        let report =
+            interview_persistence::check_health_with(db, HealthOptions { integrity }).await;
+        assert_eq!(
+            report.integrity,
+            Some(IntegrityFinding::Ok),
+            "{integrity:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_checks_a_small_database_whose_files_grew_large() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    // ~40 MB written then deleted: the file keeps its free pages, the WAL
+    // file keeps its size, but the pages in use are few.
+    exec(
+        db,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+         INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
+         SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
+    )
+    .await
+    .expect("fill");
+    exec(db, "DELETE FROM sessions").await.expect("empty");
+    let outside = helpers::outside_connection(db).await;
+    outside
+        .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+        .await
+        .expect("checkpoint");
+    let files: u64 = [file_of(db), wal_of(db)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        files > interview_persistence::AUTO_QUICK_CHECK_LIMIT,
+        "{files} bytes of files"
+    );
+
+    let auto = check_health(db).await;
+    assert!(auto.is_healthy(), "{auto:?}");
+    assert_eq!(auto.integrity, Some(IntegrityFinding::Ok), "{auto:?}");
+}
+
+#[tokio::test]
+async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
+    let (_dir, path) = a_closed_database_with_turns().await;
+    // Make a migration pending, then damage a page in the middle.
+    {
+        let config = DatabaseConfig::sqlite_file(&path).expect("config");
+        let db = Database::connect(&config).await.expect("connect");
+        exec(&db, "DELETE FROM seaql_migrations")
+            .await
+            .expect("forget");
+        db.close().await.expect("close");
+    }
+    let mut bytes = std::fs::read(&path).expect("read");
+    let page = 4096;
+    let middle = bytes.len() / page / 2 * page;
+    for b in &mut bytes[middle + 8..middle + 600] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).expect("damage");
+
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let report = check_health_at(&config, HealthOptions::default()).await;
+    assert!(!report.is_healthy(), "{report:?}");
+    assert!(
+        report
+            .integrity
+            .as_ref()
+            .is_some_and(IntegrityFinding::is_failure)
+            || report.error.as_deref().unwrap_or("").contains("integrity"),
+        "{report:?}"
+    );
+
+    let refused = init_database(&config).await;
+    match &refused {
+        Err(Error::DamagedFile { reason, .. }) => {
+            assert!(reason.contains("nothing was migrated"), "{reason}")
+        }
+        other => panic!("expected DamagedFile, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        bytes,
+        "the file was modified"
+    );
+}
