@@ -57,8 +57,11 @@ pub enum SqliteLocation {
         /// `mode=ro` or `mode=rw`.
         create: bool,
     },
-    /// `sqlite::memory:` (or `mode=memory`): one database shared by every
-    /// pooled connection, gone when the pool closes.
+    /// `sqlite::memory:` (or `mode=memory`): a database of the handle's own,
+    /// gone with its last clone. It is a private file in the system's
+    /// temporary directory (readable by this user only), not SQLite's
+    /// shared-cache memory database, whose table locks would make readers
+    /// and the writer wait for each other.
     Memory,
 }
 

@@ -157,9 +157,11 @@ pub enum Error {
     #[error("database is read-only: {0}")]
     ReadOnly(#[source] DbErr),
 
-    /// The task committing this write stopped before it could answer (the
-    /// runtime is shutting down): whether the write landed is unknown.
-    #[error("the write was abandoned before its outcome was known (is the runtime shutting down?)")]
+    /// The task committing writes stopped before it could answer: the
+    /// database was closed before the write was queued, or the runtime that
+    /// opened the database is shutting down. A write queued before
+    /// [`Database::close`](crate::Database::close) is not abandoned.
+    #[error("the write was abandoned: the database was closed, or its runtime is shutting down")]
     WriteAbandoned,
 
     /// The driver could not open the database or talk to the server.

@@ -56,6 +56,11 @@ impl StatementBatch {
         self.returning
     }
 
+    /// The length of the batch's SQL text.
+    pub(crate) fn sql_bytes(&self) -> usize {
+        self.statements.iter().map(|s| s.sql.len()).sum()
+    }
+
     /// Whether the batch may share a transaction with others (its row
     /// count is exact).
     pub(crate) fn can_join_a_group(&self) -> bool {

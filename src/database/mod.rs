@@ -11,7 +11,6 @@ mod sqlite_file;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
@@ -35,6 +34,10 @@ use crate::error::{Error, Result};
 /// behind [`connection`](Self::connection) serves reads; on SQLite its
 /// connections are `query_only`, so a write attempted around the writer
 /// fails with [`Error::ReadOnly`] instead of racing it.
+///
+/// The SQLite writer and checkpoint tasks run on the Tokio runtime that
+/// called [`connect`](Self::connect): the handle must not outlive that
+/// runtime (writes would then fail with [`Error::WriteAbandoned`]).
 #[derive(Clone, Debug)]
 pub struct Database {
     connection: DatabaseConnection,
@@ -51,10 +54,15 @@ struct Inner {
     /// re-read the index pages it touches (the turn benchmark measured it).
     /// `None` on PostgreSQL, where writers use the pool.
     writer: Option<SqliteWriter>,
-    /// The options of the read pool, reused for dedicated connections (for
-    /// `sqlite::memory:` they name the same database).
+    /// The options of the read pool, reused for dedicated connections.
     reader_options: ConnectOptions,
+    /// Where the URL says the database is (`Memory` for `sqlite::memory:`).
     location: Option<SqliteLocation>,
+    /// The file connections open: the URL's, or the private file behind a
+    /// `sqlite::memory:` database.
+    file_location: Option<SqliteLocation>,
+    /// Last, so that it outlives the connections declared above it.
+    _memory_file: Option<sqlite_file::PrivateFile>,
 }
 
 /// The SQLite writer: its queue, its connection, and the checkpoints that
@@ -91,17 +99,27 @@ impl Database {
         if let Some(SqliteLocation::File { path, create }) = &location {
             sqlite_file::prepare(path, *create)?;
         }
-        // One name for every connection of a shared in-memory database.
-        let memory_name = matches!(location, Some(SqliteLocation::Memory)).then(next_memory_name);
-        let options = |role| connect_options(config, location.as_ref(), memory_name.clone(), role);
+        // `sqlite::memory:` is a private file that goes with the handle.
+        let memory_file = match &location {
+            Some(SqliteLocation::Memory) => Some(sqlite_file::PrivateFile::create()?),
+            _ => None,
+        };
+        let file_location = match &memory_file {
+            Some(file) => Some(SqliteLocation::File {
+                path: file.path().to_path_buf(),
+                create: true,
+            }),
+            None => location.clone(),
+        };
+        let options = |role| connect_options(config, file_location.as_ref(), role);
         let reader_options = options(Role::Reader);
-        let writer = match &location {
-            Some(location) => {
-                Some(SqliteWriter::open(config, location, single(&options(Role::Writer))).await?)
+        let writer = match &file_location {
+            Some(file) => {
+                Some(SqliteWriter::open(config, file, single(&options(Role::Writer))).await?)
             }
             None => None,
         };
-        let connection = open(&reader_options, location.as_ref(), config.busy_timeout).await?;
+        let connection = open(&reader_options, file_location.as_ref(), config.busy_timeout).await?;
         tracing::debug!(backend = %config.url.backend(), "database pool opened");
         Ok(Self {
             connection,
@@ -110,6 +128,8 @@ impl Database {
                 writer,
                 reader_options,
                 location,
+                file_location,
+                _memory_file: memory_file,
             }),
         })
     }
@@ -158,7 +178,7 @@ impl Database {
     pub async fn dedicated_connection(&self) -> Result<DatabaseConnection> {
         open(
             &single(&self.inner.reader_options),
-            self.inner.location.as_ref(),
+            self.inner.file_location.as_ref(),
             self.inner.config.busy_timeout,
         )
         .await
@@ -172,8 +192,11 @@ impl Database {
     /// connection: the write lock is taken up front, so a transaction that
     /// reads then writes waits for writers of other processes (up to the
     /// busy timeout) instead of failing with `SQLITE_BUSY_SNAPSHOT` when
-    /// one committed in between. Other writes of this process wait until
-    /// it commits or is dropped: keep it short.
+    /// one committed in between. Every other write of this process waits
+    /// until it commits or is dropped, so keep it short — and do not call
+    /// a repository write (or `begin_write` again) from the task that holds
+    /// it before it ends: that call waits for the transaction its own task
+    /// holds, forever. Do such work inside the transaction instead.
     ///
     /// # Errors
     /// [`Error::Busy`] when another process holds the lock past the busy
@@ -242,12 +265,16 @@ impl Database {
         Ok(self.connection.begin_with_options(options).await?)
     }
 
-    /// Closes every pooled connection, waiting for those in use.
+    /// Closes the database: on SQLite the writes queued so far are
+    /// committed first (a graceful shutdown loses none of them), then every
+    /// connection is closed, waiting for those in use. Writes through any
+    /// clone of this handle fail afterwards.
     ///
     /// # Errors
     /// The classified database error if closing fails.
     pub async fn close(self) -> Result<()> {
         if let Some(writer) = &self.inner.writer {
+            writer.queue.close().await;
             writer.connection.close_by_ref().await?;
             if let Some(checkpoints) = &writer.checkpoint_connection {
                 checkpoints.close_by_ref().await?;
@@ -410,7 +437,6 @@ enum Role {
 fn connect_options(
     config: &DatabaseConfig,
     location: Option<&SqliteLocation>,
-    memory_name: Option<String>,
     role: Role,
 ) -> ConnectOptions {
     let (driver_url, password) = config.url.driver_parts();
@@ -431,7 +457,7 @@ fn connect_options(
         None => {
             options.set_application_name("interview-persistence");
         }
-        Some(location) => configure_sqlite(&mut options, config, location, memory_name, role),
+        Some(location) => configure_sqlite(&mut options, config, location, role),
     }
     options
 }
@@ -443,7 +469,6 @@ fn configure_sqlite(
     options: &mut ConnectOptions,
     config: &DatabaseConfig,
     location: &SqliteLocation,
-    memory_name: Option<String>,
     role: Role,
 ) {
     use migration::sqlite_pragmas;
@@ -454,26 +479,25 @@ fn configure_sqlite(
     };
     let busy_timeout = config.busy_timeout;
     let create = matches!(location, SqliteLocation::File { create: true, .. });
+    // The file as decoded from the URL, or the private file behind
+    // `sqlite::memory:`; never a shared cache (its table locks make readers
+    // and the writer wait for each other instead of using WAL snapshots).
+    let file = match location {
+        SqliteLocation::File { path, .. } => Some(path.clone()),
+        SqliteLocation::Memory => None,
+    };
     // A pooled SQLite connection is a file handle, not a socket that
     // can die: pinging it before every use costs a round trip to its
     // worker thread and finds nothing.
     options.test_before_acquire(false);
-    if memory_name.is_some() {
-        // The shared in-memory database lives as long as one
-        // connection to it: keep one open for the pool's lifetime.
-        options
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None);
-    }
     let wal_size_limit = config.wal_size_limit.to_string();
     options.map_sqlx_sqlite_opts(move |o| {
         // Checkpoints run in the background (see `checkpoint`).
         let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", wal_size_limit.clone());
-        if let Some(name) = &memory_name {
-            o = o.filename(name).in_memory(true).shared_cache(true);
+        if let Some(file) = &file {
+            o = o.filename(file).in_memory(false).shared_cache(false);
         }
         if create {
             o = o.create_if_missing(true);
@@ -489,25 +513,7 @@ fn configure_sqlite(
 /// Without the `sqlite` feature no SQLite URL parses, so there is nothing
 /// to configure.
 #[cfg(not(feature = "sqlite"))]
-fn configure_sqlite(
-    _: &mut ConnectOptions,
-    _: &DatabaseConfig,
-    _: &SqliteLocation,
-    _: Option<String>,
-    _: Role,
-) {
-}
-
-/// A process-unique name for a shared in-memory database, fixed when the
-/// pool is configured so that dedicated connections join the same one.
-fn next_memory_name() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "file:interview-memory-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
+fn configure_sqlite(_: &mut ConnectOptions, _: &DatabaseConfig, _: &SqliteLocation, _: Role) {}
 
 /// Runs `statement` on `db` and returns the first column of the first row,
 /// for PRAGMAs and other one-value queries.

@@ -159,3 +159,56 @@ pub(crate) fn directory_is_writable(path: &Path) -> bool {
         Err(err) => err.kind() == std::io::ErrorKind::AlreadyExists,
     }
 }
+
+/// The file behind a `sqlite::memory:` database: in a directory of its own
+/// under the system's temporary directory, readable by this user only, and
+/// removed with everything in it when dropped (the last handle on the
+/// database is gone).
+///
+/// SQLite's own in-memory databases share one cache between connections,
+/// where tables are locked instead of versioned: a reader waits for an open
+/// write transaction and the writer for an open read snapshot — in the same
+/// task, forever. A private file in WAL mode behaves exactly as a database
+/// file does.
+#[derive(Debug)]
+pub(crate) struct PrivateFile {
+    directory: PathBuf,
+    path: PathBuf,
+}
+
+impl PrivateFile {
+    pub(crate) fn create() -> Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let directory = std::env::temp_dir().join(format!(
+            "interview-memory-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&directory)
+            .map_err(|source| Error::CreateDirectory {
+                path: directory.clone(),
+                source,
+            })?;
+        let path = directory.join("memory.db");
+        Ok(Self { directory, path })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}

@@ -54,13 +54,24 @@ pub(crate) struct WriterLease {
 enum Job {
     Batch(QueuedBatch),
     Lease(oneshot::Sender<WriterLease>),
+    /// Answered once every job queued before it is done; the task then
+    /// stops taking jobs.
+    Close(oneshot::Sender<()>),
 }
+
+/// The most batches committed in one group, and the most SQL text: SQLite
+/// refuses a statement text over its length limit (1 MB by default), and a
+/// failing group is retried batch by batch, so a backlog is cut into
+/// groups well below it.
+const MAX_GROUP_BATCHES: usize = 64;
+const MAX_GROUP_SQL_BYTES: usize = 256 * 1024;
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Batch(_) => "Job::Batch",
             Self::Lease(_) => "Job::Lease",
+            Self::Close(_) => "Job::Close",
         })
     }
 }
@@ -107,6 +118,15 @@ impl Writer {
         outcome.await.unwrap_or(Err(Error::WriteAbandoned))
     }
 
+    /// Lets every write queued so far finish, then stops the task: writes
+    /// queued after it fail with [`Error::WriteAbandoned`].
+    pub(crate) async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.jobs.send(Job::Close(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
     /// Waits for exclusive use of the writer connection, in queue order.
     pub(crate) async fn lease(&self) -> Result<WriterLease> {
         let (reply, lease) = oneshot::channel();
@@ -148,15 +168,24 @@ async fn run(
                     let _ = released.await;
                 }
             }
+            Job::Close(reply) => {
+                let _ = reply.send(());
+                break;
+            }
             Job::Batch(first) => {
+                let mut sql_bytes = first.batch.sql_bytes();
                 let mut group = vec![first];
-                while let Ok(job) = queue.try_recv() {
-                    match job {
-                        Job::Batch(batch) => group.push(batch),
-                        lease @ Job::Lease(_) => {
-                            next = Some(lease);
+                while group.len() < MAX_GROUP_BATCHES && sql_bytes < MAX_GROUP_SQL_BYTES {
+                    match queue.try_recv() {
+                        Ok(Job::Batch(batch)) => {
+                            sql_bytes += batch.batch.sql_bytes();
+                            group.push(batch);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
                             break;
                         }
+                        Err(_) => break,
                     }
                 }
                 // Taken from the queue now: a caller gone before this point

@@ -2,7 +2,7 @@
 
 use entity::concept_element;
 use entity::session::{self, SessionStatus};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Json,
@@ -255,7 +255,8 @@ impl SessionRepository {
         Ok(())
     }
 
-    /// Updates the columns `change` sets, and `updated_at`, in one write.
+    /// Updates the columns `change` sets, and `updated_at` (to now, unless a
+    /// later write already set it later), in one write.
     async fn update_columns(
         &self,
         session_id: &str,
@@ -263,12 +264,17 @@ impl SessionRepository {
     ) -> Result<session::Model> {
         let mut active = session::ActiveModel {
             id: sea_orm::ActiveValue::Unchanged(session_id.to_owned()),
-            updated_at: Set(now_utc()),
             ..Default::default()
         };
         change(&mut active);
+        // `updated_at` never goes back, whatever order writes commit in.
+        let updated_at = Func::greatest([
+            Expr::col(session::Column::UpdatedAt),
+            Expr::val(now_utc()).into(),
+        ]);
         let statement = session::Entity::update_many()
             .set(active)
+            .col_expr(session::Column::UpdatedAt, updated_at.into())
             .filter(session::Column::Id.eq(session_id))
             .into_query()
             .returning_all()

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
+use entity::session;
 use entity::session::SessionStatus;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{
     NewEdge, NewNode, NewScores, NewUtterance, NodeUpdate, Repositories, TurnScores,
 };
-use interview_persistence::{Database, Error, init_database};
-use sea_orm::{ConnectionTrait, Statement};
+use interview_persistence::{Database, DatabaseConfig, DatabaseUrl, Error, init_database};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;
 
 use crate::fixtures::{count, integrity, query_one, start};
@@ -648,4 +649,369 @@ async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
         );
         assert_eq!(context.recent_utterances.len(), 2 * turns, "session {i}");
     }
+}
+
+async fn memory_db() -> Database {
+    let config = DatabaseConfig::new(DatabaseUrl::sqlite_memory());
+    init_database(&config).await.expect("init in memory")
+}
+
+/// On a file (WAL) a read snapshot held by a task never stops a write. On
+/// `sqlite::memory:` (shared cache) the write waits for the reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_database_writes_while_a_read_snapshot_is_open() {
+    let db = memory_db().await;
+    let repos = Repositories::new(&db);
+    repos
+        .sessions
+        .create(new_session())
+        .await
+        .expect("a session");
+
+    let read = db.begin_read().await.expect("read txn");
+    let seen = session::Entity::find().all(&read).await.expect("read");
+    assert_eq!(seen.len(), 1);
+    let write = tokio::time::timeout(
+        Duration::from_secs(10),
+        repos.sessions.create(new_session()),
+    )
+    .await;
+    assert!(
+        matches!(write, Ok(Ok(_))),
+        "a write while a read snapshot is open: {:?}",
+        write.map(|r| r.map(|_| ()))
+    );
+    drop(read);
+}
+
+/// On a file (WAL) a read never waits for an open write transaction. On
+/// `sqlite::memory:` it waits for it: a task that reads while it holds
+/// `begin_write` never finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_database_reads_beside_an_open_write_transaction() {
+    let db = memory_db().await;
+    let repos = Repositories::new(&db);
+    let id = repos
+        .sessions
+        .create(new_session())
+        .await
+        .expect("a session")
+        .id;
+
+    let txn = db.begin_write().await.expect("begin_write");
+    txn.execute_raw(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "UPDATE sessions SET turn_count = 7 WHERE id = ?",
+        [id.clone().into()],
+    ))
+    .await
+    .expect("update");
+    let read = tokio::time::timeout(Duration::from_secs(10), repos.sessions.get(&id)).await;
+    assert!(
+        matches!(&read, Ok(Ok(s)) if s.turn_count == 0),
+        "a read beside an open write transaction: {:?}",
+        read.map(|r| r.map(|s| s.turn_count))
+    );
+    txn.rollback().await.expect("rollback");
+}
+
+/// Same two scenarios on a file: the reference behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_file_reads_and_writes_do_not_wait_for_each_other() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let id = repos
+        .sessions
+        .create(new_session())
+        .await
+        .expect("a session")
+        .id;
+    let read = db.begin_read().await.expect("read txn");
+    session::Entity::find().all(&read).await.expect("read");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        repos.sessions.create(new_session()),
+    )
+    .await
+    .expect("in time")
+    .expect("write");
+    drop(read);
+    let txn = db.begin_write().await.expect("begin_write");
+    txn.execute_unprepared("UPDATE sessions SET turn_count = 7")
+        .await
+        .expect("update");
+    let s = tokio::time::timeout(Duration::from_secs(10), repos.sessions.get(&id))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(s.turn_count, 0);
+    txn.rollback().await.expect("rollback");
+}
+
+/// A group where one member fails and others return rows: every good
+/// member commits and gets its own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_member_of_a_group_leaves_the_others_their_own_rows() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = test_db.db.clone();
+    let repos = Repositories::new(&db);
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let (s, _) = repos
+            .sessions
+            .create_with_elements(new_session(), vec![element("e0", Priority::High)])
+            .await
+            .expect("session");
+        sessions.push(s.id);
+    }
+    let blocker = db.begin_write().await.expect("hold the writer");
+    let mut handles = Vec::new();
+    for (i, id) in sessions.iter().enumerate() {
+        let repos = repos.clone();
+        let id = id.clone();
+        handles.push(tokio::spawn(async move {
+            if i == 1 {
+                // Fails: no such session (foreign key).
+                repos
+                    .utterances
+                    .save(NewUtterance {
+                        session_id: "missing".into(),
+                        turn_number: 1,
+                        speaker: Speaker::User,
+                        text: "x".into(),
+                        discourse_markers: vec![],
+                    })
+                    .await
+                    .map(|_| Vec::new())
+            } else {
+                repos
+                    .turns
+                    .record_turn(chain_turn(&id, 1))
+                    .await
+                    .map(|t| t.newly_covered)
+            }
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(blocker);
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.expect("joined"));
+    }
+    assert_eq!(
+        results[0].as_ref().expect("turn 0"),
+        &vec!["e0".to_string()]
+    );
+    assert!(results[1].is_err());
+    assert_eq!(
+        results[2].as_ref().expect("turn 2"),
+        &vec!["e0".to_string()]
+    );
+    assert_eq!(count(&db, "scoring_history").await, 2);
+}
+
+/// A group that commits: each member gets its own rows back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_group_gives_each_member_its_own_rows() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = test_db.db.clone();
+    let repos = Repositories::new(&db);
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let (s, _) = repos
+            .sessions
+            .create_with_elements(new_session(), vec![element("e0", Priority::High)])
+            .await
+            .expect("session");
+        sessions.push(s.id);
+    }
+    // Session 1 has e0 covered already: its turn returns a row, not new.
+    repos
+        .turns
+        .record_turn(chain_turn(&sessions[1], 1))
+        .await
+        .expect("first");
+    let blocker = db.begin_write().await.expect("hold the writer");
+    let mut handles = Vec::new();
+    for id in &sessions {
+        let repos = repos.clone();
+        let id = id.clone();
+        handles.push(tokio::spawn(async move {
+            repos
+                .turns
+                .record_turn(chain_turn(&id, 2))
+                .await
+                .map(|t| t.newly_covered)
+        }));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    drop(blocker);
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.expect("joined").expect("turn"));
+    }
+    let e0 = vec!["e0".to_string()];
+    assert_eq!(got, vec![e0.clone(), vec![], e0.clone(), e0]);
+}
+
+/// A `begin_write` cancelled while it waits (timeout, abort) does not wedge
+/// the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_write_transactions_do_not_wedge_the_writer() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = test_db.db.clone();
+    let repos = Repositories::new(&db);
+    let blocker = db.begin_write().await.expect("hold the writer");
+    let timed_out = tokio::time::timeout(Duration::from_millis(100), db.begin_write()).await;
+    assert!(timed_out.is_err());
+    let db2 = db.clone();
+    let aborted = tokio::spawn(async move {
+        let _txn = db2.begin_write().await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = repos.clone();
+    let write = tokio::spawn(async move { r.sessions.create(new_session()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    aborted.abort();
+    drop(blocker);
+    tokio::time::timeout(Duration::from_secs(5), write)
+        .await
+        .expect("the queued write went through in time")
+        .expect("joined")
+        .expect("write");
+    // The aborted task got the lease after the blocker, or never: either
+    // way the writer is free again.
+    tokio::time::timeout(Duration::from_secs(5), db.begin_write())
+        .await
+        .expect("writer free")
+        .expect("begin");
+}
+
+/// A task holding a WriteTransaction panics: its writes roll back and the
+/// writer is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_panics_holding_a_write_transaction_rolls_it_back() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = test_db.db.clone();
+    let repos = Repositories::new(&db);
+    let queued = {
+        let r = repos.clone();
+        let db2 = db.clone();
+        let panicking = tokio::spawn(async move {
+            let txn = db2.begin_write().await.expect("begin");
+            txn.execute_unprepared(
+                "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('p', 'm', 'c', 'n')",
+            )
+            .await
+            .expect("insert");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            panic!("boom");
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let w = tokio::spawn(async move { r.sessions.create(new_session()).await });
+        assert!(panicking.await.is_err());
+        w
+    };
+    tokio::time::timeout(Duration::from_secs(5), queued)
+        .await
+        .expect("in time")
+        .expect("joined")
+        .expect("write");
+    assert_eq!(count(&db, "sessions WHERE id = 'p'").await, 0);
+    assert_eq!(count(&db, "sessions").await, 1);
+}
+
+/// `close()` while writes are queued: it lets them land (a graceful
+/// shutdown loses none), then refuses later writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_commits_the_writes_queued_before_it() {
+    let (dir, config) = crate::helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let blocker = db.begin_write().await.expect("hold the writer");
+    let mut writes = Vec::new();
+    for _ in 0..4 {
+        let r = repos.clone();
+        writes.push(tokio::spawn(async move {
+            r.sessions.create(new_session()).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let closing = tokio::spawn(db.clone().close());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(blocker);
+    tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .expect("close returned")
+        .expect("joined")
+        .expect("closed");
+    let mut ok = 0;
+    for w in writes {
+        let r = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("write answered")
+            .expect("joined");
+        assert!(
+            r.is_ok(),
+            "a write queued before close failed: {:?}",
+            r.map(|_| ())
+        );
+        ok += 1;
+    }
+    let late = repos.sessions.create(new_session()).await;
+    assert!(
+        matches!(late, Err(Error::WriteAbandoned)),
+        "{:?}",
+        late.map(|_| ())
+    );
+    drop(repos);
+    drop(db);
+    let again = init_database(&config).await.expect("reopen");
+    assert_eq!(ok, 4);
+    assert_eq!(
+        count(&again, "sessions").await,
+        4,
+        "a queued write was lost"
+    );
+
+    drop(dir);
+}
+
+/// Two handles (two pools, two writer tasks) on one file in one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_lose_nothing() {
+    let (_dir, config) = crate::helpers::sqlite_config();
+    let a = init_database(&config).await.expect("a");
+    let b = init_database(&config).await.expect("b");
+    let (ra, rb) = (Repositories::new(&a), Repositories::new(&b));
+    let (sa, _) = ra
+        .sessions
+        .create_with_elements(new_session(), vec![element("e0", Priority::High)])
+        .await
+        .expect("a session");
+    let (sb, _) = rb
+        .sessions
+        .create_with_elements(new_session(), vec![element("e0", Priority::High)])
+        .await
+        .expect("b session");
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 1..=40 {
+        let (ra, rb, sa, sb) = (ra.clone(), rb.clone(), sa.id.clone(), sb.id.clone());
+        tasks.spawn(async move { ra.turns.record_turn(chain_turn(&sa, t)).await.map(|_| ()) });
+        tasks.spawn(async move { rb.turns.record_turn(chain_turn(&sb, t)).await.map(|_| ()) });
+    }
+    // One handle holds a write transaction for a while meanwhile.
+    let txn = a.begin_write().await.expect("a writes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    txn.commit().await.expect("commit");
+    while let Some(done) = tasks.join_next().await {
+        done.expect("joined").expect("a turn");
+    }
+    assert_eq!(count(&a, "scoring_history").await, 80);
+    assert_eq!(
+        ra.sessions.get(&sb.id).await.expect("b via a").turn_count,
+        40
+    );
 }
