@@ -270,7 +270,7 @@ impl SessionRepository {
         // `updated_at` never goes back, whatever order writes commit in.
         let updated_at = Func::greatest([
             Expr::col(session::Column::UpdatedAt),
-            Expr::val(now_utc()).into(),
+            Expr::val(now_utc()),
         ]);
         let statement = session::Entity::update_many()
             .set(active)
