@@ -115,7 +115,9 @@ pub async fn migrate(db: &Database) -> Result<SchemaStatus> {
     }
 
     refuse_damaged(db).await?;
-    let txn = db.begin_write().await?;
+    // Foreign keys off (SQLite), so that a migration that rebuilds a table
+    // cannot cascade-delete its children; checked below before COMMIT.
+    let txn = db.begin_write_without_foreign_keys().await?;
     if db.backend() == Backend::Postgres {
         txn.execute_unprepared(&format!(
             "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
@@ -128,6 +130,9 @@ pub async fn migrate(db: &Database) -> Result<SchemaStatus> {
     if !status.pending.is_empty() {
         tracing::info!(pending = ?status.pending, "applying migrations");
         Migrator::up(&*txn, None).await?;
+    }
+    if db.backend() == Backend::Sqlite {
+        migration::sqlite_rebuild::check_foreign_keys(&*txn).await?;
     }
     txn.commit().await?;
     schema_status(db.connection()).await

@@ -16,6 +16,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_interview_tables;
+mod m20261127_000002_create_edge_type_vocabulary;
+pub mod sqlite_rebuild;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
 
@@ -31,8 +33,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261127_000001_create_interview_tables::Migration,
-        )]
+        vec![
+            Box::new(m20261127_000001_create_interview_tables::Migration),
+            Box::new(m20261127_000002_create_edge_type_vocabulary::Migration),
+        ]
     }
 }

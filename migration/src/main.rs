@@ -9,11 +9,14 @@ use sea_orm_migration::sea_orm::sqlx::sqlite::SqliteSynchronous;
 async fn main() {
     sea_orm_migration::cli::run_cli_with_connection(Migrator, |mut options| async move {
         options.map_sqlx_sqlite_opts(|o| {
+            // Foreign keys off, so that a table rebuild cannot cascade;
+            // each rebuild runs `foreign_key_check` before it commits.
             sqlite_pragmas::configure(
                 o,
                 SqliteSynchronous::Normal,
                 sqlite_pragmas::DEFAULT_BUSY_TIMEOUT,
             )
+            .foreign_keys(false)
         });
         Database::connect(options).await
     })

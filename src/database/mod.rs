@@ -202,6 +202,21 @@ impl Database {
     /// [`Error::Busy`] when another process holds the lock past the busy
     /// timeout, or another classified database error.
     pub async fn begin_write(&self) -> Result<WriteTransaction> {
+        self.begin_write_with(false).await
+    }
+
+    /// [`begin_write`](Self::begin_write) with foreign keys off on SQLite
+    /// (set before `BEGIN`, where the pragma takes effect, and back on when
+    /// the transaction ends, however it ends): for migrations that rebuild
+    /// a table, where `DROP TABLE` would otherwise empty the children of
+    /// the dropped table through `ON DELETE CASCADE`. The caller must run
+    /// `PRAGMA foreign_key_check` before committing. On PostgreSQL it is
+    /// `begin_write`.
+    pub(crate) async fn begin_write_without_foreign_keys(&self) -> Result<WriteTransaction> {
+        self.begin_write_with(true).await
+    }
+
+    async fn begin_write_with(&self, foreign_keys_off: bool) -> Result<WriteTransaction> {
         let Some(writer) = &self.inner.writer else {
             return Ok(WriteTransaction {
                 transaction: self.connection.begin().await?,
@@ -209,7 +224,11 @@ impl Database {
                 _lease: None,
             });
         };
-        let lease = writer.queue.lease().await?;
+        let lease = if foreign_keys_off {
+            writer.queue.lease_without_foreign_keys().await?
+        } else {
+            writer.queue.lease().await?
+        };
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()

@@ -53,7 +53,7 @@ pub(crate) struct WriterLease {
 
 enum Job {
     Batch(QueuedBatch),
-    Lease(oneshot::Sender<WriterLease>),
+    Lease(LeaseRequest),
     /// Answered once every job queued before it is done; the task then
     /// stops taking jobs.
     Close(oneshot::Sender<()>),
@@ -74,6 +74,15 @@ impl std::fmt::Debug for Job {
             Self::Close(_) => "Job::Close",
         })
     }
+}
+
+/// A caller waiting for the writer connection.
+struct LeaseRequest {
+    reply: oneshot::Sender<WriterLease>,
+    /// Lend the connection with `PRAGMA foreign_keys=OFF`, turned back on
+    /// by this task once the lease ends, however it ends (see
+    /// [`Writer::lease_without_foreign_keys`]).
+    foreign_keys_off: bool,
 }
 
 /// A batch waiting for the writer, and where its outcome goes.
@@ -129,9 +138,27 @@ impl Writer {
 
     /// Waits for exclusive use of the writer connection, in queue order.
     pub(crate) async fn lease(&self) -> Result<WriterLease> {
+        self.request_lease(false).await
+    }
+
+    /// [`lease`](Self::lease), with foreign keys off on the writer
+    /// connection until the lease ends: for a table rebuild, whose `DROP
+    /// TABLE` would otherwise delete the children of the dropped table
+    /// through `ON DELETE CASCADE`. The pragma must be set outside a
+    /// transaction (inside one it does nothing), so the task sets it before
+    /// lending the connection and sets it back after the lease is dropped
+    /// — a caller that fails or is cancelled cannot leave it off.
+    pub(crate) async fn lease_without_foreign_keys(&self) -> Result<WriterLease> {
+        self.request_lease(true).await
+    }
+
+    async fn request_lease(&self, foreign_keys_off: bool) -> Result<WriterLease> {
         let (reply, lease) = oneshot::channel();
         self.jobs
-            .send(Job::Lease(reply))
+            .send(Job::Lease(LeaseRequest {
+                reply,
+                foreign_keys_off,
+            }))
             .map_err(|_| Error::WriteAbandoned)?;
         lease.await.map_err(|_| Error::WriteAbandoned)
     }
@@ -161,13 +188,7 @@ async fn run(
             },
         };
         match job {
-            Job::Lease(reply) => {
-                let (release, released) = oneshot::channel();
-                if reply.send(WriterLease { _release: release }).is_ok() {
-                    // Err once the lease is dropped: that is the signal.
-                    let _ = released.await;
-                }
-            }
+            Job::Lease(request) => lend(&connection, request).await,
             Job::Close(reply) => {
                 let _ = reply.send(());
                 break;
@@ -193,6 +214,37 @@ async fn run(
                 group.retain(|write| !write.abandoned());
                 commit(&connection, group, checkpointer).await;
             }
+        }
+    }
+}
+
+/// Lends the connection until the lease is dropped.
+async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
+    if request.reply.is_closed() {
+        return;
+    }
+    if request.foreign_keys_off
+        && let Err(err) = connection
+            .execute_unprepared("PRAGMA foreign_keys = OFF")
+            .await
+    {
+        // Dropping the request tells the caller the lease failed.
+        tracing::error!(error = %err, "cannot turn foreign keys off for a rebuild");
+        return;
+    }
+    let (release, released) = oneshot::channel();
+    if request.reply.send(WriterLease { _release: release }).is_ok() {
+        // Err once the lease is dropped: that is the signal.
+        let _ = released.await;
+    }
+    if request.foreign_keys_off {
+        // After the rollback a dropped transaction queued, so outside any
+        // transaction: the pragma takes effect.
+        if let Err(err) = connection
+            .execute_unprepared("PRAGMA foreign_keys = ON")
+            .await
+        {
+            tracing::error!(error = %err, "cannot turn foreign keys back on");
         }
     }
 }

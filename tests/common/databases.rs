@@ -185,6 +185,18 @@ pub async fn outside_connection(db: &Database) -> sea_orm::DatabaseConnection {
         .expect("an outside connection")
 }
 
+/// [`outside_connection`] with foreign keys off, as the migration binary
+/// connects (SQLite; on PostgreSQL the same as `outside_connection`).
+pub async fn outside_connection_without_foreign_keys(db: &Database) -> sea_orm::DatabaseConnection {
+    let mut options = sea_orm::ConnectOptions::new(db.config().url.expose());
+    options
+        .max_connections(1)
+        .map_sqlx_sqlite_opts(|o| o.foreign_keys(false));
+    sea_orm::Database::connect(options)
+        .await
+        .expect("an outside connection")
+}
+
 /// Runs each named scenario (`async fn(&Database)`) as two tests,
 /// `<scenario>::sqlite` and `<scenario>::postgres`, each on a fresh
 /// initialised database of its own.
