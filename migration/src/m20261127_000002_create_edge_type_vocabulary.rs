@@ -249,6 +249,5 @@ async fn postgres_edge_type_checks<C: ConnectionTrait>(conn: &C) -> Result<Vec<S
         .await?;
     rows.iter()
         .map(|row| row.try_get_by_index::<String>(0))
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
+        .collect()
 }

@@ -167,8 +167,7 @@ async fn schema_objects_of<C: ConnectionTrait>(conn: &C, table: &str) -> Result<
         .await?;
     rows.iter()
         .map(|row| row.try_get_by_index::<String>(0))
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
+        .collect()
 }
 
 async fn query_i64<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<i64, DbErr> {
@@ -176,7 +175,7 @@ async fn query_i64<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<i64, DbErr
         .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
         .await?
         .ok_or_else(|| DbErr::Migration(format!("`{sql}` returned no row")))?;
-    Ok(row.try_get_by_index(0)?)
+    row.try_get_by_index(0)
 }
 
 /// `name` as a quoted SQL identifier.
