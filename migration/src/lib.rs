@@ -17,9 +17,9 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_interview_tables;
 mod m20261127_000002_create_edge_type_vocabulary;
-pub mod sqlite_rebuild;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
+pub mod sqlite_rebuild;
 
 /// How long a SQLite connection waits for a lock before failing with
 /// `SQLITE_BUSY` when nothing else is configured.

@@ -61,7 +61,10 @@ pub struct Rebuild<'a> {
 /// pointing nowhere; any database error of the steps (a row the new
 /// table's constraints refuse, say). The caller's transaction must then
 /// roll back.
-pub async fn rebuild_table<C: ConnectionTrait>(conn: &C, rebuild: &Rebuild<'_>) -> Result<(), DbErr> {
+pub async fn rebuild_table<C: ConnectionTrait>(
+    conn: &C,
+    rebuild: &Rebuild<'_>,
+) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Sqlite {
         return Err(DbErr::Migration(format!(
             "the table rebuild of `{}` is for SQLite only",
@@ -100,7 +103,8 @@ pub async fn rebuild_table<C: ConnectionTrait>(conn: &C, rebuild: &Rebuild<'_>) 
         "INSERT INTO {temporary} ({columns}) SELECT {columns} FROM {table}"
     ))
     .await?;
-    conn.execute_unprepared(&format!("DROP TABLE {table}")).await?;
+    conn.execute_unprepared(&format!("DROP TABLE {table}"))
+        .await?;
     conn.execute_unprepared(&format!("ALTER TABLE {temporary} RENAME TO {table}"))
         .await?;
     for statement in &kept {
@@ -155,7 +159,10 @@ pub async fn check_foreign_keys<C: ConnectionTrait>(conn: &C) -> Result<(), DbEr
 /// The `CREATE INDEX` and `CREATE TRIGGER` statements of `table`, as
 /// SQLite keeps them (indexes SQLite makes itself for UNIQUE and PRIMARY
 /// KEY have none, and come back with the table's definition).
-async fn schema_objects_of<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String>, DbErr> {
+async fn schema_objects_of<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+) -> Result<Vec<String>, DbErr> {
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,

@@ -233,7 +233,11 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
         return;
     }
     let (release, released) = oneshot::channel();
-    if request.reply.send(WriterLease { _release: release }).is_ok() {
+    if request
+        .reply
+        .send(WriterLease { _release: release })
+        .is_ok()
+    {
         // Err once the lease is dropped: that is the signal.
         let _ = released.await;
     }

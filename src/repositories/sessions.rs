@@ -268,10 +268,8 @@ impl SessionRepository {
         };
         change(&mut active);
         // `updated_at` never goes back, whatever order writes commit in.
-        let updated_at = Func::greatest([
-            Expr::col(session::Column::UpdatedAt),
-            Expr::val(now_utc()),
-        ]);
+        let updated_at =
+            Func::greatest([Expr::col(session::Column::UpdatedAt), Expr::val(now_utc())]);
         let statement = session::Entity::update_many()
             .set(active)
             .col_expr(session::Column::UpdatedAt, updated_at.into())

@@ -284,3 +284,110 @@ pub async fn a_closed_database_with_turns() -> (tempfile::TempDir, PathBuf) {
     assert_eq!(wal_bytes(&path), 0, "closing folds the WAL in");
     (dir, path)
 }
+
+/// Every row of the six tables, read through the entities in id order: two
+/// snapshots are equal when every value of every row is.
+#[derive(Debug, PartialEq)]
+pub struct Contents {
+    pub sessions: Vec<session::Model>,
+    pub utterances: Vec<utterance::Model>,
+    pub nodes: Vec<kg_node::Model>,
+    pub edges: Vec<kg_edge::Model>,
+    pub scores: Vec<scoring_history::Model>,
+    pub elements: Vec<concept_element::Model>,
+}
+
+/// The [`Contents`] of `db`.
+pub async fn contents(db: &impl ConnectionTrait) -> Contents {
+    use sea_orm::{EntityTrait, QueryOrder};
+    Contents {
+        sessions: session::Entity::find()
+            .order_by_asc(session::Column::Id)
+            .all(db)
+            .await
+            .expect("sessions"),
+        utterances: utterance::Entity::find()
+            .order_by_asc(utterance::Column::Id)
+            .all(db)
+            .await
+            .expect("utterances"),
+        nodes: kg_node::Entity::find()
+            .order_by_asc(kg_node::Column::Id)
+            .all(db)
+            .await
+            .expect("nodes"),
+        edges: kg_edge::Entity::find()
+            .order_by_asc(kg_edge::Column::Id)
+            .all(db)
+            .await
+            .expect("edges"),
+        scores: scoring_history::Entity::find()
+            .order_by_asc(scoring_history::Column::Id)
+            .all(db)
+            .await
+            .expect("scores"),
+        elements: concept_element::Entity::find()
+            .order_by_asc(concept_element::Column::Id)
+            .all(db)
+            .await
+            .expect("elements"),
+    }
+}
+
+/// Fills `db` with three sessions of `turns` turns each (the benchmark's
+/// turns: nodes, edges, scores, covers), a replaced node per session (so
+/// superseded nodes exist) and one abandoned session.
+pub async fn populate(db: &Database, turns: i32) -> Vec<String> {
+    use entity::concept_element::Priority;
+    use interview_persistence::repositories::{NewNode, NewSession};
+    let repos = Repositories::new(db);
+    let mut ids = Vec::new();
+    for s in 0..3 {
+        let (session, _) = repos
+            .sessions
+            .create_with_elements(
+                NewSession {
+                    id: None,
+                    methodology: "means_end_chain".into(),
+                    concept_id: "oat-milk".into(),
+                    concept_name: format!("Oat milk latte {s}"),
+                    config: serde_json::json!({"max_turns": turns}),
+                },
+                (0..10)
+                    .map(|e| {
+                        crate::repositories::element(
+                            &format!("e{e}"),
+                            [Priority::High, Priority::Medium, Priority::Low][e % 3],
+                        )
+                    })
+                    .collect(),
+            )
+            .await
+            .expect("a session");
+        for t in 1..=turns {
+            repos
+                .turns
+                .record_turn(crate::turn_builders::benchmark_turn(&session.id, t))
+                .await
+                .expect("a turn");
+        }
+        let node = repos
+            .graph
+            .find_current_node(&session.id, "n1_0", "attribute")
+            .await
+            .expect("find")
+            .expect("node n1_0");
+        repos
+            .graph
+            .replace_node(&node.id, NewNode::new(&session.id, "n1_0", "attribute"))
+            .await
+            .expect("replace a node");
+        ids.push(session.id);
+    }
+    repos
+        .sessions
+        .update_status(&ids[2], entity::session::SessionStatus::Abandoned)
+        .await
+        .expect("abandon");
+    ids
+}

@@ -7,6 +7,9 @@ use interview_persistence::{Database, Error};
 use crate::fixtures::{TABLES, count, exec};
 use crate::on_both_backends;
 
+mod edge_vocabulary;
+mod sqlite_rebuild;
+
 on_both_backends!(
     a_session_with_an_unknown_status_is_refused,
     an_utterance_with_an_unknown_speaker_is_refused,
