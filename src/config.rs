@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// The embedded default: a SQLite file relative to the working directory.
-pub const DEFAULT_DATABASE_PATH: &str = "data/interview.db";
+pub use migration::location::DEFAULT_DATABASE_PATH;
 
 /// Which database server a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,13 +121,7 @@ impl DatabaseUrl {
             url: path.display().to_string(),
             reason: "the path is not valid UTF-8".into(),
         })?;
-        // Percent-encode what sqlx would otherwise read as the query or a
-        // fragment, or decode as an escape.
-        let encoded = text
-            .replace('%', "%25")
-            .replace('?', "%3F")
-            .replace('#', "%23");
-        Self::parse(&format!("sqlite://{encoded}?mode=rwc"))
+        Self::parse(&migration::location::sqlite_url_for_path(text))
     }
 
     /// A private in-memory SQLite database (`sqlite::memory:`).
@@ -460,11 +454,8 @@ impl DatabaseConfig {
     /// # Errors
     /// As [`from_env`](Self::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let url = match (lookup("DATABASE_URL"), lookup("DATABASE_PATH")) {
-            (Some(url), _) => DatabaseUrl::parse(&url)?,
-            (None, Some(path)) => DatabaseUrl::sqlite_file(path)?,
-            (None, None) => DatabaseUrl::sqlite_file(DEFAULT_DATABASE_PATH)?,
-        };
+        // The one rule the migration binary follows too.
+        let url = DatabaseUrl::parse(&migration::location::database_url_from(&lookup))?;
         let mut config = Self::new(url);
         if let Some(value) = lookup("DATABASE_MAX_CONNECTIONS") {
             config.max_connections = parse_number("DATABASE_MAX_CONNECTIONS", &value)?;

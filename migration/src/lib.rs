@@ -15,6 +15,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod location;
 mod m20261127_000001_create_interview_tables;
 mod m20261127_000002_create_edge_type_vocabulary;
 #[cfg(feature = "sqlite")]
