@@ -106,6 +106,40 @@ pub enum Error {
         pending: Vec<String>,
     },
 
+    /// The database has interview tables but records no migration, and they
+    /// match neither the schema the Python module made nor this module's:
+    /// it cannot be adopted. Nothing was changed.
+    #[error(
+        "the database's tables match neither the Python module's schema nor this module's \
+         (closest: {closest}); nothing was changed. Differences: {}",
+        differences.join("; ")
+    )]
+    UnrecognizedSchema {
+        /// The schema the tables come closest to (`python module` or
+        /// `interview-persistence`).
+        closest: &'static str,
+        /// Each difference from that schema.
+        differences: Vec<String>,
+    },
+
+    /// A database the Python module made holds rows this module's rules
+    /// refuse; nothing was changed. The findings say which rows and why.
+    #[error("the database cannot be adopted as it is; nothing was changed. {findings}")]
+    AdoptionRefused {
+        /// What the checks found.
+        findings: crate::schema::AdoptionFindings,
+    },
+
+    /// The backup written before adopting a database could not be made;
+    /// nothing was changed.
+    #[error("cannot write the backup `{}` before adopting the database: {reason}", path.display())]
+    Backup {
+        /// The backup file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// The call's arguments are inconsistent (nothing was written).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -44,7 +44,7 @@ pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     IntegrityFinding, check_health, check_health_at, check_health_with,
 };
-pub use init::init_database;
+pub use init::{InitOptions, InitReport, init_database, init_database_with};
 
 pub use entity;
 pub use migration;

@@ -216,6 +216,30 @@ impl Database {
         self.begin_write_with(true).await
     }
 
+    /// The SQLite writer connection itself, outside any transaction, for
+    /// as long as the returned handle lives (every other write of this
+    /// process waits): for statements that cannot run in a transaction
+    /// (`VACUUM INTO`) or that manage their own (`BEGIN IMMEDIATE` …
+    /// `COMMIT`, as adoption does). With `foreign_keys_off`, foreign keys
+    /// are off on it until the handle is dropped. `None` on PostgreSQL.
+    pub(crate) async fn exclusive_writer(
+        &self,
+        foreign_keys_off: bool,
+    ) -> Result<Option<ExclusiveWriter<'_>>> {
+        let Some(writer) = &self.inner.writer else {
+            return Ok(None);
+        };
+        let lease = if foreign_keys_off {
+            writer.queue.lease_without_foreign_keys().await?
+        } else {
+            writer.queue.lease().await?
+        };
+        Ok(Some(ExclusiveWriter {
+            connection: &writer.connection,
+            _lease: lease,
+        }))
+    }
+
     async fn begin_write_with(&self, foreign_keys_off: bool) -> Result<WriteTransaction> {
         let Some(writer) = &self.inner.writer else {
             return Ok(WriteTransaction {
@@ -339,6 +363,20 @@ impl SqliteWriter {
             checkpointer,
             checkpoint_connection,
         })
+    }
+}
+
+/// The SQLite writer connection, lent by [`Database::exclusive_writer`].
+pub(crate) struct ExclusiveWriter<'a> {
+    connection: &'a DatabaseConnection,
+    _lease: WriterLease,
+}
+
+impl std::ops::Deref for ExclusiveWriter<'_> {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        self.connection
     }
 }
 

@@ -1,5 +1,12 @@
 //! The schema's version: which migrations are applied, pending or unknown,
-//! and bringing it up to date safely.
+//! bringing it up to date safely, and taking over a file the Python module
+//! made ([`adopt`]).
+
+mod adopt;
+mod inspect;
+
+pub(crate) use adopt::adopt_if_needed;
+pub use adopt::{AdoptionFindings, AdoptionOptions, AdoptionReport, Finding, RepairedNode};
 
 use migration::seaql_migrations;
 use migration::{Migrator, MigratorTrait};

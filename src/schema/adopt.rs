@@ -1,0 +1,928 @@
+//! Taking over a SQLite file the Python module made: recognise it by its
+//! whole schema, check its rows against this module's rules before
+//! changing anything, back it up, then rebuild its tables into this
+//! module's schema in one transaction that keeps every row — or leave it
+//! exactly as it was.
+//!
+//! The target is what a fresh `init` creates: every migration is run in a
+//! scratch in-memory database, and its tables, indexes and rows
+//! (`edge_types`, `seaql_migrations`) are what the file gets. So adoption
+//! never has to be edited when a migration is added.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use migration::sqlite_rebuild::{Indexes, Rebuild, check_foreign_keys, rebuild_table};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement};
+use serde::Serialize;
+
+use super::inspect::{INTERVIEW_TABLES, SchemaShape, differences, inspect, table_sql};
+use crate::config::SqliteLocation;
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+/// The Python module's tables, as its migration script declared them.
+const PYTHON_MODULE_SCHEMA: &str = include_str!("python_module_schema.sql");
+
+/// How many findings a refusal lists (every rule still gets its count).
+const LISTED_FINDINGS: usize = 50;
+
+/// What adoption may do beyond the checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdoptionOptions {
+    /// Repair duplicate *current* nodes (same session, label and type, none
+    /// superseded — the Python schema's UNIQUE let them in) instead of
+    /// refusing the file: in each group every node but the newest is marked
+    /// superseded by the newest. No row is lost; the report lists each
+    /// node changed.
+    pub repair_duplicate_current_nodes: bool,
+    /// Tests only: fail after every step, just before `COMMIT`, to show
+    /// that the file is then left as it was.
+    #[doc(hidden)]
+    pub fail_before_commit: bool,
+}
+
+/// What adoption did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdoptionReport {
+    /// What the file was: `python_module` (rebuilt) or
+    /// `interview_persistence` (its tables were this module's already; only
+    /// the migrations were recorded).
+    pub adopted_from: &'static str,
+    /// The copy of the file taken before anything changed, beside it.
+    pub backup: Option<PathBuf>,
+    /// Rows per table, equal before and after.
+    pub rows: BTreeMap<String, u64>,
+    /// A content checksum per table (FNV-1a over every value), equal
+    /// before and after.
+    pub checksums: BTreeMap<String, String>,
+    /// Nodes the opt-in repair marked superseded.
+    pub repaired_nodes: Vec<RepairedNode>,
+    /// The migrations recorded as applied.
+    pub recorded_migrations: Vec<String>,
+}
+
+/// A duplicate current node the repair marked superseded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepairedNode {
+    /// The node marked superseded.
+    pub node_id: String,
+    /// The newest node of its group, which supersedes it.
+    pub superseded_by: String,
+    /// Its session.
+    pub session_id: String,
+    /// The label and type the group shares.
+    pub label: String,
+    /// The node type the group shares.
+    pub node_type: String,
+}
+
+/// Why a file cannot be adopted as it is: how many rows break each rule,
+/// and the first of them by table and row id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AdoptionFindings {
+    /// Rows found, per rule.
+    pub by_rule: BTreeMap<String, u64>,
+    /// The first findings (at most 50).
+    pub listed: Vec<Finding>,
+}
+
+/// One row that breaks one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The table.
+    pub table: String,
+    /// The row's id (or `rowid N` when it has none).
+    pub row_id: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl AdoptionFindings {
+    /// Whether nothing was found.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_rule.is_empty()
+    }
+
+    fn add(&mut self, table: &str, rule: &str, row_ids: Vec<String>, total: u64) {
+        if total == 0 {
+            return;
+        }
+        *self.by_rule.entry(format!("{table}: {rule}")).or_default() += total;
+        for row_id in row_ids {
+            if self.listed.len() < LISTED_FINDINGS {
+                self.listed.push(Finding {
+                    table: table.to_owned(),
+                    row_id,
+                    rule: rule.to_owned(),
+                });
+            }
+        }
+    }
+}
+
+impl fmt::Display for AdoptionFindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total: u64 = self.by_rule.values().sum();
+        write!(f, "{total} row(s) break the module's rules:")?;
+        for (rule, count) in &self.by_rule {
+            write!(f, " {rule} ×{count};")?;
+        }
+        f.write_str(" first rows:")?;
+        for finding in &self.listed {
+            write!(
+                f,
+                " {} {} ({});",
+                finding.table, finding.row_id, finding.rule
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Adopts the database when it holds interview tables but records no
+/// migration; `None` when there is nothing to adopt.
+///
+/// # Errors
+/// [`Error::UnrecognizedSchema`], [`Error::AdoptionRefused`],
+/// [`Error::DamagedFile`], [`Error::Backup`], or the database error of a
+/// step (after which the file is as it was).
+pub(crate) async fn adopt_if_needed(
+    db: &Database,
+    options: AdoptionOptions,
+) -> Result<Option<AdoptionReport>> {
+    if !super::schema_status(db.connection())
+        .await?
+        .applied
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let Some(writer) = db.exclusive_writer(true).await? else {
+        return refuse_tables_on_postgres(db).await;
+    };
+    let actual = inspect(&*writer, &INTERVIEW_TABLES).await?;
+    if actual.is_empty() {
+        return Ok(None);
+    }
+    let target = Scratch::migrated().await?;
+    let ours = inspect(&target.connection, &INTERVIEW_TABLES).await?;
+    let from_ours = differences(&actual, &ours);
+    if from_ours.is_empty() {
+        let report = record_migrations(&writer, &target).await?;
+        return Ok(Some(report));
+    }
+    let python = Scratch::python_module().await?;
+    let python_shape = inspect(&python.connection, &INTERVIEW_TABLES).await?;
+    let from_python = differences(&accept_wider_vocabulary(actual.clone()), &python_shape);
+    if !from_python.is_empty() {
+        let (closest, differences) = if from_python.len() <= from_ours.len() {
+            ("python module", from_python)
+        } else {
+            ("interview-persistence", from_ours)
+        };
+        return Err(Error::UnrecognizedSchema {
+            closest,
+            differences,
+        });
+    }
+    let path = match db.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => path.clone(),
+        _ => PathBuf::from(":memory:"),
+    };
+    refuse_damaged(&writer, &path).await?;
+    let findings = preflight(&writer, &python_shape, options).await?;
+    if !findings.is_empty() {
+        return Err(Error::AdoptionRefused { findings });
+    }
+    let backup = match db.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => Some(backup(&writer, path).await?),
+        _ => None,
+    };
+    let result = rebuild(&writer, &target, &python_shape, &ours, options).await;
+    match result {
+        Ok(mut report) => {
+            report.backup = backup;
+            tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
+            Ok(Some(report))
+        }
+        Err(err) => {
+            // The file is as it was: the copy only adds clutter.
+            if let Some(backup) = &backup {
+                let _ = std::fs::remove_file(backup);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// On PostgreSQL there is no Python-made database to adopt: tables without
+/// migrations are refused clearly instead of failing at the first DDL.
+async fn refuse_tables_on_postgres(db: &Database) -> Result<Option<AdoptionReport>> {
+    let exists = crate::database::query_value::<String>(
+        db.connection(),
+        "SELECT to_regclass('sessions')::text",
+    )
+    .await?
+    .is_some();
+    if exists {
+        return Err(Error::UnrecognizedSchema {
+            closest: "interview-persistence",
+            differences: vec![
+                "the interview tables exist but no migration is recorded; adoption is for \
+                 SQLite files the Python module made"
+                    .into(),
+            ],
+        });
+    }
+    Ok(None)
+}
+
+/// A private in-memory database to build a reference schema in.
+struct Scratch {
+    connection: DatabaseConnection,
+}
+
+impl Scratch {
+    /// An empty one, foreign keys off (as migrations run).
+    async fn empty() -> Result<Self> {
+        let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        #[cfg(feature = "sqlite")]
+        options.map_sqlx_sqlite_opts(|o| o.foreign_keys(false));
+        Ok(Self {
+            connection: sea_orm::Database::connect(options).await?,
+        })
+    }
+
+    /// Every migration of this build applied: what `init` creates.
+    async fn migrated() -> Result<Self> {
+        let scratch = Self::empty().await?;
+        Migrator::up(&scratch.connection, None).await?;
+        Ok(scratch)
+    }
+
+    /// The Python module's schema.
+    async fn python_module() -> Result<Self> {
+        let scratch = Self::empty().await?;
+        scratch
+            .connection
+            .execute_unprepared(PYTHON_MODULE_SCHEMA)
+            .await?;
+        Ok(scratch)
+    }
+}
+
+/// The Python system widened its edge-type CHECK in place (through
+/// `PRAGMA writable_schema`) as methodologies were added: a CHECK that
+/// lists only known types is read as the Python schema's own.
+fn accept_wider_vocabulary(mut actual: SchemaShape) -> SchemaShape {
+    use sea_orm::{ActiveEnum, Iterable};
+    let known: Vec<String> = entity::kg_edge::EdgeType::iter()
+        .map(|t| t.to_value())
+        .collect();
+    if let Some(edges) = actual.get_mut("kg_edges") {
+        let widened: Vec<String> = edges
+            .checks
+            .iter()
+            .filter(|check| {
+                check
+                    .strip_prefix("edge_typein(")
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .is_some_and(|list| {
+                        list.split(',')
+                            .all(|t| known.iter().any(|k| t == format!("'{k}'")))
+                    })
+            })
+            .cloned()
+            .collect();
+        for check in widened {
+            edges.checks.remove(&check);
+            edges
+                .checks
+                .insert("edge_typein('leads_to','revises')".to_owned());
+        }
+    }
+    actual
+}
+
+async fn refuse_damaged(conn: &DatabaseConnection, path: &Path) -> Result<()> {
+    let finding = crate::database::query_value::<String>(conn, "PRAGMA quick_check(1)").await;
+    match finding {
+        Ok(Some(ok)) if ok == "ok" => Ok(()),
+        Ok(finding) => Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "quick_check: {}; nothing was adopted",
+                finding.unwrap_or_default()
+            ),
+        }),
+        Err(Error::Corrupt(err)) => Err(Error::DamagedFile {
+            path: path.to_path_buf(),
+            reason: format!("{err}; nothing was adopted"),
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+/// Every row this module's rules would refuse, found before anything
+/// changes.
+async fn preflight(
+    conn: &DatabaseConnection,
+    python: &SchemaShape,
+    options: AdoptionOptions,
+) -> Result<AdoptionFindings> {
+    let mut findings = AdoptionFindings::default();
+
+    // Rows written with foreign keys off that point nowhere.
+    let dangling = rows(conn, "PRAGMA foreign_key_check", &[]).await?;
+    let mut by_table: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for row in &dangling {
+        let table: String = row.try_get_by_index(0)?;
+        let rowid: Option<i64> = row.try_get_by_index(1)?;
+        let parent: String = row.try_get_by_index(2)?;
+        let id = match rowid {
+            Some(rowid) => crate::database::query_value::<String>(
+                conn,
+                &format!(
+                    "SELECT coalesce(id, 'rowid {rowid}') FROM \"{table}\" WHERE rowid = {rowid}"
+                ),
+            )
+            .await?
+            .unwrap_or_else(|| format!("rowid {rowid}")),
+            None => "?".into(),
+        };
+        by_table.entry((table, parent)).or_default().push(id);
+    }
+    for ((table, parent), ids) in by_table {
+        let total = ids.len() as u64;
+        findings.add(
+            &table,
+            &format!("points to a missing {parent} row"),
+            ids,
+            total,
+        );
+    }
+
+    if !options.repair_duplicate_current_nodes {
+        check(
+            conn,
+            &mut findings,
+            "kg_nodes",
+            "a second current node with the same session, label and type (repairable: --repair-duplicate-nodes)",
+            "superseded_by IS NULL AND EXISTS (SELECT 1 FROM kg_nodes m WHERE m.superseded_by IS NULL \
+             AND m.session_id = t.session_id AND m.label = t.label AND m.node_type = t.node_type AND m.id <> t.id)",
+        )
+        .await?;
+    }
+
+    // Every column holds what its declared type and this module's rules say.
+    for (table, shape) in python {
+        for column in &shape.columns {
+            let c = format!("\"{}\"", column.name);
+            let allowed = match column.declared_type.as_str() {
+                "TEXT" => "'text'",
+                "REAL" => "'real', 'integer'",
+                "INTEGER" => "'integer'",
+                _ => "'text'", // JSON
+            };
+            check(
+                conn,
+                &mut findings,
+                table,
+                &format!("{} holds a value of the wrong type", column.name),
+                &format!("{c} IS NOT NULL AND typeof({c}) NOT IN ({allowed})"),
+            )
+            .await?;
+            if column.declared_type == "JSON" {
+                check(
+                    conn,
+                    &mut findings,
+                    table,
+                    &format!("{} is not valid JSON", column.name),
+                    &format!("typeof({c}) = 'text' AND NOT json_valid({c})"),
+                )
+                .await?;
+            }
+            if column.name.ends_with("_at") {
+                check(
+                    conn,
+                    &mut findings,
+                    table,
+                    &format!("{} is not a `YYYY-MM-DD HH:MM:SS` UTC timestamp", column.name),
+                    &format!(
+                        "typeof({c}) = 'text' AND (datetime({c}) IS NULL OR {c} NOT GLOB \
+                         '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')"
+                    ),
+                )
+                .await?;
+            }
+        }
+        check(conn, &mut findings, table, "has no id", "id IS NULL").await?;
+    }
+    for (table, column) in [
+        ("kg_nodes", "source_utterance_ids"),
+        ("kg_edges", "source_utterance_ids"),
+        ("utterances", "discourse_markers"),
+    ] {
+        check(
+            conn,
+            &mut findings,
+            table,
+            &format!("{column} is not a JSON array of strings"),
+            &format!(
+                "{column} IS NOT NULL AND json_valid({column}) AND (json_type({column}) <> 'array' \
+                 OR EXISTS (SELECT 1 FROM json_each(t.{column}) WHERE type <> 'text'))"
+            ),
+        )
+        .await?;
+    }
+    let vocabulary = {
+        use sea_orm::{ActiveEnum, Iterable};
+        entity::kg_edge::EdgeType::iter()
+            .map(|t| format!("'{}'", t.to_value()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fraction = |c: &str| format!("{c} IS NOT NULL AND NOT ({c} BETWEEN 0.0 AND 1.0)");
+    let rules: Vec<(&str, String, String)> = vec![
+        (
+            "sessions",
+            "status is not active, completed or abandoned".into(),
+            "status NOT IN ('active', 'completed', 'abandoned')".into(),
+        ),
+        (
+            "sessions",
+            "turn_count is negative".into(),
+            "turn_count < 0".into(),
+        ),
+        (
+            "sessions",
+            "coverage_score is not in [0, 1]".into(),
+            fraction("coverage_score"),
+        ),
+        (
+            "utterances",
+            "speaker is not system or user".into(),
+            "speaker NOT IN ('system', 'user')".into(),
+        ),
+        (
+            "utterances",
+            "turn_number is below 1".into(),
+            "turn_number < 1".into(),
+        ),
+        (
+            "kg_nodes",
+            "confidence is not in [0, 1]".into(),
+            fraction("confidence"),
+        ),
+        (
+            "kg_edges",
+            "confidence is not in [0, 1]".into(),
+            fraction("confidence"),
+        ),
+        (
+            "kg_edges",
+            "edge_type is not a known edge type".into(),
+            format!("edge_type NOT IN ({vocabulary})"),
+        ),
+        (
+            "scoring_history",
+            "turn_number is below 1".into(),
+            "turn_number < 1".into(),
+        ),
+        (
+            "scoring_history",
+            "coverage_score is not in [0, 1]".into(),
+            fraction("coverage_score"),
+        ),
+        (
+            "scoring_history",
+            "depth_score is not in [0, 1]".into(),
+            fraction("depth_score"),
+        ),
+        (
+            "scoring_history",
+            "saturation_score is not in [0, 1]".into(),
+            fraction("saturation_score"),
+        ),
+        (
+            "scoring_history",
+            "novelty_score is not in [0, 1]".into(),
+            fraction("novelty_score"),
+        ),
+        (
+            "scoring_history",
+            "richness_score is not in [0, 1]".into(),
+            fraction("richness_score"),
+        ),
+        (
+            "concept_elements",
+            "priority is not high, medium or low".into(),
+            "priority NOT IN ('high', 'medium', 'low')".into(),
+        ),
+        (
+            "concept_elements",
+            "is_covered is not 0 or 1".into(),
+            "is_covered NOT IN (0, 1)".into(),
+        ),
+    ];
+    for (table, rule, condition) in rules {
+        check(conn, &mut findings, table, &rule, &condition).await?;
+    }
+    Ok(findings)
+}
+
+/// Adds to `findings` the rows of `table` (aliased `t`) where `condition`
+/// holds.
+async fn check(
+    conn: &DatabaseConnection,
+    findings: &mut AdoptionFindings,
+    table: &str,
+    rule: &str,
+    condition: &str,
+) -> Result<()> {
+    let total = crate::database::query_value::<i64>(
+        conn,
+        &format!("SELECT COUNT(*) FROM \"{table}\" t WHERE {condition}"),
+    )
+    .await?
+    .unwrap_or(0);
+    if total == 0 {
+        return Ok(());
+    }
+    let ids = rows(
+        conn,
+        &format!(
+            "SELECT coalesce(id, 'rowid ' || rowid) FROM \"{table}\" t WHERE {condition} \
+             ORDER BY rowid LIMIT {LISTED_FINDINGS}"
+        ),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0))
+    .collect::<std::result::Result<Vec<_>, _>>()?;
+    findings.add(table, rule, ids, u64::try_from(total).unwrap_or(0));
+    Ok(())
+}
+
+/// A consistent copy of the database beside it, named after the moment
+/// (`interview.db.before-adoption-20261127T101500Z`), created owner-only:
+/// `VACUUM INTO` writes one snapshot of the file, WAL included.
+async fn backup(conn: &DatabaseConnection, path: &Path) -> Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".before-adoption-{stamp}"));
+    let target = PathBuf::from(name);
+    let failed = |reason: String| Error::Backup {
+        path: target.clone(),
+        reason,
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(&target).map_err(|e| failed(e.to_string()))?;
+    let text = target
+        .to_str()
+        .ok_or_else(|| failed("the path is not UTF-8".into()))?;
+    if let Err(err) = conn
+        .execute_unprepared(&format!("VACUUM INTO '{}'", text.replace('\'', "''")))
+        .await
+    {
+        let _ = std::fs::remove_file(&target);
+        return Err(failed(err.to_string()));
+    }
+    Ok(target)
+}
+
+/// The tables of `target` beside the six (the edge-type vocabulary, the
+/// migration records, …), created in the file with their rows.
+async fn copy_other_tables(conn: &DatabaseConnection, target: &Scratch) -> Result<Vec<String>> {
+    let others: Vec<String> = rows(
+        &target.connection,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0))
+    .collect::<std::result::Result<Vec<_>, _>>()?
+    .into_iter()
+    .filter(|name| !INTERVIEW_TABLES.contains(&name.as_str()))
+    .collect();
+    for table in &others {
+        let Some(sql) = table_sql(&target.connection, table).await? else {
+            continue;
+        };
+        conn.execute_unprepared(&sql).await?;
+        for statement in schema_objects(&target.connection, table).await? {
+            conn.execute_unprepared(&statement).await?;
+        }
+        for insert in row_inserts(&target.connection, table).await? {
+            conn.execute_unprepared(&insert).await?;
+        }
+    }
+    Ok(others)
+}
+
+/// `INSERT` statements that recreate every row of `table`, values quoted
+/// by SQLite itself.
+async fn row_inserts(conn: &DatabaseConnection, table: &str) -> Result<Vec<String>> {
+    let columns = column_names(conn, table).await?;
+    let values = columns
+        .iter()
+        .map(|c| format!("quote(\"{c}\")"))
+        .collect::<Vec<_>>()
+        .join(" || ', ' || ");
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    rows(
+        conn,
+        &format!(
+            "SELECT 'INSERT INTO \"{table}\" ({}) VALUES (' || {values} || ')' FROM \"{table}\"",
+            list.replace('\'', "''")
+        ),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0).map_err(Into::into))
+    .collect()
+}
+
+async fn column_names(conn: &DatabaseConnection, table: &str) -> Result<Vec<String>> {
+    rows(conn, &format!("PRAGMA table_info(\"{table}\")"), &[])
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(1).map_err(Into::into))
+        .collect()
+}
+
+/// The `CREATE INDEX` / `CREATE TRIGGER` statements of `table`.
+async fn schema_objects(conn: &DatabaseConnection, table: &str) -> Result<Vec<String>> {
+    rows(
+        conn,
+        "SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') \
+         AND sql IS NOT NULL ORDER BY name",
+        &[table],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0).map_err(Into::into))
+    .collect()
+}
+
+/// Counts and checksums of the six tables over `columns` of each.
+async fn fingerprint(
+    conn: &DatabaseConnection,
+    columns: &BTreeMap<String, Vec<String>>,
+) -> Result<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
+    let mut counts = BTreeMap::new();
+    let mut sums = BTreeMap::new();
+    for (table, columns) in columns {
+        let (count, sum) = checksum(conn, table, columns).await?;
+        counts.insert(table.clone(), count);
+        sums.insert(table.clone(), format!("{sum:016x}"));
+    }
+    Ok((counts, sums))
+}
+
+/// FNV-1a over every row of `table` (in id order), each value as SQLite
+/// quotes its text form; read a page at a time.
+async fn checksum(
+    conn: &DatabaseConnection,
+    table: &str,
+    columns: &[String],
+) -> Result<(u64, u64)> {
+    const PAGE: usize = 2000;
+    let line = columns
+        .iter()
+        .map(|c| format!("quote(CAST(\"{c}\" AS TEXT))"))
+        .collect::<Vec<_>>()
+        .join(" || char(31) || ");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut count = 0u64;
+    let mut last = String::new();
+    loop {
+        let page = rows(
+            conn,
+            &format!("SELECT id, {line} FROM \"{table}\" WHERE id > ? ORDER BY id LIMIT {PAGE}"),
+            &[last.as_str()],
+        )
+        .await?;
+        for row in &page {
+            last = row.try_get_by_index(0)?;
+            let text: String = row.try_get_by_index(1)?;
+            for byte in text.bytes().chain(std::iter::once(b'\n')) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            count += 1;
+        }
+        if page.len() < PAGE {
+            return Ok((count, hash));
+        }
+    }
+}
+
+/// Marks every duplicate current node but the newest of its group as
+/// superseded by the newest.
+async fn repair_duplicates(conn: &DatabaseConnection) -> Result<Vec<RepairedNode>> {
+    let duplicates = rows(
+        conn,
+        "SELECT n.id, n.session_id, n.label, n.node_type, \
+           (SELECT m.id FROM kg_nodes m WHERE m.superseded_by IS NULL AND m.session_id = n.session_id \
+              AND m.label = n.label AND m.node_type = n.node_type \
+            ORDER BY m.recorded_at DESC, m.id DESC LIMIT 1) AS newest \
+         FROM kg_nodes n WHERE n.superseded_by IS NULL",
+        &[],
+    )
+    .await?;
+    let mut repaired = Vec::new();
+    for row in duplicates {
+        let node_id: String = row.try_get_by_index(0)?;
+        let newest: String = row.try_get_by_index(4)?;
+        if node_id == newest {
+            continue;
+        }
+        repaired.push(RepairedNode {
+            node_id,
+            superseded_by: newest,
+            session_id: row.try_get_by_index(1)?,
+            label: row.try_get_by_index(2)?,
+            node_type: row.try_get_by_index(3)?,
+        });
+    }
+    for node in &repaired {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE kg_nodes SET superseded_by = ? WHERE id = ?",
+            [
+                node.superseded_by.clone().into(),
+                node.node_id.clone().into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(repaired)
+}
+
+/// The adoption itself, in one transaction on the writer connection
+/// (foreign keys off): repair if asked, the other tables of the target,
+/// each of the six tables rebuilt into the target's definition, then the
+/// proof — equal counts and checksums, no dangling reference — before
+/// `COMMIT`. Any failure rolls all of it back.
+async fn rebuild(
+    conn: &DatabaseConnection,
+    target: &Scratch,
+    python: &SchemaShape,
+    ours: &SchemaShape,
+    options: AdoptionOptions,
+) -> Result<AdoptionReport> {
+    conn.execute_unprepared("BEGIN IMMEDIATE").await?;
+    let result = rebuild_in_transaction(conn, target, python, ours, options).await;
+    match result {
+        Ok(report) => match conn.execute_unprepared("COMMIT").await {
+            Ok(_) => Ok(report),
+            Err(err) => {
+                let _ = conn.execute_unprepared("ROLLBACK").await;
+                Err(err.into())
+            }
+        },
+        Err(err) => {
+            let _ = conn.execute_unprepared("ROLLBACK").await;
+            Err(err)
+        }
+    }
+}
+
+async fn rebuild_in_transaction(
+    conn: &DatabaseConnection,
+    target: &Scratch,
+    python: &SchemaShape,
+    ours: &SchemaShape,
+    options: AdoptionOptions,
+) -> Result<AdoptionReport> {
+    let repaired_nodes = if options.repair_duplicate_current_nodes {
+        repair_duplicates(conn).await?
+    } else {
+        Vec::new()
+    };
+    // The columns both schemas have, in the target's order.
+    let copied: BTreeMap<String, Vec<String>> = INTERVIEW_TABLES
+        .iter()
+        .map(|table| {
+            let theirs = &python[*table].columns;
+            let columns = ours[*table]
+                .columns
+                .iter()
+                .filter(|c| theirs.iter().any(|t| t.name == c.name))
+                .map(|c| c.name.clone())
+                .collect();
+            ((*table).to_owned(), columns)
+        })
+        .collect();
+    let (rows_before, sums_before) = fingerprint(conn, &copied).await?;
+
+    copy_other_tables(conn, target).await?;
+    for table in INTERVIEW_TABLES {
+        let sql = &ours[table].sql;
+        let definition = definition_of(sql).ok_or_else(|| {
+            Error::InvalidInput(format!("cannot read the definition of `{table}`: {sql}"))
+        })?;
+        let columns: Vec<&str> = copied[table].iter().map(String::as_str).collect();
+        rebuild_table(
+            conn,
+            &Rebuild {
+                table,
+                definition,
+                columns: &columns,
+                indexes: Indexes::Replace(schema_objects(&target.connection, table).await?),
+            },
+        )
+        .await?;
+    }
+
+    let (rows_after, sums_after) = fingerprint(conn, &copied).await?;
+    if rows_after != rows_before || sums_after != sums_before {
+        return Err(Error::InvalidInput(format!(
+            "adoption would change the data (rows {rows_before:?} → {rows_after:?}, checksums \
+             {sums_before:?} → {sums_after:?}); rolled back"
+        )));
+    }
+    check_foreign_keys(conn).await?;
+    if options.fail_before_commit {
+        return Err(Error::InvalidInput(
+            "adoption failed on purpose before COMMIT (a test's failure injection)".into(),
+        ));
+    }
+    Ok(AdoptionReport {
+        adopted_from: "python_module",
+        backup: None,
+        rows: rows_after,
+        checksums: sums_after,
+        repaired_nodes,
+        recorded_migrations: super::known_migrations(),
+    })
+}
+
+/// A database whose tables are this module's but whose migration records
+/// are gone: the records are written back, nothing else changes.
+async fn record_migrations(conn: &DatabaseConnection, target: &Scratch) -> Result<AdoptionReport> {
+    conn.execute_unprepared("BEGIN IMMEDIATE").await?;
+    let result = async {
+        let table = "seaql_migrations";
+        if table_sql(conn, table).await?.is_none()
+            && let Some(sql) = table_sql(&target.connection, table).await?
+        {
+            conn.execute_unprepared(&sql).await?;
+        }
+        for insert in row_inserts(&target.connection, table).await? {
+            conn.execute_unprepared(&insert).await?;
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            conn.execute_unprepared("COMMIT").await?;
+        }
+        Err(err) => {
+            let _ = conn.execute_unprepared("ROLLBACK").await;
+            return Err(err);
+        }
+    }
+    Ok(AdoptionReport {
+        adopted_from: "interview_persistence",
+        backup: None,
+        rows: BTreeMap::new(),
+        checksums: BTreeMap::new(),
+        repaired_nodes: Vec::new(),
+        recorded_migrations: super::known_migrations(),
+    })
+}
+
+/// What stands between the outer parentheses of a `CREATE TABLE`.
+fn definition_of(sql: &str) -> Option<&str> {
+    let open = sql.find('(')?;
+    let close = sql.rfind(')')?;
+    (open < close).then(|| &sql[open + 1..close])
+}
+
+async fn rows(conn: &impl ConnectionTrait, sql: &str, values: &[&str]) -> Result<Vec<QueryResult>> {
+    Ok(conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values.iter().map(|v| (*v).into()),
+        ))
+        .await?)
+}
