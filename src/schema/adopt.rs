@@ -34,9 +34,9 @@ const LISTED_FINDINGS: usize = 50;
 pub struct AdoptionOptions {
     /// Repair duplicate *current* nodes (same session, label and type, none
     /// superseded — the Python schema's UNIQUE let them in) instead of
-    /// refusing the file: in each group every node but the newest is marked
-    /// superseded by the newest. No row is lost; the report lists each
-    /// node changed.
+    /// refusing the file: each group is chained in the order it was
+    /// recorded, every node superseded by the next newer one, so the newest
+    /// stays current. No row is lost; the report lists each node changed.
     pub repair_duplicate_current_nodes: bool,
     /// Tests only: fail after every step, just before `COMMIT`, to show
     /// that the file is then left as it was.
@@ -69,7 +69,7 @@ pub struct AdoptionReport {
 pub struct RepairedNode {
     /// The node marked superseded.
     pub node_id: String,
-    /// The newest node of its group, which supersedes it.
+    /// The next newer node of its group, which supersedes it.
     pub superseded_by: String,
     /// Its session.
     pub session_id: String,
@@ -168,12 +168,12 @@ pub(crate) async fn adopt_if_needed(
     if actual.is_empty() {
         return Ok(None);
     }
+    super::refuse_damaged(db).await?;
     let target = Scratch::migrated().await?;
     let ours = inspect(&target.connection, &INTERVIEW_TABLES).await?;
     let from_ours = differences(&actual, &ours);
     if from_ours.is_empty() {
-        let report = record_migrations(&writer, &target).await?;
-        return Ok(Some(report));
+        return record_migrations(&writer, &target).await;
     }
     let python = Scratch::python_module().await?;
     let python_shape = inspect(&python.connection, &INTERVIEW_TABLES).await?;
@@ -189,11 +189,6 @@ pub(crate) async fn adopt_if_needed(
             differences,
         });
     }
-    let path = match db.sqlite_location() {
-        Some(SqliteLocation::File { path, .. }) => path.clone(),
-        _ => PathBuf::from(":memory:"),
-    };
-    refuse_damaged(&writer, &path).await?;
     let findings = preflight(&writer, &python_shape, options).await?;
     if !findings.is_empty() {
         return Err(Error::AdoptionRefused { findings });
@@ -204,10 +199,17 @@ pub(crate) async fn adopt_if_needed(
     };
     let result = rebuild(&writer, &target, &python_shape, &ours, options).await;
     match result {
-        Ok(mut report) => {
+        Ok(Some(mut report)) => {
             report.backup = backup;
             tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
             Ok(Some(report))
+        }
+        Ok(None) => {
+            // Another process adopted it meanwhile.
+            if let Some(backup) = &backup {
+                let _ = std::fs::remove_file(backup);
+            }
+            Ok(None)
         }
         Err(err) => {
             // The file is as it was: the copy only adds clutter.
@@ -228,7 +230,13 @@ async fn refuse_tables_on_postgres(db: &Database) -> Result<Option<AdoptionRepor
     )
     .await?
     .is_some();
-    if exists {
+    // A process that migrated meanwhile committed its records with its
+    // tables: seeing them now means there is nothing to adopt.
+    let migrated = !super::schema_status(db.connection())
+        .await?
+        .applied
+        .is_empty();
+    if exists && !migrated {
         return Err(Error::UnrecognizedSchema {
             closest: "interview-persistence",
             differences: vec![
@@ -307,25 +315,6 @@ fn accept_wider_vocabulary(mut actual: SchemaShape) -> SchemaShape {
         }
     }
     actual
-}
-
-async fn refuse_damaged(conn: &DatabaseConnection, path: &Path) -> Result<()> {
-    let finding = crate::database::query_value::<String>(conn, "PRAGMA quick_check(1)").await;
-    match finding {
-        Ok(Some(ok)) if ok == "ok" => Ok(()),
-        Ok(finding) => Err(Error::DamagedFile {
-            path: path.to_path_buf(),
-            reason: format!(
-                "quick_check: {}; nothing was adopted",
-                finding.unwrap_or_default()
-            ),
-        }),
-        Err(Error::Corrupt(err)) => Err(Error::DamagedFile {
-            path: path.to_path_buf(),
-            reason: format!("{err}; nothing was adopted"),
-        }),
-        Err(err) => Err(err),
-    }
 }
 
 /// Every row this module's rules would refuse, found before anything
@@ -733,15 +722,20 @@ async fn checksum(
     }
 }
 
-/// Marks every duplicate current node but the newest of its group as
-/// superseded by the newest.
+/// Chains each group of duplicate current nodes in the order they were
+/// recorded: every node but the newest is marked superseded by the next
+/// newer one, so the newest stays current and the history reads in order.
+/// (Superseded by the newest directly would give two rows the same
+/// `(session, label, type, superseded_by)`, which the Python schema's
+/// UNIQUE refuses.)
 async fn repair_duplicates(conn: &DatabaseConnection) -> Result<Vec<RepairedNode>> {
     let duplicates = rows(
         conn,
         "SELECT n.id, n.session_id, n.label, n.node_type, \
            (SELECT m.id FROM kg_nodes m WHERE m.superseded_by IS NULL AND m.session_id = n.session_id \
               AND m.label = n.label AND m.node_type = n.node_type \
-            ORDER BY m.recorded_at DESC, m.id DESC LIMIT 1) AS newest \
+              AND (m.recorded_at, m.id) > (n.recorded_at, n.id) \
+            ORDER BY m.recorded_at, m.id LIMIT 1) AS next_newer \
          FROM kg_nodes n WHERE n.superseded_by IS NULL",
         &[],
     )
@@ -749,13 +743,12 @@ async fn repair_duplicates(conn: &DatabaseConnection) -> Result<Vec<RepairedNode
     let mut repaired = Vec::new();
     for row in duplicates {
         let node_id: String = row.try_get_by_index(0)?;
-        let newest: String = row.try_get_by_index(4)?;
-        if node_id == newest {
-            continue;
-        }
+        let Some(next_newer) = row.try_get_by_index::<Option<String>>(4)? else {
+            continue; // the newest of its group, or alone
+        };
         repaired.push(RepairedNode {
             node_id,
-            superseded_by: newest,
+            superseded_by: next_newer,
             session_id: row.try_get_by_index(1)?,
             label: row.try_get_by_index(2)?,
             node_type: row.try_get_by_index(3)?,
@@ -786,12 +779,16 @@ async fn rebuild(
     python: &SchemaShape,
     ours: &SchemaShape,
     options: AdoptionOptions,
-) -> Result<AdoptionReport> {
+) -> Result<Option<AdoptionReport>> {
     conn.execute_unprepared("BEGIN IMMEDIATE").await?;
+    if migrated_meanwhile(conn).await? {
+        conn.execute_unprepared("ROLLBACK").await?;
+        return Ok(None);
+    }
     let result = rebuild_in_transaction(conn, target, python, ours, options).await;
     match result {
         Ok(report) => match conn.execute_unprepared("COMMIT").await {
-            Ok(_) => Ok(report),
+            Ok(_) => Ok(Some(report)),
             Err(err) => {
                 let _ = conn.execute_unprepared("ROLLBACK").await;
                 Err(err.into())
@@ -876,8 +873,15 @@ async fn rebuild_in_transaction(
 
 /// A database whose tables are this module's but whose migration records
 /// are gone: the records are written back, nothing else changes.
-async fn record_migrations(conn: &DatabaseConnection, target: &Scratch) -> Result<AdoptionReport> {
+async fn record_migrations(
+    conn: &DatabaseConnection,
+    target: &Scratch,
+) -> Result<Option<AdoptionReport>> {
     conn.execute_unprepared("BEGIN IMMEDIATE").await?;
+    if migrated_meanwhile(conn).await? {
+        conn.execute_unprepared("ROLLBACK").await?;
+        return Ok(None);
+    }
     let result = async {
         let table = "seaql_migrations";
         if table_sql(conn, table).await?.is_none()
@@ -900,14 +904,20 @@ async fn record_migrations(conn: &DatabaseConnection, target: &Scratch) -> Resul
             return Err(err);
         }
     }
-    Ok(AdoptionReport {
+    Ok(Some(AdoptionReport {
         adopted_from: "interview_persistence",
         backup: None,
         rows: BTreeMap::new(),
         checksums: BTreeMap::new(),
         repaired_nodes: Vec::new(),
         recorded_migrations: super::known_migrations(),
-    })
+    }))
+}
+
+/// Whether another process recorded migrations since this one looked
+/// (checked under the write lock, so the answer holds until COMMIT).
+async fn migrated_meanwhile(conn: &DatabaseConnection) -> Result<bool> {
+    Ok(!super::schema_status(conn).await?.applied.is_empty())
 }
 
 /// What stands between the outer parentheses of a `CREATE TABLE`.

@@ -165,19 +165,35 @@ pub async fn require_current(db: &impl ConnectionTrait) -> Result<SchemaStatus> 
 /// Before DDL touches a SQLite file: `PRAGMA quick_check`, and a refusal
 /// when it finds damage (migrating a damaged file can only make it worse).
 /// It reads the whole file, so it runs only when migrations are pending.
-async fn refuse_damaged(db: &Database) -> Result<()> {
+pub(crate) async fn refuse_damaged(db: &Database) -> Result<()> {
     let Some(crate::config::SqliteLocation::File { path, .. }) = db.sqlite_location() else {
         return Ok(());
     };
-    let finding =
-        crate::database::query_value::<String>(db.connection(), "PRAGMA quick_check(1)").await;
-    match finding {
-        Ok(Some(ok)) if ok == "ok" => Ok(()),
-        Ok(finding) => Err(Error::DamagedFile {
+    let findings = db
+        .connection()
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.connection().get_database_backend(),
+            "PRAGMA quick_check(100)",
+        ))
+        .await
+        .map_err(Error::from)
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| row.try_get_by_index::<String>(0).map_err(Error::from))
+                .collect::<Result<Vec<String>>>()
+        });
+    match findings {
+        // A row that breaks a CHECK or NOT NULL (written with the checks
+        // off) is a matter for the rules, not damage to the file.
+        Ok(lines) if lines.iter().all(|l| l == "ok" || is_constraint_finding(l)) => Ok(()),
+        Ok(lines) => Err(Error::DamagedFile {
             path: path.clone(),
             reason: format!(
                 "quick_check: {}; nothing was migrated",
-                finding.unwrap_or_default()
+                lines
+                    .into_iter()
+                    .find(|l| !is_constraint_finding(l))
+                    .unwrap_or_default()
             ),
         }),
         Err(Error::Corrupt(err)) => Err(Error::DamagedFile {
@@ -186,6 +202,12 @@ async fn refuse_damaged(db: &Database) -> Result<()> {
         }),
         Err(err) => Err(err),
     }
+}
+
+/// Whether a `quick_check` line reports a row breaking a CHECK or NOT NULL
+/// constraint rather than damage to the file.
+fn is_constraint_finding(line: &str) -> bool {
+    line.starts_with("CHECK constraint failed in ") || line.starts_with("NULL value in ")
 }
 
 fn refuse_unknown(status: &SchemaStatus) -> Result<()> {

@@ -21,3 +21,4 @@ mod health;
 mod init;
 mod migration;
 mod repositories;
+mod schema;

@@ -1,0 +1,4 @@
+//! The schema (`src/schema/`): taking over the files the Python module
+//! made.
+
+mod adopt;
