@@ -215,8 +215,7 @@ async fn the_python_module_still_works_on_an_adopted_file() {
 
     // What the Python module does at start and per request: its whole
     // migration script, then reads and writes with foreign keys on.
-    let script = format!(
-        r#"
+    let script = r#"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("PRAGMA foreign_keys = ON")
@@ -231,14 +230,13 @@ db.execute("UPDATE concept_elements SET is_covered = 1, covered_at = datetime('n
 db.commit()
 count = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
 assert count == 4, count
-print("{{}} sessions".format(count))
-"#
-    );
+print("{} sessions".format(count))
+"#;
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python_module_schema.sql");
     let output = std::process::Command::new("python3")
         .arg("-c")
-        .arg(&script)
+        .arg(script)
         .arg(&path)
         .arg(&fixture)
         .output()
