@@ -6,9 +6,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use interview_persistence::schema::{AdoptionOptions, AdoptionReport};
 use interview_persistence::{
-    DatabaseConfig, HealthOptions, HealthReport, IntegrityCheck, check_health_at,
-    check_health_with, init_database,
+    DatabaseConfig, HealthOptions, HealthReport, InitOptions, IntegrityCheck, check_health_at,
+    check_health_with, init_database_with,
 };
 
 /// Create, migrate and check the interview store.
@@ -30,8 +31,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the database or bring its schema up to date, then print the
-    /// health report. Safe to run at every start.
-    Init,
+    /// health report. Safe to run at every start. A SQLite file the Python
+    /// module made is checked, backed up beside itself and adopted; the
+    /// report then has an `adoption` key.
+    Init {
+        /// Repair duplicate current nodes of a Python-made file (each group
+        /// chained, the newest current) instead of refusing it.
+        #[arg(long)]
+        repair_duplicate_nodes: bool,
+    },
     /// Print the health report; exit 0 when healthy, 1 otherwise. Never
     /// changes the database. By default SQLite files up to 32 MiB get a
     /// `quick_check`, larger ones none (it reads the whole file).
@@ -68,18 +76,28 @@ async fn main() -> ExitCode {
         }
     };
 
-    let report = match cli.command {
-        Command::Init => match init_database(&config).await {
-            Ok(db) => {
-                let report = check_health_with(&db, HealthOptions::default()).await;
-                let _ = db.close().await;
-                report
+    let (report, adoption) = match cli.command {
+        Command::Init {
+            repair_duplicate_nodes,
+        } => {
+            let options = InitOptions {
+                adoption: AdoptionOptions {
+                    repair_duplicate_current_nodes: repair_duplicate_nodes,
+                    ..AdoptionOptions::default()
+                },
+            };
+            match init_database_with(&config, options).await {
+                Ok((db, init)) => {
+                    let report = check_health_with(&db, HealthOptions::default()).await;
+                    let _ = db.close().await;
+                    (report, init.adoption)
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "init failed");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "init failed");
-                return ExitCode::FAILURE;
-            }
-        },
+        }
         Command::Health { full, quick } => {
             let options = HealthOptions {
                 integrity: match (full, quick) {
@@ -88,14 +106,22 @@ async fn main() -> ExitCode {
                     (false, false) => IntegrityCheck::Auto,
                 },
             };
-            check_health_at(&config, options).await
+            (check_health_at(&config, options).await, None)
         }
     };
-    print_report(&report)
+    print_report(&report, adoption.as_ref())
 }
 
-fn print_report(report: &HealthReport) -> ExitCode {
-    match serde_json::to_string(report) {
+/// The health report as one JSON line, with what an adoption did under
+/// `adoption`.
+fn print_report(report: &HealthReport, adoption: Option<&AdoptionReport>) -> ExitCode {
+    let json = serde_json::to_value(report).and_then(|mut value| {
+        if let (Some(adoption), Some(object)) = (adoption, value.as_object_mut()) {
+            object.insert("adoption".into(), serde_json::to_value(adoption)?);
+        }
+        serde_json::to_string(&value)
+    });
+    match json {
         Ok(json) => println!("{json}"),
         Err(err) => {
             tracing::error!("cannot serialise the health report: {err}");

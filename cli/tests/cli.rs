@@ -140,3 +140,70 @@ async fn init_and_health_work_on_postgres_and_hide_the_password() {
         "a SQLite file was created"
     );
 }
+
+/// A file the Python module made, with two current nodes that share a
+/// label and type (its UNIQUE let them in).
+async fn python_file_with_duplicates(path: &std::path::Path) {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("create");
+    db.execute_unprepared(include_str!(
+        "../../tests/fixtures/python_module_schema.sql"
+    ))
+    .await
+    .expect("the Python DDL");
+    db.execute_unprepared(
+        "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('s1', 'm', 'c', 'n'); \
+         INSERT INTO kg_nodes (id, session_id, label, node_type, recorded_at) VALUES \
+           ('old', 's1', 'calm', 'value', '2026-01-01 10:00:00'), \
+           ('new', 's1', 'calm', 'value', '2026-01-01 11:00:00')",
+    )
+    .await
+    .expect("rows");
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn init_adopts_a_python_file_named_by_database_path_once_repair_is_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    python_file_with_duplicates(&dir.path().join("python.db")).await;
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_interview-db"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("DATABASE_PATH", "python.db")
+            .output()
+            .expect("run interview-db")
+    };
+    let refused = run(&["init"]);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("kg_nodes") && message.contains("--repair-duplicate-nodes"),
+        "{message}"
+    );
+
+    let output = run(&["init", "--repair-duplicate-nodes"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report_of(&output);
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(report["path"], "python.db");
+    let adoption = &report["adoption"];
+    assert_eq!(adoption["adopted_from"], "python_module");
+    assert_eq!(adoption["repaired_nodes"][0]["node_id"], "old");
+    assert_eq!(adoption["repaired_nodes"][0]["superseded_by"], "new");
+    let backup = adoption["backup"].as_str().expect("a backup path");
+    assert!(std::path::Path::new(backup).is_absolute() || dir.path().join(backup).is_file());
+
+    // Once adopted, init is an ordinary start: no adoption key.
+    let again = run(&["init"]);
+    assert!(again.status.success());
+    assert!(report_of(&again).get("adoption").is_none());
+}
