@@ -250,7 +250,12 @@ pub(crate) async fn table_sql(conn: &impl ConnectionTrait, table: &str) -> Resul
     .transpose()?)
 }
 
-async fn rows(conn: &impl ConnectionTrait, sql: &str, values: &[&str]) -> Result<Vec<QueryResult>> {
+/// The rows `sql` returns, with `values` bound.
+pub(crate) async fn rows(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: &[&str],
+) -> Result<Vec<QueryResult>> {
     Ok(conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,

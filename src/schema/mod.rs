@@ -4,9 +4,11 @@
 
 mod adopt;
 mod inspect;
+mod preflight;
 
 pub(crate) use adopt::adopt_if_needed;
-pub use adopt::{AdoptionFindings, AdoptionOptions, AdoptionReport, Finding, RepairedNode};
+pub use adopt::{AdoptionOptions, AdoptionReport, RepairedNode};
+pub use preflight::{AdoptionFindings, Finding};
 
 use migration::seaql_migrations;
 use migration::{Migrator, MigratorTrait};

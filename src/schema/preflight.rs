@@ -1,0 +1,322 @@
+//! What adoption checks before it changes anything: every row of a file
+//! the Python module made that this module's rules would refuse, counted
+//! per rule and listed by table and row id.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+use super::adopt::AdoptionOptions;
+use super::inspect::{SchemaShape, rows};
+use crate::error::Result;
+
+/// How many findings a refusal lists (every rule still gets its count).
+const LISTED_FINDINGS: usize = 50;
+
+/// Why a file cannot be adopted as it is: how many rows break each rule,
+/// and the first of them by table and row id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AdoptionFindings {
+    /// Rows found, per rule.
+    pub by_rule: BTreeMap<String, u64>,
+    /// The first findings (at most 50).
+    pub listed: Vec<Finding>,
+}
+
+/// One row that breaks one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The table.
+    pub table: String,
+    /// The row's id (or `rowid N` when it has none).
+    pub row_id: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl AdoptionFindings {
+    /// Whether nothing was found.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_rule.is_empty()
+    }
+
+    fn add(&mut self, table: &str, rule: &str, row_ids: Vec<String>, total: u64) {
+        if total == 0 {
+            return;
+        }
+        *self.by_rule.entry(format!("{table}: {rule}")).or_default() += total;
+        for row_id in row_ids {
+            if self.listed.len() < LISTED_FINDINGS {
+                self.listed.push(Finding {
+                    table: table.to_owned(),
+                    row_id,
+                    rule: rule.to_owned(),
+                });
+            }
+        }
+    }
+}
+
+impl fmt::Display for AdoptionFindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total: u64 = self.by_rule.values().sum();
+        write!(f, "{total} row(s) break the module's rules:")?;
+        for (rule, count) in &self.by_rule {
+            write!(f, " {rule} ×{count};")?;
+        }
+        f.write_str(" first rows:")?;
+        for finding in &self.listed {
+            write!(
+                f,
+                " {} {} ({});",
+                finding.table, finding.row_id, finding.rule
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Every row this module's rules would refuse, found before anything
+/// changes.
+pub(crate) async fn preflight(
+    conn: &DatabaseConnection,
+    python: &SchemaShape,
+    options: AdoptionOptions,
+) -> Result<AdoptionFindings> {
+    let mut findings = AdoptionFindings::default();
+
+    // Rows written with foreign keys off that point nowhere.
+    let dangling = rows(conn, "PRAGMA foreign_key_check", &[]).await?;
+    let mut by_table: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for row in &dangling {
+        let table: String = row.try_get_by_index(0)?;
+        let rowid: Option<i64> = row.try_get_by_index(1)?;
+        let parent: String = row.try_get_by_index(2)?;
+        let id = match rowid {
+            Some(rowid) => crate::database::query_value::<String>(
+                conn,
+                &format!(
+                    "SELECT coalesce(id, 'rowid {rowid}') FROM \"{table}\" WHERE rowid = {rowid}"
+                ),
+            )
+            .await?
+            .unwrap_or_else(|| format!("rowid {rowid}")),
+            None => "?".into(),
+        };
+        by_table.entry((table, parent)).or_default().push(id);
+    }
+    for ((table, parent), ids) in by_table {
+        let total = ids.len() as u64;
+        findings.add(
+            &table,
+            &format!("points to a missing {parent} row"),
+            ids,
+            total,
+        );
+    }
+
+    if !options.repair_duplicate_current_nodes {
+        check(
+            conn,
+            &mut findings,
+            "kg_nodes",
+            "a second current node with the same session, label and type (repairable: --repair-duplicate-nodes)",
+            "superseded_by IS NULL AND EXISTS (SELECT 1 FROM kg_nodes m WHERE m.superseded_by IS NULL \
+             AND m.session_id = t.session_id AND m.label = t.label AND m.node_type = t.node_type AND m.id <> t.id)",
+        )
+        .await?;
+    }
+
+    // Every column holds what its declared type and this module's rules say.
+    for (table, shape) in python {
+        for column in &shape.columns {
+            let c = format!("\"{}\"", column.name);
+            let allowed = match column.declared_type.as_str() {
+                "TEXT" => "'text'",
+                "REAL" => "'real', 'integer'",
+                "INTEGER" => "'integer'",
+                _ => "'text'", // JSON
+            };
+            check(
+                conn,
+                &mut findings,
+                table,
+                &format!("{} holds a value of the wrong type", column.name),
+                &format!("{c} IS NOT NULL AND typeof({c}) NOT IN ({allowed})"),
+            )
+            .await?;
+            if column.declared_type == "JSON" {
+                check(
+                    conn,
+                    &mut findings,
+                    table,
+                    &format!("{} is not valid JSON", column.name),
+                    &format!("typeof({c}) = 'text' AND NOT json_valid({c})"),
+                )
+                .await?;
+            }
+            if column.name.ends_with("_at") {
+                check(
+                    conn,
+                    &mut findings,
+                    table,
+                    &format!("{} is not a `YYYY-MM-DD HH:MM:SS` UTC timestamp", column.name),
+                    &format!(
+                        "typeof({c}) = 'text' AND (datetime({c}) IS NULL OR {c} NOT GLOB \
+                         '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')"
+                    ),
+                )
+                .await?;
+            }
+        }
+        check(conn, &mut findings, table, "has no id", "id IS NULL").await?;
+    }
+    for (table, column) in [
+        ("kg_nodes", "source_utterance_ids"),
+        ("kg_edges", "source_utterance_ids"),
+        ("utterances", "discourse_markers"),
+    ] {
+        check(
+            conn,
+            &mut findings,
+            table,
+            &format!("{column} is not a JSON array of strings"),
+            &format!(
+                "{column} IS NOT NULL AND json_valid({column}) AND (json_type({column}) <> 'array' \
+                 OR EXISTS (SELECT 1 FROM json_each(t.{column}) WHERE type <> 'text'))"
+            ),
+        )
+        .await?;
+    }
+    let vocabulary = {
+        use sea_orm::{ActiveEnum, Iterable};
+        entity::kg_edge::EdgeType::iter()
+            .map(|t| format!("'{}'", t.to_value()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fraction = |c: &str| format!("{c} IS NOT NULL AND NOT ({c} BETWEEN 0.0 AND 1.0)");
+    let rules: Vec<(&str, String, String)> = vec![
+        (
+            "sessions",
+            "status is not active, completed or abandoned".into(),
+            "status NOT IN ('active', 'completed', 'abandoned')".into(),
+        ),
+        (
+            "sessions",
+            "turn_count is negative".into(),
+            "turn_count < 0".into(),
+        ),
+        (
+            "sessions",
+            "coverage_score is not in [0, 1]".into(),
+            fraction("coverage_score"),
+        ),
+        (
+            "utterances",
+            "speaker is not system or user".into(),
+            "speaker NOT IN ('system', 'user')".into(),
+        ),
+        (
+            "utterances",
+            "turn_number is below 1".into(),
+            "turn_number < 1".into(),
+        ),
+        (
+            "kg_nodes",
+            "confidence is not in [0, 1]".into(),
+            fraction("confidence"),
+        ),
+        (
+            "kg_edges",
+            "confidence is not in [0, 1]".into(),
+            fraction("confidence"),
+        ),
+        (
+            "kg_edges",
+            "edge_type is not a known edge type".into(),
+            format!("edge_type NOT IN ({vocabulary})"),
+        ),
+        (
+            "scoring_history",
+            "turn_number is below 1".into(),
+            "turn_number < 1".into(),
+        ),
+        (
+            "scoring_history",
+            "coverage_score is not in [0, 1]".into(),
+            fraction("coverage_score"),
+        ),
+        (
+            "scoring_history",
+            "depth_score is not in [0, 1]".into(),
+            fraction("depth_score"),
+        ),
+        (
+            "scoring_history",
+            "saturation_score is not in [0, 1]".into(),
+            fraction("saturation_score"),
+        ),
+        (
+            "scoring_history",
+            "novelty_score is not in [0, 1]".into(),
+            fraction("novelty_score"),
+        ),
+        (
+            "scoring_history",
+            "richness_score is not in [0, 1]".into(),
+            fraction("richness_score"),
+        ),
+        (
+            "concept_elements",
+            "priority is not high, medium or low".into(),
+            "priority NOT IN ('high', 'medium', 'low')".into(),
+        ),
+        (
+            "concept_elements",
+            "is_covered is not 0 or 1".into(),
+            "is_covered NOT IN (0, 1)".into(),
+        ),
+    ];
+    for (table, rule, condition) in rules {
+        check(conn, &mut findings, table, &rule, &condition).await?;
+    }
+    Ok(findings)
+}
+
+/// Adds to `findings` the rows of `table` (aliased `t`) where `condition`
+/// holds.
+async fn check(
+    conn: &DatabaseConnection,
+    findings: &mut AdoptionFindings,
+    table: &str,
+    rule: &str,
+    condition: &str,
+) -> Result<()> {
+    let total = crate::database::query_value::<i64>(
+        conn,
+        &format!("SELECT COUNT(*) FROM \"{table}\" t WHERE {condition}"),
+    )
+    .await?
+    .unwrap_or(0);
+    if total == 0 {
+        return Ok(());
+    }
+    let ids = rows(
+        conn,
+        &format!(
+            "SELECT coalesce(id, 'rowid ' || rowid) FROM \"{table}\" t WHERE {condition} \
+             ORDER BY rowid LIMIT {LISTED_FINDINGS}"
+        ),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0))
+    .collect::<std::result::Result<Vec<_>, _>>()?;
+    findings.add(table, rule, ids, u64::try_from(total).unwrap_or(0));
+    Ok(())
+}
