@@ -148,11 +148,9 @@ async fn python_file_with_duplicates(path: &std::path::Path) {
     let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .expect("create");
-    db.execute_unprepared(include_str!(
-        "../../tests/fixtures/python_module_schema.sql"
-    ))
-    .await
-    .expect("the Python DDL");
+    db.execute_unprepared(include_str!("../../src/schema/python_module_schema.sql"))
+        .await
+        .expect("the Python DDL");
     db.execute_unprepared(
         "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('s1', 'm', 'c', 'n'); \
          INSERT INTO kg_nodes (id, session_id, label, node_type, recorded_at) VALUES \

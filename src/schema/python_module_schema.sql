@@ -1,10 +1,13 @@
--- What a file the Python module made looks like, written from SCHEMA.md
--- ("How the Python module declared the tables"). Adoption recognises such
--- a file by building these tables in a scratch database and comparing the
--- two schemas as SQLite reports them (columns, types, nullability,
--- defaults, keys, indexes, CHECKs), so formatting never matters. The tests
--- build their fixture files from their own copy (tests/fixtures/), as the
--- Python module would.
+-- The Python module's migration script, written from SCHEMA.md ("How the
+-- Python module declared the tables"): it ran as one script at every start,
+-- in this order, and recorded nothing else.
+--
+-- Adoption recognises a file the Python module made by building these
+-- tables in a scratch database and comparing the two schemas as SQLite
+-- reports them (columns, types, nullability, defaults, keys, indexes,
+-- CHECKs), so formatting never matters. The tests build their fixture
+-- files with this same script, run through SQLite by other drivers
+-- (rusqlite, sqlx, python3's sqlite3) as the Python module ran it.
 
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,

@@ -10,11 +10,8 @@ use sea_orm::ConnectionTrait;
 use crate::fixtures::{a_closed_database_with_turns, exec, file_of, wal_of};
 use crate::helpers;
 
-#[tokio::test]
-async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
-    let test_db = helpers::sqlite().await;
-    let db = &test_db.db;
-    // ~40 MB of session rows, past the automatic quick-check limit.
+/// 40 sessions of ~1 MB each.
+async fn fill_40_mb(db: &interview_persistence::Database) {
     exec(
         db,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
@@ -23,6 +20,14 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
     )
     .await
     .expect("fill");
+}
+
+#[tokio::test]
+async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    // ~40 MB of session rows, past the automatic quick-check limit.
+    fill_40_mb(db).await;
     helpers::outside_connection(db)
         .await
         .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -58,14 +63,7 @@ async fn health_checks_a_small_database_whose_files_grew_large() {
     let db = &test_db.db;
     // ~40 MB written then deleted: the file keeps its free pages, the WAL
     // file keeps its size, but the pages in use are few.
-    exec(
-        db,
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
-         INSERT INTO sessions (id, methodology, concept_id, concept_name, config) \
-         SELECT 'big-' || i, 'm', 'c', hex(randomblob(524288)), '{}' FROM n",
-    )
-    .await
-    .expect("fill");
+    fill_40_mb(db).await;
     exec(db, "DELETE FROM sessions").await.expect("empty");
     let outside = helpers::outside_connection(db).await;
     outside

@@ -30,15 +30,6 @@ on_both_backends!(
     turns_committed_together_keep_their_own_outcomes,
 );
 
-async fn started(repos: &Repositories) -> String {
-    let (session, _) = repos
-        .sessions
-        .create_with_elements(new_session(), vec![element("e0", Priority::High)])
-        .await
-        .expect("start a session");
-    session.id
-}
-
 /// Holds the writer (SQLite) or the session's row (PostgreSQL) so that a
 /// turn of `session_id` has to wait.
 async fn block_the_session(
@@ -63,7 +54,7 @@ async fn block_the_session(
 
 async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Database) {
     let repos = Repositories::new(db);
-    let session_id = started(&repos).await;
+    let session_id = start(&repos).await;
     let before = repos.sessions.get(&session_id).await.expect("session");
 
     let blocker = block_the_session(db, &session_id).await;
@@ -81,7 +72,7 @@ async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Databas
         .update_status(&session_id, SessionStatus::Abandoned)
         .await
         .expect("abandon the session");
-    let other = started(&repos).await;
+    let other = start(&repos).await;
     repos
         .turns
         .record_turn(chain_turn(&other, 1))
@@ -595,7 +586,7 @@ async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
     let repos = Arc::new(Repositories::new(db));
     let mut sessions = Vec::new();
     for _ in 0..8 {
-        let session_id = started(&repos).await;
+        let session_id = start(&repos).await;
         repos
             .turns
             .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))

@@ -5,7 +5,7 @@
 //! module still working on the file afterwards.
 //!
 //! The fixtures are built as the Python module built them: its DDL
-//! (`tests/fixtures/python_module_schema.sql`) run through SQLite by
+//! (`src/schema/python_module_schema.sql`) run through SQLite by
 //! another driver (rusqlite), rows with `datetime('now')` timestamps.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use interview_persistence::schema::{AdoptionOptions, known_migrations, schema_st
 use interview_persistence::{DatabaseConfig, Error, InitOptions, check_health, init_database_with};
 use rusqlite::Connection;
 
-const PYTHON_DDL: &str = include_str!("../../fixtures/python_module_schema.sql");
+const PYTHON_DDL: &str = include_str!("../../../src/schema/python_module_schema.sql");
 
 /// A file the Python module made, in WAL mode as its `init_database` left
 /// it, with three sessions: one with turns, nodes (one superseded), edges,
@@ -232,8 +232,7 @@ count = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
 assert count == 4, count
 print("{} sessions".format(count))
 "#;
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python_module_schema.sql");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema/python_module_schema.sql");
     let output = std::process::Command::new("python3")
         .arg("-c")
         .arg(script)
