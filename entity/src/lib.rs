@@ -1,5 +1,5 @@
 //! SeaORM entities of the interview store: one module per table of
-//! `SCHEMA.md`.
+//! `SCHEMA.md`, and `session_erasure` (the record of an erased session).
 //!
 //! Entities only describe tables; behaviour lives in the repositories of the
 //! `interview-persistence` crate, and the schema history lives in the
@@ -25,6 +25,7 @@ pub mod kg_edge;
 pub mod kg_node;
 pub mod scoring_history;
 pub mod session;
+pub mod session_erasure;
 mod string_list;
 pub mod utterance;
 

@@ -5,4 +5,5 @@ pub use crate::kg_edge::Entity as KgEdge;
 pub use crate::kg_node::Entity as KgNode;
 pub use crate::scoring_history::Entity as ScoringHistory;
 pub use crate::session::Entity as Session;
+pub use crate::session_erasure::Entity as SessionErasure;
 pub use crate::utterance::Entity as Utterance;

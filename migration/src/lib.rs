@@ -18,6 +18,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod location;
 mod m20261127_000001_create_interview_tables;
 mod m20261127_000002_create_edge_type_vocabulary;
+mod m20261127_000003_create_session_erasures;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
 pub mod sqlite_rebuild;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_interview_tables::Migration),
             Box::new(m20261127_000002_create_edge_type_vocabulary::Migration),
+            Box::new(m20261127_000003_create_session_erasures::Migration),
         ]
     }
 }

@@ -1,0 +1,33 @@
+//! `session_erasures`: the record that a session was erased — its id, when,
+//! and how many rows of each table went — without any of its content.
+//! No foreign key: the session it records is gone.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A row of `session_erasures`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "session_erasures")]
+pub struct Model {
+    /// The id the erased session had.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub session_id: String,
+    /// When it was erased (UTC).
+    pub erased_at: DateTime,
+    /// How many `utterances` rows were erased.
+    pub utterance_rows: i64,
+    /// How many `kg_nodes` rows were erased.
+    pub kg_node_rows: i64,
+    /// How many `kg_edges` rows were erased.
+    pub kg_edge_rows: i64,
+    /// How many `scoring_history` rows were erased.
+    pub scoring_history_rows: i64,
+    /// How many `concept_elements` rows were erased.
+    pub concept_element_rows: i64,
+}
+
+/// No relations: the session is gone.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
