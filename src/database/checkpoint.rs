@@ -20,8 +20,15 @@
 //! [`wal_size_limit`](crate::DatabaseConfig::wal_size_limit) if it grew past
 //! it (`journal_size_limit`). A reader that keeps one transaction open
 //! holds the WAL back until it ends; the next round after that shrinks it.
+//!
+//! After an erasure the WAL is truncated to zero bytes at once
+//! ([`truncate_wal`]), so that no older version of an erased row stays in
+//! it. When a reader's snapshot prevented that, the checkpointer is asked
+//! to [`truncate_when_possible`](Checkpointer::truncate_when_possible): its
+//! rounds then end with a `TRUNCATE` checkpoint that does not wait for
+//! readers, until one succeeds.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -36,6 +43,9 @@ pub(crate) struct Checkpointer {
     commits: AtomicU64,
     after_commits: u64,
     wake: Notify,
+    /// An erasure could not truncate the WAL: do it at the next round
+    /// that finds no reader holding it back.
+    truncate_pending: AtomicBool,
 }
 
 impl Checkpointer {
@@ -45,19 +55,36 @@ impl Checkpointer {
             commits: AtomicU64::new(0),
             after_commits: u64::from(after_commits.max(1)),
             wake: Notify::new(),
+            truncate_pending: AtomicBool::new(false),
         })
     }
 
     /// Starts the checkpoint task on `connection`; it ends when the last
     /// handle on this checkpointer is dropped or the connection is closed.
     /// It pauses this process's writers through `writer`'s queue.
+    /// `busy_timeout` is the connection's, restored after a truncation
+    /// that must not wait.
     pub(crate) fn start(
         self: &Arc<Self>,
         connection: DatabaseConnection,
         writer: WeakWriter,
         interval: Duration,
+        busy_timeout: Duration,
     ) {
-        tokio::spawn(run(Arc::downgrade(self), connection, writer, interval));
+        tokio::spawn(run(
+            Arc::downgrade(self),
+            connection,
+            writer,
+            interval,
+            busy_timeout,
+        ));
+    }
+
+    /// Asks the task to truncate the WAL to zero bytes as soon as no
+    /// reader holds it back (an erasure could not).
+    pub(crate) fn truncate_when_possible(&self) {
+        self.truncate_pending.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     /// Records a committed write transaction.
@@ -74,12 +101,14 @@ async fn run(
     connection: DatabaseConnection,
     writer: WeakWriter,
     interval: Duration,
+    busy_timeout: Duration,
 ) {
     while let Some(alive) = checkpointer.upgrade() {
         tokio::select! {
             () = alive.wake.notified() => {}
             () = tokio::time::sleep(interval) => {}
         }
+        let truncate = alive.truncate_pending.load(Ordering::Acquire);
         drop(alive);
         if checkpointer.strong_count() == 0 {
             break;
@@ -91,7 +120,18 @@ async fn run(
                 let Ok(_writers_wait) = queue.lease().await else {
                     break; // the writer stopped
                 };
-                checkpoint(&connection).await
+                if truncate {
+                    truncate_without_waiting(&connection, busy_timeout)
+                        .await
+                        .map(|truncated| {
+                            if truncated && let Some(alive) = checkpointer.upgrade() {
+                                alive.truncate_pending.store(false, Ordering::Release);
+                                tracing::info!("WAL truncated after an erasure");
+                            }
+                        })
+                } else {
+                    checkpoint(&connection).await
+                }
             }
             Err(err) => Err(err),
         };
@@ -110,4 +150,43 @@ async fn checkpoint(connection: &DatabaseConnection) -> Result<(), sea_orm::DbEr
         .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
         .await
         .map(|_| ())
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)` on `connection`: copies the whole WAL
+/// into the database file and truncates it to zero bytes. `false` when it
+/// could not (a reader holds an old snapshot past the busy timeout, or
+/// another connection was checkpointing): SQLite reports that in the
+/// result row, not as an error.
+pub(crate) async fn truncate_wal(connection: &DatabaseConnection) -> Result<bool, sea_orm::DbErr> {
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            connection.get_database_backend(),
+            "PRAGMA wal_checkpoint(TRUNCATE)",
+        ))
+        .await?;
+    let busy = match row {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => 1,
+    };
+    Ok(busy == 0)
+}
+
+/// [`truncate_wal`] with no busy timeout, so that a reader holding the WAL
+/// back does not keep this process's writers waiting; the connection's
+/// busy timeout is restored afterwards.
+async fn truncate_without_waiting(
+    connection: &DatabaseConnection,
+    busy_timeout: Duration,
+) -> Result<bool, sea_orm::DbErr> {
+    connection
+        .execute_unprepared("PRAGMA busy_timeout = 0")
+        .await?;
+    let truncated = truncate_wal(connection).await;
+    connection
+        .execute_unprepared(&format!(
+            "PRAGMA busy_timeout = {}",
+            busy_timeout.as_millis()
+        ))
+        .await?;
+    truncated
 }

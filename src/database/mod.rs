@@ -20,6 +20,7 @@ use sea_orm::{
 
 pub(crate) use batch::StatementBatch;
 use checkpoint::Checkpointer;
+pub(crate) use sqlite_file::shared_mode;
 use writer::{Writer, WriterLease};
 
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
@@ -308,6 +309,64 @@ impl Database {
         Ok(self.connection.begin_with_options(options).await?)
     }
 
+    /// SQLite: copies every frame of the WAL into the database file and
+    /// truncates the WAL to zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`),
+    /// holding this process's writer meanwhile, so that no older version
+    /// of a page (an erased session's rows) stays in the WAL. `None` on
+    /// PostgreSQL.
+    ///
+    /// A reader holding a snapshot older than the last commit keeps the
+    /// frames it may read: the checkpoint waits for it up to the busy
+    /// timeout (retrying while another connection's checkpoint runs), then
+    /// gives up with `Some(false)`; the background checkpointer then
+    /// truncates the WAL as soon as no reader holds it back.
+    pub(crate) async fn truncate_wal(&self) -> Result<Option<bool>> {
+        let Some(writer) = &self.inner.writer else {
+            return Ok(None);
+        };
+        let _writers_wait = writer.queue.lease().await?;
+        let deadline = Instant::now() + self.inner.config.busy_timeout;
+        loop {
+            if checkpoint::truncate_wal(&writer.connection).await? {
+                return Ok(Some(true));
+            }
+            if Instant::now() >= deadline {
+                if let Some(checkpointer) = &writer.checkpointer {
+                    checkpointer.truncate_when_possible();
+                }
+                return Ok(Some(false));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// PostgreSQL: `VACUUM`s `tables` (outside a transaction), so that the
+    /// dead tuples of deleted rows are removed and their space reusable.
+    /// Nothing on SQLite.
+    pub(crate) async fn vacuum(&self, tables: &[&str]) -> Result<()> {
+        if self.inner.writer.is_some() || tables.is_empty() {
+            return Ok(());
+        }
+        let tables = tables
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.connection
+            .execute_unprepared(&format!("VACUUM {tables}"))
+            .await?;
+        Ok(())
+    }
+
+    /// The SQLite file connections open (the private file behind
+    /// `sqlite::memory:` included); `None` on PostgreSQL.
+    pub(crate) fn sqlite_file(&self) -> Option<&std::path::Path> {
+        match &self.inner.file_location {
+            Some(SqliteLocation::File { path, .. }) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Closes the database: on SQLite the writes queued so far are
     /// committed first (a graceful shutdown loses none of them), then every
     /// connection is closed, waiting for those in use. Writes through any
@@ -355,6 +414,7 @@ impl SqliteWriter {
                 checkpoints.clone(),
                 queue.downgrade(),
                 config.checkpoint_interval,
+                config.busy_timeout,
             );
         }
         Ok(Self {
@@ -559,9 +619,15 @@ fn configure_sqlite(
         if create {
             o = o.create_if_missing(true);
         }
-        if role == Role::Reader {
+        match role {
             // Last, after journal_mode: writes go through the writer.
-            o = o.pragma("query_only", "ON");
+            Role::Reader => o = o.pragma("query_only", "ON"),
+            // Freed space is overwritten with zeros, so that what a
+            // DELETE or an UPDATE replaced (a participant's words) does
+            // not stay readable in free pages and cells of the file.
+            // Always on, not only during an erasure: an UPDATE frees the
+            // old version of a row too.
+            Role::Writer => o = o.pragma("secure_delete", "ON"),
         }
         o
     });
