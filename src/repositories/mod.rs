@@ -28,7 +28,7 @@ pub use concept_elements::{
 pub use graph::{GraphRepository, NewEdge, NewNode, NodeUpdate};
 pub use graph_summary::GraphSummary;
 pub use scoring::{NewScores, ScoringRepository, TurnScores};
-pub use sessions::{NewSession, SessionRepository};
+pub use sessions::{ErasedRows, ErasureRecord, NewSession, SessionRepository};
 pub use turns::{
     NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository,
     TurnUtterance,

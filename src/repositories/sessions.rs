@@ -1,13 +1,17 @@
 //! Interview sessions.
 
-use entity::concept_element;
+use chrono::{DateTime, Utc};
 use entity::session::{self, SessionStatus};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use entity::{concept_element, kg_edge, kg_node, scoring_history, session_erasure, utterance};
+use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Json,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    prelude::Json,
 };
+use serde::Serialize;
 
+use crate::config::Backend;
 use crate::database::{Database, StatementBatch};
 use crate::error::{Error, Result};
 
@@ -29,10 +33,119 @@ pub struct NewSession {
     pub config: Json,
 }
 
-/// Sessions: create, read, list, change status and metrics, config, delete.
+/// Sessions: create, read, list, change status and metrics, config,
+/// delete (an erasure), and the records of erasures.
 #[derive(Debug, Clone)]
 pub struct SessionRepository {
     db: Database,
+}
+
+/// How many rows of each table an erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ErasedRows {
+    /// `sessions` rows (1).
+    pub sessions: u64,
+    /// `utterances` rows.
+    pub utterances: u64,
+    /// `kg_nodes` rows.
+    pub kg_nodes: u64,
+    /// `kg_edges` rows.
+    pub kg_edges: u64,
+    /// `scoring_history` rows.
+    pub scoring_history: u64,
+    /// `concept_elements` rows.
+    pub concept_elements: u64,
+}
+
+impl ErasedRows {
+    /// Every row removed, in all tables.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.sessions
+            + self.utterances
+            + self.kg_nodes
+            + self.kg_edges
+            + self.scoring_history
+            + self.concept_elements
+    }
+}
+
+/// The record that a session was erased: which, when, and how many rows
+/// went — none of its content. [`SessionRepository::delete`] returns it and
+/// keeps it in `session_erasures`, where it outlives the erasure
+/// ([`SessionRepository::erasure`], [`SessionRepository::erasures`]).
+///
+/// Serialises to JSON for an auditor (what `interview-db erase` prints):
+/// `{"session_id":"…","erased_at":"2026-11-27T10:00:00.123456Z","rows":{…},
+/// "backend":"sqlite","wal_truncated":true}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasureRecord {
+    /// The id the erased session had.
+    pub session_id: String,
+    /// When it was erased.
+    pub erased_at: DateTime<Utc>,
+    /// How many rows of each table went.
+    pub rows: ErasedRows,
+    /// The backend the session was erased from.
+    pub backend: Backend,
+    /// SQLite, as returned by [`delete`](SessionRepository::delete): whether
+    /// the WAL was truncated to zero bytes after the delete committed, so
+    /// that no older version of the session's pages stays in it. `false`
+    /// when a reader held a snapshot from before the delete past the busy
+    /// timeout: the old frames stay until the background checkpointer
+    /// truncates the WAL, once that reader is done. `None` on PostgreSQL
+    /// and for records read back from the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_truncated: Option<bool>,
+    /// PostgreSQL, as returned by [`delete`](SessionRepository::delete):
+    /// whether the six tables were `VACUUM`ed after the delete committed.
+    /// `None` on SQLite and for records read back from the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vacuumed: Option<bool>,
+}
+
+impl ErasureRecord {
+    fn from_model(model: session_erasure::Model, backend: Backend) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Self {
+            session_id: model.session_id,
+            erased_at: model.erased_at.and_utc(),
+            rows: ErasedRows {
+                sessions: 1,
+                utterances: count(model.utterance_rows),
+                kg_nodes: count(model.kg_node_rows),
+                kg_edges: count(model.kg_edge_rows),
+                scoring_history: count(model.scoring_history_rows),
+                concept_elements: count(model.concept_element_rows),
+            },
+            backend,
+            wal_truncated: None,
+            vacuumed: None,
+        }
+    }
+}
+
+/// The tables that hold a session's rows, the session's own last.
+const SESSION_TABLES: [&str; 6] = [
+    "utterances",
+    "kg_nodes",
+    "kg_edges",
+    "scoring_history",
+    "concept_elements",
+    "sessions",
+];
+
+/// How many rows of `E` belong to `session_id`.
+async fn count_of<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    session_id: &str,
+) -> Result<i64>
+where
+    E::Model: Sync,
+{
+    let n = E::find().filter(column.eq(session_id)).count(conn).await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn session_model(new: NewSession) -> Result<session::Model> {
@@ -232,27 +345,166 @@ impl SessionRepository {
             .await
     }
 
-    /// Deletes the session and, by cascade, every row of it in every table.
+    /// Erases the session: deletes it and, by cascade, every row of it in
+    /// every table, and records the erasure — the session's id, the time,
+    /// and how many rows of each table went, nothing of their content —
+    /// in `session_erasures`, all in one write transaction.
+    ///
+    /// After the commit, the deleted text is gone from the files too, not
+    /// only from queries:
+    /// - SQLite overwrites freed space with zeros (`secure_delete` is on
+    ///   for every write), and the WAL, which still holds the pages as they
+    ///   were before the delete, is checkpointed and truncated to zero bytes
+    ///   while this process's writers wait. A reader holding a snapshot
+    ///   from before the delete keeps those pages: the truncation waits for
+    ///   it up to the busy timeout, then the record says
+    ///   `wal_truncated: false` and the background checkpointer truncates
+    ///   the WAL once that reader is done.
+    /// - PostgreSQL keeps deleted rows as dead tuples until a vacuum: the
+    ///   six tables are `VACUUM`ed (`vacuumed` in the record). A vacuum
+    ///   makes the space reusable but does not overwrite it, and WAL
+    ///   segments, replicas and backups keep their copies (see README).
+    ///
+    /// A failure after the commit (the WAL truncation or the vacuum) does
+    /// not make the call fail — the session is erased — but shows as
+    /// `false` in the record and is logged.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when there is no such session.
+    /// [`Error::NotFound`] when there is no such session (nothing is
+    /// recorded), or the classified database error of the transaction
+    /// (nothing was deleted).
     #[tracing::instrument(skip(self))]
-    pub async fn delete(&self, session_id: &str) -> Result<()> {
-        let statement = Query::delete()
-            .from_table(session::Entity)
-            .and_where(Expr::col(session::Column::Id).eq(session_id))
-            .returning_col(session::Column::Id)
-            .to_owned();
-        let deleted = self
-            .db
-            .write_batch(StatementBatch::of_returning_at_most_one(
-                sea_orm::DbBackend::from(self.db.backend()).build(&statement),
-            ))
+    pub async fn delete(&self, session_id: &str) -> Result<ErasureRecord> {
+        let erased_at = now_utc();
+        let txn = self.db.begin_write().await?;
+        // Locks the session (PostgreSQL: FOR UPDATE), so that no row of it
+        // can be added between the counts and the delete.
+        session::Entity::find_by_id(session_id)
+            .select_only()
+            .column(session::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<String>()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| not_found(session_id))?;
+        let model = session_erasure::Model {
+            session_id: session_id.to_owned(),
+            erased_at,
+            utterance_rows: count_of::<utterance::Entity>(
+                &*txn,
+                utterance::Column::SessionId,
+                session_id,
+            )
+            .await?,
+            kg_node_rows: count_of::<kg_node::Entity>(
+                &*txn,
+                kg_node::Column::SessionId,
+                session_id,
+            )
+            .await?,
+            kg_edge_rows: count_of::<kg_edge::Entity>(
+                &*txn,
+                kg_edge::Column::SessionId,
+                session_id,
+            )
+            .await?,
+            scoring_history_rows: count_of::<scoring_history::Entity>(
+                &*txn,
+                scoring_history::Column::SessionId,
+                session_id,
+            )
+            .await?,
+            concept_element_rows: count_of::<concept_element::Entity>(
+                &*txn,
+                concept_element::Column::SessionId,
+                session_id,
+            )
+            .await?,
+        };
+        // A session id erased before (a caller reused it) keeps the record
+        // of its last erasure.
+        session_erasure::Entity::insert(model.clone().into_active_model())
+            .on_conflict(
+                OnConflict::column(session_erasure::Column::SessionId)
+                    .update_columns([
+                        session_erasure::Column::ErasedAt,
+                        session_erasure::Column::UtteranceRows,
+                        session_erasure::Column::KgNodeRows,
+                        session_erasure::Column::KgEdgeRows,
+                        session_erasure::Column::ScoringHistoryRows,
+                        session_erasure::Column::ConceptElementRows,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&*txn)
             .await?;
-        if deleted.is_empty() {
-            return Err(not_found(session_id));
+        session::Entity::delete_by_id(session_id)
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+
+        let mut record = ErasureRecord::from_model(model, self.db.backend());
+        match self.db.backend() {
+            Backend::Sqlite => {
+                record.wal_truncated = Some(match self.db.truncate_wal().await {
+                    Ok(truncated) => truncated.unwrap_or(false),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the erasure committed, but the WAL could not be truncated");
+                        false
+                    }
+                });
+                if record.wal_truncated == Some(false) {
+                    tracing::warn!(
+                        "a reader holds the WAL: the erased session's old pages stay in it until the checkpointer truncates it"
+                    );
+                }
+            }
+            Backend::Postgres => {
+                record.vacuumed = Some(match self.db.vacuum(&SESSION_TABLES).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the erasure committed, but VACUUM failed");
+                        false
+                    }
+                });
+            }
         }
-        Ok(())
+        tracing::info!(rows = record.rows.total(), "session erased");
+        Ok(record)
+    }
+
+    /// The record of the erasure of session `session_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (entity `session_erasures`) when no session of
+    /// that id was erased.
+    #[tracing::instrument(skip(self))]
+    pub async fn erasure(&self, session_id: &str) -> Result<ErasureRecord> {
+        session_erasure::Entity::find_by_id(session_id)
+            .one(self.db.connection())
+            .await?
+            .map(|model| ErasureRecord::from_model(model, self.db.backend()))
+            .ok_or_else(|| Error::NotFound {
+                entity: "session_erasures",
+                id: session_id.to_owned(),
+            })
+    }
+
+    /// The records of erasures, most recent first, at most `limit`.
+    ///
+    /// # Errors
+    /// The classified database error.
+    #[tracing::instrument(skip(self))]
+    pub async fn erasures(&self, limit: u64) -> Result<Vec<ErasureRecord>> {
+        Ok(session_erasure::Entity::find()
+            .order_by_desc(session_erasure::Column::ErasedAt)
+            .order_by_desc(session_erasure::Column::SessionId)
+            .limit(limit)
+            .all(self.db.connection())
+            .await?
+            .into_iter()
+            .map(|model| ErasureRecord::from_model(model, self.db.backend()))
+            .collect())
     }
 
     /// Updates the columns `change` sets, and `updated_at` (to now, unless a
