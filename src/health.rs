@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde::Serialize;
 
 use crate::config::{Backend, DatabaseConfig};
-use crate::database::{Database, query_value};
+use crate::database::{Database, query_value, shared_mode};
 use crate::error::Result;
 use crate::schema::schema_status;
 
@@ -137,6 +137,11 @@ pub struct HealthReport {
     /// What is wrong, when unhealthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What an operator should look at, though the database can serve:
+    /// e.g. a SQLite file that others than its owner may read. Serialised
+    /// only when there is one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl HealthReport {
@@ -159,6 +164,7 @@ impl HealthReport {
             foreign_keys: None,
             elapsed_ms: elapsed_ms(started),
             error: Some(error),
+            warnings: Vec::new(),
         }
     }
 }
@@ -301,7 +307,25 @@ async fn inspect(
         foreign_keys,
         elapsed_ms: elapsed_ms(started),
         error: (!problems.is_empty()).then(|| problems.join("; ")),
+        warnings: file_warnings(db),
     })
+}
+
+/// Warnings about the SQLite file: one that group or others may read or
+/// write. The module creates its files owner-only but never changes the
+/// mode of a file it found.
+fn file_warnings(db: &Database) -> Vec<String> {
+    let Some(path) = db.sqlite_file() else {
+        return Vec::new();
+    };
+    match shared_mode(path) {
+        Some(mode) => vec![format!(
+            "the database file `{}` has mode {mode:04o}: others than its owner may read or write \
+             participants' data; `chmod 600` it (and its -wal and -shm files)",
+            path.display()
+        )],
+        None => Vec::new(),
+    }
 }
 
 /// [`IntegrityCheck::Auto`] made concrete for this database: by the bytes

@@ -60,6 +60,7 @@ pub(crate) fn prepare(path: &Path, create: bool) -> Result<()> {
         {
             if create {
                 create_parent_directories(path)?;
+                create_private_file(path);
             }
             Ok(())
         }
@@ -103,14 +104,68 @@ fn check_not_truncated(path: &Path, header: &[u8], file_len: u64) -> Result<()> 
     Ok(())
 }
 
+/// Creates the missing parent directories of `path`, each readable by
+/// this user only (0700 whatever the umask); existing ones keep their
+/// modes.
 fn create_parent_directories(path: &Path) -> Result<()> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
-    std::fs::create_dir_all(parent).map_err(|source| Error::CreateDirectory {
-        path: PathBuf::from(parent),
-        source,
-    })
+    create_private_directories(parent)
+}
+
+/// Creates `directory` and its missing parents with mode 0700 (on Unix;
+/// the umask can only remove bits from it). Directories that exist are
+/// left as they are. Everything the module creates to hold participants'
+/// data — the database's directories, backups, copies — is made this way.
+pub(crate) fn create_private_directories(directory: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(directory)
+        .map_err(|source| Error::CreateDirectory {
+            path: PathBuf::from(directory),
+            source,
+        })
+}
+
+/// Creates `path` as an empty file readable and writable by this user only
+/// (0600 on Unix, whatever the umask), before SQLite opens it: SQLite
+/// gives the `-wal` and `-shm` files it creates beside a database the
+/// database file's mode. A file that appeared meanwhile is left as it is.
+/// When the file cannot be created, SQLite's own attempt reports why
+/// (see `explain_open_failure`).
+fn create_private_file(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => {
+            tracing::debug!(path = %path.display(), error = %err, "cannot pre-create the database file");
+        }
+    }
+}
+
+/// Whether group or others may read or write the file at `path`, and its
+/// mode (permission bits) if so. `None` also when it cannot be read, or
+/// off Unix.
+pub(crate) fn shared_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o066 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Makes a change and rolls it back, so that a database that cannot be
@@ -161,7 +216,7 @@ pub(crate) fn directory_is_writable(path: &Path) -> bool {
 }
 
 /// The file behind a `sqlite::memory:` database: in a directory of its own
-/// under the system's temporary directory, readable by this user only, and
+/// under the system's temporary directory (0700), itself 0600, and
 /// removed with everything in it when dropped (the last handle on the
 /// database is gone).
 ///
@@ -198,6 +253,7 @@ impl PrivateFile {
                 source,
             })?;
         let path = directory.join("memory.db");
+        create_private_file(&path);
         Ok(Self { directory, path })
     }
 
