@@ -1,18 +1,21 @@
-//! `interview-db`: create, migrate and check the interview store.
+//! `interview-db`: create, migrate and check the interview store, and
+//! erase a participant's session.
 //!
-//! Data (the health report as JSON) goes to stdout; logs go to stderr
+//! Data (the health report, the erasure record, as JSON) goes to stdout; logs go to stderr
 //! (filter with `RUST_LOG`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use interview_persistence::schema::{AdoptionOptions, AdoptionReport};
+use interview_persistence::config::SqliteLocation;
+use interview_persistence::repositories::Repositories;
+use interview_persistence::schema::{AdoptionOptions, AdoptionReport, require_current};
 use interview_persistence::{
-    DatabaseConfig, HealthOptions, HealthReport, InitOptions, IntegrityCheck, check_health_at,
-    check_health_with, init_database_with,
+    Database, DatabaseConfig, Error, HealthOptions, HealthReport, InitOptions, IntegrityCheck,
+    check_health_at, check_health_with, init_database_with,
 };
 
-/// Create, migrate and check the interview store.
+/// Create, migrate and check the interview store; erase a session.
 ///
 /// The database is `--database-url`, else `DATABASE_URL`, else the SQLite
 /// file `DATABASE_PATH`, else `data/interview.db`.
@@ -50,6 +53,16 @@ enum Command {
         /// Run SQLite's `quick_check` whatever the file's size.
         #[arg(long)]
         quick: bool,
+    },
+    /// Erase one participant's session: delete it and everything of it in
+    /// every table, scrub the deleted text from the files (SQLite: zeroed
+    /// free space and a truncated WAL; PostgreSQL: VACUUM), keep a record
+    /// of the erasure without its content, and print that record as JSON.
+    /// Copies made before (backups) still hold the session: see README.
+    /// Exits 1, printing nothing, when there is no such session.
+    Erase {
+        /// The id of the session to erase.
+        session_id: String,
     },
 }
 
@@ -108,8 +121,53 @@ async fn main() -> ExitCode {
             };
             (check_health_at(&config, options).await, None)
         }
+        Command::Erase { session_id } => return erase(&config, &session_id).await,
     };
     print_report(&report, adoption.as_ref())
+}
+
+/// Erases `session_id` from an existing database whose schema is current
+/// (it neither creates a database nor migrates one) and prints the
+/// erasure record.
+async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
+    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
+        && !path.is_file()
+    {
+        tracing::error!(path = %path.display(), "there is no database file here; nothing was erased");
+        return ExitCode::FAILURE;
+    }
+    let db = match Database::connect(config).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the database; nothing was erased");
+            return ExitCode::FAILURE;
+        }
+    };
+    let erased = match require_current(db.connection()).await {
+        Ok(_) => Repositories::new(&db).sessions.delete(session_id).await,
+        Err(err) => Err(err),
+    };
+    let _ = db.close().await;
+    match erased {
+        Ok(record) => match serde_json::to_string(&record) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                tracing::error!("the session was erased, but its record cannot be printed: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(Error::NotFound { .. }) => {
+            tracing::error!("no session `{session_id}`: nothing was erased");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "erasing session `{session_id}` failed");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The health report as one JSON line, with what an adoption did under
