@@ -152,6 +152,20 @@ pub async fn count(db: &Database, table: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("a count")
 }
 
+/// How many rows `table` holds, as `conn` (a transaction's snapshot) sees
+/// them.
+pub async fn count_in(conn: &impl ConnectionTrait, table: &str) -> i64 {
+    conn.query_one_raw(sea_orm::Statement::from_string(
+        conn.get_database_backend(),
+        format!("SELECT COUNT(*) FROM {table}"),
+    ))
+    .await
+    .expect("count rows")
+    .expect("one row")
+    .try_get_by_index::<i64>(0)
+    .expect("a count")
+}
+
 /// The first column of the first row of `sql` (a PRAGMA, a scalar query).
 pub async fn query_one<T: sea_orm::TryGetable>(db: &Database, sql: &str) -> T {
     db.connection()
@@ -166,7 +180,7 @@ pub async fn query_one<T: sea_orm::TryGetable>(db: &Database, sql: &str) -> T {
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
 }
 
-/// The six tables of the schema.
+/// The six tables of the schema that hold a session's rows.
 pub const TABLES: [&str; 6] = [
     "sessions",
     "utterances",

@@ -1,13 +1,22 @@
 //! The `sessions` repository (`src/repositories/sessions.rs`), on both backends.
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use entity::concept_element::Priority;
+use entity::kg_edge::EdgeType;
 use entity::session::SessionStatus;
-use interview_persistence::repositories::Repositories;
-use interview_persistence::{Database, Error};
+use interview_persistence::repositories::{
+    ErasedRows, ErasureRecord, NewConceptElement, NodeRef, Repositories, TurnEdge, TurnNode,
+    TurnRecord, TurnScores, TurnUtterance,
+};
+use interview_persistence::{Backend, Database, Error, init_database};
+use sea_orm::{EntityTrait, TransactionTrait};
 use serde_json::json;
 
-use crate::fixtures::count;
+use crate::fixtures::{TABLES, count, file_of, integrity, wal_bytes};
 use crate::on_both_backends;
+use crate::turn_builders::chain_turn;
 
 use super::{element, is_not_found, new_session};
 
@@ -15,6 +24,7 @@ on_both_backends!(
     sessions_are_created_read_listed_and_deleted,
     session_status_and_metrics_and_config_change_as_asked,
     a_session_and_its_elements_are_created_together_or_not_at_all,
+    an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_content,
 );
 
 async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
@@ -78,7 +88,8 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
     assert_eq!(active, [second.id.clone(), first.id.clone()]);
     assert_eq!(repos.sessions.list(None, 1).await.expect("limit").len(), 1);
 
-    repos.sessions.delete(&second.id).await.expect("delete");
+    let record = repos.sessions.delete(&second.id).await.expect("delete");
+    assert_eq!(record.session_id, second.id);
     assert!(is_not_found(
         &repos.sessions.get(&second.id).await,
         "sessions"
@@ -87,6 +98,17 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
         &repos.sessions.delete(&second.id).await,
         "sessions"
     ));
+    assert!(is_not_found(
+        &repos.sessions.delete("never-was").await,
+        "sessions"
+    ));
+    assert!(
+        is_not_found(
+            &repos.sessions.erasure("never-was").await,
+            "session_erasures"
+        ),
+        "deleting an unknown id recorded an erasure"
+    );
 }
 
 async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
@@ -219,4 +241,414 @@ async fn a_session_and_its_elements_are_created_together_or_not_at_all(db: &Data
         "the session stayed"
     );
     assert_eq!(count(db, "concept_elements").await, 2);
+}
+
+// --- Erasure -------------------------------------------------------------
+
+/// Strings that exist nowhere but in one session, one in every text column
+/// that holds a participant's content, so that finding one in a file's
+/// bytes proves that some of the session is still there.
+struct Markers {
+    tag: String,
+}
+
+impl Markers {
+    fn new() -> Self {
+        Self {
+            tag: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    fn of(&self, what: &str) -> String {
+        format!("MARK{}{what}", self.tag)
+    }
+
+    /// Every marker written by [`write_marked_session`].
+    fn all(&self) -> Vec<String> {
+        [
+            "config",
+            "configreplaced",
+            "answer",
+            "longanswer",
+            "discourse",
+            "question",
+            "label",
+            "nodeproperty",
+            "edgeproperty",
+            "reasoning",
+            "scorerdetail",
+            "elementlabel",
+        ]
+        .iter()
+        .map(|what| self.of(what))
+        .collect()
+    }
+}
+
+/// Turn `t` of a marked session: every text it writes carries a marker.
+fn marked_turn(markers: &Markers, session_id: &str, t: i32) -> TurnRecord {
+    TurnRecord {
+        session_id: session_id.to_owned(),
+        turn_number: t,
+        user_utterance: TurnUtterance {
+            // Every fifth answer is long enough for overflow pages.
+            text: if t % 5 == 0 {
+                format!("{} {}", markers.of("longanswer"), "x".repeat(20_000))
+            } else {
+                format!("{} in turn {t}", markers.of("answer"))
+            },
+            discourse_markers: vec![markers.of("discourse")],
+        },
+        nodes: (0..2)
+            .map(|k| TurnNode {
+                label: format!("{} {t}.{k}", markers.of("label")),
+                node_type: "attribute".into(),
+                confidence: 0.8,
+                properties: json!({"said": markers.of("nodeproperty")}),
+            })
+            .collect(),
+        edges: vec![TurnEdge {
+            source: NodeRef::New(0),
+            target: NodeRef::New(1),
+            edge_type: EdgeType::LeadsTo,
+            confidence: 0.7,
+            properties: json!({"why": markers.of("edgeproperty")}),
+        }],
+        scores: TurnScores {
+            coverage_score: 0.1,
+            depth_score: 0.5,
+            saturation_score: 0.1,
+            novelty_score: Some(0.9),
+            richness_score: None,
+            strategy_selected: "deepen".into(),
+            strategy_reasoning: Some(markers.of("reasoning")),
+            scorer_details: json!({"quote": markers.of("scorerdetail")}),
+        },
+        covered_elements: vec![("e0".into(), NodeRef::New(0))],
+        coverage_score: 0.1,
+        system_utterance: Some(TurnUtterance {
+            text: markers.of("question"),
+            discourse_markers: vec![],
+        }),
+    }
+}
+
+/// A session with two elements and `turns` marked turns, whose config was
+/// replaced once (so that its first version was freed by an UPDATE).
+async fn write_marked_session(repos: &Repositories, markers: &Markers, turns: i32) -> String {
+    let mut new = new_session();
+    new.config = json!({"max_turns": 50, "note": markers.of("config")});
+    let label = |id: &str| NewConceptElement {
+        element_id: id.into(),
+        label: format!("{} {id}", markers.of("elementlabel")),
+        element_type: "attribute".into(),
+        priority: Priority::High,
+    };
+    let (session, _) = repos
+        .sessions
+        .create_with_elements(new, vec![label("e0"), label("e1")])
+        .await
+        .expect("create the marked session");
+    for t in 1..=turns {
+        repos
+            .turns
+            .record_turn(marked_turn(markers, &session.id, t))
+            .await
+            .expect("record a marked turn");
+    }
+    repos
+        .sessions
+        .replace_config(
+            &session.id,
+            json!({"max_turns": 40, "note": markers.of("configreplaced")}),
+        )
+        .await
+        .expect("replace the config");
+    session.id
+}
+
+/// A session of another participant, which stays.
+async fn write_other_session(repos: &Repositories, turns: i32) -> String {
+    let (session, _) = repos
+        .sessions
+        .create_with_elements(new_session(), vec![element("e0", Priority::High)])
+        .await
+        .expect("create another session");
+    for t in 1..=turns {
+        repos
+            .turns
+            .record_turn(chain_turn(&session.id, t))
+            .await
+            .expect("record a turn of the other session");
+    }
+    session.id
+}
+
+/// The bytes of the database file, its WAL and its shared-memory index.
+fn bytes_of_files(path: &Path) -> Vec<(String, Vec<u8>)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let bytes = std::fs::read(PathBuf::from(&name)).unwrap_or_default();
+            (name.to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+/// The markers found in the files, each with the file it was found in.
+fn markers_in_files(path: &Path, markers: &Markers) -> Vec<(String, String)> {
+    let files = bytes_of_files(path);
+    let mut found = Vec::new();
+    for marker in markers.all() {
+        for (file, bytes) in &files {
+            if bytes
+                .windows(marker.len())
+                .any(|window| window == marker.as_bytes())
+            {
+                found.push((marker.clone(), file.clone()));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_session_leaves_none_of_its_text_in_the_database_file_or_its_wal() {
+    let test_db = crate::helpers::sqlite().await;
+    let db = &test_db.db;
+    let path = file_of(db);
+    let repos = Repositories::new(db);
+    let markers = Markers::new();
+    let before = write_other_session(&repos, 10).await;
+    let session_id = write_marked_session(&repos, &markers, 30).await;
+    let after = write_other_session(&repos, 10).await;
+
+    let found = markers_in_files(&path, &markers);
+    for marker in markers.all() {
+        assert!(
+            found.iter().any(|(m, _)| *m == marker),
+            "{marker} was never written to the files, so the test proves nothing"
+        );
+    }
+
+    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    assert_eq!(record.wal_truncated, Some(true));
+    let left = markers_in_files(&path, &markers);
+    assert!(
+        left.is_empty(),
+        "the erased session's text remains: {left:?}"
+    );
+    assert_eq!(wal_bytes(&path), 0, "the WAL was not truncated");
+
+    // The other participants' sessions are whole, and the file is sound.
+    for other in [before, after] {
+        let context = repos.turns.context(&other, 100).await.expect("context");
+        assert_eq!(context.current_nodes.len(), 40);
+    }
+    assert_eq!(integrity(db).await, "ok");
+    let transcript = repos
+        .utterances
+        .transcript(&session_id)
+        .await
+        .expect("read");
+    assert!(transcript.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_holding_a_snapshot_from_before_an_erasure_delays_the_wal_truncation_until_it_ends()
+ {
+    let (_dir, mut config) = crate::helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(300);
+    config.checkpoint_interval = Duration::from_millis(50);
+    let db = init_database(&config).await.expect("init");
+    let path = file_of(&db);
+    let repos = Repositories::new(&db);
+    let markers = Markers::new();
+    write_other_session(&repos, 5).await;
+    let session_id = write_marked_session(&repos, &markers, 10).await;
+
+    let reader = db.dedicated_connection().await.expect("a reader");
+    let snapshot = reader.begin().await.expect("begin");
+    let seen: i64 = crate::fixtures::count_in(&snapshot, "utterances").await;
+    assert!(seen > 0);
+
+    let started = Instant::now();
+    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    assert!(
+        started.elapsed() >= config.busy_timeout,
+        "the truncation did not wait for the reader"
+    );
+    assert_eq!(
+        record.wal_truncated,
+        Some(false),
+        "the WAL cannot be truncated while a reader may still read it"
+    );
+    // What the reader's snapshot may read is still there, as the record says.
+    assert_eq!(
+        crate::fixtures::count_in(&snapshot, "utterances").await,
+        seen
+    );
+    assert!(!markers_in_files(&path, &markers).is_empty());
+    // Writes go on meanwhile.
+    write_other_session(&repos, 1).await;
+
+    drop(snapshot);
+    reader.close().await.expect("close the reader");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !markers_in_files(&path, &markers).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = markers_in_files(&path, &markers);
+    assert!(
+        left.is_empty(),
+        "the checkpointer did not truncate the WAL after the reader ended: {left:?}"
+    );
+    assert_eq!(integrity(&db).await, "ok");
+    db.close().await.expect("close");
+}
+
+async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_content(
+    db: &Database,
+) {
+    let repos = Repositories::new(db);
+    let markers = Markers::new();
+    let other = write_other_session(&repos, 2).await;
+    let session_id = write_marked_session(&repos, &markers, 3).await;
+
+    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    let expected = ErasedRows {
+        sessions: 1,
+        utterances: 6,
+        kg_nodes: 6,
+        kg_edges: 3,
+        scoring_history: 3,
+        concept_elements: 2,
+    };
+    assert_eq!(record.session_id, session_id);
+    assert_eq!(record.rows, expected);
+    assert_eq!(record.rows.total(), 21);
+    assert_eq!(record.backend, db.backend());
+    let age = chrono::Utc::now() - record.erased_at;
+    assert!(age >= chrono::Duration::zero() && age < chrono::Duration::seconds(60));
+    match db.backend() {
+        Backend::Sqlite => assert_eq!((record.wal_truncated, record.vacuumed), (Some(true), None)),
+        Backend::Postgres => {
+            assert_eq!((record.wal_truncated, record.vacuumed), (None, Some(true)))
+        }
+    }
+
+    // Nothing of the session is left in any table; the other one is whole.
+    for table in TABLES {
+        let column = if table == "sessions" {
+            "id"
+        } else {
+            "session_id"
+        };
+        let left = count(db, &format!("{table} WHERE {column} = '{session_id}'")).await;
+        assert_eq!(left, 0, "{table} kept rows of the erased session");
+    }
+    assert_eq!(
+        repos
+            .utterances
+            .transcript(&other)
+            .await
+            .expect("read")
+            .len(),
+        4
+    );
+
+    // The record outlives the session, and says only id, time and counts.
+    let kept = repos
+        .sessions
+        .erasure(&session_id)
+        .await
+        .expect("the record");
+    assert_eq!(
+        kept,
+        ErasureRecord {
+            wal_truncated: None,
+            vacuumed: None,
+            ..record.clone()
+        }
+    );
+    assert_eq!(
+        repos.sessions.erasures(10).await.expect("records"),
+        [kept.clone()]
+    );
+    let row = entity::session_erasure::Entity::find_by_id(session_id.clone())
+        .one(db.connection())
+        .await
+        .expect("read the row")
+        .expect("the row");
+    let stored = format!(
+        "{}{}",
+        serde_json::to_string(&row).expect("json"),
+        serde_json::to_string(&kept).expect("json")
+    );
+    for marker in markers.all() {
+        assert!(!stored.contains(&marker), "the record holds {marker}");
+    }
+    let printed = serde_json::to_value(&record).expect("json");
+    assert_eq!(printed["rows"]["utterances"], 6);
+    assert_eq!(printed["session_id"], session_id.as_str());
+
+    // An id erased again (a caller reused it) keeps its last erasure.
+    let mut again = new_session();
+    again.id = Some(session_id.clone());
+    repos.sessions.create(again).await.expect("reuse the id");
+    let second = repos
+        .sessions
+        .delete(&session_id)
+        .await
+        .expect("erase again");
+    assert_eq!(second.rows.total(), 1);
+    let kept = repos
+        .sessions
+        .erasure(&session_id)
+        .await
+        .expect("the record");
+    assert_eq!(kept.rows, second.rows);
+    assert!(kept.erased_at >= record.erased_at);
+    assert_eq!(repos.sessions.erasures(10).await.expect("records").len(), 1);
+}
+
+#[tokio::test]
+async fn on_postgres_an_erasure_vacuums_every_table_of_the_session() {
+    let Some(test_db) = crate::helpers::postgres().await else {
+        return;
+    };
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let markers = Markers::new();
+    let session_id = write_marked_session(&repos, &markers, 3).await;
+    let vacuums = |db: &Database| {
+        let db = db.clone();
+        async move {
+            crate::fixtures::query_one::<i64>(
+                &db,
+                "SELECT COALESCE(SUM(vacuum_count), 0)::bigint FROM pg_stat_user_tables \
+                 WHERE relname IN ('sessions', 'utterances', 'kg_nodes', 'kg_edges', \
+                 'scoring_history', 'concept_elements')",
+            )
+            .await
+        }
+    };
+    let vacuumed_before = vacuums(db).await;
+
+    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    assert_eq!(record.vacuumed, Some(true));
+    // VACUUM reports to the statistics as it ends: each of the six tables
+    // was vacuumed once by the erasure.
+    assert_eq!(vacuums(db).await - vacuumed_before, 6);
+    for table in TABLES {
+        let column = if table == "sessions" {
+            "id"
+        } else {
+            "session_id"
+        };
+        let left = count(db, &format!("{table} WHERE {column} = '{session_id}'")).await;
+        assert_eq!(left, 0, "{table} kept rows of the erased session");
+    }
 }
