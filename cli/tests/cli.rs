@@ -205,3 +205,187 @@ async fn init_adopts_a_python_file_named_by_database_path_once_repair_is_asked()
     assert!(again.status.success());
     assert!(report_of(&again).get("adoption").is_none());
 }
+
+/// A session with one element and one turn, written through the library
+/// into the database `config` names (initialised first); returns its id.
+async fn a_session_with_a_turn(config: &interview_persistence::DatabaseConfig) -> String {
+    use interview_persistence::entity::concept_element::Priority;
+    use interview_persistence::repositories::{
+        NewConceptElement, NewSession, NodeRef, Repositories, TurnNode, TurnRecord, TurnScores,
+        TurnUtterance,
+    };
+    let db = interview_persistence::init_database(config)
+        .await
+        .expect("init");
+    let repos = Repositories::new(&db);
+    let (session, _) = repos
+        .sessions
+        .create_with_elements(
+            NewSession {
+                id: None,
+                methodology: "means_end_chain".into(),
+                concept_id: "oat-milk".into(),
+                concept_name: "Oat milk latte".into(),
+                config: serde_json::json!({}),
+            },
+            vec![NewConceptElement {
+                element_id: "e0".into(),
+                label: "Taste".into(),
+                element_type: "attribute".into(),
+                priority: Priority::High,
+            }],
+        )
+        .await
+        .expect("a session");
+    let utterance = |text: &str| TurnUtterance {
+        text: text.into(),
+        discourse_markers: vec![],
+    };
+    repos
+        .turns
+        .record_turn(TurnRecord {
+            session_id: session.id.clone(),
+            turn_number: 1,
+            user_utterance: utterance("Because it is creamy"),
+            nodes: vec![TurnNode {
+                label: "creamy".into(),
+                node_type: "attribute".into(),
+                confidence: 0.8,
+                properties: serde_json::json!({}),
+            }],
+            edges: vec![],
+            scores: TurnScores {
+                coverage_score: 0.1,
+                depth_score: 0.5,
+                saturation_score: 0.1,
+                novelty_score: None,
+                richness_score: None,
+                strategy_selected: "deepen".into(),
+                strategy_reasoning: None,
+                scorer_details: serde_json::json!({}),
+            },
+            covered_elements: vec![("e0".into(), NodeRef::New(0))],
+            coverage_score: 0.1,
+            system_utterance: Some(utterance("Why does that matter?")),
+        })
+        .await
+        .expect("a turn");
+    db.close().await.expect("close");
+    session.id
+}
+
+/// Runs `erase` and checks that it printed one record of `session_id`
+/// with the counts of [`a_session_with_a_turn`].
+fn assert_erased(dir: &std::path::Path, url: &str, session_id: &str) -> Value {
+    let output = interview_db(dir, &["--database-url", url, "erase", session_id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record = report_of(&output);
+    assert_eq!(record["session_id"], session_id);
+    assert_eq!(
+        record["rows"],
+        serde_json::json!({"sessions": 1, "utterances": 2, "kg_nodes": 1, "kg_edges": 0,
+                           "scoring_history": 1, "concept_elements": 1})
+    );
+    assert!(
+        record["erased_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    record
+}
+
+/// An unknown id: exit 1, an error naming it on stderr, nothing on stdout.
+fn assert_unknown(dir: &std::path::Path, url: &str, session_id: &str) {
+    let output = interview_db(dir, &["--database-url", url, "erase", session_id]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(session_id),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_prints_the_erasure_record_and_an_unknown_id_fails_without_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("i.db"))
+        .expect("config");
+    let session_id = a_session_with_a_turn(&config).await;
+
+    let record = assert_erased(dir.path(), "sqlite://i.db", &session_id);
+    assert_eq!(record["backend"], "sqlite");
+    assert_eq!(record["wal_truncated"], true);
+    // Erased once: now it is unknown.
+    assert_unknown(dir.path(), "sqlite://i.db", &session_id);
+    assert_unknown(dir.path(), "sqlite://i.db", "no-such-session");
+
+    // No database there: an error, and none is created.
+    let output = interview_db(
+        dir.path(),
+        &["--database-url", "sqlite://missing.db", "erase", "x"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_works_on_postgres_and_vacuums() {
+    let Some((_database, config)) = crate::helpers::postgres_config().await else {
+        return;
+    };
+    let session_id = a_session_with_a_turn(&config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = config.url.expose().to_owned();
+    let record = assert_erased(dir.path(), &url, &session_id);
+    assert_eq!(record["backend"], "postgres");
+    assert_eq!(record["vacuumed"], true);
+    assert_unknown(dir.path(), &url, &session_id);
+}
+
+#[test]
+fn init_creates_owner_only_files_and_directories_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // umask 000: left to the umask, files would be 0644 and directories 0777.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_interview-db"))
+        .args([
+            "--database-url",
+            "sqlite://private/deeper/interview.db",
+            "init",
+        ])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_PATH")
+        .output()
+        .expect("run interview-db under umask 000");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (path, expected) in [
+        ("private", 0o700),
+        ("private/deeper", 0o700),
+        ("private/deeper/interview.db", 0o600),
+    ] {
+        let mode = std::fs::metadata(dir.path().join(path))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, expected, "{path} has mode {mode:o}");
+    }
+}

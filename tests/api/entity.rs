@@ -2,7 +2,9 @@
 //! value survives a round trip.
 
 use chrono::NaiveDateTime;
-use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
+use entity::{
+    concept_element, kg_edge, kg_node, scoring_history, session, session_erasure, utterance,
+};
 use interview_persistence::Database;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iden, IntoActiveModel,
@@ -235,6 +237,7 @@ async fn the_entities_and_the_migrated_schema_agree(db: &Database) {
     assert_entity_matches_table(db, kg_edge::Entity).await;
     assert_entity_matches_table(db, scoring_history::Entity).await;
     assert_entity_matches_table(db, concept_element::Entity).await;
+    assert_entity_matches_table(db, session_erasure::Entity).await;
 }
 
 /// The Python module wrote `json.dumps(...)` text (`["a", "b"]`, with a

@@ -130,3 +130,43 @@ async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
         "the file was modified"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_warns_about_a_database_file_others_can_read_and_leaves_its_mode_as_it_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, config) = helpers::sqlite_config();
+    init_database(&config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+    let path = match config.url.sqlite_location() {
+        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path,
+        other => panic!("{other:?}"),
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let db = init_database(&config).await.expect("init again");
+    let report = check_health(&db).await;
+    assert!(
+        report.is_healthy(),
+        "a warning is not unhealthy: {report:?}"
+    );
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("0644"),
+        "{}",
+        report.warnings[0]
+    );
+    assert!(
+        report.warnings[0].contains(&path.display().to_string()),
+        "{}",
+        report.warnings[0]
+    );
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["warnings"][0], report.warnings[0].as_str());
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the module changed an existing file's mode");
+    db.close().await.expect("close");
+}

@@ -186,3 +186,95 @@ async fn a_directory_that_cannot_be_created_is_an_error_naming_it() {
     }
     assert_eq!(std::fs::read(&blocker).expect("read"), b"in the way");
 }
+
+/// The permission bits of `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_and_directories_the_module_creates_are_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    helpers::init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An existing directory that others may read keeps its mode.
+    let existing = dir.path().join("shared");
+    std::fs::create_dir(&existing).expect("mkdir");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = existing.join("nested/deeper/interview.db");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let db = init_database(&config).await.expect("init");
+    let repos = interview_persistence::repositories::Repositories::new(&db);
+    crate::fixtures::start(&repos).await;
+
+    let wal = path.with_file_name("interview.db-wal");
+    let shm = path.with_file_name("interview.db-shm");
+    assert!(wal.is_file() && shm.is_file(), "{:?}", files_beside(&path));
+    for (file, expected) in [
+        (existing.join("nested"), 0o700),
+        (existing.join("nested/deeper"), 0o700),
+        (path.clone(), 0o600),
+        (wal, 0o600),
+        (shm, 0o600),
+        (existing.clone(), 0o755),
+    ] {
+        assert_eq!(
+            mode_of(&file),
+            expected,
+            "{} has mode {:o}",
+            file.display(),
+            mode_of(&file)
+        );
+    }
+    let report = check_health(&db).await;
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let json = serde_json::to_value(&report).expect("json");
+    assert!(json.get("warnings").is_none(), "{json}");
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_database_is_a_file_only_its_owner_can_read() {
+    let db = init_database(&DatabaseConfig::new(
+        "sqlite::memory:".parse().expect("url"),
+    ))
+    .await
+    .expect("init");
+    crate::fixtures::start(&interview_persistence::repositories::Repositories::new(&db)).await;
+    // The private files of every memory database of this test process.
+    let prefix = format!("interview-memory-{}-", std::process::id());
+    let mut checked = 0;
+    for entry in std::fs::read_dir(std::env::temp_dir()).expect("read the temp dir") {
+        let entry = entry.expect("entry");
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        // Another test's database may come and go meanwhile.
+        let Ok(files) = std::fs::read_dir(entry.path()) else {
+            continue;
+        };
+        assert_eq!(mode_of(&entry.path()), 0o700);
+        for file in files.flatten() {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(metadata) = file.metadata() {
+                assert_eq!(
+                    metadata.permissions().mode() & 0o777,
+                    0o600,
+                    "{}",
+                    file.path().display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 3,
+        "found {checked} files (memory.db, -wal, -shm)"
+    );
+    db.close().await.expect("close");
+}
