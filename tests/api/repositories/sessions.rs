@@ -575,7 +575,7 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
     );
     assert_eq!(
         repos.sessions.erasures(10).await.expect("records"),
-        [kept.clone()]
+        std::slice::from_ref(&kept)
     );
     let row = entity::session_erasure::Entity::find_by_id(session_id.clone())
         .one(db.connection())
