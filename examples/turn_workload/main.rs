@@ -77,6 +77,14 @@ struct Args {
     /// SQLite `synchronous=FULL` instead of NORMAL.
     #[arg(long)]
     full_sync: bool,
+    /// SQLite: turn the module's `secure_delete` off on the writer
+    /// connection, to measure what it costs.
+    #[arg(long)]
+    secure_delete_off: bool,
+    /// After the read phase, erase every session one by one
+    /// (`sessions.delete`) and report the time each took.
+    #[arg(long)]
+    erase: bool,
 }
 
 /// Element priorities, cycling.
@@ -96,8 +104,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let db = init_database(&config).await?;
     let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let secure_delete = match url.backend() {
+        Backend::Sqlite => Some(secure_delete(&db, args.secure_delete_off).await?),
+        Backend::Postgres => None,
+    };
 
-    let (write_s, read_s, implementation) = match args.implementation {
+    let (write_s, read_s, implementation, erase_ms) = match args.implementation {
         Implementation::InterviewPersistence => {
             let repos = Repositories::new(&db);
             let ids = Arc::new(session_ids(args.sessions));
@@ -131,7 +143,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
             ))
             .await?;
-            (write_s, read_s, "interview-persistence")
+            let mut erase_ms = Vec::new();
+            if args.erase {
+                for id in ids.iter() {
+                    let started = Instant::now();
+                    repos.sessions.delete(id).await?;
+                    erase_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            (write_s, read_s, "interview-persistence", erase_ms)
         }
         Implementation::Rusqlite => {
             let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location() else {
@@ -154,7 +174,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .await?
             .map_err(|e| e.to_string())?;
-            (figures.0, figures.1, "rusqlite")
+            (figures.0, figures.1, "rusqlite", Vec::new())
         }
     };
 
@@ -185,9 +205,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "read_sessions_per_s": round((args.sessions * args.read_rounds) as f64 / read_s),
             "health_ms": round(health_ms),
             "db_bytes": db_bytes,
+            "secure_delete": secure_delete,
+            "erase_ms_mean": (!erase_ms.is_empty())
+                .then(|| round(erase_ms.iter().sum::<f64>() / erase_ms.len() as f64)),
+            "erase_ms_max": erase_ms.iter().copied().reduce(f64::max).map(round),
         })
     );
     Ok(())
+}
+
+/// Turns the writer connection's `secure_delete` off when asked, and
+/// returns whether it is on.
+async fn secure_delete(
+    db: &interview_persistence::Database,
+    turn_off: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let txn = db.begin_write().await?;
+    if turn_off {
+        txn.execute_unprepared("PRAGMA secure_delete = OFF").await?;
+    }
+    let on = txn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA secure_delete",
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        == Some(1);
+    txn.commit().await?;
+    Ok(on)
 }
 
 fn round(x: f64) -> f64 {
