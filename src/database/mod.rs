@@ -83,10 +83,12 @@ impl Database {
     ///
     /// On SQLite every connection gets `foreign_keys=ON`,
     /// `journal_mode=WAL`, the configured `synchronous` level and busy
-    /// timeout. A missing file is created with its parent directories
-    /// (unless the URL says `mode=ro` or `mode=rw`); an existing file is
-    /// first checked to be a SQLite database, and left untouched if it is
-    /// not. A zero-length file counts as an empty database, as SQLite itself
+    /// timeout; the writer's also `secure_delete=ON`. A missing file is
+    /// created with its parent directories (unless the URL says `mode=ro`
+    /// or `mode=rw`), readable by this user only (directories 0700, the
+    /// file 0600, and so its `-wal` and `-shm`) whatever the umask; an
+    /// existing file is first checked to be a SQLite database, and left
+    /// untouched (its mode too) if it is not. A zero-length file counts as an empty database, as SQLite itself
     /// treats it (`touch data/interview.db` then `init` works).
     ///
     /// # Errors
