@@ -176,6 +176,17 @@ async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, 
             .create(parent)
             .map_err(|e| format!("cannot create the directory `{}`: {e}", parent.display()))?;
     }
+    // A missing file is created owner-only before SQLite opens it (SQLite
+    // gives its -wal and -shm the file's mode), as the library does; an
+    // existing file keeps its mode. If it cannot be created, SQLite's own
+    // attempt says why. Only where SQLite would create it (`mode=rwc`).
+    if let Some(path) = sqlite_file_of(url).filter(|_| url.contains("mode=rwc")) {
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let _ = file.open(&path);
+    }
     let mut options = ConnectOptions::new(url);
     options.max_connections(1).sqlx_logging(false);
     if let Some(schema) = schema {
@@ -190,6 +201,9 @@ async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, 
             sqlite_pragmas::DEFAULT_BUSY_TIMEOUT,
         )
         .foreign_keys(false)
+        // As on the library's writer: what a migration frees (a rebuilt
+        // table's old pages) is overwritten, not left readable.
+        .pragma("secure_delete", "ON")
     });
     Database::connect(options)
         .await

@@ -83,7 +83,7 @@ async fn populated_sqlite() -> (tempfile::TempDir, String) {
 async fn destructive_commands_refuse_a_populated_database_without_the_confirmation() {
     let (dir, url) = populated_sqlite().await;
     for args in [
-        vec!["down", "-n", "2"],
+        vec!["down", "-n", "3"],
         vec!["down", "-n", "5"],
         vec!["reset"],
         vec!["refresh"],
@@ -109,13 +109,14 @@ async fn destructive_commands_refuse_a_populated_database_without_the_confirmati
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 3);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM kg_edges").await, 3);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 3);
 }
 
 #[tokio::test]
 async fn reverting_only_the_vocabulary_needs_no_confirmation_and_keeps_the_rows() {
     let (dir, url) = populated_sqlite().await;
-    let output = migration(dir.path(), &["-u", &url, "down"], &[]);
+    // The erasure records' table, then the vocabulary.
+    let output = migration(dir.path(), &["-u", &url, "down", "-n", "2"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 1);
@@ -148,7 +149,7 @@ async fn a_confirmed_fresh_drops_only_this_modules_tables() {
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 3);
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM other_app_notes").await,
         1,
@@ -180,6 +181,13 @@ async fn the_database_is_found_as_the_library_finds_it() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "data/ is {mode:o}");
+        for file in ["prod.db", "data/interview.db"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .expect("the database file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file} is {mode:o}");
+        }
     }
 
     // A file that is not a database: a message, not a panic.
