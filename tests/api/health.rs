@@ -88,19 +88,27 @@ async fn health_checks_a_small_database_whose_files_grew_large() {
 #[tokio::test]
 async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
     let (_dir, path) = a_closed_database_with_turns().await;
-    // Make a migration pending, then damage a page in the middle.
-    {
+    // Make a migration pending, then damage a page in use: the root page
+    // of kg_nodes (a page picked by its place in the file may be free, or
+    // damaged only in its unused space, which no check reads).
+    let root_page = {
         let config = DatabaseConfig::sqlite_file(&path).expect("config");
         let db = Database::connect(&config).await.expect("connect");
         exec(&db, "DELETE FROM seaql_migrations")
             .await
             .expect("forget");
+        let root: i64 = crate::fixtures::query_one(
+            &db,
+            "SELECT rootpage FROM sqlite_master WHERE name = 'kg_nodes'",
+        )
+        .await;
         db.close().await.expect("close");
-    }
+        usize::try_from(root).expect("a page number")
+    };
     let mut bytes = std::fs::read(&path).expect("read");
     let page = 4096;
-    let middle = bytes.len() / page / 2 * page;
-    for b in &mut bytes[middle + 8..middle + 600] {
+    let start = (root_page - 1) * page;
+    for b in &mut bytes[start + 8..start + 600] {
         *b = 0xA5;
     }
     std::fs::write(&path, &bytes).expect("damage");
