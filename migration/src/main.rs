@@ -147,6 +147,10 @@ async fn run(cli: &Cli) -> Result<(), String> {
     let db = connect(&url, cli.database_schema.as_deref()).await?;
     if reverts_the_tables && applied > 0 {
         confirm_data_loss(&db, cli.confirm_delete_sessions).await?;
+        // Confirmed: the rows go first, so that no migration's `down`
+        // refuses because of what they hold (an edge of a type the older
+        // vocabulary lacks, say).
+        delete_interviews(&db).await?;
     }
     let result = match command {
         Command::Status => Migrator::status(&db).await,
@@ -279,6 +283,27 @@ async fn confirm_data_loss(db: &DatabaseConnection, confirmed: Option<u64>) -> R
          it again with --confirm-delete-sessions {sessions} (or \
          INTERVIEW_CONFIRM_DELETE_SESSIONS={sessions} through sea-orm-cli)."
     ))
+}
+
+/// Deletes every interview row, children first (foreign keys are off on
+/// SQLite here), in one transaction.
+async fn delete_interviews(db: &DatabaseConnection) -> Result<(), String> {
+    let mut sql = String::from("BEGIN;");
+    for table in [
+        "concept_elements",
+        "scoring_history",
+        "kg_edges",
+        "kg_nodes",
+        "utterances",
+        "sessions",
+    ] {
+        sql.push_str(&format!(" DELETE FROM {table};"));
+    }
+    sql.push_str(" COMMIT;");
+    db.execute_unprepared(&sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot delete the interviews: {e}"))
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> Result<u64, String> {

@@ -295,3 +295,107 @@ async fn on_postgres_reset_refuses_and_a_confirmed_fresh_keeps_other_tables() {
         ))
         .await;
 }
+
+/// A populated file with every migration applied, whose one edge uses a
+/// methodology's type (`means_to`, means-end chain).
+async fn populated_with_a_methodology_edge() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/interview.db?mode=rwc", dir.path().display());
+    let output = migration(dir.path(), &["-u", &url, "up"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let db = connect(&url).await;
+    db.execute_unprepared(
+        "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('s0', 'means_end_chain', 'c', 'n');
+         INSERT INTO kg_nodes (id, session_id, label, node_type) VALUES ('a', 's0', 'a', 't'), ('b', 's0', 'b', 't');
+         INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type) VALUES ('e', 's0', 'a', 'b', 'means_to');",
+    )
+    .await
+    .expect("populate");
+    db.close().await.expect("close");
+    (dir, url)
+}
+
+/// `reset`, `refresh` and `fresh`, confirmed with the right number, must
+/// do what they say on a study that used any methodology but the generic
+/// one: they delete every session anyway, so the vocabulary's `down`
+/// refusing an edge of another type should not stop them.
+#[tokio::test]
+async fn confirmed_destructive_commands_work_on_a_methodology_study() {
+    for command in ["reset", "refresh", "fresh"] {
+        let (dir, url) = populated_with_a_methodology_edge().await;
+        let output = migration(
+            dir.path(),
+            &["-u", &url, command, "--confirm-delete-sessions", "1"],
+            &[],
+        );
+        assert!(
+            output.status.success(),
+            "`{command} --confirm-delete-sessions 1` failed: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `down -n 0` changes nothing and needs no confirmation; a wrong number is
+/// refused; `down` with only the first migration applied needs it.
+#[tokio::test]
+async fn down_zero_wrong_number_and_down_to_nothing() {
+    let (dir, url) = populated_with_a_methodology_edge().await;
+    let output = migration(dir.path(), &["-u", &url, "down", "-n", "0"], &[]);
+    assert!(output.status.success(), "down -n 0: {}", stderr(&output));
+    let output = migration(
+        dir.path(),
+        &[
+            "-u",
+            &url,
+            "down",
+            "-n",
+            "3",
+            "--confirm-delete-sessions",
+            "7",
+        ],
+        &[],
+    );
+    assert!(!output.status.success(), "a wrong number was accepted");
+    assert!(
+        stderr(&output).contains("does not match"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Only migration 1 applied, populated with generic edges.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/interview.db?mode=rwc", dir.path().display());
+    let output = migration(dir.path(), &["-u", &url, "up", "-n", "1"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let db = connect(&url).await;
+    db.execute_unprepared(
+        "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('s0', 'm', 'c', 'n');
+         INSERT INTO kg_nodes (id, session_id, label, node_type) VALUES ('a', 's0', 'a', 't'), ('b', 's0', 'b', 't');
+         INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type) VALUES ('e', 's0', 'a', 'b', 'leads_to');
+         INSERT INTO concept_elements (id, session_id, element_id, label, covered_by_node_id) VALUES ('ce', 's0', 'x', 'X', 'a');",
+    )
+    .await
+    .expect("populate");
+    db.close().await.expect("close");
+    let output = migration(dir.path(), &["-u", &url, "down"], &[]);
+    assert!(
+        !output.status.success(),
+        "down of the only migration ran unconfirmed"
+    );
+    // `up` through the binary: the vocabulary's kg_edges rebuild on rows.
+    let output = migration(dir.path(), &["-u", &url, "up"], &[]);
+    assert!(output.status.success(), "up: {}", stderr(&output));
+    let db = connect(&url).await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM kg_edges").await, 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM kg_nodes").await, 2);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM concept_elements WHERE covered_by_node_id = 'a'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 3);
+}

@@ -2,3 +2,4 @@
 //! made.
 
 mod adopt;
+mod adopt_hostile;
