@@ -62,6 +62,11 @@ pub async fn init_database_with(
     config: &DatabaseConfig,
     options: InitOptions,
 ) -> Result<(Database, InitReport)> {
+    if let Some(crate::config::SqliteLocation::File { path, .. }) = config.url.sqlite_location() {
+        // A file that cannot be adopted is refused before it is opened for
+        // real, so that it stays byte for byte as it was.
+        schema::assess_before_opening(&path, options.adoption).await?;
+    }
     let db = Database::connect(config).await?;
     let adoption = schema::adopt_if_needed(&db, options.adoption).await?;
     let status = schema::migrate(&db).await?;

@@ -25,13 +25,15 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-/// What the rebuilt table keeps of the old one's indexes and triggers.
+/// What the rebuilt table keeps of the old one's indexes. (Its triggers
+/// always come back as they were, and so do views and other tables'
+/// triggers that name it, which SQLite makes step aside for the rename.)
 #[derive(Debug, Clone)]
 pub enum Indexes {
-    /// Recreate every index and trigger the old table had, as it was.
+    /// Recreate every index the old table had, as it was.
     Keep,
-    /// Drop the old ones and create these instead (full `CREATE INDEX` /
-    /// `CREATE TRIGGER` statements).
+    /// Drop the old ones and create these instead (full `CREATE INDEX`
+    /// statements).
     Replace(Vec<String>),
 }
 
@@ -82,10 +84,16 @@ pub async fn rebuild_table<C: ConnectionTrait>(
     }
     let table = quote(rebuild.table);
     let temporary = quote(&format!("interview_rebuild_{}", rebuild.table));
-    let kept = match &rebuild.indexes {
-        Indexes::Keep => schema_objects_of(conn, rebuild.table).await?,
+    let mut kept = match &rebuild.indexes {
+        Indexes::Keep => schema_objects(conn, OF_TABLE, rebuild.table, &["index"]).await?,
         Indexes::Replace(statements) => statements.clone(),
     };
+    // The table's own triggers always come back (another application's
+    // audit trigger, say).
+    kept.extend(schema_objects(conn, OF_TABLE, rebuild.table, &["trigger"]).await?);
+    // Views, and triggers of other tables, that name this one: SQLite
+    // refuses the rename while they do, so they step aside and come back.
+    let mentioning = schema_objects_with_names(conn, rebuild.table).await?;
     let before = query_i64(conn, &format!("SELECT COUNT(*) FROM {table}")).await?;
     let columns = rebuild
         .columns
@@ -103,11 +111,15 @@ pub async fn rebuild_table<C: ConnectionTrait>(
         "INSERT INTO {temporary} ({columns}) SELECT {columns} FROM {table}"
     ))
     .await?;
+    for (kind, name, _) in &mentioning {
+        conn.execute_unprepared(&format!("DROP {kind} {}", quote(name)))
+            .await?;
+    }
     conn.execute_unprepared(&format!("DROP TABLE {table}"))
         .await?;
     conn.execute_unprepared(&format!("ALTER TABLE {temporary} RENAME TO {table}"))
         .await?;
-    for statement in &kept {
+    for statement in kept.iter().chain(mentioning.iter().map(|(_, _, sql)| sql)) {
         conn.execute_unprepared(statement).await?;
     }
 
@@ -156,24 +168,60 @@ pub async fn check_foreign_keys<C: ConnectionTrait>(conn: &C) -> Result<(), DbEr
     )))
 }
 
-/// The `CREATE INDEX` and `CREATE TRIGGER` statements of `table`, as
-/// SQLite keeps them (indexes SQLite makes itself for UNIQUE and PRIMARY
-/// KEY have none, and come back with the table's definition).
-async fn schema_objects_of<C: ConnectionTrait>(
+const OF_TABLE: &str = "tbl_name = ?";
+
+/// The statements of `table`'s objects of the given kinds (`index`,
+/// `trigger`), as SQLite keeps them (indexes SQLite makes itself for UNIQUE
+/// and PRIMARY KEY have none, and come back with the table's definition).
+async fn schema_objects<C: ConnectionTrait>(
     conn: &C,
+    condition: &str,
     table: &str,
+    kinds: &[&str],
 ) -> Result<Vec<String>, DbErr> {
+    let kinds = kinds
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            "SELECT sql FROM sqlite_schema \
-             WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL \
-             ORDER BY type, name",
+            format!(
+                "SELECT sql FROM sqlite_schema WHERE {condition} AND type IN ({kinds}) \
+                 AND sql IS NOT NULL ORDER BY type, name"
+            ),
             [table.into()],
         ))
         .await?;
     rows.iter()
         .map(|row| row.try_get_by_index::<String>(0))
+        .collect()
+}
+
+/// Views, and triggers on other tables, whose SQL names `table`: (kind,
+/// name, statement).
+async fn schema_objects_with_names<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+) -> Result<Vec<(String, String, String)>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT type, name, sql FROM sqlite_schema \
+             WHERE (type = 'view' OR (type = 'trigger' AND tbl_name <> ?1)) \
+             AND sql IS NOT NULL AND instr(lower(sql), lower(?1)) > 0 ORDER BY type, name",
+            [table.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get_by_index::<String>(0)?.to_ascii_uppercase(),
+                row.try_get_by_index(1)?,
+                row.try_get_by_index(2)?,
+            ))
+        })
         .collect()
 }
 

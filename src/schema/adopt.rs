@@ -97,20 +97,77 @@ pub(crate) async fn adopt_if_needed(
     let Some(writer) = db.exclusive_writer(true).await? else {
         return refuse_tables_on_postgres(db).await;
     };
-    let actual = inspect(&*writer, &INTERVIEW_TABLES).await?;
-    if actual.is_empty() {
+    let path = match db.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => Some(path.clone()),
+        _ => None,
+    };
+    let (target, python_shape, ours) = match assess(&*writer, path.as_deref(), options).await? {
+        Assessment::NothingToAdopt => return Ok(None),
+        Assessment::Ours { target } => return record_migrations(&writer, &target).await,
+        Assessment::PythonModule {
+            target,
+            python_shape,
+            ours,
+        } => (target, python_shape, ours),
+    };
+    let backup = match db.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => Some(backup(&writer, path).await?),
+        _ => None,
+    };
+    // A failure (the file is as it was) or another process having adopted
+    // it meanwhile drops the copy with `backup`.
+    let Some(mut report) = rebuild(&writer, &target, &python_shape, &ours, options).await? else {
         return Ok(None);
+    };
+    report.backup = backup.map(Backup::kept);
+    tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
+    Ok(Some(report))
+}
+
+/// What a SQLite database is, as far as adoption goes.
+enum Assessment {
+    /// No interview tables, or migrations recorded: nothing to adopt.
+    NothingToAdopt,
+    /// This module's tables, without their migration records.
+    Ours { target: Scratch },
+    /// The Python module's tables, every row within the rules.
+    PythonModule {
+        target: Scratch,
+        python_shape: SchemaShape,
+        ours: SchemaShape,
+    },
+}
+
+/// Recognises the database behind `conn` and checks its rows, reading
+/// only.
+///
+/// # Errors
+/// [`Error::UnrecognizedSchema`], [`Error::DamagedFile`],
+/// [`Error::AdoptionRefused`], or the database error.
+async fn assess(
+    conn: &impl ConnectionTrait,
+    path: Option<&Path>,
+    options: AdoptionOptions,
+) -> Result<Assessment> {
+    if !super::schema_status(conn).await?.applied.is_empty() {
+        return Ok(Assessment::NothingToAdopt);
     }
-    super::refuse_damaged(db).await?;
+    let actual = inspect(conn, &INTERVIEW_TABLES).await?;
+    if actual.is_empty() {
+        return Ok(Assessment::NothingToAdopt);
+    }
+    if let Some(path) = path {
+        super::refuse_damaged_file(conn, path).await?;
+    }
     let target = Scratch::migrated().await?;
     let ours = inspect(&target.connection, &INTERVIEW_TABLES).await?;
     let from_ours = differences(&actual, &ours);
     if from_ours.is_empty() {
-        return record_migrations(&writer, &target).await;
+        return Ok(Assessment::Ours { target });
     }
     let python = Scratch::python_module().await?;
     let python_shape = inspect(&python.connection, &INTERVIEW_TABLES).await?;
-    let from_python = differences(&accept_wider_vocabulary(actual.clone()), &python_shape);
+    let from_python = differences(&accept_wider_vocabulary(actual), &python_shape);
     if !from_python.is_empty() {
         let (closest, differences) = if from_python.len() <= from_ours.len() {
             ("python module", from_python)
@@ -122,36 +179,42 @@ pub(crate) async fn adopt_if_needed(
             differences,
         });
     }
-    let findings = preflight(&writer, &python_shape, options).await?;
+    let findings = preflight(conn, &python_shape, options).await?;
     if !findings.is_empty() {
         return Err(Error::AdoptionRefused { findings });
     }
-    let backup = match db.sqlite_location() {
-        Some(SqliteLocation::File { path, .. }) => Some(backup(&writer, path).await?),
-        _ => None,
-    };
-    let result = rebuild(&writer, &target, &python_shape, &ours, options).await;
-    match result {
-        Ok(Some(mut report)) => {
-            report.backup = backup;
-            tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
-            Ok(Some(report))
-        }
-        Ok(None) => {
-            // Another process adopted it meanwhile.
-            if let Some(backup) = &backup {
-                let _ = std::fs::remove_file(backup);
-            }
-            Ok(None)
-        }
-        Err(err) => {
-            // The file is as it was: the copy only adds clutter.
-            if let Some(backup) = &backup {
-                let _ = std::fs::remove_file(backup);
-            }
-            Err(err)
-        }
+    Ok(Assessment::PythonModule {
+        target,
+        python_shape,
+        ours,
+    })
+}
+
+/// Before the database is opened for real (which switches a file to WAL
+/// and writes a probe): a file that is to be adopted but cannot be is
+/// refused through a read-only connection, so that it stays byte for byte
+/// as it was — also a file in rollback-journal mode. A file that cannot be
+/// opened this way is left to `Database::connect` to judge.
+///
+/// # Errors
+/// Those of [`assess`].
+pub(crate) async fn assess_before_opening(path: &Path, options: AdoptionOptions) -> Result<()> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return Ok(());
     }
+    let Some(text) = path.to_str() else {
+        return Ok(());
+    };
+    let mut connect = sea_orm::ConnectOptions::new(migration::location::sqlite_url_for_path(text));
+    connect.max_connections(1).sqlx_logging(false);
+    #[cfg(feature = "sqlite")]
+    connect.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false));
+    let Ok(probe) = sea_orm::Database::connect(connect).await else {
+        return Ok(());
+    };
+    let assessed = assess(&probe, Some(path), options).await;
+    let _ = probe.close().await;
+    assessed.map(|_| ())
 }
 
 /// On PostgreSQL there is no Python-made database to adopt: tables without
@@ -253,31 +316,71 @@ fn accept_wider_vocabulary(mut actual: SchemaShape) -> SchemaShape {
 /// A consistent copy of the database beside it, named after the moment
 /// (`interview.db.before-adoption-20261127T101500Z`), created owner-only:
 /// `VACUUM INTO` writes one snapshot of the file, WAL included.
-async fn backup(conn: &DatabaseConnection, path: &Path) -> Result<PathBuf> {
+async fn backup(conn: &DatabaseConnection, path: &Path) -> Result<Backup> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".before-adoption-{stamp}"));
-    let target = PathBuf::from(name);
-    let failed = |reason: String| Error::Backup {
-        path: target.clone(),
-        reason,
-    };
     let mut open = std::fs::OpenOptions::new();
     open.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(&target).map_err(|e| failed(e.to_string()))?;
-    let text = target
+    // Two processes adopting at once each get a name of their own (the one
+    // that finds the file adopted when it gets the lock removes its copy).
+    let mut attempt = 1;
+    let target = loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".before-adoption-{stamp}"));
+        if attempt > 1 {
+            name.push(format!("-{attempt}"));
+        }
+        let target = PathBuf::from(name);
+        match open.open(&target) {
+            Ok(_) => break target,
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(Error::Backup {
+                    path: target,
+                    reason: err.to_string(),
+                });
+            }
+        }
+    };
+    let backup = Backup(Some(target));
+    let failed = |reason: String| Error::Backup {
+        path: backup.path().to_path_buf(),
+        reason,
+    };
+    let text = backup
+        .path()
         .to_str()
         .ok_or_else(|| failed("the path is not UTF-8".into()))?;
-    if let Err(err) = conn
-        .execute_unprepared(&format!("VACUUM INTO '{}'", text.replace('\'', "''")))
+    conn.execute_unprepared(&format!("VACUUM INTO '{}'", text.replace('\'', "''")))
         .await
-    {
-        let _ = std::fs::remove_file(&target);
-        return Err(failed(err.to_string()));
+        .map_err(|err| failed(err.to_string()))?;
+    Ok(backup)
+}
+
+/// The backup file, removed when dropped unless [`kept`](Self::kept): an
+/// adoption that fails, or whose future is dropped, leaves no copy behind.
+struct Backup(Option<PathBuf>);
+
+impl Backup {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
     }
-    Ok(target)
+
+    /// Keeps the file and says where it is.
+    fn kept(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Backup {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// The tables of `target` beside the six (the edge-type vocabulary, the
@@ -383,23 +486,32 @@ async fn checksum(
     columns: &[String],
 ) -> Result<(u64, u64)> {
     const PAGE: usize = 2000;
+    // The type and SQLite's own literal of each value: reals at full
+    // precision, text exactly, an integer never equal to a text.
     let line = columns
         .iter()
-        .map(|c| format!("quote(CAST(\"{c}\" AS TEXT))"))
+        .map(|c| format!("typeof(\"{c}\") || ':' || quote(\"{c}\")"))
         .collect::<Vec<_>>()
         .join(" || char(31) || ");
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut count = 0u64;
-    let mut last = String::new();
+    let mut last: Option<String> = None;
     loop {
-        let page = rows(
-            conn,
-            &format!("SELECT id, {line} FROM \"{table}\" WHERE id > ? ORDER BY id LIMIT {PAGE}"),
-            &[last.as_str()],
-        )
-        .await?;
+        // The first page starts at the first id, whatever it is ('' too).
+        let page = match &last {
+            None => {
+                let sql = format!("SELECT id, {line} FROM \"{table}\" ORDER BY id LIMIT {PAGE}");
+                rows(conn, &sql, &[]).await?
+            }
+            Some(last) => {
+                let sql = format!(
+                    "SELECT id, {line} FROM \"{table}\" WHERE id > ? ORDER BY id LIMIT {PAGE}"
+                );
+                rows(conn, &sql, &[last.as_str()]).await?
+            }
+        };
         for row in &page {
-            last = row.try_get_by_index(0)?;
+            last = Some(row.try_get_by_index(0)?);
             let text: String = row.try_get_by_index(1)?;
             for byte in text.bytes().chain(std::iter::once(b'\n')) {
                 hash ^= u64::from(byte);

@@ -6,8 +6,8 @@ mod adopt;
 mod inspect;
 mod preflight;
 
-pub(crate) use adopt::adopt_if_needed;
 pub use adopt::{AdoptionOptions, AdoptionReport, RepairedNode};
+pub(crate) use adopt::{adopt_if_needed, assess_before_opening};
 pub use preflight::{AdoptionFindings, Finding};
 
 use migration::seaql_migrations;
@@ -171,10 +171,17 @@ pub(crate) async fn refuse_damaged(db: &Database) -> Result<()> {
     let Some(crate::config::SqliteLocation::File { path, .. }) = db.sqlite_location() else {
         return Ok(());
     };
-    let findings = db
-        .connection()
+    refuse_damaged_file(db.connection(), path).await
+}
+
+/// [`refuse_damaged`] through any connection to the SQLite file `path`.
+pub(crate) async fn refuse_damaged_file(
+    conn: &impl ConnectionTrait,
+    path: &std::path::Path,
+) -> Result<()> {
+    let findings = conn
         .query_all_raw(sea_orm::Statement::from_string(
-            db.connection().get_database_backend(),
+            conn.get_database_backend(),
             "PRAGMA quick_check(100)",
         ))
         .await
@@ -189,7 +196,7 @@ pub(crate) async fn refuse_damaged(db: &Database) -> Result<()> {
         // off) is a matter for the rules, not damage to the file.
         Ok(lines) if lines.iter().all(|l| l == "ok" || is_constraint_finding(l)) => Ok(()),
         Ok(lines) => Err(Error::DamagedFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: format!(
                 "quick_check: {}; nothing was migrated",
                 lines
@@ -199,7 +206,7 @@ pub(crate) async fn refuse_damaged(db: &Database) -> Result<()> {
             ),
         }),
         Err(Error::Corrupt(err)) => Err(Error::DamagedFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: format!("{err}; nothing was migrated"),
         }),
         Err(err) => Err(err),

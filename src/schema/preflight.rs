@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
 use super::adopt::AdoptionOptions;
@@ -82,7 +82,7 @@ impl fmt::Display for AdoptionFindings {
 /// Every row this module's rules would refuse, found before anything
 /// changes.
 pub(crate) async fn preflight(
-    conn: &DatabaseConnection,
+    conn: &impl ConnectionTrait,
     python: &SchemaShape,
     options: AdoptionOptions,
 ) -> Result<AdoptionFindings> {
@@ -163,10 +163,19 @@ pub(crate) async fn preflight(
                     conn,
                     &mut findings,
                     table,
-                    &format!("{} is not a `YYYY-MM-DD HH:MM:SS` UTC timestamp", column.name),
                     &format!(
-                        "typeof({c}) = 'text' AND (datetime({c}) IS NULL OR {c} NOT GLOB \
-                         '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')"
+                        "{} is not a `YYYY-MM-DD HH:MM:SS` UTC timestamp",
+                        column.name
+                    ),
+                    // The date and time as SQLite writes them back through
+                    // a day number (an impossible date such as Feb 30 or
+                    // 24:00, or a UTC offset, comes back different), then
+                    // nothing or a fraction.
+                    &format!(
+                        "typeof({c}) = 'text' AND NOT (\
+                           substr({c}, 1, 19) IS strftime('%Y-%m-%d %H:%M:%S', julianday({c})) \
+                           AND (length({c}) = 19 OR (substr({c}, 20, 1) = '.' \
+                             AND length({c}) > 20 AND substr({c}, 21) NOT GLOB '*[^0-9]*')))"
                     ),
                 )
                 .await?;
@@ -290,7 +299,7 @@ pub(crate) async fn preflight(
 /// Adds to `findings` the rows of `table` (aliased `t`) where `condition`
 /// holds.
 async fn check(
-    conn: &DatabaseConnection,
+    conn: &impl ConnectionTrait,
     findings: &mut AdoptionFindings,
     table: &str,
     rule: &str,

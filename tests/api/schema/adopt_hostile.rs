@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use interview_persistence::repositories::Repositories;
-use interview_persistence::schema::AdoptionOptions;
 use interview_persistence::{DatabaseConfig, Error, InitOptions, init_database_with};
 use rusqlite::Connection;
 
