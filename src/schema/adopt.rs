@@ -202,6 +202,9 @@ pub(crate) async fn assess_before_opening(path: &Path, options: AdoptionOptions)
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return Ok(());
     }
+    // Not a database, or a truncated one: refused as `connect` would,
+    // before SQLite is let near it.
+    crate::database::check_sqlite_file(path, false)?;
     let Some(text) = path.to_str() else {
         return Ok(());
     };
