@@ -19,8 +19,8 @@ use sea_orm::{
 };
 
 pub(crate) use batch::StatementBatch;
-pub(crate) use sqlite_file::prepare as check_sqlite_file;
 use checkpoint::Checkpointer;
+pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::shared_mode;
 use writer::{Writer, WriterLease};
 
