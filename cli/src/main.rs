@@ -173,11 +173,15 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
 /// The health report as one JSON line, with what an adoption did under
 /// `adoption`.
 fn print_report(report: &HealthReport, adoption: Option<&AdoptionReport>) -> ExitCode {
-    let json = serde_json::to_value(report).and_then(|mut value| {
-        if let (Some(adoption), Some(object)) = (adoption, value.as_object_mut()) {
-            object.insert("adoption".into(), serde_json::to_value(adoption)?);
-        }
-        serde_json::to_string(&value)
+    // Spliced as text, so that the report keeps its key order (the Python
+    // module's keys first).
+    let json = serde_json::to_string(report).and_then(|report| match adoption {
+        None => Ok(report),
+        Some(adoption) => Ok(format!(
+            "{},\"adoption\":{}}}",
+            report.strip_suffix('}').unwrap_or(&report),
+            serde_json::to_string(adoption)?
+        )),
     });
     match json {
         Ok(json) => println!("{json}"),

@@ -40,6 +40,14 @@ fn init_creates_the_embedded_default_and_prints_a_healthy_report() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = report_of(&output);
+    // The Python module's keys first, in its order.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            r#"{"status":"healthy","session_count":0,"integrity":"ok","path":"data/interview.db""#
+        ),
+        "{stdout}"
+    );
     assert_eq!(report["status"], "healthy");
     assert_eq!(report["session_count"], 0);
     assert_eq!(report["integrity"], "ok");
@@ -193,6 +201,7 @@ async fn init_adopts_a_python_file_named_by_database_path_once_repair_is_asked()
     let report = report_of(&output);
     assert_eq!(report["status"], "healthy");
     assert_eq!(report["path"], "python.db");
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with(r#"{"status":"healthy""#));
     let adoption = &report["adoption"];
     assert_eq!(adoption["adopted_from"], "python_module");
     assert_eq!(adoption["repaired_nodes"][0]["node_id"], "old");
