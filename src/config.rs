@@ -225,8 +225,11 @@ impl DatabaseUrl {
             return Some(SqliteLocation::Memory);
         }
         // Parsing succeeded in `parse`, so this cannot fail; sqlx owns the
-        // decoding rules of the path.
-        let path = sqlite_filename(&self.raw).unwrap_or_else(|_| PathBuf::from(database));
+        // decoding rules of the path. `..` is resolved by name, so that
+        // `a/b/../c.db` is `a/c.db` and opening it creates no `a/b`.
+        let path = lexically_normal(
+            &sqlite_filename(&self.raw).unwrap_or_else(|_| PathBuf::from(database)),
+        );
         Some(SqliteLocation::File {
             path,
             create: mode.is_none() || mode.as_deref() == Some("rwc"),
@@ -254,6 +257,26 @@ impl fmt::Debug for DatabaseUrl {
             .field(&redact(&self.raw))
             .finish()
     }
+}
+
+/// `path` with `.` dropped and each `name/..` pair removed, by name alone
+/// (leading `..` kept): what the operator meant, without creating or
+/// passing through directories that `..` steps back out of.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// The file a SQLite URL names, decoded as sqlx decodes it, or why the URL
@@ -364,6 +387,19 @@ impl FromStr for Synchronous {
     }
 }
 
+/// The environment variables [`DatabaseConfig::from_env`] reads.
+const SETTINGS: [&str; 5] = [
+    "DATABASE_URL",
+    "DATABASE_PATH",
+    "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_BUSY_TIMEOUT_MS",
+    "DATABASE_SYNCHRONOUS",
+];
+
+/// The longest busy timeout SQLite takes (its argument is a C `int` of
+/// milliseconds; sqlx panics on more).
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// How to reach and open the database. Build it with
 /// [`DatabaseConfig::from_env`] or [`DatabaseConfig::new`] and adjust the
 /// public fields.
@@ -445,6 +481,19 @@ impl DatabaseConfig {
     /// [`Error::InvalidUrl`] or [`Error::InvalidConfig`] naming the variable
     /// that could not be used.
     pub fn from_env() -> Result<Self> {
+        // A setting that is there but not UTF-8 is an error, not "unset":
+        // treating it as unset would quietly open the default file.
+        for name in SETTINGS {
+            if let Some(value) = std::env::var_os(name)
+                && value.to_str().is_none()
+            {
+                return Err(Error::InvalidConfig {
+                    name,
+                    value: value.to_string_lossy().into_owned(),
+                    reason: "it is not valid UTF-8".into(),
+                });
+            }
+        }
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
@@ -471,6 +520,13 @@ impl DatabaseConfig {
         if let Some(value) = lookup("DATABASE_BUSY_TIMEOUT_MS") {
             config.busy_timeout =
                 Duration::from_millis(parse_number("DATABASE_BUSY_TIMEOUT_MS", &value)?);
+            if config.busy_timeout > MAX_BUSY_TIMEOUT {
+                return Err(Error::InvalidConfig {
+                    name: "DATABASE_BUSY_TIMEOUT_MS",
+                    value,
+                    reason: format!("SQLite takes at most {} ms", MAX_BUSY_TIMEOUT.as_millis()),
+                });
+            }
         }
         if let Some(value) = lookup("DATABASE_SYNCHRONOUS") {
             config.synchronous = value.parse()?;

@@ -398,3 +398,31 @@ fn init_creates_owner_only_files_and_directories_whatever_the_umask() {
         assert_eq!(mode, expected, "{path} has mode {mode:o}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_setting_that_is_not_utf8_is_an_error_and_opens_no_default_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_interview-db"))
+        .arg("init")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("DATABASE_PATH", std::ffi::OsStr::from_bytes(b"caf\xe9.db"))
+        .output()
+        .expect("run interview-db");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("DATABASE_PATH") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("list")
+            .next()
+            .is_none(),
+        "something was created"
+    );
+}

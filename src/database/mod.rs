@@ -99,6 +99,16 @@ impl Database {
     /// classified database error when the driver cannot connect.
     #[tracing::instrument(skip_all, fields(url = %config.url))]
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        if config.busy_timeout > crate::config::MAX_BUSY_TIMEOUT {
+            return Err(Error::InvalidConfig {
+                name: "busy_timeout",
+                value: format!("{} ms", config.busy_timeout.as_millis()),
+                reason: format!(
+                    "SQLite takes at most {} ms",
+                    crate::config::MAX_BUSY_TIMEOUT.as_millis()
+                ),
+            });
+        }
         let location = config.url.sqlite_location();
         if let Some(SqliteLocation::File { path, create }) = &location {
             sqlite_file::prepare(path, *create)?;
@@ -401,7 +411,7 @@ impl SqliteWriter {
         let (checkpointer, checkpoint_connection) = match location {
             SqliteLocation::File { path, .. } => {
                 if !config.url.is_read_only() {
-                    sqlite_file::probe_writable(&connection, path).await?;
+                    sqlite_file::probe_writable(&connection, path, config.busy_timeout).await?;
                 }
                 let checkpoints = open(&options, Some(location), config.busy_timeout).await?;
                 (

@@ -92,7 +92,9 @@ fn check_not_truncated(path: &Path, header: &[u8], file_len: u64) -> Result<()> 
     };
     let pages = u64::from(word(28));
     let count_is_valid = word(92) == word(24);
-    let wal_has_frames = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
+    // SQLite keeps the WAL beside the file a symlink points to.
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let wal_has_frames = std::fs::metadata(wal_path(&real)).is_ok_and(|m| m.len() > 0);
     if count_is_valid && !wal_has_frames && file_len < pages * page_size {
         return Err(Error::DamagedFile {
             path: path.to_path_buf(),
@@ -173,7 +175,14 @@ pub(crate) fn shared_mode(path: &Path) -> Option<u32> {
 /// write lock alone is not enough: in WAL mode SQLite grants it to a
 /// connection that opened a read-only file.) `writer` is a pool of one, so
 /// the three statements run on one connection.
-pub(crate) async fn probe_writable(writer: &DatabaseConnection, path: &Path) -> Result<()> {
+pub(crate) async fn probe_writable(
+    writer: &DatabaseConnection,
+    path: &Path,
+    busy_timeout: std::time::Duration,
+) -> Result<()> {
+    // Without waiting: another process holding the write lock says nothing
+    // about permissions, and opening must not wait for it.
+    let _ = writer.execute_unprepared("PRAGMA busy_timeout = 0").await;
     let mut probe = writer.execute_unprepared("BEGIN IMMEDIATE").await;
     if probe.is_ok() {
         probe = writer
@@ -182,8 +191,16 @@ pub(crate) async fn probe_writable(writer: &DatabaseConnection, path: &Path) -> 
         // Undoes the probe; fails harmlessly if BEGIN did not happen.
         let _ = writer.execute_unprepared("ROLLBACK").await;
     }
+    writer
+        .execute_unprepared(&format!(
+            "PRAGMA busy_timeout = {}",
+            busy_timeout.as_millis()
+        ))
+        .await?;
     match probe.map_err(Error::from) {
         Ok(_) => Ok(()),
+        // Another process is writing: the first real write will tell.
+        Err(Error::Busy(_)) => Ok(()),
         Err(Error::ReadOnly(err)) => Err(Error::ReadOnlyLocation {
             path: path.to_path_buf(),
             reason: err.to_string(),

@@ -247,3 +247,50 @@ async fn an_unparseable_url_is_an_error_naming_it() {
         }
     }
 }
+
+#[test]
+fn a_busy_timeout_sqlite_cannot_take_is_refused_by_name() {
+    match from(&[("DATABASE_BUSY_TIMEOUT_MS", "2147483648")]) {
+        Err(err @ Error::InvalidConfig { .. }) => {
+            assert!(
+                err.to_string().contains("DATABASE_BUSY_TIMEOUT_MS"),
+                "{err}"
+            );
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    let config = from(&[("DATABASE_BUSY_TIMEOUT_MS", "2147483647")]).expect("the largest");
+    assert_eq!(config.busy_timeout.as_millis(), 2_147_483_647);
+}
+
+#[tokio::test]
+async fn a_busy_timeout_set_in_code_beyond_sqlites_limit_fails_to_connect_without_a_panic() {
+    let (_dir, mut config) = crate::helpers::sqlite_config();
+    config.busy_timeout = std::time::Duration::from_millis(1 << 31);
+    let refused = interview_persistence::Database::connect(&config).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidConfig { .. })),
+        "{:?}",
+        refused.map(|_| ())
+    );
+}
+
+#[tokio::test]
+async fn dot_dot_in_a_path_creates_no_directory_it_steps_back_out_of() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kept/never/../interview.db");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let db = interview_persistence::init_database(&config)
+        .await
+        .expect("init");
+    assert!(dir.path().join("kept/interview.db").is_file());
+    assert!(
+        !dir.path().join("kept/never").exists(),
+        "a directory `..` steps out of was created"
+    );
+    assert_eq!(
+        db.display_location(),
+        dir.path().join("kept/interview.db").display().to_string()
+    );
+    db.close().await.expect("close");
+}

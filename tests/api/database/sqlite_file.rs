@@ -2,9 +2,13 @@
 //! database, a truncated or unwritable one, is refused with a typed error
 //! and left byte-for-byte as it was.
 
+use std::time::{Duration, Instant};
+
 use interview_persistence::{
     Database, DatabaseConfig, Error, HealthOptions, check_health, check_health_at, init_database,
 };
+
+use sea_orm::ConnectionTrait;
 
 use crate::fixtures::{Immutable, a_closed_database_with_turns, files_beside, files_in};
 use crate::helpers;
@@ -277,4 +281,80 @@ async fn a_memory_database_is_a_file_only_its_owner_can_read() {
         "found {checked} files (memory.db, -wal, -shm)"
     );
     db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_while_another_process_holds_the_write_lock_does_not_wait_for_it() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(1000);
+    create(&config).await;
+    let db = interview_persistence::Database::connect(&config)
+        .await
+        .expect("connect");
+    let other = helpers::outside_connection(&db).await;
+    db.close().await.expect("close");
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("the lock");
+    let started = Instant::now();
+    let opened = interview_persistence::Database::connect(&config).await;
+    assert!(opened.is_ok(), "{:?}", opened.map(|_| ()));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "it waited {:?}",
+        started.elapsed()
+    );
+    other.execute_unprepared("ROLLBACK").await.expect("release");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_database_opened_through_a_symlink_is_judged_as_through_its_real_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real.db");
+    // A file whose last pages are still only in its WAL, as after a
+    // checkpoint a crash interrupted: shorter than its header says.
+    {
+        let db = rusqlite::Connection::open(&real).expect("open");
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (zeroblob(20000));")
+            .expect("rows");
+        db.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+            .expect("checkpoint");
+        db.pragma_update(None, "wal_autocheckpoint", 0)
+            .expect("no autocheckpoint");
+        db.execute_batch("INSERT INTO t VALUES (zeroblob(20000));")
+            .expect("in the WAL");
+        let copy = dir.path().join("copy");
+        std::fs::create_dir(&copy).expect("dir");
+        std::fs::copy(&real, copy.join("real.db")).expect("copy the file");
+        std::fs::copy(dir.path().join("real.db-wal"), copy.join("real.db-wal"))
+            .expect("copy the WAL");
+    }
+    let copy = dir.path().join("copy/real.db");
+    let len = std::fs::metadata(&copy).expect("size").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&copy)
+        .expect("open")
+        .set_len(len - 4096)
+        .expect("shorten");
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&copy, &link).expect("symlink");
+
+    let through_link = interview_persistence::Database::connect(
+        &DatabaseConfig::sqlite_file(&link).expect("config"),
+    )
+    .await
+    .map(|_| ());
+    let through_real = interview_persistence::Database::connect(
+        &DatabaseConfig::sqlite_file(&copy).expect("config"),
+    )
+    .await
+    .map(|_| ());
+    assert!(
+        !matches!(through_link, Err(Error::DamagedFile { .. })),
+        "the link was judged damaged: {through_link:?} (the real path: {through_real:?})"
+    );
 }
