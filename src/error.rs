@@ -198,7 +198,31 @@ pub enum Error {
     #[error("the write was abandoned: the database was closed, or its runtime is shutting down")]
     WriteAbandoned,
 
-    /// The driver could not open the database or talk to the server.
+    /// The role lacks a privilege the call needs (PostgreSQL
+    /// `insufficient_privilege`). Not worth retrying.
+    #[error("permission denied: {0}")]
+    PermissionDenied(#[source] DbErr),
+
+    /// The statement ran past its time limit (PostgreSQL
+    /// `statement_timeout`) or was cancelled; it did not complete.
+    #[error("the statement timed out: {0}")]
+    Timeout(#[source] DbErr),
+
+    /// The role the service connects as may not write the interview tables
+    /// (found at start-up, before any write).
+    #[error(
+        "the database role may not {privilege} on `{table}`; grant it, or connect as a role that has it"
+    )]
+    MissingPrivilege {
+        /// The table.
+        table: String,
+        /// The missing privilege (`INSERT`, `UPDATE`, `DELETE`).
+        privilege: &'static str,
+    },
+
+    /// The driver could not open the database or talk to the server (or
+    /// lost it: a terminated backend or a server restart). Retrying later
+    /// may succeed: the pool opens a new connection.
     #[error("cannot connect to the database: {0}")]
     Connection(#[source] DbErr),
 
@@ -236,6 +260,8 @@ impl Error {
             | Self::StorageFull(e)
             | Self::Corrupt(e)
             | Self::ReadOnly(e)
+            | Self::PermissionDenied(e)
+            | Self::Timeout(e)
             | Self::Connection(e)
             | Self::Database(e) => Some(e),
             _ => None,
@@ -318,6 +344,15 @@ impl From<DbErr> for Error {
                 "XX001" | "XX002" => Self::Corrupt(err),
                 // read_only_sql_transaction
                 "25006" => Self::ReadOnly(err),
+                // insufficient_privilege
+                "42501" => Self::PermissionDenied(err),
+                // query_canceled: statement_timeout (or a cancel request)
+                "57014" => Self::Timeout(err),
+                // connection_exception; admin_shutdown, crash_shutdown,
+                // cannot_connect_now (a terminated backend, a restart)
+                s if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03") => {
+                    Self::Connection(err)
+                }
                 // data_exception: a value the column type cannot hold (a NUL
                 // byte in text, a number out of range, …)
                 s if s.starts_with("22") => Self::InvalidValue(err),

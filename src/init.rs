@@ -70,6 +70,7 @@ pub async fn init_database_with(
     let db = Database::connect(config).await?;
     let adoption = schema::adopt_if_needed(&db, options.adoption).await?;
     let status = schema::migrate(&db).await?;
+    schema::require_write_privileges(&db).await?;
     tracing::info!(
         location = %db.display_location(),
         latest_migration = status.latest_applied().unwrap_or("none"),

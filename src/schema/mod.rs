@@ -213,6 +213,36 @@ pub(crate) async fn refuse_damaged_file(
     }
 }
 
+/// On PostgreSQL, fails with [`Error::MissingPrivilege`] unless the role
+/// may insert, update and delete in every interview table: a role with
+/// `SELECT` alone would otherwise start healthy and fail at its first
+/// write. (SQLite's read-only file is caught when it is opened.)
+///
+/// # Errors
+/// As above, or the classified database error.
+pub(crate) async fn require_write_privileges(db: &Database) -> Result<()> {
+    if db.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    for table in inspect::INTERVIEW_TABLES {
+        for privilege in ["INSERT", "UPDATE", "DELETE"] {
+            let held = crate::database::query_value::<bool>(
+                db.connection(),
+                &format!("SELECT has_table_privilege('{table}', '{privilege}')"),
+            )
+            .await?
+            .unwrap_or(false);
+            if !held {
+                return Err(Error::MissingPrivilege {
+                    table: table.to_owned(),
+                    privilege,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether a `quick_check` line reports a row breaking a CHECK or NOT NULL
 /// constraint rather than damage to the file.
 fn is_constraint_finding(line: &str) -> bool {

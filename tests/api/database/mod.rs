@@ -3,5 +3,6 @@
 
 mod checkpoint;
 mod connections;
+mod postgres_errors;
 mod sqlite_file;
 mod writer;
