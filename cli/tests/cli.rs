@@ -426,3 +426,36 @@ fn a_setting_that_is_not_utf8_is_an_error_and_opens_no_default_file() {
         "something was created"
     );
 }
+
+/// Four processes running `init` on one new file at once: the lock SQLite
+/// takes to switch a new file to WAL is not covered by the busy timeout, so
+/// opening retries it within the timeout; every process must succeed.
+#[test]
+fn init_racing_on_a_new_file_from_four_processes_always_succeeds() {
+    for round in 0..15 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_interview-db"))
+                    .arg("init")
+                    .current_dir(dir.path())
+                    .env_remove("DATABASE_URL")
+                    .env("DATABASE_PATH", "race.db")
+                    .env("RUST_LOG", "warn")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn interview-db")
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().expect("wait");
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(report_of(&output)["status"], "healthy", "round {round}");
+        }
+    }
+}

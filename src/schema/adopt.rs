@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use migration::sqlite_rebuild::{Indexes, Rebuild, check_foreign_keys, rebuild_table};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
 
 use super::inspect::{INTERVIEW_TABLES, SchemaShape, differences, inspect, rows, table_sql};
@@ -101,7 +101,15 @@ pub(crate) async fn adopt_if_needed(
         Some(SqliteLocation::File { path, .. }) => Some(path.clone()),
         _ => None,
     };
-    let (target, python_shape, ours) = match assess(&*writer, path.as_deref(), options).await? {
+    let assessed = {
+        // One snapshot for every question: another process's migration
+        // committing midway must not look like half a schema.
+        let snapshot = writer.begin().await?;
+        let assessed = assess(&snapshot, path.as_deref(), options).await;
+        let _ = snapshot.rollback().await;
+        assessed?
+    };
+    let (target, python_shape, ours) = match assessed {
         Assessment::NothingToAdopt => return Ok(None),
         Assessment::Ours { target } => return record_migrations(&writer, &target).await,
         Assessment::PythonModule {
@@ -215,9 +223,17 @@ pub(crate) async fn assess_before_opening(path: &Path, options: AdoptionOptions)
     let Ok(probe) = sea_orm::Database::connect(connect).await else {
         return Ok(());
     };
-    let assessed = assess(&probe, Some(path), options).await;
+    // One snapshot for every question (see `adopt_if_needed`).
+    let assessed = match probe.begin().await {
+        Ok(snapshot) => {
+            let assessed = assess(&snapshot, Some(path), options).await;
+            let _ = snapshot.rollback().await;
+            assessed.map(|_| ())
+        }
+        Err(_) => Ok(()),
+    };
     let _ = probe.close().await;
-    assessed.map(|_| ())
+    assessed
 }
 
 /// On PostgreSQL there is no Python-made database to adopt: tables without

@@ -19,7 +19,10 @@ async fn a_terminated_backend_is_a_lost_connection_and_the_next_call_recovers() 
     // A transaction holds its connection, so the pool cannot swap it.
     let victim = db.connection().begin().await.expect("a transaction");
     let pid: i32 = victim
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid()"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_backend_pid()",
+        ))
         .await
         .expect("pid")
         .expect("a row")
@@ -29,7 +32,10 @@ async fn a_terminated_backend_is_a_lost_connection_and_the_next_call_recovers() 
         .execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
         .await
         .expect("terminate");
-    let lost = victim.execute_unprepared("SELECT 1").await.map_err(Error::from);
+    let lost = victim
+        .execute_unprepared("SELECT 1")
+        .await
+        .map_err(Error::from);
     assert!(matches!(lost, Err(Error::Connection(_))), "{lost:?}");
     drop(victim);
     // The pool goes on.
