@@ -124,6 +124,21 @@ impl DatabaseUrl {
         Self::parse(&migration::location::sqlite_url_for_path(text))
     }
 
+    /// The URL of the SQLite file at `path`, opened read-only (`mode=ro`):
+    /// nothing is created, written or switched to WAL.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the path is not valid UTF-8.
+    pub fn sqlite_file_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = path.to_str().ok_or_else(|| Error::InvalidUrl {
+            url: path.display().to_string(),
+            reason: "the path is not valid UTF-8".into(),
+        })?;
+        let url = migration::location::sqlite_url_for_path(text);
+        Self::parse(&url.replace("?mode=rwc", "?mode=ro"))
+    }
+
     /// A private in-memory SQLite database (`sqlite::memory:`).
     #[must_use]
     pub fn sqlite_memory() -> Self {

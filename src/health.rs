@@ -211,11 +211,39 @@ pub async fn check_health_with(db: &Database, options: HealthOptions) -> HealthR
 }
 
 /// Connects as `config` says and checks; a database that cannot even be
-/// opened gives an `unhealthy` report saying why. Never fails, and never
-/// migrates.
+/// opened gives an `unhealthy` report saying why. Never fails, never
+/// migrates, and never writes: a SQLite file is opened read-only (no
+/// directory or file created on a mistyped path, no switch to WAL, no
+/// write probe), and a missing file is reported, not created.
 pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) -> HealthReport {
     let started = Instant::now();
-    match Database::connect(config).await {
+    let unreachable = |reason: String| {
+        HealthReport::unreachable(
+            config.url.display_location(),
+            config.url.backend(),
+            reason,
+            started,
+        )
+    };
+    let config = match config.url.sqlite_location() {
+        Some(crate::config::SqliteLocation::File { path, .. }) => {
+            if !path.exists() {
+                return unreachable(format!(
+                    "there is no database file at `{}` (nothing was created)",
+                    path.display()
+                ));
+            }
+            match crate::config::DatabaseUrl::sqlite_file_read_only(&path) {
+                Ok(url) => DatabaseConfig {
+                    url,
+                    ..config.clone()
+                },
+                Err(err) => return unreachable(err.to_string()),
+            }
+        }
+        _ => config.clone(),
+    };
+    match Database::connect(&config).await {
         Ok(db) => {
             let report = check_health_with(&db, options).await;
             let _ = db.close().await;

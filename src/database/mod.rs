@@ -127,11 +127,13 @@ impl Database {
         };
         let options = |role| connect_options(config, file_location.as_ref(), role);
         let reader_options = options(Role::Reader);
+        // A read-only database (`mode=ro`) has no writer: nothing is
+        // written, not even a probe or a checkpoint.
         let writer = match &file_location {
-            Some(file) => {
+            Some(file) if !config.url.is_read_only() => {
                 Some(SqliteWriter::open(config, file, single(&options(Role::Writer))).await?)
             }
-            None => None,
+            _ => None,
         };
         let connection = open(&reader_options, file_location.as_ref(), config.busy_timeout).await?;
         tracing::debug!(backend = %config.url.backend(), "database pool opened");
@@ -357,7 +359,7 @@ impl Database {
     /// dead tuples of deleted rows are removed and their space reusable.
     /// Nothing on SQLite.
     pub(crate) async fn vacuum(&self, tables: &[&str]) -> Result<()> {
-        if self.inner.writer.is_some() || tables.is_empty() {
+        if self.backend() != Backend::Postgres || tables.is_empty() {
             return Ok(());
         }
         let tables = tables
@@ -621,11 +623,20 @@ fn configure_sqlite(
     // worker thread and finds nothing.
     options.test_before_acquire(false);
     let wal_size_limit = config.wal_size_limit.to_string();
+    let read_only = config.url.is_read_only();
     options.map_sqlx_sqlite_opts(move |o| {
-        // Checkpoints run in the background (see `checkpoint`).
-        let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout)
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", wal_size_limit.clone());
+        let mut o = if read_only {
+            // `mode=ro` changes nothing: no WAL switch, no pragma that
+            // writes; the file is read as it is.
+            o.read_only(true)
+                .foreign_keys(true)
+                .busy_timeout(busy_timeout)
+        } else {
+            // Checkpoints run in the background (see `checkpoint`).
+            sqlite_pragmas::configure(o, synchronous, busy_timeout)
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", wal_size_limit.clone())
+        };
         if let Some(file) = &file {
             o = o.filename(file).in_memory(false).shared_cache(false);
         }

@@ -95,7 +95,11 @@ pub(crate) async fn adopt_if_needed(
         return Ok(None);
     }
     let Some(writer) = db.exclusive_writer(true).await? else {
-        return refuse_tables_on_postgres(db).await;
+        return match db.backend() {
+            crate::Backend::Postgres => refuse_tables_on_postgres(db).await,
+            // A read-only SQLite handle writes nothing, adoption included.
+            crate::Backend::Sqlite => Ok(None),
+        };
     };
     let path = match db.sqlite_location() {
         Some(SqliteLocation::File { path, .. }) => Some(path.clone()),

@@ -178,3 +178,59 @@ async fn health_warns_about_a_database_file_others_can_read_and_leaves_its_mode_
     assert_eq!(mode, 0o644, "the module changed an existing file's mode");
     db.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn health_on_a_mistyped_path_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no/such/dir/interview.db");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let report = check_health_at(&config, HealthOptions::default()).await;
+    assert!(!report.is_healthy());
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no database file"),
+        "{report:?}"
+    );
+    assert!(!dir.path().join("no").exists(), "a directory was created");
+}
+
+#[tokio::test]
+async fn health_leaves_a_rollback_journal_file_byte_for_byte_and_reads_mode_ro_files() {
+    let (_dir, config) = helpers::sqlite_config();
+    interview_persistence::init_database(&config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+    let path = match config.url.sqlite_location() {
+        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path,
+        other => panic!("{other:?}"),
+    };
+    {
+        let db = rusqlite::Connection::open(&path).expect("open");
+        db.pragma_update(None, "journal_mode", "DELETE")
+            .expect("rollback journal");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let report = check_health_at(&config, HealthOptions::default()).await;
+    assert!(report.is_healthy(), "{report:?}");
+    assert_eq!(report.journal_mode.as_deref(), Some("delete"));
+    assert!(
+        std::fs::read(&path).expect("read") == before,
+        "health changed the file"
+    );
+
+    let read_only = DatabaseConfig::new(
+        interview_persistence::DatabaseUrl::sqlite_file_read_only(&path).expect("a read-only URL"),
+    );
+    let report = check_health_at(&read_only, HealthOptions::default()).await;
+    assert!(report.is_healthy(), "{report:?}");
+    assert!(
+        std::fs::read(&path).expect("read") == before,
+        "health changed the file"
+    );
+}
