@@ -423,7 +423,11 @@ impl SqliteWriter {
             }
             SqliteLocation::Memory => (None, None),
         };
-        let queue = Writer::start(connection.clone(), checkpointer.clone());
+        let queue = Writer::start(
+            connection.clone(),
+            checkpointer.clone(),
+            config.busy_timeout,
+        );
         if let (Some(checkpointer), Some(checkpoints)) = (&checkpointer, &checkpoint_connection) {
             checkpointer.start(
                 checkpoints.clone(),

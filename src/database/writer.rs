@@ -22,6 +22,7 @@
 //! to read their own outcome.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +36,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
+    busy_timeout: Duration,
 }
 
 /// A handle on the writer that does not keep its task alive (held by the
@@ -42,6 +44,7 @@ pub(crate) struct Writer {
 #[derive(Debug, Clone)]
 pub(crate) struct WeakWriter {
     jobs: mpsc::WeakUnboundedSender<Job>,
+    busy_timeout: Duration,
 }
 
 /// Exclusive use of the writer connection; the queue moves on when it is
@@ -89,6 +92,10 @@ struct LeaseRequest {
 struct QueuedBatch {
     batch: StatementBatch,
     reply: oneshot::Sender<Result<Vec<QueryResult>>>,
+    /// When the caller's busy timeout runs out: queued time counts, so
+    /// that writes lined up behind a lock another process holds are not
+    /// each given a whole timeout of their own.
+    deadline: Instant,
 }
 
 impl QueuedBatch {
@@ -104,15 +111,17 @@ impl Writer {
     pub(crate) fn start(
         connection: DatabaseConnection,
         checkpointer: Option<Arc<Checkpointer>>,
+        busy_timeout: Duration,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(connection, queue, checkpointer));
-        Self { jobs }
+        tokio::spawn(run(connection, queue, checkpointer, busy_timeout));
+        Self { jobs, busy_timeout }
     }
 
     pub(crate) fn downgrade(&self) -> WeakWriter {
         WeakWriter {
             jobs: self.jobs.downgrade(),
+            busy_timeout: self.busy_timeout,
         }
     }
 
@@ -121,8 +130,13 @@ impl Writer {
     /// never run.
     pub(crate) async fn write(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
         let (reply, outcome) = oneshot::channel();
+        let deadline = Instant::now() + self.busy_timeout;
         self.jobs
-            .send(Job::Batch(QueuedBatch { batch, reply }))
+            .send(Job::Batch(QueuedBatch {
+                batch,
+                reply,
+                deadline,
+            }))
             .map_err(|_| Error::WriteAbandoned)?;
         outcome.await.unwrap_or(Err(Error::WriteAbandoned))
     }
@@ -167,7 +181,10 @@ impl Writer {
 impl WeakWriter {
     /// The writer, while its task runs.
     pub(crate) fn upgrade(&self) -> Option<Writer> {
-        self.jobs.upgrade().map(|jobs| Writer { jobs })
+        self.jobs.upgrade().map(|jobs| Writer {
+            jobs,
+            busy_timeout: self.busy_timeout,
+        })
     }
 }
 
@@ -175,6 +192,7 @@ async fn run(
     connection: DatabaseConnection,
     mut queue: mpsc::UnboundedReceiver<Job>,
     checkpointer: Option<Arc<Checkpointer>>,
+    busy_timeout: Duration,
 ) {
     let checkpointer = checkpointer.as_deref();
     // A lease found while gathering a group waits here for its turn.
@@ -212,10 +230,55 @@ async fn run(
                 // Taken from the queue now: a caller gone before this point
                 // never sees its write land.
                 group.retain(|write| !write.abandoned());
+                let group = refuse_expired(group);
+                if group.is_empty() {
+                    continue;
+                }
+                // The SQLite lock is waited for no longer than the earliest
+                // caller has left (another process may hold it).
+                let left = group
+                    .iter()
+                    .map(|w| w.deadline.saturating_duration_since(Instant::now()))
+                    .min()
+                    .unwrap_or(busy_timeout);
+                let shortened = left + BUSY_TIMEOUT_SLACK < busy_timeout;
+                if shortened {
+                    set_busy_timeout(&connection, left).await;
+                }
                 commit(&connection, group, checkpointer).await;
+                if shortened {
+                    set_busy_timeout(&connection, busy_timeout).await;
+                }
             }
         }
     }
+}
+
+/// How much shorter than the configured busy timeout a caller's remaining
+/// time must be before the writer shortens SQLite's wait for it (a round
+/// trip each way, so not for every millisecond spent in the queue).
+const BUSY_TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// Answers `Busy` to the writes whose busy timeout ran out while they
+/// waited in the queue (behind a lock another process held), and returns
+/// the others.
+fn refuse_expired(group: Vec<QueuedBatch>) -> Vec<QueuedBatch> {
+    let now = Instant::now();
+    let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| w.deadline <= now);
+    for write in expired {
+        let _ = write.reply.send(Err(Error::Busy(DbErr::Custom(
+            "the database stayed locked for the whole busy timeout while this write waited \
+             in line; nothing was written"
+                .into(),
+        ))));
+    }
+    live
+}
+
+async fn set_busy_timeout(connection: &DatabaseConnection, timeout: Duration) {
+    let _ = connection
+        .execute_unprepared(&format!("PRAGMA busy_timeout = {}", timeout.as_millis()))
+        .await;
 }
 
 /// Lends the connection until the lease is dropped.
@@ -286,13 +349,30 @@ async fn commit_together(
     };
     if group.len() > 1 {
         let statement = StatementBatch::sqlite_transaction(group.iter().map(|w| &w.batch));
-        if let Ok(mut rows) = transaction(connection, statement).await {
-            committed();
-            for write in group {
-                let rest = rows.split_off(write.batch.returning().min(rows.len()));
-                let _ = write.reply.send(Ok(std::mem::replace(&mut rows, rest)));
+        match transaction(connection, statement)
+            .await
+            .map_err(Error::from)
+        {
+            Ok(mut rows) => {
+                committed();
+                for write in group {
+                    let rest = rows.split_off(write.batch.returning().min(rows.len()));
+                    let _ = write.reply.send(Ok(std::mem::replace(&mut rows, rest)));
+                }
+                return;
             }
-            return;
+            // The lock, not a member, failed the group: running each alone
+            // would wait a whole busy timeout each, for the same answer.
+            Err(Error::Busy(err)) => {
+                let reason = err.to_string();
+                for write in group {
+                    let _ = write
+                        .reply
+                        .send(Err(Error::Busy(DbErr::Custom(reason.clone()))));
+                }
+                return;
+            }
+            Err(_) => {} // a member's fault: each runs alone below
         }
     }
     for write in group {

@@ -1006,3 +1006,49 @@ async fn two_handles_on_one_file_lose_nothing() {
         40
     );
 }
+
+/// Another process holds the write lock far longer than the busy timeout
+/// while eight turns queue: each caller hears `Busy` within about one busy
+/// timeout of calling — not one timeout per write ahead of it — and the
+/// same turns go through once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_behind_another_process_lock_wait_one_busy_timeout_at_most() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(400);
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        sessions.push(start(&repos).await);
+    }
+    let other = helpers::outside_connection(&db).await;
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("the lock");
+    let mut tasks = tokio::task::JoinSet::new();
+    for session in sessions.clone() {
+        let repos = repos.clone();
+        tasks.spawn(async move {
+            let called = Instant::now();
+            let result = repos.turns.record_turn(chain_turn(&session, 1)).await;
+            (called.elapsed(), result.map(|_| ()))
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (waited, result) = done.expect("joined");
+        assert!(matches!(result, Err(Error::Busy(_))), "{result:?}");
+        assert!(
+            waited < Duration::from_millis(900),
+            "a caller waited {waited:?} for Busy with a 400 ms busy timeout"
+        );
+    }
+    other.execute_unprepared("ROLLBACK").await.expect("release");
+    for session in &sessions {
+        repos
+            .turns
+            .record_turn(chain_turn(session, 1))
+            .await
+            .expect("the same turn, once the lock is free");
+    }
+}
