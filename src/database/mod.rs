@@ -324,22 +324,55 @@ impl Database {
         Ok(self.connection.begin_with_options(options).await?)
     }
 
+    /// SQLite, after an erasure: rewrites the whole file (`VACUUM`), so
+    /// that no copy of an erased row survives anywhere in it — not in free
+    /// pages, not in the unused space of pages whose cells SQLite moved
+    /// while balancing a b-tree (which `secure_delete` does not clear) —
+    /// after refreshing `sqlite_stat4`'s sampled keys when statistics were
+    /// gathered (`ANALYZE`), then truncates the WAL. Returns (compacted, WAL truncated); `None` on PostgreSQL.
+    /// The writer connection keeps temporary files in memory
+    /// (`temp_store=MEMORY`), so the copy `VACUUM` makes never reaches a
+    /// temporary directory.
+    pub(crate) async fn scrub_after_erasure(&self) -> Result<Option<(bool, bool)>> {
+        let Some(writer) = &self.inner.writer else {
+            return Ok(None);
+        };
+        let _writers_wait = writer.queue.lease().await?;
+        let statistics = query_value::<String>(
+            &writer.connection,
+            "SELECT name FROM sqlite_schema WHERE name = 'sqlite_stat1'",
+        )
+        .await?
+        .is_some();
+        if statistics {
+            writer.connection.execute_unprepared("ANALYZE").await?;
+        }
+        let compacted = match writer.connection.execute_unprepared("VACUUM").await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "VACUUM after an erasure failed");
+                false
+            }
+        };
+        let truncated = self
+            .truncate_wal_holding_the_writer(writer)
+            .await?
+            .unwrap_or(false);
+        Ok(Some((compacted, truncated)))
+    }
+
     /// SQLite: copies every frame of the WAL into the database file and
     /// truncates the WAL to zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`),
     /// holding this process's writer meanwhile, so that no older version
     /// of a page (an erased session's rows) stays in the WAL. `None` on
-    /// PostgreSQL.
+    /// PostgreSQL. The caller holds the writer.
     ///
     /// A reader holding a snapshot older than the last commit keeps the
     /// frames it may read: the checkpoint waits for it up to the busy
     /// timeout (retrying while another connection's checkpoint runs), then
     /// gives up with `Some(false)`; the background checkpointer then
     /// truncates the WAL as soon as no reader holds it back.
-    pub(crate) async fn truncate_wal(&self) -> Result<Option<bool>> {
-        let Some(writer) = &self.inner.writer else {
-            return Ok(None);
-        };
-        let _writers_wait = writer.queue.lease().await?;
+    async fn truncate_wal_holding_the_writer(&self, writer: &SqliteWriter) -> Result<Option<bool>> {
         let deadline = Instant::now() + self.inner.config.busy_timeout;
         loop {
             if checkpoint::truncate_wal(&writer.connection).await? {
@@ -655,7 +688,13 @@ fn configure_sqlite(
             // not stay readable in free pages and cells of the file.
             // Always on, not only during an erasure: an UPDATE frees the
             // old version of a row too.
-            Role::Writer => o = o.pragma("secure_delete", "ON"),
+            // Temporary files (statement journals, VACUUM's copy) in
+            // memory: on disk they would hold the text being erased.
+            Role::Writer => {
+                o = o
+                    .pragma("secure_delete", "ON")
+                    .pragma("temp_store", "MEMORY");
+            }
         }
         o
     });

@@ -97,9 +97,11 @@ pub struct ErasureRecord {
     /// and for records read back from the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wal_truncated: Option<bool>,
-    /// PostgreSQL, as returned by [`delete`](SessionRepository::delete):
-    /// whether the six tables were `VACUUM`ed after the delete committed.
-    /// `None` on SQLite and for records read back from the table.
+    /// As returned by [`delete`](SessionRepository::delete): whether the
+    /// database was vacuumed after the delete committed (SQLite: the whole
+    /// file rewritten, so no old copy of a row survives in it; PostgreSQL:
+    /// the six tables' dead tuples removed). `None` for records read back
+    /// from the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vacuumed: Option<bool>,
 }
@@ -444,15 +446,39 @@ impl SessionRepository {
         txn.commit().await?;
 
         let mut record = ErasureRecord::from_model(model, self.db.backend());
+        // The scrubbing runs in a task of its own: a caller that gives up
+        // (a request timeout) cannot leave the erased rows' old copies in
+        // the file or the WAL.
+        let db = self.db.clone();
+        let scrub = tokio::spawn(async move {
+            match db.backend() {
+                Backend::Sqlite => db
+                    .scrub_after_erasure()
+                    .await
+                    .map(|r| r.map(|(c, t)| (Some(c), t))),
+                Backend::Postgres => db
+                    .vacuum(&SESSION_TABLES)
+                    .await
+                    .map(|()| Some((Some(true), false))),
+            }
+        });
+        let scrubbed = match scrub.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "the erasure committed, but the file could not be scrubbed");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the erasure committed, but its scrubbing task stopped");
+                None
+            }
+        };
         match self.db.backend() {
             Backend::Sqlite => {
-                record.wal_truncated = Some(match self.db.truncate_wal().await {
-                    Ok(truncated) => truncated.unwrap_or(false),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "the erasure committed, but the WAL could not be truncated");
-                        false
-                    }
-                });
+                let (compacted, truncated) =
+                    scrubbed.map_or((false, false), |(c, t)| (c.unwrap_or(false), t));
+                record.vacuumed = Some(compacted);
+                record.wal_truncated = Some(truncated);
                 if record.wal_truncated == Some(false) {
                     tracing::warn!(
                         "a reader holds the WAL: the erased session's old pages stay in it until the checkpointer truncates it"
@@ -460,13 +486,7 @@ impl SessionRepository {
                 }
             }
             Backend::Postgres => {
-                record.vacuumed = Some(match self.db.vacuum(&SESSION_TABLES).await {
-                    Ok(()) => true,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "the erasure committed, but VACUUM failed");
-                        false
-                    }
-                });
+                record.vacuumed = Some(scrubbed.is_some());
             }
         }
         tracing::info!(rows = record.rows.total(), "session erased");

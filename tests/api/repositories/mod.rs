@@ -10,6 +10,7 @@ use interview_persistence::repositories::{
 use serde_json::json;
 
 mod concept_elements;
+mod erasure_hostile;
 mod graph;
 mod scoring;
 mod sessions;
