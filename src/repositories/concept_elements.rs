@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::database::Database;
 use crate::error::{Error, Result};
+use sea_orm::Order;
 
 use super::graph::check_nodes_of_session;
-use super::{new_id, now_utc};
+use super::{by_bytes, new_id, now_utc};
 
 /// An element to seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +104,10 @@ impl ConceptElementRepository {
     pub async fn elements(&self, session_id: &str) -> Result<Vec<concept_element::Model>> {
         Ok(concept_element::Entity::find()
             .filter(concept_element::Column::SessionId.eq(session_id))
-            .order_by_asc(concept_element::Column::ElementId)
+            .order_by(
+                by_bytes(self.db.backend().into(), concept_element::Column::ElementId),
+                Order::Asc,
+            )
             .all(self.db.connection())
             .await?)
     }

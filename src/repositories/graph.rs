@@ -9,9 +9,10 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::error::{Error, Result};
+use sea_orm::Order;
 
 use super::graph_summary::{GraphSummary, summarise};
-use super::{check_fraction, check_json_depth, insert_one, new_id, now_utc};
+use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,7 +203,10 @@ impl GraphRepository {
         Ok(kg_node::Entity::find()
             .filter(kg_node::Column::SessionId.eq(session_id))
             .order_by_asc(kg_node::Column::RecordedAt)
-            .order_by_asc(kg_node::Column::Id)
+            .order_by(
+                by_bytes(self.db.backend().into(), kg_node::Column::Id),
+                Order::Asc,
+            )
             .all(self.db.connection())
             .await?)
     }
@@ -565,7 +569,10 @@ pub(crate) async fn current_nodes(
         .filter(kg_node::Column::SessionId.eq(session_id))
         .filter(kg_node::Column::SupersededBy.is_null())
         .order_by_asc(kg_node::Column::RecordedAt)
-        .order_by_asc(kg_node::Column::Id)
+        .order_by(
+            by_bytes(conn.get_database_backend(), kg_node::Column::Id),
+            Order::Asc,
+        )
         .all(conn)
         .await?)
 }
@@ -577,7 +584,10 @@ pub(crate) async fn session_edges(
     Ok(kg_edge::Entity::find()
         .filter(kg_edge::Column::SessionId.eq(session_id))
         .order_by_asc(kg_edge::Column::RecordedAt)
-        .order_by_asc(kg_edge::Column::Id)
+        .order_by(
+            by_bytes(conn.get_database_backend(), kg_edge::Column::Id),
+            Order::Asc,
+        )
         .all(conn)
         .await?)
 }

@@ -128,6 +128,21 @@ impl Repositories {
     }
 }
 
+/// `column`, to order text by its bytes on both backends: SQLite compares
+/// bytes, PostgreSQL its database's collation (where `a` comes before
+/// `B`), so without this the same call would list rows in two orders.
+pub(crate) fn by_bytes(
+    backend: sea_orm::DbBackend,
+    column: impl sea_orm::ColumnTrait,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, IntoIden};
+    let name = column.into_iden().to_string();
+    match backend {
+        sea_orm::DbBackend::Postgres => Expr::cust(format!("\"{name}\" COLLATE \"C\"")),
+        _ => Expr::cust(format!("\"{name}\"")),
+    }
+}
+
 /// Inserts one row through the writer, as a one-statement write.
 pub(crate) async fn insert_one<A: ActiveModelTrait>(db: &Database, row: A) -> crate::Result<()> {
     let statement = <A::Entity as EntityTrait>::insert(row).build(db.backend().into());

@@ -14,9 +14,10 @@ use serde::Serialize;
 use crate::config::Backend;
 use crate::database::{Database, StatementBatch};
 use crate::error::{Error, Result};
+use sea_orm::Order;
 
 use super::concept_elements::{NewConceptElement, element_models, insert_elements};
-use super::{check_fraction, check_json_depth, insert_one, new_id, now_utc};
+use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,7 +255,10 @@ impl SessionRepository {
     ) -> Result<Vec<session::Model>> {
         let mut query = session::Entity::find()
             .order_by_desc(session::Column::CreatedAt)
-            .order_by_desc(session::Column::Id)
+            .order_by(
+                by_bytes(self.db.backend().into(), session::Column::Id),
+                Order::Desc,
+            )
             .limit(limit);
         if let Some(status) = status {
             query = query.filter(session::Column::Status.eq(status));
@@ -518,7 +522,10 @@ impl SessionRepository {
     pub async fn erasures(&self, limit: u64) -> Result<Vec<ErasureRecord>> {
         Ok(session_erasure::Entity::find()
             .order_by_desc(session_erasure::Column::ErasedAt)
-            .order_by_desc(session_erasure::Column::SessionId)
+            .order_by(
+                by_bytes(self.db.backend().into(), session_erasure::Column::SessionId),
+                Order::Desc,
+            )
             .limit(limit)
             .all(self.db.connection())
             .await?

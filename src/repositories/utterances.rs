@@ -8,8 +8,9 @@ use sea_orm::{
 
 use crate::database::Database;
 use crate::error::{Error, Result};
+use sea_orm::Order;
 
-use super::{insert_one, new_id, now_utc};
+use super::{by_bytes, insert_one, new_id, now_utc};
 
 /// An utterance to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,7 @@ impl UtteranceRepository {
             utterance::Entity::find()
                 .filter(utterance::Column::SessionId.eq(session_id))
                 .filter(utterance::Column::TurnNumber.eq(turn_number)),
+            self.db.backend().into(),
         )
         .all(self.db.connection())
         .await?)
@@ -102,11 +104,12 @@ impl UtteranceRepository {
     /// The classified database error.
     #[tracing::instrument(skip(self))]
     pub async fn transcript(&self, session_id: &str) -> Result<Vec<utterance::Model>> {
-        Ok(
-            in_order(utterance::Entity::find().filter(utterance::Column::SessionId.eq(session_id)))
-                .all(self.db.connection())
-                .await?,
+        Ok(in_order(
+            utterance::Entity::find().filter(utterance::Column::SessionId.eq(session_id)),
+            self.db.backend().into(),
         )
+        .all(self.db.connection())
+        .await?)
     }
 }
 
@@ -121,11 +124,14 @@ pub(crate) fn check_turn(turn_number: i32) -> Result<()> {
 
 /// Conversation order: by turn, then by when each was recorded (ids are
 /// time-ordered, which breaks ties within one instant).
-fn in_order(query: sea_orm::Select<utterance::Entity>) -> sea_orm::Select<utterance::Entity> {
+fn in_order(
+    query: sea_orm::Select<utterance::Entity>,
+    backend: sea_orm::DbBackend,
+) -> sea_orm::Select<utterance::Entity> {
     query
         .order_by_asc(utterance::Column::TurnNumber)
         .order_by_asc(utterance::Column::CreatedAt)
-        .order_by_asc(utterance::Column::Id)
+        .order_by(by_bytes(backend, utterance::Column::Id), Order::Asc)
 }
 
 pub(crate) async fn last_utterances(
@@ -137,7 +143,10 @@ pub(crate) async fn last_utterances(
         .filter(utterance::Column::SessionId.eq(session_id))
         .order_by_desc(utterance::Column::TurnNumber)
         .order_by_desc(utterance::Column::CreatedAt)
-        .order_by_desc(utterance::Column::Id)
+        .order_by(
+            by_bytes(conn.get_database_backend(), utterance::Column::Id),
+            Order::Desc,
+        )
         .limit(n)
         .all(conn)
         .await?;

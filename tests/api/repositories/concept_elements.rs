@@ -8,7 +8,10 @@ use crate::on_both_backends;
 
 use super::{element, is_not_found, new_session};
 
-on_both_backends!(elements_are_seeded_covered_once_and_summarised,);
+on_both_backends!(
+    elements_are_seeded_covered_once_and_summarised,
+    elements_list_in_byte_order_on_both_backends,
+);
 
 async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
     let repos = Repositories::new(db);
@@ -141,4 +144,73 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
         (1, 1)
     );
     assert!(!summary.by_priority.contains_key("medium"));
+}
+
+/// Text is ordered by its bytes on both backends: a PostgreSQL database
+/// with a language's collation would put `a` before `B` and ignore case
+/// and accents at first (see the ICU test below for such a database).
+async fn elements_list_in_byte_order_on_both_backends(db: &Database) {
+    let repos = Repositories::new(db);
+    let session = repos.sessions.create(new_session()).await.expect("create");
+    let ids = ["b", "B", "a-2", "a1", "Z", "é", "10", "9"];
+    repos
+        .concept_elements
+        .seed(
+            &session.id,
+            ids.iter().map(|id| element(id, Priority::Low)).collect(),
+        )
+        .await
+        .expect("seed");
+    let listed: Vec<String> = repos
+        .concept_elements
+        .elements(&session.id)
+        .await
+        .expect("elements")
+        .into_iter()
+        .map(|e| e.element_id)
+        .collect();
+    let mut by_bytes: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    by_bytes.sort();
+    assert_eq!(listed, by_bytes);
+}
+
+/// The same on a PostgreSQL database whose collation is a language's (ICU
+/// `en-US`), where ordering by the column alone gives `a1, a-2, b, B, é, …`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elements_list_in_byte_order_on_a_postgres_database_with_a_language_collation() {
+    use sea_orm::ConnectionTrait;
+    let Ok(maintenance) = std::env::var(crate::helpers::POSTGRES_TEST_URL) else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true but POSTGRES_TEST_URL is unset"
+        );
+        eprintln!("SKIPPED (PostgreSQL): POSTGRES_TEST_URL is unset");
+        return;
+    };
+    let name = format!("interview_test_icu_{}", std::process::id());
+    let admin = sea_orm::Database::connect(maintenance.as_str())
+        .await
+        .expect("admin");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .expect("drop");
+    admin
+        .execute_unprepared(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        ))
+        .await
+        .expect("an ICU database");
+    let mut url = url::Url::parse(&maintenance).expect("url");
+    url.set_path(&name);
+    let config = interview_persistence::DatabaseConfig::new(url.as_str().parse().expect("a URL"));
+    let db = interview_persistence::init_database(&config)
+        .await
+        .expect("init");
+    elements_list_in_byte_order_on_both_backends(&db).await;
+    db.close().await.expect("close");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .expect("drop");
 }
