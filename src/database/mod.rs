@@ -259,7 +259,7 @@ impl Database {
     async fn begin_write_with(&self, foreign_keys_off: bool) -> Result<WriteTransaction> {
         let Some(writer) = &self.inner.writer else {
             return Ok(WriteTransaction {
-                transaction: self.connection.begin().await?,
+                transaction: self.begin_postgres_write().await?,
                 checkpointer: None,
                 _lease: None,
             });
@@ -298,12 +298,25 @@ impl Database {
         match &self.inner.writer {
             Some(writer) => writer.queue.write(batch).await,
             None => {
-                let txn = self.connection.begin().await?;
+                let txn = self.begin_postgres_write().await?;
                 let rows = batch.run_each(&txn).await?;
                 txn.commit().await?;
                 Ok(rows)
             }
         }
+    }
+
+    /// A PostgreSQL write transaction, `READ COMMITTED` whatever the
+    /// server's default: the module's writes rely on row locks and on
+    /// seeing what committed while they waited for a lock (a migration
+    /// waiting on the advisory lock must see the one that ran before it; at
+    /// `REPEATABLE READ` its snapshot would date from before the wait).
+    async fn begin_postgres_write(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            isolation_level: Some(IsolationLevel::ReadCommitted),
+            ..TransactionOptions::default()
+        };
+        Ok(self.connection.begin_with_options(options).await?)
     }
 
     /// Begins a read transaction: every query in it sees one consistent

@@ -345,3 +345,39 @@ async fn a_database_with_a_migration_from_a_newer_build_is_refused_without_ddl(d
     );
     assert_eq!(count(db, "sessions").await, 1, "rows were touched");
 }
+
+/// With the server's default isolation at REPEATABLE READ, a transaction's
+/// snapshot is taken when its first statement starts — the advisory lock's
+/// wait included — so a migration that waited for another must still see
+/// what that one committed. Five races on fresh databases, each init must
+/// succeed and apply each migration once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inits_racing_under_repeatable_read_by_default_apply_each_migration_once() {
+    for _ in 0..5 {
+        let Some((database, config)) = crate::helpers::postgres_config().await else {
+            return;
+        };
+        let admin = helpers::outside_connection_to(&config).await;
+        let name = database
+            .url()
+            .rsplit('/')
+            .next()
+            .expect("a name")
+            .to_owned();
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'"
+            ))
+            .await
+            .expect("repeatable read by default");
+        admin.close().await.expect("close");
+        let (a, b) = tokio::join!(init_database(&config), init_database(&config));
+        let (a, b) = (a.expect("first init"), b.expect("second init"));
+        assert_eq!(
+            count(&a, "seaql_migrations").await,
+            known_migrations().len() as i64
+        );
+        a.close().await.expect("close");
+        b.close().await.expect("close");
+    }
+}

@@ -185,6 +185,13 @@ pub async fn outside_connection(db: &Database) -> sea_orm::DatabaseConnection {
         .expect("an outside connection")
 }
 
+/// A plain connection to the database `config` names.
+pub async fn outside_connection_to(config: &DatabaseConfig) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(config.url.expose())
+        .await
+        .expect("an outside connection")
+}
+
 /// [`outside_connection`] with foreign keys off, as the migration binary
 /// connects (SQLite; on PostgreSQL the same as `outside_connection`).
 pub async fn outside_connection_without_foreign_keys(db: &Database) -> sea_orm::DatabaseConnection {
