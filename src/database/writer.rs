@@ -305,8 +305,11 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
         let _ = released.await;
     }
     if request.foreign_keys_off {
-        // After the rollback a dropped transaction queued, so outside any
-        // transaction: the pragma takes effect.
+        // A holder cancelled mid-way may have left a transaction it began
+        // itself (adoption's `BEGIN IMMEDIATE`) open: roll it back (an
+        // error when none is open is harmless), so that the pragma, which
+        // does nothing inside a transaction, takes effect.
+        let _ = connection.execute_unprepared("ROLLBACK").await;
         if let Err(err) = connection
             .execute_unprepared("PRAGMA foreign_keys = ON")
             .await

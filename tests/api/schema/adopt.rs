@@ -14,10 +14,10 @@ use entity::kg_edge::EdgeType;
 use entity::session::SessionStatus;
 use interview_persistence::repositories::Repositories;
 use interview_persistence::schema::{AdoptionOptions, known_migrations, schema_status};
-use interview_persistence::{DatabaseConfig, Error, InitOptions, check_health, init_database_with};
+use interview_persistence::{Error, InitOptions, check_health, init_database_with};
 use rusqlite::Connection;
 
-const PYTHON_DDL: &str = include_str!("../../../src/schema/python_module_schema.sql");
+use super::{PYTHON_DDL, backups_beside, config, plant};
 
 /// A file the Python module made, in WAL mode as its `init_database` left
 /// it, with three sessions: one with turns, nodes (one superseded), edges,
@@ -61,10 +61,6 @@ fn python_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn config(path: &Path) -> DatabaseConfig {
-    DatabaseConfig::sqlite_file(path).expect("config")
-}
-
 fn options(repair: bool) -> InitOptions {
     InitOptions {
         adoption: AdoptionOptions {
@@ -72,35 +68,6 @@ fn options(repair: bool) -> InitOptions {
             ..AdoptionOptions::default()
         },
     }
-}
-
-fn backups_beside(path: &Path) -> Vec<PathBuf> {
-    let name = path
-        .file_name()
-        .expect("a name")
-        .to_string_lossy()
-        .into_owned();
-    std::fs::read_dir(path.parent().expect("a directory"))
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy()
-                    .starts_with(&format!("{name}.before-adoption-"))
-            })
-        })
-        .collect()
-}
-
-/// Runs SQL on the file through rusqlite (another program), with CHECKs and
-/// foreign keys off, to plant what the Python module's connections could
-/// have left.
-fn plant(path: &Path, sql: &str) {
-    let db = Connection::open(path).expect("open");
-    db.execute_batch(&format!(
-        "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; {sql}"
-    ))
-    .expect("plant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

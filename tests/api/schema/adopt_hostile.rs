@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use interview_persistence::repositories::Repositories;
-use interview_persistence::{DatabaseConfig, Error, InitOptions, init_database_with};
+use interview_persistence::{Error, InitOptions, init_database_with};
 use rusqlite::Connection;
 
-const PYTHON_DDL: &str = include_str!("../../../src/schema/python_module_schema.sql");
+use super::{PYTHON_DDL, backups_beside, config, plant};
 
 /// A minimal Python-made file: one session with one node, in `journal` mode.
 fn python_file_in(dir: &Path, name: &str, journal: &str) -> PathBuf {
@@ -32,36 +32,6 @@ fn python_file_in(dir: &Path, name: &str, journal: &str) -> PathBuf {
 
 fn python_file(dir: &Path) -> PathBuf {
     python_file_in(dir, "interview.db", "WAL")
-}
-
-fn plant(path: &Path, sql: &str) {
-    let db = Connection::open(path).expect("open");
-    db.execute_batch(&format!(
-        "PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON; {sql}"
-    ))
-    .expect("plant");
-}
-
-fn config(path: &Path) -> DatabaseConfig {
-    DatabaseConfig::sqlite_file(path).expect("config")
-}
-
-fn backups_beside(path: &Path) -> Vec<PathBuf> {
-    let name = path
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
-    std::fs::read_dir(path.parent().expect("dir"))
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy()
-                    .starts_with(&format!("{name}.before-adoption-"))
-            })
-        })
-        .collect()
 }
 
 /// A timestamp SQLite's `datetime()` accepts but chrono cannot parse
