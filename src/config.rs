@@ -116,12 +116,9 @@ impl DatabaseUrl {
     /// # Errors
     /// [`Error::InvalidUrl`] when the path is not valid UTF-8.
     pub fn sqlite_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = path.to_str().ok_or_else(|| Error::InvalidUrl {
-            url: path.display().to_string(),
-            reason: "the path is not valid UTF-8".into(),
-        })?;
-        Self::parse(&migration::location::sqlite_url_for_path(text))
+        Self::parse(&migration::location::sqlite_url_for_path(utf8(
+            path.as_ref(),
+        )?))
     }
 
     /// The URL of the SQLite file at `path`, opened read-only (`mode=ro`):
@@ -130,12 +127,7 @@ impl DatabaseUrl {
     /// # Errors
     /// [`Error::InvalidUrl`] when the path is not valid UTF-8.
     pub fn sqlite_file_read_only(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = path.to_str().ok_or_else(|| Error::InvalidUrl {
-            url: path.display().to_string(),
-            reason: "the path is not valid UTF-8".into(),
-        })?;
-        let url = migration::location::sqlite_url_for_path(text);
+        let url = migration::location::sqlite_url_for_path(utf8(path.as_ref())?);
         Self::parse(&url.replace("?mode=rwc", "?mode=ro"))
     }
 
@@ -306,6 +298,14 @@ fn sqlite_filename(url: &str) -> std::result::Result<PathBuf, String> {
 #[cfg(not(feature = "sqlite"))]
 fn sqlite_filename(_: &str) -> std::result::Result<PathBuf, String> {
     Err("this build has no SQLite support (the `sqlite` feature is off)".into())
+}
+
+/// `path` as text, which a URL needs.
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| Error::InvalidUrl {
+        url: path.display().to_string(),
+        reason: "the path is not valid UTF-8".into(),
+    })
 }
 
 /// The write-ahead log beside a SQLite database file.

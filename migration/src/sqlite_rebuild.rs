@@ -85,12 +85,12 @@ pub async fn rebuild_table<C: ConnectionTrait>(
     let table = quote(rebuild.table);
     let temporary = quote(&format!("interview_rebuild_{}", rebuild.table));
     let mut kept = match &rebuild.indexes {
-        Indexes::Keep => schema_objects(conn, OF_TABLE, rebuild.table, &["index"]).await?,
+        Indexes::Keep => schema_statements(conn, rebuild.table, &["index"]).await?,
         Indexes::Replace(statements) => statements.clone(),
     };
     // The table's own triggers always come back (another application's
     // audit trigger, say).
-    kept.extend(schema_objects(conn, OF_TABLE, rebuild.table, &["trigger"]).await?);
+    kept.extend(schema_statements(conn, rebuild.table, &["trigger"]).await?);
     // Views, and triggers of other tables, that name this one: SQLite
     // refuses the rename while they do, so they step aside and come back.
     let mentioning = schema_objects_with_names(conn, rebuild.table).await?;
@@ -168,14 +168,14 @@ pub async fn check_foreign_keys<C: ConnectionTrait>(conn: &C) -> Result<(), DbEr
     )))
 }
 
-const OF_TABLE: &str = "tbl_name = ?";
-
 /// The statements of `table`'s objects of the given kinds (`index`,
 /// `trigger`), as SQLite keeps them (indexes SQLite makes itself for UNIQUE
 /// and PRIMARY KEY have none, and come back with the table's definition).
-async fn schema_objects<C: ConnectionTrait>(
+///
+/// # Errors
+/// The database error.
+pub async fn schema_statements<C: ConnectionTrait>(
     conn: &C,
-    condition: &str,
     table: &str,
     kinds: &[&str],
 ) -> Result<Vec<String>, DbErr> {
@@ -188,7 +188,7 @@ async fn schema_objects<C: ConnectionTrait>(
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
             format!(
-                "SELECT sql FROM sqlite_schema WHERE {condition} AND type IN ({kinds}) \
+                "SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ({kinds}) \
                  AND sql IS NOT NULL ORDER BY type, name"
             ),
             [table.into()],

@@ -259,7 +259,7 @@ impl Database {
     async fn begin_write_with(&self, foreign_keys_off: bool) -> Result<WriteTransaction> {
         let Some(writer) = &self.inner.writer else {
             return Ok(WriteTransaction {
-                transaction: self.begin_postgres_write().await?,
+                transaction: self.connection.begin().await?,
                 checkpointer: None,
                 _lease: None,
             });
@@ -298,25 +298,12 @@ impl Database {
         match &self.inner.writer {
             Some(writer) => writer.queue.write(batch).await,
             None => {
-                let txn = self.begin_postgres_write().await?;
+                let txn = self.connection.begin().await?;
                 let rows = batch.run_each(&txn).await?;
                 txn.commit().await?;
                 Ok(rows)
             }
         }
-    }
-
-    /// A PostgreSQL write transaction, `READ COMMITTED` whatever the
-    /// server's default: the module's writes rely on row locks and on
-    /// seeing what committed while they waited for a lock (a migration
-    /// waiting on the advisory lock must see the one that ran before it; at
-    /// `REPEATABLE READ` its snapshot would date from before the wait).
-    async fn begin_postgres_write(&self) -> Result<DatabaseTransaction> {
-        let options = TransactionOptions {
-            isolation_level: Some(IsolationLevel::ReadCommitted),
-            ..TransactionOptions::default()
-        };
-        Ok(self.connection.begin_with_options(options).await?)
     }
 
     /// Begins a read transaction: every query in it sees one consistent
@@ -624,9 +611,20 @@ fn connect_options(
     let (driver_url, password) = config.url.driver_parts();
     let mut options = ConnectOptions::new(driver_url);
     #[cfg(feature = "postgres")]
-    if let Some(password) = password {
-        options.map_sqlx_postgres_opts(move |o| o.password(&password));
-    }
+    options.map_sqlx_postgres_opts(move |o| {
+        // Every transaction is READ COMMITTED unless it asks otherwise,
+        // whatever the server's default: the module's writes rely on row
+        // locks and on seeing what committed while they waited for a lock
+        // (a migration waiting on the advisory lock must see the one that
+        // ran before it; at REPEATABLE READ its snapshot would date from
+        // before the wait). Set once per connection, in its startup packet,
+        // not with a `SET TRANSACTION` round trip per write.
+        let o = o.options([("default_transaction_isolation", "read committed")]);
+        match &password {
+            Some(password) => o.password(password),
+            None => o,
+        }
+    });
     #[cfg(not(feature = "postgres"))]
     let _ = password; // only PostgreSQL URLs carry one
     options

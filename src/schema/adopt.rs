@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use migration::sqlite_rebuild::{Indexes, Rebuild, check_foreign_keys, rebuild_table};
+use migration::sqlite_rebuild::{
+    Indexes, Rebuild, check_foreign_keys, rebuild_table, schema_statements,
+};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
@@ -426,7 +428,8 @@ async fn copy_other_tables(conn: &DatabaseConnection, target: &Scratch) -> Resul
             continue;
         };
         conn.execute_unprepared(&sql).await?;
-        for statement in schema_objects(&target.connection, table).await? {
+        for statement in schema_statements(&target.connection, table, &["index", "trigger"]).await?
+        {
             conn.execute_unprepared(&statement).await?;
         }
         for insert in row_inserts(&target.connection, table).await? {
@@ -470,20 +473,6 @@ async fn column_names(conn: &DatabaseConnection, table: &str) -> Result<Vec<Stri
         .iter()
         .map(|row| row.try_get_by_index::<String>(1).map_err(Into::into))
         .collect()
-}
-
-/// The `CREATE INDEX` / `CREATE TRIGGER` statements of `table`.
-async fn schema_objects(conn: &DatabaseConnection, table: &str) -> Result<Vec<String>> {
-    rows(
-        conn,
-        "SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') \
-         AND sql IS NOT NULL ORDER BY name",
-        &[table],
-    )
-    .await?
-    .iter()
-    .map(|row| row.try_get_by_index::<String>(0).map_err(Into::into))
-    .collect()
 }
 
 /// Counts and checksums of the six tables over `columns` of each.
@@ -668,7 +657,9 @@ async fn rebuild_in_transaction(
                 table,
                 definition,
                 columns: &columns,
-                indexes: Indexes::Replace(schema_objects(&target.connection, table).await?),
+                indexes: Indexes::Replace(
+                    schema_statements(&target.connection, table, &["index"]).await?,
+                ),
             },
         )
         .await?;

@@ -224,23 +224,35 @@ pub(crate) async fn require_write_privileges(db: &Database) -> Result<()> {
     if db.backend() != Backend::Postgres {
         return Ok(());
     }
-    for table in inspect::INTERVIEW_TABLES {
-        for privilege in ["INSERT", "UPDATE", "DELETE"] {
-            let held = crate::database::query_value::<bool>(
-                db.connection(),
-                &format!("SELECT has_table_privilege('{table}', '{privilege}')"),
-            )
-            .await?
-            .unwrap_or(false);
-            if !held {
-                return Err(Error::MissingPrivilege {
-                    table: table.to_owned(),
-                    privilege,
-                });
-            }
-        }
+    const PRIVILEGES: [&str; 3] = ["INSERT", "UPDATE", "DELETE"];
+    // One round trip: the first (table, privilege) pair the role lacks.
+    let pairs = inspect::INTERVIEW_TABLES
+        .iter()
+        .flat_map(|table| {
+            PRIVILEGES
+                .iter()
+                .map(move |p| format!("('{table}', '{p}')"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let missing = crate::database::query_value::<String>(
+        db.connection(),
+        &format!(
+            "SELECT t || ' ' || p FROM (VALUES {pairs}) AS wanted(t, p) \
+             WHERE NOT has_table_privilege(t, p) LIMIT 1"
+        ),
+    )
+    .await?;
+    match missing.as_deref().and_then(|m| m.split_once(' ')) {
+        None => Ok(()),
+        Some((table, privilege)) => Err(Error::MissingPrivilege {
+            table: table.to_owned(),
+            privilege: PRIVILEGES
+                .into_iter()
+                .find(|p| *p == privilege)
+                .unwrap_or("INSERT"),
+        }),
     }
-    Ok(())
 }
 
 /// Whether a `quick_check` line reports a row breaking a CHECK or NOT NULL
