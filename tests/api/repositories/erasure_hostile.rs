@@ -83,20 +83,28 @@ fn turn(session_id: &str, t: i32, mark: &str, nodes: usize) -> TurnRecord {
     }
 }
 
-async fn other_session(repos: &Repositories) -> String {
-    repos
-        .sessions
-        .create_with_elements(new_session(), vec![element("e0", Priority::High)])
-        .await
-        .expect("create")
-        .0
-        .id
-}
-
 async fn marked_session(repos: &Repositories, mark: &str) -> String {
     let mut new = new_session();
     new.config = json!({"note": format!("{mark}config")});
     repos.sessions.create(new).await.expect("create").id
+}
+
+/// A marked session with `turns` turns of `nodes` marked nodes each.
+async fn marked_session_with_turns(
+    repos: &Repositories,
+    mark: &str,
+    turns: i32,
+    nodes: usize,
+) -> String {
+    let erased = marked_session(repos, mark).await;
+    for t in 1..=turns {
+        repos
+            .turns
+            .record_turn(turn(&erased, t, mark, nodes))
+            .await
+            .expect("turn");
+    }
+    erased
 }
 
 /// Sessions recorded turn by turn side by side (as a service interviewing
@@ -155,14 +163,7 @@ async fn a_delete_dropped_while_its_checkpoint_waits_for_a_reader_still_truncate
     let path = file_of(&db);
     let repos = Repositories::new(&db);
     let mark = tag();
-    let erased = marked_session(&repos, &mark).await;
-    for t in 1..=5 {
-        repos
-            .turns
-            .record_turn(turn(&erased, t, &mark, 2))
-            .await
-            .expect("turn");
-    }
+    let erased = marked_session_with_turns(&repos, &mark, 5, 2).await;
     let reader = db.dedicated_connection().await.expect("reader");
     let snapshot = reader.begin().await.expect("begin");
     assert!(crate::fixtures::count_in(&snapshot, "utterances").await > 0);
@@ -215,14 +216,7 @@ async fn a_memory_database_loses_the_erased_text_once_the_reader_ends() {
     let path = dir.join("memory.db");
     let repos = Repositories::new(&db);
     let mark = tag();
-    let erased = marked_session(&repos, &mark).await;
-    for t in 1..=5 {
-        repos
-            .turns
-            .record_turn(turn(&erased, t, &mark, 2))
-            .await
-            .expect("turn");
-    }
+    let erased = marked_session_with_turns(&repos, &mark, 5, 2).await;
     let reader = db.dedicated_connection().await.expect("reader");
     let snapshot = reader.begin().await.expect("begin");
     assert!(crate::fixtures::count_in(&snapshot, "utterances").await > 0);
@@ -235,7 +229,7 @@ async fn a_memory_database_loses_the_erased_text_once_the_reader_ends() {
     drop(snapshot);
     reader.close().await.expect("close reader");
     // Writes go on, as in a running service.
-    let other = other_session(&repos).await;
+    let other = crate::fixtures::start(&repos).await;
     repos
         .turns
         .record_turn(chain_turn(&other, 1))
@@ -259,7 +253,7 @@ async fn updated_and_huge_values_leave_nothing() {
     let path = file_of(db);
     let repos = Repositories::new(db);
     let mark = tag();
-    let other = other_session(&repos).await;
+    let other = crate::fixtures::start(&repos).await;
     let erased = marked_session(&repos, &mark).await;
     repos
         .concept_elements
@@ -434,20 +428,13 @@ async fn an_analyzed_database_keeps_no_erased_label_in_sqlite_stat4() {
     let path = file_of(db);
     let repos = Repositories::new(db);
     let mark = tag();
-    let other = other_session(&repos).await;
+    let other = crate::fixtures::start(&repos).await;
     repos
         .turns
         .record_turn(chain_turn(&other, 1))
         .await
         .expect("t");
-    let erased = marked_session(&repos, &mark).await;
-    for t in 1..=10 {
-        repos
-            .turns
-            .record_turn(turn(&erased, t, &mark, 3))
-            .await
-            .expect("turn");
-    }
+    let erased = marked_session_with_turns(&repos, &mark, 10, 3).await;
     let outside = crate::helpers::outside_connection(db).await;
     outside
         .execute_unprepared("ANALYZE")
@@ -484,14 +471,7 @@ async fn a_delete_cancelled_after_its_commit_still_scrubs_the_file_and_wal() {
     let path = file_of(&db);
     let repos = Repositories::new(&db);
     let mark = tag();
-    let erased = marked_session(&repos, &mark).await;
-    for t in 1..=5 {
-        repos
-            .turns
-            .record_turn(turn(&erased, t, &mark, 2))
-            .await
-            .expect("turn");
-    }
+    let erased = marked_session_with_turns(&repos, &mark, 5, 2).await;
     // Another write of this process holds the writer...
     let first = db.begin_write().await.expect("first write");
     // ...the erasure queues behind it...
@@ -575,7 +555,7 @@ fn everything_created_under_umask_000_is_owner_only() {
             .await
             .expect("init");
         let repos = Repositories::new(&db);
-        let id = other_session(&repos).await;
+        let id = crate::fixtures::start(&repos).await;
         repos
             .turns
             .record_turn(chain_turn(&id, 1))
