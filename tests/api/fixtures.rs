@@ -405,3 +405,16 @@ pub async fn populate(db: &Database, turns: i32) -> Vec<String> {
         .expect("abandon");
     ids
 }
+
+/// The session's `turn_count` as the repository reads it.
+pub async fn turn_count(
+    repos: &interview_persistence::repositories::Repositories,
+    session_id: &str,
+) -> i32 {
+    repos
+        .sessions
+        .get(session_id)
+        .await
+        .expect("read the session")
+        .turn_count
+}

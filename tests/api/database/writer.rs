@@ -444,12 +444,7 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
             .expect("writer ran")
             .expect("no write failed (busy or otherwise)");
         assert_eq!(
-            repos
-                .sessions
-                .get(&session_id)
-                .await
-                .expect("session")
-                .turn_count,
+            crate::fixtures::turn_count(&repos, &session_id).await,
             turns
         );
         assert_eq!(
@@ -991,10 +986,7 @@ async fn two_handles_on_one_file_lose_nothing() {
         done.expect("joined").expect("a turn");
     }
     assert_eq!(count(&a, "scoring_history").await, 80);
-    assert_eq!(
-        ra.sessions.get(&sb.id).await.expect("b via a").turn_count,
-        40
-    );
+    assert_eq!(crate::fixtures::turn_count(&ra, &sb.id).await, 40);
 }
 
 /// Another process holds the write lock far longer than the busy timeout

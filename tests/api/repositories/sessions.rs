@@ -157,15 +157,7 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
         (updated.turn_count, updated.coverage_score),
         (7, Some(0.35))
     );
-    assert_eq!(
-        repos
-            .sessions
-            .get(&session.id)
-            .await
-            .expect("get")
-            .turn_count,
-        7
-    );
+    assert_eq!(crate::fixtures::turn_count(&repos, &session.id).await, 7);
     assert!(matches!(
         repos.sessions.update_metrics(&session.id, -1, 0.0).await,
         Err(Error::InvalidInput(_))

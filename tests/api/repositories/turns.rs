@@ -159,15 +159,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
         elements[1].covered_by_node_id.as_ref(),
         Some(&recorded.node_ids[1])
     );
-    assert_eq!(
-        repos
-            .sessions
-            .get(&session_id)
-            .await
-            .expect("session")
-            .turn_count,
-        2
-    );
+    assert_eq!(crate::fixtures::turn_count(&repos, &session_id).await, 2);
 }
 
 async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
@@ -262,15 +254,7 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
         2,
         "the guard inserted nothing"
     );
-    assert_eq!(
-        repos
-            .sessions
-            .get(&session_id)
-            .await
-            .expect("session")
-            .turn_count,
-        0
-    );
+    assert_eq!(crate::fixtures::turn_count(&repos, &session_id).await, 0);
 }
 
 async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) {
