@@ -17,14 +17,15 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use interview_persistence::repositories::{NewConceptElement, NewSession, Repositories};
+use interview_persistence::repositories::Repositories;
 use interview_persistence::{DatabaseConfig, init_database};
-use sea_orm::ConnectionTrait;
-use serde_json::json;
 
+#[path = "common/acknowledged.rs"]
+mod acknowledged;
 #[path = "common/turns.rs"]
 mod turn_builders;
 
+use acknowledged::{Failure, create_session, integrity, verify_session};
 use turn_builders::chain_turn;
 
 const CHILD: &str = "INTERVIEW_CRASH_CHILD";
@@ -85,8 +86,6 @@ impl Rng {
     }
 }
 
-type Failure = Box<dyn std::error::Error>;
-
 fn parent(seed: u64, rounds: u32, budget: Duration) -> Result<String, Failure> {
     let dir = tempfile::Builder::new()
         .prefix("crash")
@@ -145,91 +144,11 @@ fn parent(seed: u64, rounds: u32, budget: Duration) -> Result<String, Failure> {
 /// turn in part, the file intact.
 async fn verify(path: &Path, session_id: &str, acknowledged: &[i32]) -> Result<(), Failure> {
     let db = init_database(&DatabaseConfig::sqlite_file(path)?).await?;
-    let conn = db.connection();
-    let integrity: String = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "PRAGMA integrity_check",
-        ))
-        .await?
-        .ok_or("no integrity row")?
-        .try_get_by_index(0)?;
+    let integrity = integrity(&db).await?;
     if integrity != "ok" {
         return Err(format!("integrity_check: {integrity}").into());
     }
-    let per_turn = |table: &str| {
-        format!(
-            "SELECT turn_number, COUNT(*) FROM {table} WHERE session_id = '{session_id}' GROUP BY turn_number"
-        )
-    };
-    let rows = |sql: String| async move {
-        conn.query_all_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            sql,
-        ))
-        .await
-        .map(|rows| {
-            rows.into_iter()
-                .map(|r| {
-                    (
-                        r.try_get_by_index::<i32>(0).unwrap_or(-1),
-                        r.try_get_by_index::<i64>(1).unwrap_or(-1),
-                    )
-                })
-                .collect::<std::collections::BTreeMap<i32, i64>>()
-        })
-    };
-    let utterances = rows(per_turn("utterances")).await?;
-    let scores = rows(per_turn("scoring_history")).await?;
-    let nodes = rows(format!(
-        "SELECT CAST(json_extract(properties, '$.turn') AS INTEGER), COUNT(*) FROM kg_nodes \
-         WHERE session_id = '{session_id}' GROUP BY 1"
-    ))
-    .await?;
-    let edges = rows(format!(
-        "SELECT CAST(json_extract(properties, '$.turn') AS INTEGER), COUNT(*) FROM kg_edges \
-         WHERE session_id = '{session_id}' GROUP BY 1"
-    ))
-    .await?;
-    for turn in acknowledged {
-        if !utterances.contains_key(turn) || !scores.contains_key(turn) {
-            return Err(format!("acknowledged turn {turn} is missing").into());
-        }
-    }
-    for (turn, n) in &utterances {
-        let whole = *n == 2
-            && scores.get(turn) == Some(&1)
-            && nodes.get(turn) == Some(&4)
-            && edges.get(turn) == Some(&3);
-        if !whole {
-            return Err(format!(
-                "turn {turn} is partial: {n} utterances, {:?} scores, {:?} nodes, {:?} edges",
-                scores.get(turn),
-                nodes.get(turn),
-                edges.get(turn)
-            )
-            .into());
-        }
-    }
-    if scores.len() != utterances.len()
-        || nodes.len() != utterances.len()
-        || edges.len() != utterances.len()
-    {
-        return Err(
-            format!("rows of turns without utterances: {scores:?} {nodes:?} {edges:?}").into(),
-        );
-    }
-    let recorded = utterances.keys().copied().max().unwrap_or(0);
-    let turn_count: i32 = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            format!("SELECT turn_count FROM sessions WHERE id = '{session_id}'"),
-        ))
-        .await?
-        .map_or(Ok(0), |r| r.try_get_by_index(0))?;
-    if turn_count != recorded {
-        return Err(format!("session says {turn_count} turns, {recorded} are recorded").into());
-    }
+    verify_session(&db, session_id, acknowledged).await?;
     db.close().await?;
     Ok(())
 }
@@ -243,26 +162,7 @@ fn child(path: &Path, session_id: &str) -> Result<(), Failure> {
     runtime.block_on(async {
         let db = init_database(&DatabaseConfig::sqlite_file(path)?).await?;
         let repos = Repositories::new(&db);
-        let elements = (0..10)
-            .map(|k| NewConceptElement {
-                element_id: format!("e{k}"),
-                label: format!("Element {k}"),
-                element_type: "attribute".into(),
-                priority: entity::concept_element::Priority::Medium,
-            })
-            .collect();
-        let mut session = NewSession {
-            id: Some(session_id.to_owned()),
-            methodology: "means_end_chain".into(),
-            concept_id: "oat-milk".into(),
-            concept_name: "Oat milk latte".into(),
-            config: json!({}),
-        };
-        session.config = json!({"crash_test": true});
-        repos
-            .sessions
-            .create_with_elements(session, elements)
-            .await?;
+        create_session(&repos, session_id).await?;
         let mut stdout = std::io::stdout().lock();
         for t in 1.. {
             repos.turns.record_turn(chain_turn(session_id, t)).await?;
