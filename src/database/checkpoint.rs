@@ -21,6 +21,21 @@
 //! it (`journal_size_limit`). A reader that keeps one transaction open
 //! holds the WAL back until it ends; the next round after that shrinks it.
 //!
+//! Several processes on one file each run their own checkpointer, and each
+//! pauses only its own writers: the others keep appending, so the passes
+//! never reach the end of the WAL and it is never restarted (it grew to
+//! gigabytes with four busy processes). So when a round still finds more
+//! than half of `wal_size_limit` in the WAL after its passes, it escalates to
+//! `PRAGMA wal_checkpoint(TRUNCATE)`, which takes SQLite's write lock
+//! through the busy handler — pausing every process's writers, for the few
+//! frames left — copies the rest and truncates the WAL to zero bytes. Its
+//! wait is capped at [`ESCALATION_WAIT`] (at most a quarter of the busy
+//! timeout), because while it waits for a reader on an old snapshot it
+//! holds the write lock. One that could not truncate is retried after
+//! [`ESCALATION_RETRY`], doubled for each failure in a row up to the
+//! checkpoint interval, so that a long reader does not make every round
+//! stall the writers.
+//!
 //! After an erasure the WAL is truncated to zero bytes at once
 //! ([`truncate_wal`]), so that no older version of an erased row stays in
 //! it. When a reader's snapshot prevented that, the checkpointer is asked
@@ -36,6 +51,28 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
 
 use super::writer::WeakWriter;
+
+/// The longest an escalated (`TRUNCATE`) checkpoint waits for the write
+/// lock and for readers, while it keeps every process's writers waiting.
+pub(crate) const ESCALATION_WAIT: Duration = Duration::from_millis(250);
+
+/// How soon a round follows an escalation that could not truncate: longer
+/// than the longest sleep of SQLite's busy handler (100 ms), so that other
+/// processes' writers, polling for the lock, get it between two attempts.
+const ESCALATION_RETRY: Duration = Duration::from_millis(150);
+
+/// The checkpoint task's settings, from [`DatabaseConfig`](crate::DatabaseConfig).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckpointSettings {
+    /// Checkpoint at least this often.
+    pub(crate) interval: Duration,
+    /// The connections' busy timeout, restored after a pass that must
+    /// wait less.
+    pub(crate) busy_timeout: Duration,
+    /// Frames past this many bytes that a round could not copy make it
+    /// escalate to a `TRUNCATE` checkpoint.
+    pub(crate) wal_size_limit: u64,
+}
 
 /// Counts commits and wakes the checkpoint task.
 #[derive(Debug)]
@@ -62,22 +99,13 @@ impl Checkpointer {
     /// Starts the checkpoint task on `connection`; it ends when the last
     /// handle on this checkpointer is dropped or the connection is closed.
     /// It pauses this process's writers through `writer`'s queue.
-    /// `busy_timeout` is the connection's, restored after a truncation
-    /// that must not wait.
     pub(crate) fn start(
         self: &Arc<Self>,
         connection: DatabaseConnection,
         writer: WeakWriter,
-        interval: Duration,
-        busy_timeout: Duration,
+        settings: CheckpointSettings,
     ) {
-        tokio::spawn(run(
-            Arc::downgrade(self),
-            connection,
-            writer,
-            interval,
-            busy_timeout,
-        ));
+        tokio::spawn(run(Arc::downgrade(self), connection, writer, settings));
     }
 
     /// Asks the task to truncate the WAL to zero bytes as soon as no
@@ -100,56 +128,119 @@ async fn run(
     checkpointer: Weak<Checkpointer>,
     connection: DatabaseConnection,
     writer: WeakWriter,
-    interval: Duration,
-    busy_timeout: Duration,
+    settings: CheckpointSettings,
 ) {
+    // Bytes per WAL frame: a page and its 24-byte header.
+    let frame_bytes = match page_size(&connection).await {
+        Ok(page_size) => page_size + 24,
+        Err(_) => 4096 + 24,
+    };
+    let escalation_wait = ESCALATION_WAIT.min(settings.busy_timeout / 4);
+    // Escalations in a row that could not truncate (a reader on an old
+    // snapshot, or the write lock not free in time): the next round comes
+    // after ESCALATION_RETRY, doubled for each, so that a long reader does
+    // not make every round stall the writers.
+    let mut failed_escalations: u32 = 0;
     while let Some(alive) = checkpointer.upgrade() {
+        let pause = if failed_escalations > 0 {
+            ESCALATION_RETRY
+                .saturating_mul(1 << (failed_escalations - 1).min(4))
+                .min(settings.interval.max(ESCALATION_RETRY))
+        } else {
+            settings.interval
+        };
         tokio::select! {
             () = alive.wake.notified() => {}
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(pause) => {}
         }
         let truncate = alive.truncate_pending.load(Ordering::Acquire);
         drop(alive);
         if checkpointer.strong_count() == 0 {
             break;
         }
-        let bulk = checkpoint(&connection).await;
-        let catch_up = match bulk {
-            Ok(()) => {
-                let Some(queue) = writer.upgrade() else { break };
-                let Ok(_writers_wait) = queue.lease().await else {
-                    break; // the writer stopped
-                };
-                if truncate {
-                    truncate_without_waiting(&connection, busy_timeout)
-                        .await
-                        .map(|truncated| {
-                            if truncated && let Some(alive) = checkpointer.upgrade() {
-                                alive.truncate_pending.store(false, Ordering::Release);
-                                tracing::info!("WAL truncated after an erasure");
-                            }
-                        })
-                } else {
-                    checkpoint(&connection).await
+        let round = async {
+            checkpoint(&connection).await?;
+            let Some(queue) = writer.upgrade() else {
+                return Ok(Round::WriterStopped);
+            };
+            let Ok(writers_wait) = queue.lease().await else {
+                return Ok(Round::WriterStopped);
+            };
+            if truncate {
+                let truncated =
+                    truncate_waiting_at_most(&connection, Duration::ZERO, settings.busy_timeout)
+                        .await?;
+                if truncated && let Some(alive) = checkpointer.upgrade() {
+                    alive.truncate_pending.store(false, Ordering::Release);
+                    tracing::info!("WAL truncated after an erasure");
                 }
+                return Ok(Round::Done);
             }
-            Err(err) => Err(err),
+            let frames = checkpoint(&connection).await?;
+            drop(writers_wait);
+            // Rounds come every few dozen commits, and the WAL restarts at
+            // the first write after a round copied it all: past half its
+            // limit, it did not (another process's writers or a reader
+            // kept it from it).
+            if frames.saturating_mul(frame_bytes) > settings.wal_size_limit / 2 {
+                let truncated =
+                    truncate_waiting_at_most(&connection, escalation_wait, settings.busy_timeout)
+                        .await?;
+                tracing::debug!(frames, truncated, "escalated to a TRUNCATE checkpoint");
+                return Ok(Round::Escalated { truncated });
+            }
+            Ok::<_, sea_orm::DbErr>(Round::Done)
         };
-        if let Err(err) = catch_up {
-            if matches!(err, sea_orm::DbErr::ConnectionAcquire(_)) {
-                break; // the pool was closed
-            }
-            tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
+        match round.await {
+            Ok(Round::Done) => failed_escalations = 0,
+            Ok(Round::Escalated { truncated: true }) => failed_escalations = 0,
+            Ok(Round::Escalated { truncated: false }) => failed_escalations += 1,
+            Ok(Round::WriterStopped) => break,
+            Err(sea_orm::DbErr::ConnectionAcquire(_)) => break, // the pool was closed
+            Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; will retry"),
         }
     }
     let _ = connection.close().await;
 }
 
-async fn checkpoint(connection: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    connection
-        .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-        .await
-        .map(|_| ())
+/// How a checkpoint round ended.
+enum Round {
+    Done,
+    /// The WAL was past its limit; `truncated` when the escalated
+    /// checkpoint could restart it.
+    Escalated {
+        truncated: bool,
+    },
+    WriterStopped,
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting;
+/// returns the number of frames in the WAL.
+async fn checkpoint(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            connection.get_database_backend(),
+            "PRAGMA wal_checkpoint(PASSIVE)",
+        ))
+        .await?;
+    // -1 (not in WAL mode) reads as 0.
+    Ok(match row {
+        Some(row) => u64::try_from(row.try_get_by_index::<i64>(1)?).unwrap_or(0),
+        None => 0,
+    })
+}
+
+async fn page_size(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            connection.get_database_backend(),
+            "PRAGMA page_size",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(4096),
+        None => 4096,
+    })
 }
 
 /// `PRAGMA wal_checkpoint(TRUNCATE)` on `connection`: copies the whole WAL
@@ -171,15 +262,17 @@ pub(crate) async fn truncate_wal(connection: &DatabaseConnection) -> Result<bool
     Ok(busy == 0)
 }
 
-/// [`truncate_wal`] with no busy timeout, so that a reader holding the WAL
-/// back does not keep this process's writers waiting; the connection's
-/// busy timeout is restored afterwards.
-async fn truncate_without_waiting(
+/// [`truncate_wal`] waiting at most `wait` for the write lock and for
+/// readers (an erasure's follow-up does not wait at all, so that a reader
+/// holding the WAL back does not keep writers waiting); the connection's
+/// `busy_timeout` is restored afterwards.
+async fn truncate_waiting_at_most(
     connection: &DatabaseConnection,
+    wait: Duration,
     busy_timeout: Duration,
 ) -> Result<bool, sea_orm::DbErr> {
     connection
-        .execute_unprepared("PRAGMA busy_timeout = 0")
+        .execute_unprepared(&format!("PRAGMA busy_timeout = {}", wait.as_millis()))
         .await?;
     let truncated = truncate_wal(connection).await;
     connection

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 pub(crate) use batch::StatementBatch;
-use checkpoint::Checkpointer;
+use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::shared_mode;
 use writer::{Writer, WriterLease};
@@ -465,8 +465,11 @@ impl SqliteWriter {
             checkpointer.start(
                 checkpoints.clone(),
                 queue.downgrade(),
-                config.checkpoint_interval,
-                config.busy_timeout,
+                CheckpointSettings {
+                    interval: config.checkpoint_interval,
+                    busy_timeout: config.busy_timeout,
+                    wal_size_limit: config.wal_size_limit,
+                },
             );
         }
         Ok(Self {
