@@ -6,7 +6,9 @@
 # role may CREATE DATABASE, e.g. postgres://me:pw@127.0.0.1:5432/postgres),
 # the tests use that server. Otherwise this script starts the machine's
 # PostgreSQL 15 (the Debian cluster, or a private one under target/ when
-# there is none), creates the role `interview_test`, and exports the URL.
+# there is none), creates the role `interview_test`, and exports the URL
+# and POSTGRES_RESTART_COMMAND (how to restart that server, for the restart
+# test).
 # Extra arguments go to `cargo test` (e.g. a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,11 +21,15 @@ as_postgres() {
 }
 
 start_postgres() {
-  local port=5432
+  local port=5432 restart_command=""
   if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "$port"; then
-    :
+    # Already running: restartable when it is the packaged cluster.
+    if command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main *5432 *online'; then
+      restart_command="pg_ctlcluster 15 main restart"
+    fi
   elif command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main'; then
     pg_ctlcluster 15 main start || true
+    restart_command="pg_ctlcluster 15 main restart"
   else
     # No packaged cluster: a private one, owned by the postgres user.
     local bindir data
@@ -34,6 +40,8 @@ start_postgres() {
     [[ $(id -u) -eq 0 ]] && chown postgres: "$data"
     [[ -f $data/PG_VERSION ]] || as_postgres "$bindir/initdb" -D "$data" -A trust -U postgres >/dev/null
     as_postgres "$bindir/pg_ctl" -D "$data" -o "-p $port -k /tmp" -l "$data/log" -w start >/dev/null || true
+    restart_command="$bindir/pg_ctl -D $data -o '-p $port -k /tmp' -l $data/log -w -m fast restart"
+    [[ $(id -u) -eq 0 ]] && restart_command="runuser -u postgres -- $restart_command"
   fi
   for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p "$port" && break
@@ -55,6 +63,9 @@ DO \$\$ BEGIN
 END \$\$;
 SQL
   export POSTGRES_TEST_URL="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$port/postgres"
+  # The server-restart test (tests/postgres_restart.rs) restarts this
+  # server: it runs after the other test binaries, alone.
+  export POSTGRES_RESTART_COMMAND="$restart_command"
 }
 
 if [[ -z ${POSTGRES_TEST_URL:-} ]]; then

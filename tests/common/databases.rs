@@ -62,7 +62,7 @@ pub async fn sqlite() -> TestDb {
 }
 
 /// Whether PostgreSQL tests must run (CI) rather than be skipped.
-fn postgres_required() -> bool {
+pub fn postgres_required() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 

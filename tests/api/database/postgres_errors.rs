@@ -7,8 +7,10 @@ use interview_persistence::repositories::{NewNode, Repositories};
 use interview_persistence::{Error, init_database};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
+use crate::fixtures::{count, start, turn_count};
 use crate::helpers;
 use crate::repositories::new_session;
+use crate::turn_builders::chain_turn;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_backend_is_a_lost_connection_and_the_next_call_recovers() {
@@ -45,6 +47,71 @@ async fn a_terminated_backend_is_a_lost_connection_and_the_next_call_recovers() 
         .create(new_session())
         .await
         .expect("a write after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_terminated_mid_turn_leaves_no_part_of_the_turn_and_the_retry_records_it() {
+    let Some(test_db) = helpers::postgres().await else {
+        return;
+    };
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let session_id = start(&repos).await;
+    // Another transaction holds the session's row, so the turn stops
+    // midway, waiting for it, with its backend there to terminate.
+    let holder = db.connection().begin().await.expect("a transaction");
+    holder
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM sessions WHERE id = $1 FOR UPDATE",
+            [session_id.clone().into()],
+        ))
+        .await
+        .expect("lock the session row");
+    let turn = tokio::spawn({
+        let repos = repos.clone();
+        let session_id = session_id.clone();
+        async move { repos.turns.record_turn(chain_turn(&session_id, 1)).await }
+    });
+    let waiting_pid = loop {
+        let row = holder
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .expect("pg_stat_activity");
+        if let Some(row) = row {
+            break row.try_get_by_index::<i32>(0).expect("a pid");
+        }
+        assert!(!turn.is_finished(), "the turn did not wait for the row");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    holder
+        .execute_unprepared(&format!("SELECT pg_terminate_backend({waiting_pid})"))
+        .await
+        .expect("terminate the turn's backend");
+    holder.commit().await.expect("release the row");
+
+    let lost = turn.await.expect("the turn task");
+    assert!(matches!(lost, Err(Error::Connection(_))), "{lost:?}");
+    assert_eq!(
+        count(db, "utterances").await,
+        0,
+        "a part of the turn stayed"
+    );
+    assert_eq!(count(db, "scoring_history").await, 0);
+    assert_eq!(count(db, "kg_nodes").await, 0);
+    assert_eq!(turn_count(&repos, &session_id).await, 0);
+
+    repos
+        .turns
+        .record_turn(chain_turn(&session_id, 1))
+        .await
+        .expect("the retry records the turn");
+    assert_eq!(turn_count(&repos, &session_id).await, 1);
+    assert_eq!(count(db, "utterances").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
