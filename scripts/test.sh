@@ -21,15 +21,17 @@ as_postgres() {
 }
 
 start_postgres() {
-  local port=5432 restart_command=""
+  local port=5432 restart_command="" restart_required=0
   if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "$port"; then
     # Already running: restartable when it is the packaged cluster.
-    if command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main *5432 *online'; then
+    if [[ $(id -u) -eq 0 ]] && command -v pg_ctlcluster >/dev/null \
+      && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main *5432 *online'; then
       restart_command="pg_ctlcluster 15 main restart"
     fi
   elif command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main'; then
     pg_ctlcluster 15 main start || true
-    restart_command="pg_ctlcluster 15 main restart"
+    if [[ $(id -u) -eq 0 ]]; then restart_command="pg_ctlcluster 15 main restart"; fi
+    restart_required=1
   else
     # No packaged cluster: a private one, owned by the postgres user.
     local bindir data
@@ -40,8 +42,9 @@ start_postgres() {
     [[ $(id -u) -eq 0 ]] && chown postgres: "$data"
     [[ -f $data/PG_VERSION ]] || as_postgres "$bindir/initdb" -D "$data" -A trust -U postgres >/dev/null
     as_postgres "$bindir/pg_ctl" -D "$data" -o "-p $port -k /tmp" -l "$data/log" -w start >/dev/null || true
-    restart_command="$bindir/pg_ctl -D $data -o '-p $port -k /tmp' -l $data/log -w -m fast restart"
-    [[ $(id -u) -eq 0 ]] && restart_command="runuser -u postgres -- $restart_command"
+    restart_command=$(printf '%q ' "$bindir/pg_ctl" -D "$data" -o "-p $port -k /tmp" -l "$data/log" -w -m fast restart)
+    if [[ $(id -u) -eq 0 ]]; then restart_command="runuser -u postgres -- $restart_command"; fi
+    restart_required=1
   fi
   for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p "$port" && break
@@ -65,7 +68,8 @@ SQL
   export POSTGRES_TEST_URL="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$port/postgres"
   # The server-restart test (tests/postgres_restart.rs) restarts this
   # server: it runs after the other test binaries, alone.
-  export POSTGRES_RESTART_COMMAND="$restart_command"
+  # Required when this script started the server (as on a fresh CI machine).
+  export POSTGRES_RESTART_COMMAND="$restart_command" POSTGRES_RESTART_REQUIRED="$restart_required"
 }
 
 if [[ -z ${POSTGRES_TEST_URL:-} ]]; then

@@ -80,7 +80,9 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let run_for = Duration::from_secs(seconds);
+    // At least 10 s: the writers must go on for a while after the long
+    // lock hold, which ends 7.5 s in.
+    let run_for = Duration::from_secs(seconds.max(10));
     if let Ok(role) = std::env::var(ROLE) {
         let path = PathBuf::from(std::env::var("INTERVIEW_PROCESS_DB").unwrap_or_default());
         let result = match role.as_str() {

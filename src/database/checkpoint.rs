@@ -25,16 +25,17 @@
 //! pauses only its own writers: the others keep appending, so the passes
 //! never reach the end of the WAL and it is never restarted (it grew to
 //! gigabytes with four busy processes). So when a round still finds more
-//! than half of `wal_size_limit` in the WAL after its passes, it escalates to
+//! than half of `wal_size_limit` (at least 1 MiB) in the WAL after its
+//! passes, it escalates to
 //! `PRAGMA wal_checkpoint(TRUNCATE)`, which takes SQLite's write lock
 //! through the busy handler — pausing every process's writers, for the few
 //! frames left — copies the rest and truncates the WAL to zero bytes. Its
 //! wait is capped at [`ESCALATION_WAIT`] (at most a quarter of the busy
 //! timeout), because while it waits for a reader on an old snapshot it
-//! holds the write lock. One that could not truncate is retried after
-//! [`ESCALATION_RETRY`], doubled for each failure in a row up to the
-//! checkpoint interval, so that a long reader does not make every round
-//! stall the writers.
+//! holds the write lock (plus the time to copy what is left). After one
+//! that could not truncate, the next escalation waits [`ESCALATION_RETRY`],
+//! doubled for each failure in a row up to [`ESCALATION_BACKOFF_MAX`], so
+//! that a long reader does not make every round stall the writers.
 //!
 //! After an erasure the WAL is truncated to zero bytes at once
 //! ([`truncate_wal`]), so that no older version of an erased row stays in
@@ -60,6 +61,9 @@ pub(crate) const ESCALATION_WAIT: Duration = Duration::from_millis(250);
 /// than the longest sleep of SQLite's busy handler (100 ms), so that other
 /// processes' writers, polling for the lock, get it between two attempts.
 const ESCALATION_RETRY: Duration = Duration::from_millis(150);
+
+/// The longest pause between two escalations that could not truncate.
+const ESCALATION_BACKOFF_MAX: Duration = Duration::from_millis(2400);
 
 /// The checkpoint task's settings, from [`DatabaseConfig`](crate::DatabaseConfig).
 #[derive(Debug, Clone, Copy)]
@@ -136,16 +140,21 @@ async fn run(
         Err(_) => 4096 + 24,
     };
     let escalation_wait = ESCALATION_WAIT.min(settings.busy_timeout / 4);
+    // Half the limit, but not below 1 MiB: a `wal_size_limit` of 0 (a valid
+    // `journal_size_limit`) must not make every round escalate.
+    let escalate_past = (settings.wal_size_limit / 2).max(1 << 20);
     // Escalations in a row that could not truncate (a reader on an old
-    // snapshot, or the write lock not free in time): the next round comes
-    // after ESCALATION_RETRY, doubled for each, so that a long reader does
-    // not make every round stall the writers.
+    // snapshot, or the write lock not free in time), and the earliest time
+    // of the next one: ESCALATION_RETRY after a failure, doubled for each
+    // in a row up to ESCALATION_BACKOFF_MAX, so that a long reader does not
+    // make every round (they come every few dozen commits) stall writers.
     let mut failed_escalations: u32 = 0;
+    let mut escalate_not_before = tokio::time::Instant::now();
     while let Some(alive) = checkpointer.upgrade() {
         let pause = if failed_escalations > 0 {
-            ESCALATION_RETRY
-                .saturating_mul(1 << (failed_escalations - 1).min(4))
-                .min(settings.interval.max(ESCALATION_RETRY))
+            settings
+                .interval
+                .min(escalate_not_before.saturating_duration_since(tokio::time::Instant::now()))
         } else {
             settings.interval
         };
@@ -177,24 +186,37 @@ async fn run(
                 return Ok(Round::Done);
             }
             let frames = checkpoint(&connection).await?;
-            drop(writers_wait);
             // Rounds come every few dozen commits, and the WAL restarts at
             // the first write after a round copied it all: past half its
             // limit, it did not (another process's writers or a reader
-            // kept it from it).
-            if frames.saturating_mul(frame_bytes) > settings.wal_size_limit / 2 {
+            // kept it from it). This process's writers wait in line
+            // meanwhile, like every other process's.
+            let over = frames.saturating_mul(frame_bytes) > escalate_past;
+            if over && tokio::time::Instant::now() < escalate_not_before {
+                return Ok(Round::Deferred);
+            }
+            if over {
                 let truncated =
                     truncate_waiting_at_most(&connection, escalation_wait, settings.busy_timeout)
                         .await?;
+                drop(writers_wait);
                 tracing::debug!(frames, truncated, "escalated to a TRUNCATE checkpoint");
                 return Ok(Round::Escalated { truncated });
             }
+            drop(writers_wait);
             Ok::<_, sea_orm::DbErr>(Round::Done)
         };
         match round.await {
             Ok(Round::Done) => failed_escalations = 0,
+            Ok(Round::Deferred) => {}
             Ok(Round::Escalated { truncated: true }) => failed_escalations = 0,
-            Ok(Round::Escalated { truncated: false }) => failed_escalations += 1,
+            Ok(Round::Escalated { truncated: false }) => {
+                failed_escalations = failed_escalations.saturating_add(1);
+                let backoff = ESCALATION_RETRY
+                    .saturating_mul(1 << (failed_escalations - 1).min(4))
+                    .min(ESCALATION_BACKOFF_MAX);
+                escalate_not_before = tokio::time::Instant::now() + backoff;
+            }
             Ok(Round::WriterStopped) => break,
             Err(sea_orm::DbErr::ConnectionAcquire(_)) => break, // the pool was closed
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; will retry"),
@@ -205,7 +227,11 @@ async fn run(
 
 /// How a checkpoint round ended.
 enum Round {
+    /// The WAL is under the escalation threshold (or an erasure's
+    /// truncation ran).
     Done,
+    /// Past the threshold, but the last escalation failed too recently.
+    Deferred,
     /// The WAL was past its limit; `truncated` when the escalated
     /// checkpoint could restart it.
     Escalated {

@@ -57,17 +57,14 @@ async fn a_backend_terminated_mid_turn_leaves_no_part_of_the_turn_and_the_retry_
     let db = &test_db.db;
     let repos = Repositories::new(db);
     let session_id = start(&repos).await;
-    // Another transaction holds the session's row, so the turn stops
-    // midway, waiting for it, with its backend there to terminate.
+    // Another transaction holds kg_edges, so the turn stops midway — its
+    // session update, utterances and nodes written, its edges waiting —
+    // with its backend there to terminate.
     let holder = db.connection().begin().await.expect("a transaction");
     holder
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT id FROM sessions WHERE id = $1 FOR UPDATE",
-            [session_id.clone().into()],
-        ))
+        .execute_unprepared("LOCK TABLE kg_edges IN EXCLUSIVE MODE")
         .await
-        .expect("lock the session row");
+        .expect("lock kg_edges");
     let turn = tokio::spawn({
         let repos = repos.clone();
         let session_id = session_id.clone();
@@ -85,14 +82,14 @@ async fn a_backend_terminated_mid_turn_leaves_no_part_of_the_turn_and_the_retry_
         if let Some(row) = row {
             break row.try_get_by_index::<i32>(0).expect("a pid");
         }
-        assert!(!turn.is_finished(), "the turn did not wait for the row");
+        assert!(!turn.is_finished(), "the turn did not wait for kg_edges");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
     holder
         .execute_unprepared(&format!("SELECT pg_terminate_backend({waiting_pid})"))
         .await
         .expect("terminate the turn's backend");
-    holder.commit().await.expect("release the row");
+    holder.commit().await.expect("release kg_edges");
 
     let lost = turn.await.expect("the turn task");
     assert!(matches!(lost, Err(Error::Connection(_))), "{lost:?}");
