@@ -172,7 +172,7 @@ async fn run(
             let Some(queue) = writer.upgrade() else {
                 return Ok(Round::WriterStopped);
             };
-            let Ok(writers_wait) = queue.lease().await else {
+            let Ok(writers_wait) = queue.lease(false).await else {
                 return Ok(Round::WriterStopped);
             };
             if truncate {

@@ -236,23 +236,15 @@ impl Database {
     /// as long as the returned handle lives (every other write of this
     /// process waits): for statements that cannot run in a transaction
     /// (`VACUUM INTO`) or that manage their own (`BEGIN IMMEDIATE` …
-    /// `COMMIT`, as adoption does). With `foreign_keys_off`, foreign keys
-    /// are off on it until the handle is dropped. `None` on PostgreSQL.
-    pub(crate) async fn exclusive_writer(
-        &self,
-        foreign_keys_off: bool,
-    ) -> Result<Option<ExclusiveWriter<'_>>> {
+    /// `COMMIT`, as adoption does). Foreign keys are off on it until the
+    /// handle is dropped (adoption rebuilds tables). `None` on PostgreSQL.
+    pub(crate) async fn exclusive_writer(&self) -> Result<Option<ExclusiveWriter<'_>>> {
         let Some(writer) = &self.inner.writer else {
             return Ok(None);
         };
-        let lease = if foreign_keys_off {
-            writer.queue.lease_without_foreign_keys().await?
-        } else {
-            writer.queue.lease().await?
-        };
         Ok(Some(ExclusiveWriter {
             connection: &writer.connection,
-            _lease: lease,
+            _lease: writer.queue.lease(true).await?,
         }))
     }
 
@@ -264,11 +256,7 @@ impl Database {
                 _lease: None,
             });
         };
-        let lease = if foreign_keys_off {
-            writer.queue.lease_without_foreign_keys().await?
-        } else {
-            writer.queue.lease().await?
-        };
+        let lease = writer.queue.lease(foreign_keys_off).await?;
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
@@ -337,7 +325,7 @@ impl Database {
         let Some(writer) = &self.inner.writer else {
             return Ok(None);
         };
-        let _writers_wait = writer.queue.lease().await?;
+        let _writers_wait = writer.queue.lease(false).await?;
         let statistics = query_value::<String>(
             &writer.connection,
             "SELECT name FROM sqlite_schema WHERE name = 'sqlite_stat1'",

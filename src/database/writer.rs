@@ -84,7 +84,7 @@ struct LeaseRequest {
     reply: oneshot::Sender<WriterLease>,
     /// Lend the connection with `PRAGMA foreign_keys=OFF`, turned back on
     /// by this task once the lease ends, however it ends (see
-    /// [`Writer::lease_without_foreign_keys`]).
+    /// [`Writer::lease`] with `foreign_keys_off`).
     foreign_keys_off: bool,
 }
 
@@ -151,22 +151,15 @@ impl Writer {
     }
 
     /// Waits for exclusive use of the writer connection, in queue order.
-    pub(crate) async fn lease(&self) -> Result<WriterLease> {
-        self.request_lease(false).await
-    }
-
-    /// [`lease`](Self::lease), with foreign keys off on the writer
-    /// connection until the lease ends: for a table rebuild, whose `DROP
-    /// TABLE` would otherwise delete the children of the dropped table
-    /// through `ON DELETE CASCADE`. The pragma must be set outside a
-    /// transaction (inside one it does nothing), so the task sets it before
-    /// lending the connection and sets it back after the lease is dropped
-    /// — a caller that fails or is cancelled cannot leave it off.
-    pub(crate) async fn lease_without_foreign_keys(&self) -> Result<WriterLease> {
-        self.request_lease(true).await
-    }
-
-    async fn request_lease(&self, foreign_keys_off: bool) -> Result<WriterLease> {
+    ///
+    /// With `foreign_keys_off`, foreign keys are off on the connection
+    /// until the lease ends: for a table rebuild, whose `DROP TABLE` would
+    /// otherwise delete the children of the dropped table through `ON
+    /// DELETE CASCADE`. The pragma must be set outside a transaction
+    /// (inside one it does nothing), so the task sets it before lending the
+    /// connection and sets it back after the lease is dropped — a caller
+    /// that fails or is cancelled cannot leave it off.
+    pub(crate) async fn lease(&self, foreign_keys_off: bool) -> Result<WriterLease> {
         let (reply, lease) = oneshot::channel();
         self.jobs
             .send(Job::Lease(LeaseRequest {

@@ -96,7 +96,7 @@ pub(crate) async fn adopt_if_needed(
     {
         return Ok(None);
     }
-    let Some(writer) = db.exclusive_writer(true).await? else {
+    let Some(writer) = db.exclusive_writer().await? else {
         return match db.backend() {
             crate::Backend::Postgres => refuse_tables_on_postgres(db).await,
             // A read-only SQLite handle writes nothing, adoption included.

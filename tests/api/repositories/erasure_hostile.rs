@@ -425,7 +425,6 @@ async fn an_analyzed_database_keeps_no_erased_label_in_sqlite_stat4() {
     use sea_orm::ConnectionTrait;
     let test_db = crate::helpers::sqlite().await;
     let db = &test_db.db;
-    let path = file_of(db);
     let repos = Repositories::new(db);
     let mark = tag();
     let other = crate::fixtures::start(&repos).await;
@@ -456,7 +455,6 @@ async fn an_analyzed_database_keeps_no_erased_label_in_sqlite_stat4() {
         samples, 0,
         "sqlite_stat4 rows still quoting the erased session"
     );
-    let _ = path;
 }
 
 /// The caller gives up (a request timeout, a client disconnect) after the
@@ -523,7 +521,10 @@ fn mode(path: &Path) -> u32 {
 /// adoption backup are owner-only; the Python-made file keeps its mode.
 #[test]
 fn everything_created_under_umask_000_is_owner_only() {
-    const CHILD: &str = "REVIEW12_UMASK_CHILD";
+    const CHILD: &str = "INTERVIEW_UMASK_000_CHILD";
+    // The child writes it after its last assertion: a filter matching no
+    // test would make the child "pass" without checking anything.
+    const CHECKED: &str = "checked";
     let Some(dir) = std::env::var_os(CHILD) else {
         let dir = tempfile::tempdir().expect("dir");
         let exe = std::env::current_exe().expect("exe");
@@ -533,13 +534,17 @@ fn everything_created_under_umask_000_is_owner_only() {
             .arg(exe)
             .args([
                 "--exact",
-                "repositories::erasure_review::review_everything_created_under_umask_000_is_owner_only",
+                "repositories::erasure_hostile::everything_created_under_umask_000_is_owner_only",
                 "--test-threads=1",
             ])
             .env(CHILD, dir.path())
             .status()
             .expect("run the child");
         assert!(status.success(), "the child failed");
+        assert!(
+            dir.path().join(CHECKED).exists(),
+            "the child ran no check (wrong test filter?)"
+        );
         return;
     };
     let dir = PathBuf::from(dir);
@@ -598,6 +603,7 @@ fn everything_created_under_umask_000_is_owner_only() {
         }
         assert!(backups >= 1, "no backup found");
     });
+    std::fs::write(dir.join(CHECKED), b"").expect("mark the check done");
 }
 
 /// The erasure's cascading DELETE runs in a statement journal (foreign-key
