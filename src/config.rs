@@ -178,11 +178,11 @@ impl DatabaseUrl {
         let _ = parsed.set_password(None);
         if parsed
             .query_pairs()
-            .any(|(name, _)| is_secret_parameter(&name))
+            .any(|(name, _)| mentions_a_secret(&name))
         {
             let kept: Vec<(String, String)> = parsed
                 .query_pairs()
-                .filter(|(name, _)| !is_secret_parameter(name))
+                .filter(|(name, _)| !mentions_a_secret(name))
                 .map(|(name, value)| (name.into_owned(), value.into_owned()))
                 .collect();
             if kept.is_empty() {
@@ -322,10 +322,6 @@ const REDACTED: &str = "***";
 /// reads for PostgreSQL), `sslpassword`, and anything named like a
 /// password, token or secret, compared case-insensitively after
 /// percent-decoding (so `PassWord` and `pass%77ord` count too).
-fn is_secret_parameter(name: &str) -> bool {
-    mentions_a_secret(name)
-}
-
 /// Whether `text` contains a word that names a secret.
 fn mentions_a_secret(text: &str) -> bool {
     const SECRET_WORDS: [&str; 6] = ["pass", "pwd", "secret", "token", "credential", "auth"];
@@ -335,7 +331,7 @@ fn mentions_a_secret(text: &str) -> bool {
 
 /// `url` with every credential replaced by `***`: the password of the
 /// userinfo (`user:password@`) and the value of every query parameter that
-/// [`is_secret_parameter`] names. A URL that cannot be parsed keeps only
+/// [`mentions_a_secret`] names. A URL that cannot be parsed keeps only
 /// its scheme when anything in it could be a secret.
 pub(crate) fn redact(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
@@ -352,12 +348,12 @@ pub(crate) fn redact(url: &str) -> String {
     }
     if parsed
         .query_pairs()
-        .any(|(name, _)| is_secret_parameter(&name))
+        .any(|(name, _)| mentions_a_secret(&name))
     {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(name, value)| {
-                let value = if is_secret_parameter(&name) {
+                let value = if mentions_a_secret(&name) {
                     REDACTED.to_owned()
                 } else {
                     value.into_owned()

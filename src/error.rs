@@ -238,8 +238,8 @@ const SQLITE_LOCKED: i64 = 6;
 const SQLITE_READONLY: i64 = 8;
 const SQLITE_CORRUPT: i64 = 11;
 const SQLITE_FULL: i64 = 13;
-const SQLITE_CANTOPEN: i64 = 14;
-const SQLITE_NOTADB: i64 = 26;
+pub(crate) const SQLITE_CANTOPEN: i64 = 14;
+pub(crate) const SQLITE_NOTADB: i64 = 26;
 
 impl Error {
     /// The SQLite primary result code of the underlying error, if it came

@@ -364,16 +364,15 @@ async fn resolve(check: IntegrityCheck, conn: &impl ConnectionTrait) -> Result<I
     if check != IntegrityCheck::Auto {
         return Ok(check);
     }
-    let pages = query_value::<i64>(conn, "PRAGMA page_count")
-        .await?
-        .unwrap_or(0);
-    let free = query_value::<i64>(conn, "PRAGMA freelist_count")
-        .await?
-        .unwrap_or(0);
-    let page_size = query_value::<i64>(conn, "PRAGMA page_size")
-        .await?
-        .unwrap_or(0);
-    let in_use = u64::try_from((pages - free).max(0) * page_size).unwrap_or(u64::MAX);
+    // One round trip: the pragmas as table-valued functions.
+    let in_use = query_value::<i64>(
+        conn,
+        "SELECT (page_count - freelist_count) * page_size \
+         FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+    )
+    .await?
+    .unwrap_or(0);
+    let in_use = u64::try_from(in_use.max(0)).unwrap_or(u64::MAX);
     Ok(if in_use <= AUTO_QUICK_CHECK_LIMIT {
         IntegrityCheck::Quick
     } else {

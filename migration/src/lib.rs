@@ -29,6 +29,17 @@ pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 
 pub use sea_orm_migration::seaql_migrations;
 
+/// The six interview tables, parents before children (foreign-key order);
+/// `session_erasures` and the vocabulary table are not among them.
+pub const INTERVIEW_TABLES: [&str; 6] = [
+    "sessions",
+    "utterances",
+    "kg_nodes",
+    "kg_edges",
+    "scoring_history",
+    "concept_elements",
+];
+
 /// The ordered list of this build's migrations.
 pub struct Migrator;
 

@@ -29,3 +29,38 @@ pub fn sqlite_url_for_path(path: &str) -> String {
         .replace('#', "%23");
     format!("sqlite://{encoded}?mode=rwc")
 }
+
+/// Creates `directory` and its missing parents with mode 0700 (on Unix;
+/// the umask can only remove bits from it); directories that exist are
+/// left as they are. Everything made to hold participants' data — the
+/// database's directories, backups, copies — is made this way, by the
+/// library and by this crate's binary alike.
+///
+/// # Errors
+/// The I/O error of creating a directory.
+pub fn create_private_directories(directory: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(directory)
+}
+
+/// Creates `path` as an empty file readable and writable by this user only
+/// (0600 on Unix, whatever the umask), before SQLite opens it: SQLite
+/// gives the `-wal` and `-shm` files it creates beside a database the
+/// database file's mode. A file that exists (or appeared meanwhile) is
+/// left as it is.
+///
+/// # Errors
+/// The I/O error of creating the file, other than its existing.
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
+    }
+}

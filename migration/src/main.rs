@@ -169,27 +169,18 @@ async fn run(cli: &Cli) -> Result<(), String> {
 /// Opens the database as the library does, foreign keys off. A missing
 /// SQLite file's directory is created (owner-only), as the library would.
 async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, String> {
-    if let Some(path) = sqlite_file_of(url)
-        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-    {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(parent)
-            .map_err(|e| format!("cannot create the directory `{}`: {e}", parent.display()))?;
-    }
-    // A missing file is created owner-only before SQLite opens it (SQLite
-    // gives its -wal and -shm the file's mode), as the library does; an
-    // existing file keeps its mode. If it cannot be created, SQLite's own
-    // attempt says why. Only where SQLite would create it (`mode=rwc`).
-    if let Some(path) = sqlite_file_of(url).filter(|_| url.contains("mode=rwc")) {
-        let mut file = std::fs::OpenOptions::new();
-        file.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let _ = file.open(&path);
+    if let Some(path) = sqlite_file_of(url) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            location::create_private_directories(parent)
+                .map_err(|e| format!("cannot create the directory `{}`: {e}", parent.display()))?;
+        }
+        // A missing file is created owner-only before SQLite opens it, as
+        // the library does; an existing file keeps its mode. If it cannot
+        // be created, SQLite's own attempt says why. Only where SQLite
+        // would create it (`mode=rwc`).
+        if url.contains("mode=rwc") {
+            let _ = location::create_private_file(&path);
+        }
     }
     let mut options = ConnectOptions::new(url);
     options.max_connections(1).sqlx_logging(false);
@@ -289,14 +280,7 @@ async fn confirm_data_loss(db: &DatabaseConnection, confirmed: Option<u64>) -> R
 /// SQLite here), in one transaction.
 async fn delete_interviews(db: &DatabaseConnection) -> Result<(), String> {
     let mut sql = String::from("BEGIN;");
-    for table in [
-        "concept_elements",
-        "scoring_history",
-        "kg_edges",
-        "kg_nodes",
-        "utterances",
-        "sessions",
-    ] {
+    for table in migration::INTERVIEW_TABLES.iter().rev() {
         sql.push_str(&format!(" DELETE FROM {table};"));
     }
     sql.push_str(" COMMIT;");

@@ -52,6 +52,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Notify;
 
 use super::writer::WeakWriter;
+use super::{query_value, set_busy_timeout};
 
 /// The longest an escalated (`TRUNCATE`) checkpoint waits for the write
 /// lock and for readers, while it keeps every process's writers waiting.
@@ -135,10 +136,13 @@ async fn run(
     settings: CheckpointSettings,
 ) {
     // Bytes per WAL frame: a page and its 24-byte header.
-    let frame_bytes = match page_size(&connection).await {
-        Ok(page_size) => page_size + 24,
-        Err(_) => 4096 + 24,
-    };
+    let page_size = query_value::<i64>(&connection, "PRAGMA page_size").await;
+    let frame_bytes = page_size
+        .ok()
+        .flatten()
+        .and_then(|size| u64::try_from(size).ok())
+        .unwrap_or(4096)
+        + 24;
     let escalation_wait = ESCALATION_WAIT.min(settings.busy_timeout / 4);
     // Half the limit, but not below 1 MiB: a `wal_size_limit` of 0 (a valid
     // `journal_size_limit`) must not make every round escalate.
@@ -240,33 +244,32 @@ enum Round {
     WriterStopped,
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting;
-/// returns the number of frames in the WAL.
-async fn checkpoint(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+/// `PRAGMA wal_checkpoint(mode)`'s row: whether it was kept from finishing
+/// (busy) and the number of frames in the WAL (-1, not in WAL mode, reads
+/// as 0).
+async fn wal_checkpoint(
+    connection: &DatabaseConnection,
+    mode: &str,
+) -> Result<(bool, u64), sea_orm::DbErr> {
     let row = connection
         .query_one_raw(sea_orm::Statement::from_string(
             connection.get_database_backend(),
-            "PRAGMA wal_checkpoint(PASSIVE)",
+            format!("PRAGMA wal_checkpoint({mode})"),
         ))
         .await?;
-    // -1 (not in WAL mode) reads as 0.
     Ok(match row {
-        Some(row) => u64::try_from(row.try_get_by_index::<i64>(1)?).unwrap_or(0),
-        None => 0,
+        Some(row) => (
+            row.try_get_by_index::<i64>(0)? != 0,
+            u64::try_from(row.try_get_by_index::<i64>(1)?).unwrap_or(0),
+        ),
+        None => (true, 0),
     })
 }
 
-async fn page_size(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
-    let row = connection
-        .query_one_raw(sea_orm::Statement::from_string(
-            connection.get_database_backend(),
-            "PRAGMA page_size",
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(4096),
-        None => 4096,
-    })
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting;
+/// returns the number of frames in the WAL.
+async fn checkpoint(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    Ok(wal_checkpoint(connection, "PASSIVE").await?.1)
 }
 
 /// `PRAGMA wal_checkpoint(TRUNCATE)` on `connection`: copies the whole WAL
@@ -275,17 +278,7 @@ async fn page_size(connection: &DatabaseConnection) -> Result<u64, sea_orm::DbEr
 /// another connection was checkpointing): SQLite reports that in the
 /// result row, not as an error.
 pub(crate) async fn truncate_wal(connection: &DatabaseConnection) -> Result<bool, sea_orm::DbErr> {
-    let row = connection
-        .query_one_raw(sea_orm::Statement::from_string(
-            connection.get_database_backend(),
-            "PRAGMA wal_checkpoint(TRUNCATE)",
-        ))
-        .await?;
-    let busy = match row {
-        Some(row) => row.try_get_by_index::<i64>(0)?,
-        None => 1,
-    };
-    Ok(busy == 0)
+    Ok(!wal_checkpoint(connection, "TRUNCATE").await?.0)
 }
 
 /// [`truncate_wal`] waiting at most `wait` for the write lock and for
@@ -297,15 +290,8 @@ async fn truncate_waiting_at_most(
     wait: Duration,
     busy_timeout: Duration,
 ) -> Result<bool, sea_orm::DbErr> {
-    connection
-        .execute_unprepared(&format!("PRAGMA busy_timeout = {}", wait.as_millis()))
-        .await?;
+    set_busy_timeout(connection, wait).await?;
     let truncated = truncate_wal(connection).await;
-    connection
-        .execute_unprepared(&format!(
-            "PRAGMA busy_timeout = {}",
-            busy_timeout.as_millis()
-        ))
-        .await?;
+    set_busy_timeout(connection, busy_timeout).await?;
     truncated
 }

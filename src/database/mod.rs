@@ -68,14 +68,14 @@ struct Inner {
 }
 
 /// The SQLite writer: its queue, its connection, and the checkpoints that
-/// go with it (files only).
+/// go with it. Always on a file (`sqlite::memory:` is a private one).
 #[derive(Debug)]
 struct SqliteWriter {
     queue: Writer,
     connection: DatabaseConnection,
-    checkpointer: Option<Arc<Checkpointer>>,
+    checkpointer: Arc<Checkpointer>,
     /// The connection the checkpoints run on, closed with the pool.
-    checkpoint_connection: Option<DatabaseConnection>,
+    checkpoint_connection: DatabaseConnection,
 }
 
 impl Database {
@@ -264,7 +264,7 @@ impl Database {
         let transaction = writer.connection.begin_with_options(options).await?;
         Ok(WriteTransaction {
             transaction,
-            checkpointer: writer.checkpointer.clone(),
+            checkpointer: Some(writer.checkpointer.clone()),
             _lease: Some(lease),
         })
     }
@@ -317,7 +317,8 @@ impl Database {
     /// pages, not in the unused space of pages whose cells SQLite moved
     /// while balancing a b-tree (which `secure_delete` does not clear) —
     /// after refreshing `sqlite_stat4`'s sampled keys when statistics were
-    /// gathered (`ANALYZE`), then truncates the WAL. Returns (compacted, WAL truncated); `None` on PostgreSQL.
+    /// gathered (`ANALYZE`), then truncates the WAL. Returns (compacted,
+    /// WAL truncated); `None` without a writer (PostgreSQL, `mode=ro`).
     /// The writer connection keeps temporary files in memory
     /// (`temp_store=MEMORY`), so the copy `VACUUM` makes never reaches a
     /// temporary directory.
@@ -342,35 +343,30 @@ impl Database {
                 false
             }
         };
-        let truncated = self
-            .truncate_wal_holding_the_writer(writer)
-            .await?
-            .unwrap_or(false);
+        let truncated = self.truncate_wal_holding_the_writer(writer).await?;
         Ok(Some((compacted, truncated)))
     }
 
     /// SQLite: copies every frame of the WAL into the database file and
     /// truncates the WAL to zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`),
     /// holding this process's writer meanwhile, so that no older version
-    /// of a page (an erased session's rows) stays in the WAL. `None` on
-    /// PostgreSQL. The caller holds the writer.
+    /// of a page (an erased session's rows) stays in the WAL. The caller
+    /// holds the writer.
     ///
     /// A reader holding a snapshot older than the last commit keeps the
     /// frames it may read: the checkpoint waits for it up to the busy
     /// timeout (retrying while another connection's checkpoint runs), then
-    /// gives up with `Some(false)`; the background checkpointer then
+    /// gives up with `false`; the background checkpointer then
     /// truncates the WAL as soon as no reader holds it back.
-    async fn truncate_wal_holding_the_writer(&self, writer: &SqliteWriter) -> Result<Option<bool>> {
+    async fn truncate_wal_holding_the_writer(&self, writer: &SqliteWriter) -> Result<bool> {
         let deadline = Instant::now() + self.inner.config.busy_timeout;
         loop {
             if checkpoint::truncate_wal(&writer.connection).await? {
-                return Ok(Some(true));
+                return Ok(true);
             }
             if Instant::now() >= deadline {
-                if let Some(checkpointer) = &writer.checkpointer {
-                    checkpointer.truncate_when_possible();
-                }
-                return Ok(Some(false));
+                writer.checkpointer.truncate_when_possible();
+                return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -414,9 +410,7 @@ impl Database {
         if let Some(writer) = &self.inner.writer {
             writer.queue.close().await;
             writer.connection.close_by_ref().await?;
-            if let Some(checkpoints) = &writer.checkpoint_connection {
-                checkpoints.close_by_ref().await?;
-            }
+            writer.checkpoint_connection.close_by_ref().await?;
         }
         Ok(self.connection.close_by_ref().await?)
     }
@@ -424,42 +418,32 @@ impl Database {
 
 impl SqliteWriter {
     /// Opens the writer connection (checking that the file can be written)
-    /// and, for files, the checkpoint connection, and starts their tasks.
+    /// and the checkpoint connection, and starts their tasks.
     async fn open(
         config: &DatabaseConfig,
         location: &SqliteLocation,
         options: ConnectOptions,
     ) -> Result<Self> {
         let connection = open(&options, Some(location), config.busy_timeout).await?;
-        let (checkpointer, checkpoint_connection) = match location {
-            SqliteLocation::File { path, .. } => {
-                if !config.url.is_read_only() {
-                    sqlite_file::probe_writable(&connection, path, config.busy_timeout).await?;
-                }
-                let checkpoints = open(&options, Some(location), config.busy_timeout).await?;
-                (
-                    Some(Checkpointer::new(config.checkpoint_after_commits)),
-                    Some(checkpoints),
-                )
-            }
-            SqliteLocation::Memory => (None, None),
-        };
+        if let SqliteLocation::File { path, .. } = location {
+            sqlite_file::probe_writable(&connection, path, config.busy_timeout).await?;
+        }
+        let checkpoint_connection = open(&options, Some(location), config.busy_timeout).await?;
+        let checkpointer = Checkpointer::new(config.checkpoint_after_commits);
         let queue = Writer::start(
             connection.clone(),
             checkpointer.clone(),
             config.busy_timeout,
         );
-        if let (Some(checkpointer), Some(checkpoints)) = (&checkpointer, &checkpoint_connection) {
-            checkpointer.start(
-                checkpoints.clone(),
-                queue.downgrade(),
-                CheckpointSettings {
-                    interval: config.checkpoint_interval,
-                    busy_timeout: config.busy_timeout,
-                    wal_size_limit: config.wal_size_limit,
-                },
-            );
-        }
+        checkpointer.start(
+            checkpoint_connection.clone(),
+            queue.downgrade(),
+            CheckpointSettings {
+                interval: config.checkpoint_interval,
+                busy_timeout: config.busy_timeout,
+                wal_size_limit: config.wal_size_limit,
+            },
+        );
         Ok(Self {
             queue,
             connection,
@@ -559,7 +543,8 @@ async fn open(
 fn explain_open_failure(error: Error, location: Option<&SqliteLocation>) -> Error {
     match (error, location) {
         (error @ Error::Connection(_), Some(SqliteLocation::File { path, .. }))
-            if error.sqlite_code() == Some(14) && !sqlite_file::directory_is_writable(path) =>
+            if error.sqlite_code() == Some(crate::error::SQLITE_CANTOPEN)
+                && !sqlite_file::directory_is_writable(path) =>
         {
             Error::ReadOnlyLocation {
                 path: path.clone(),
@@ -568,7 +553,9 @@ fn explain_open_failure(error: Error, location: Option<&SqliteLocation>) -> Erro
         }
         // The header check passed but SQLite disagrees (e.g. a file
         // replaced in between): still say what it is.
-        (error, Some(SqliteLocation::File { path, .. })) if error.sqlite_code() == Some(26) => {
+        (error, Some(SqliteLocation::File { path, .. }))
+            if error.sqlite_code() == Some(crate::error::SQLITE_NOTADB) =>
+        {
             Error::NotADatabase {
                 path: path.clone(),
                 reason: error.to_string(),
@@ -706,6 +693,18 @@ fn configure_sqlite(
 /// to configure.
 #[cfg(not(feature = "sqlite"))]
 fn configure_sqlite(_: &mut ConnectOptions, _: &DatabaseConfig, _: &SqliteLocation, _: Role) {}
+
+/// Sets SQLite's `busy_timeout` on `connection` (a pool of one: the
+/// writer, the checkpointer).
+pub(crate) async fn set_busy_timeout(
+    connection: &DatabaseConnection,
+    timeout: Duration,
+) -> std::result::Result<(), sea_orm::DbErr> {
+    connection
+        .execute_unprepared(&format!("PRAGMA busy_timeout = {}", timeout.as_millis()))
+        .await
+        .map(|_| ())
+}
 
 /// Runs `statement` on `db` and returns the first column of the first row,
 /// for PRAGMAs and other one-value queries.

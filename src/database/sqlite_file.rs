@@ -116,40 +116,21 @@ fn create_parent_directories(path: &Path) -> Result<()> {
     create_private_directories(parent)
 }
 
-/// Creates `directory` and its missing parents with mode 0700 (on Unix;
-/// the umask can only remove bits from it). Directories that exist are
-/// left as they are. Everything the module creates to hold participants'
-/// data — the database's directories, backups, copies — is made this way.
+/// [`migration::location::create_private_directories`], its error typed.
 pub(crate) fn create_private_directories(directory: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(directory)
-        .map_err(|source| Error::CreateDirectory {
+    migration::location::create_private_directories(directory).map_err(|source| {
+        Error::CreateDirectory {
             path: PathBuf::from(directory),
             source,
-        })
+        }
+    })
 }
 
-/// Creates `path` as an empty file readable and writable by this user only
-/// (0600 on Unix, whatever the umask), before SQLite opens it: SQLite
-/// gives the `-wal` and `-shm` files it creates beside a database the
-/// database file's mode. A file that appeared meanwhile is left as it is.
-/// When the file cannot be created, SQLite's own attempt reports why
-/// (see `explain_open_failure`).
+/// [`migration::location::create_private_file`]. When the file cannot be
+/// created, SQLite's own attempt reports why (see `explain_open_failure`).
 fn create_private_file(path: &Path) {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(err) => {
-            tracing::debug!(path = %path.display(), error = %err, "cannot pre-create the database file");
-        }
+    if let Err(err) = migration::location::create_private_file(path) {
+        tracing::debug!(path = %path.display(), error = %err, "cannot pre-create the database file");
     }
 }
 
@@ -182,7 +163,7 @@ pub(crate) async fn probe_writable(
 ) -> Result<()> {
     // Without waiting: another process holding the write lock says nothing
     // about permissions, and opening must not wait for it.
-    let _ = writer.execute_unprepared("PRAGMA busy_timeout = 0").await;
+    let _ = super::set_busy_timeout(writer, std::time::Duration::ZERO).await;
     let mut probe = writer.execute_unprepared("BEGIN IMMEDIATE").await;
     if probe.is_ok() {
         probe = writer
@@ -191,12 +172,7 @@ pub(crate) async fn probe_writable(
         // Undoes the probe; fails harmlessly if BEGIN did not happen.
         let _ = writer.execute_unprepared("ROLLBACK").await;
     }
-    writer
-        .execute_unprepared(&format!(
-            "PRAGMA busy_timeout = {}",
-            busy_timeout.as_millis()
-        ))
-        .await?;
+    super::set_busy_timeout(writer, busy_timeout).await?;
     match probe.map_err(Error::from) {
         Ok(_) => Ok(()),
         // Another process is writing: the first real write will tell.

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch::StatementBatch;
 use super::checkpoint::Checkpointer;
+use super::set_busy_timeout;
 use crate::error::{Error, Result};
 
 /// The sending end of the writer's queue. Cheap to clone; the task ends
@@ -110,7 +111,7 @@ impl Writer {
     /// connection). Commits are counted on `checkpointer`.
     pub(crate) fn start(
         connection: DatabaseConnection,
-        checkpointer: Option<Arc<Checkpointer>>,
+        checkpointer: Arc<Checkpointer>,
         busy_timeout: Duration,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
@@ -184,10 +185,10 @@ impl WeakWriter {
 async fn run(
     connection: DatabaseConnection,
     mut queue: mpsc::UnboundedReceiver<Job>,
-    checkpointer: Option<Arc<Checkpointer>>,
+    checkpointer: Arc<Checkpointer>,
     busy_timeout: Duration,
 ) {
-    let checkpointer = checkpointer.as_deref();
+    let checkpointer = checkpointer.as_ref();
     // A lease found while gathering a group waits here for its turn.
     let mut next: Option<Job> = None;
     loop {
@@ -236,11 +237,11 @@ async fn run(
                     .unwrap_or(busy_timeout);
                 let shortened = left + BUSY_TIMEOUT_SLACK < busy_timeout;
                 if shortened {
-                    set_busy_timeout(&connection, left).await;
+                    let _ = set_busy_timeout(&connection, left).await;
                 }
                 commit(&connection, group, checkpointer).await;
                 if shortened {
-                    set_busy_timeout(&connection, busy_timeout).await;
+                    let _ = set_busy_timeout(&connection, busy_timeout).await;
                 }
             }
         }
@@ -266,12 +267,6 @@ fn refuse_expired(group: Vec<QueuedBatch>) -> Vec<QueuedBatch> {
         ))));
     }
     live
-}
-
-async fn set_busy_timeout(connection: &DatabaseConnection, timeout: Duration) {
-    let _ = connection
-        .execute_unprepared(&format!("PRAGMA busy_timeout = {}", timeout.as_millis()))
-        .await;
 }
 
 /// Lends the connection until the lease is dropped.
@@ -317,7 +312,7 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
 async fn commit(
     connection: &DatabaseConnection,
     group: Vec<QueuedBatch>,
-    checkpointer: Option<&Checkpointer>,
+    checkpointer: &Checkpointer,
 ) {
     let mut together = Vec::new();
     for write in group {
@@ -336,13 +331,9 @@ async fn commit(
 async fn commit_together(
     connection: &DatabaseConnection,
     group: Vec<QueuedBatch>,
-    checkpointer: Option<&Checkpointer>,
+    checkpointer: &Checkpointer,
 ) {
-    let committed = || {
-        if let Some(checkpointer) = checkpointer {
-            checkpointer.committed();
-        }
-    };
+    let committed = || checkpointer.committed();
     if group.len() > 1 {
         let statement = StatementBatch::sqlite_transaction(group.iter().map(|w| &w.batch));
         match transaction(connection, statement)

@@ -128,16 +128,6 @@ impl ErasureRecord {
     }
 }
 
-/// The tables that hold a session's rows, the session's own last.
-const SESSION_TABLES: [&str; 6] = [
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-    "sessions",
-];
-
 /// How many rows of `E` belong to `session_id`.
 async fn count_of<E: EntityTrait>(
     conn: &impl ConnectionTrait,
@@ -454,44 +444,40 @@ impl SessionRepository {
         // (a request timeout) cannot leave the erased rows' old copies in
         // the file or the WAL.
         let db = self.db.clone();
+        // (vacuumed, WAL truncated): the WAL is SQLite's only.
+        let failed = match self.db.backend() {
+            Backend::Sqlite => (false, Some(false)),
+            Backend::Postgres => (false, None),
+        };
         let scrub = tokio::spawn(async move {
             match db.backend() {
                 Backend::Sqlite => db
                     .scrub_after_erasure()
                     .await
-                    .map(|r| r.map(|(c, t)| (Some(c), t))),
+                    .map(|r| r.map(|(compacted, truncated)| (compacted, Some(truncated)))),
                 Backend::Postgres => db
-                    .vacuum(&SESSION_TABLES)
+                    .vacuum(&migration::INTERVIEW_TABLES)
                     .await
-                    .map(|()| Some((Some(true), false))),
+                    .map(|()| Some((true, None))),
             }
         });
-        let scrubbed = match scrub.await {
-            Ok(Ok(outcome)) => outcome,
+        let (vacuumed, wal_truncated) = match scrub.await {
+            Ok(Ok(outcome)) => outcome.unwrap_or(failed),
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "the erasure committed, but the file could not be scrubbed");
-                None
+                failed
             }
             Err(err) => {
                 tracing::warn!(error = %err, "the erasure committed, but its scrubbing task stopped");
-                None
+                failed
             }
         };
-        match self.db.backend() {
-            Backend::Sqlite => {
-                let (compacted, truncated) =
-                    scrubbed.map_or((false, false), |(c, t)| (c.unwrap_or(false), t));
-                record.vacuumed = Some(compacted);
-                record.wal_truncated = Some(truncated);
-                if record.wal_truncated == Some(false) {
-                    tracing::warn!(
-                        "a reader holds the WAL: the erased session's old pages stay in it until the checkpointer truncates it"
-                    );
-                }
-            }
-            Backend::Postgres => {
-                record.vacuumed = Some(scrubbed.is_some());
-            }
+        record.vacuumed = Some(vacuumed);
+        record.wal_truncated = wal_truncated;
+        if wal_truncated == Some(false) {
+            tracing::warn!(
+                "a reader holds the WAL: the erased session's old pages stay in it until the checkpointer truncates it"
+            );
         }
         tracing::info!(rows = record.rows.total(), "session erased");
         Ok(record)

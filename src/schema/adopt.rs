@@ -124,9 +124,9 @@ pub(crate) async fn adopt_if_needed(
             ours,
         } => (target, python_shape, ours),
     };
-    let backup = match db.sqlite_location() {
-        Some(SqliteLocation::File { path, .. }) => Some(backup(&writer, path).await?),
-        _ => None,
+    let backup = match &path {
+        Some(path) => Some(backup(&writer, path).await?),
+        None => None,
     };
     // A failure (the file is as it was) or another process having adopted
     // it meanwhile drops the copy with `backup`.
@@ -595,25 +595,39 @@ async fn rebuild(
     ours: &SchemaShape,
     options: AdoptionOptions,
 ) -> Result<Option<AdoptionReport>> {
+    in_immediate_transaction(conn, || {
+        rebuild_in_transaction(conn, target, python, ours, options)
+    })
+    .await
+}
+
+/// Runs `body` between `BEGIN IMMEDIATE` and `COMMIT` on the writer
+/// connection. `None`, nothing done, when another process migrated the
+/// file meanwhile; any failure, COMMIT's included, rolls all of it back.
+async fn in_immediate_transaction<T, Body>(
+    conn: &DatabaseConnection,
+    body: impl FnOnce() -> Body,
+) -> Result<Option<T>>
+where
+    Body: std::future::Future<Output = Result<T>>,
+{
     conn.execute_unprepared("BEGIN IMMEDIATE").await?;
     if migrated_meanwhile(conn).await? {
         conn.execute_unprepared("ROLLBACK").await?;
         return Ok(None);
     }
-    let result = rebuild_in_transaction(conn, target, python, ours, options).await;
-    match result {
-        Ok(report) => match conn.execute_unprepared("COMMIT").await {
-            Ok(_) => Ok(Some(report)),
-            Err(err) => {
-                let _ = conn.execute_unprepared("ROLLBACK").await;
-                Err(err.into())
-            }
-        },
-        Err(err) => {
-            let _ = conn.execute_unprepared("ROLLBACK").await;
-            Err(err)
-        }
+    let result = match body().await {
+        Ok(value) => conn
+            .execute_unprepared("COMMIT")
+            .await
+            .map(|_| value)
+            .map_err(Error::from),
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        let _ = conn.execute_unprepared("ROLLBACK").await;
     }
+    result.map(Some)
 }
 
 async fn rebuild_in_transaction(
@@ -694,12 +708,7 @@ async fn record_migrations(
     conn: &DatabaseConnection,
     target: &Scratch,
 ) -> Result<Option<AdoptionReport>> {
-    conn.execute_unprepared("BEGIN IMMEDIATE").await?;
-    if migrated_meanwhile(conn).await? {
-        conn.execute_unprepared("ROLLBACK").await?;
-        return Ok(None);
-    }
-    let result = async {
+    let recorded = in_immediate_transaction(conn, || async {
         let table = "seaql_migrations";
         if table_sql(conn, table).await?.is_none()
             && let Some(sql) = table_sql(&target.connection, table).await?
@@ -709,17 +718,11 @@ async fn record_migrations(
         for insert in row_inserts(&target.connection, table).await? {
             conn.execute_unprepared(&insert).await?;
         }
-        Ok::<_, Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            conn.execute_unprepared("COMMIT").await?;
-        }
-        Err(err) => {
-            let _ = conn.execute_unprepared("ROLLBACK").await;
-            return Err(err);
-        }
+        Ok(())
+    })
+    .await?;
+    if recorded.is_none() {
+        return Ok(None);
     }
     Ok(Some(AdoptionReport {
         adopted_from: "interview_persistence",

@@ -10,14 +10,7 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use crate::error::Result;
 
 /// The interview tables adoption looks at, in foreign-key order.
-pub(crate) const INTERVIEW_TABLES: [&str; 6] = [
-    "sessions",
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-];
+pub(crate) use migration::INTERVIEW_TABLES;
 
 /// One column, as `PRAGMA table_info` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
