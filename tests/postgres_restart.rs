@@ -11,12 +11,10 @@
 //! a server named by the caller may not be ours to restart — except when
 //! the script started the server under `CI=true`, where it fails.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use interview_persistence::Error;
 use interview_persistence::repositories::Repositories;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 #[path = "common/acknowledged.rs"]
 #[allow(dead_code)]
@@ -138,43 +136,15 @@ async fn a_server_restart_under_a_running_process_loses_no_turn_and_calls_recove
     );
 
     // Every turn is whole: two utterances, one score row, four nodes and
-    // three edges each, and turn_count is the highest.
-    let conn = db.connection();
-    let per_turn = |sql: &str| {
-        let sql = sql.to_owned();
-        async move {
-            conn.query_all_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                [session_id.into()],
-            ))
-            .await
-            .expect("count per turn")
-            .into_iter()
-            .map(|r| {
-                (
-                    r.try_get_by_index::<i32>(0).expect("turn"),
-                    r.try_get_by_index::<i64>(1).expect("count"),
-                )
-            })
-            .collect::<BTreeMap<i32, i64>>()
-        }
-    };
-    let utterances =
-        per_turn("SELECT turn_number, COUNT(*) FROM utterances WHERE session_id = $1 GROUP BY 1")
-            .await;
-    let scores = per_turn(
-        "SELECT turn_number, COUNT(*) FROM scoring_history WHERE session_id = $1 GROUP BY 1",
-    )
-    .await;
-    let nodes = per_turn(
-        "SELECT (properties->>'turn')::int, COUNT(*) FROM kg_nodes WHERE session_id = $1 GROUP BY 1",
-    )
-    .await;
-    let edges = per_turn(
-        "SELECT (properties->>'turn')::int, COUNT(*) FROM kg_edges WHERE session_id = $1 GROUP BY 1",
-    )
-    .await;
+    // three edges each.
+    let acknowledged::TurnRows {
+        utterances,
+        scores,
+        nodes,
+        edges,
+    } = acknowledged::turn_rows(db, session_id)
+        .await
+        .expect("count per turn");
     let highest = answers.last().map_or(0, |(turn, _)| *turn - 1);
     assert_eq!(
         utterances.keys().copied().collect::<Vec<_>>(),

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 #[allow(dead_code)]
 #[path = "../../tests/common/databases.rs"]
 mod helpers;
+#[path = "../../tests/common/turns.rs"]
+mod turn_builders;
 
 use serde_json::Value;
 
@@ -219,10 +221,7 @@ async fn init_adopts_a_python_file_named_by_database_path_once_repair_is_asked()
 /// into the database `config` names (initialised first); returns its id.
 async fn a_session_with_a_turn(config: &interview_persistence::DatabaseConfig) -> String {
     use interview_persistence::entity::concept_element::Priority;
-    use interview_persistence::repositories::{
-        NewConceptElement, NewSession, NodeRef, Repositories, TurnNode, TurnRecord, TurnScores,
-        TurnUtterance,
-    };
+    use interview_persistence::repositories::{NewConceptElement, NewSession, Repositories};
     let db = interview_persistence::init_database(config)
         .await
         .expect("init");
@@ -246,37 +245,9 @@ async fn a_session_with_a_turn(config: &interview_persistence::DatabaseConfig) -
         )
         .await
         .expect("a session");
-    let utterance = |text: &str| TurnUtterance {
-        text: text.into(),
-        discourse_markers: vec![],
-    };
     repos
         .turns
-        .record_turn(TurnRecord {
-            session_id: session.id.clone(),
-            turn_number: 1,
-            user_utterance: utterance("Because it is creamy"),
-            nodes: vec![TurnNode {
-                label: "creamy".into(),
-                node_type: "attribute".into(),
-                confidence: 0.8,
-                properties: serde_json::json!({}),
-            }],
-            edges: vec![],
-            scores: TurnScores {
-                coverage_score: 0.1,
-                depth_score: 0.5,
-                saturation_score: 0.1,
-                novelty_score: None,
-                richness_score: None,
-                strategy_selected: "deepen".into(),
-                strategy_reasoning: None,
-                scorer_details: serde_json::json!({}),
-            },
-            covered_elements: vec![("e0".into(), NodeRef::New(0))],
-            coverage_score: 0.1,
-            system_utterance: Some(utterance("Why does that matter?")),
-        })
+        .record_turn(turn_builders::labeled_turn(&session.id, 1, &["creamy"]))
         .await
         .expect("a turn");
     db.close().await.expect("close");

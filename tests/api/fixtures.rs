@@ -231,12 +231,38 @@ pub async fn integrity(db: &Database) -> String {
 }
 
 pub fn files_beside(path: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(path.parent().expect("a directory"))
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    files_in(path.parent().expect("a directory"))
+}
+
+/// Which of `needles` occur in any byte of `path`, `path-wal` or
+/// `path-shm`, each with the suffix of the file it was found in.
+pub fn found_in_files(path: &Path, needles: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let bytes = std::fs::read(PathBuf::from(&name)).unwrap_or_default();
+        for needle in needles {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push((needle.clone(), suffix.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// What [`found_in_files`] still finds once it found nothing or `within`
+/// passed (the background checkpointer truncates the WAL meanwhile).
+pub async fn left_in_files_after(
+    path: &Path,
+    needles: &[String],
+    within: std::time::Duration,
+) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + within;
+    while !found_in_files(path, needles).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    found_in_files(path, needles)
 }
 
 /// Makes a path immutable with `chattr +i` (which binds root too) and
@@ -361,11 +387,9 @@ pub async fn populate(db: &Database, turns: i32) -> Vec<String> {
             .sessions
             .create_with_elements(
                 NewSession {
-                    id: None,
-                    methodology: "means_end_chain".into(),
-                    concept_id: "oat-milk".into(),
                     concept_name: format!("Oat milk latte {s}"),
                     config: serde_json::json!({"max_turns": turns}),
+                    ..crate::repositories::new_session()
                 },
                 (0..10)
                     .map(|e| {

@@ -143,16 +143,9 @@ async fn a_damaged_page_makes_health_unhealthy_and_init_refuse_to_migrate() {
 async fn health_warns_about_a_database_file_others_can_read_and_leaves_its_mode_as_it_is() {
     use std::os::unix::fs::PermissionsExt;
     let (_dir, config) = helpers::sqlite_config();
-    init_database(&config)
-        .await
-        .expect("init")
-        .close()
-        .await
-        .expect("close");
-    let path = match config.url.sqlite_location() {
-        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path,
-        other => panic!("{other:?}"),
-    };
+    let db = init_database(&config).await.expect("init");
+    let path = file_of(&db);
+    db.close().await.expect("close");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
     let db = init_database(&config).await.expect("init again");
@@ -200,16 +193,9 @@ async fn health_on_a_mistyped_path_creates_nothing() {
 #[tokio::test]
 async fn health_leaves_a_rollback_journal_file_byte_for_byte_and_reads_mode_ro_files() {
     let (_dir, config) = helpers::sqlite_config();
-    interview_persistence::init_database(&config)
-        .await
-        .expect("init")
-        .close()
-        .await
-        .expect("close");
-    let path = match config.url.sqlite_location() {
-        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path,
-        other => panic!("{other:?}"),
-    };
+    let db = init_database(&config).await.expect("init");
+    let path = file_of(&db);
+    db.close().await.expect("close");
     {
         let db = rusqlite::Connection::open(&path).expect("open");
         db.pragma_update(None, "journal_mode", "DELETE")

@@ -5,8 +5,9 @@
 //! PostgreSQL halves then say loudly that they were skipped (and fail under
 //! `CI=true`). Backend-neutral scenarios are written once as
 //! `async fn(&Database)` and run as `<scenario>::sqlite` and
-//! `<scenario>::postgres`; SQLite-specific tests (files, pragmas, WAL) live
-//! in `sqlite_only`. `TEST_LOG=1` shows the library's tracing output.
+//! `<scenario>::postgres`; SQLite-specific tests (files, pragmas, WAL) sit
+//! beside them, mostly under `database/` (`sqlite_file`, `connections`,
+//! `checkpoint`). `TEST_LOG=1` shows the library's tracing output.
 
 #[path = "../common/databases.rs"]
 mod helpers;

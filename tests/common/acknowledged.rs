@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use interview_persistence::Database;
 use interview_persistence::repositories::{NewConceptElement, NewSession, Repositories};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
 /// A failed check, in words.
@@ -70,36 +70,12 @@ pub async fn verify_session(
     session_id: &str,
     acknowledged: &[i32],
 ) -> Result<(), Failure> {
-    let conn = db.connection();
-    let rows = |sql: String| async move {
-        conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|r| {
-                        (
-                            r.try_get_by_index::<i32>(0).unwrap_or(-1),
-                            r.try_get_by_index::<i64>(1).unwrap_or(-1),
-                        )
-                    })
-                    .collect::<BTreeMap<i32, i64>>()
-            })
-    };
-    let per_turn = |table: &str| {
-        format!(
-            "SELECT turn_number, COUNT(*) FROM {table} WHERE session_id = '{session_id}' GROUP BY turn_number"
-        )
-    };
-    let per_marked_turn = |table: &str| {
-        format!(
-            "SELECT CAST(json_extract(properties, '$.turn') AS INTEGER), COUNT(*) FROM {table} \
-             WHERE session_id = '{session_id}' GROUP BY 1"
-        )
-    };
-    let utterances = rows(per_turn("utterances")).await?;
-    let scores = rows(per_turn("scoring_history")).await?;
-    let nodes = rows(per_marked_turn("kg_nodes")).await?;
-    let edges = rows(per_marked_turn("kg_edges")).await?;
+    let TurnRows {
+        utterances,
+        scores,
+        nodes,
+        edges,
+    } = turn_rows(db, session_id).await?;
     for turn in acknowledged {
         if !utterances.contains_key(turn) || !scores.contains_key(turn) {
             return Err(format!("{session_id}: acknowledged turn {turn} is missing").into());
@@ -130,6 +106,7 @@ pub async fn verify_session(
         .into());
     }
     let recorded = utterances.keys().copied().max().unwrap_or(0);
+    let conn = db.connection();
     let turn_count: i32 = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
@@ -144,4 +121,51 @@ pub async fn verify_session(
         .into());
     }
     Ok(())
+}
+
+/// A session's rows counted per turn: utterances and scores by
+/// `turn_number`, nodes and edges by `properties.turn`.
+pub struct TurnRows {
+    pub utterances: BTreeMap<i32, i64>,
+    pub scores: BTreeMap<i32, i64>,
+    pub nodes: BTreeMap<i32, i64>,
+    pub edges: BTreeMap<i32, i64>,
+}
+
+/// Counts `session_id`'s rows per turn, on either backend.
+///
+/// # Errors
+/// The query's error.
+pub async fn turn_rows(db: &Database, session_id: &str) -> Result<TurnRows, Failure> {
+    let conn = db.connection();
+    let backend = conn.get_database_backend();
+    let marked_turn = match backend {
+        DbBackend::Postgres => "(properties->>'turn')::int",
+        _ => "CAST(json_extract(properties, '$.turn') AS INTEGER)",
+    };
+    let per = |table: &str, turn: &str| {
+        let sql = format!(
+            "SELECT {turn}, COUNT(*) FROM {table} WHERE session_id = '{session_id}' GROUP BY 1"
+        );
+        async move {
+            conn.query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|r| {
+                            (
+                                r.try_get_by_index::<i32>(0).unwrap_or(-1),
+                                r.try_get_by_index::<i64>(1).unwrap_or(-1),
+                            )
+                        })
+                        .collect::<BTreeMap<i32, i64>>()
+                })
+        }
+    };
+    Ok(TurnRows {
+        utterances: per("utterances", "turn_number").await?,
+        scores: per("scoring_history", "turn_number").await?,
+        nodes: per("kg_nodes", marked_turn).await?,
+        edges: per("kg_edges", marked_turn).await?,
+    })
 }

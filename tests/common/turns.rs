@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each includer uses some of them
 
-use entity::kg_edge::EdgeType;
+use interview_persistence::entity::kg_edge::EdgeType;
 use interview_persistence::repositories::{
     NodeRef, TurnEdge, TurnNode, TurnRecord, TurnScores, TurnUtterance,
 };

@@ -139,10 +139,7 @@ async fn a_database_created_here_is_a_plain_wal_file_with_its_constraints_in_the
         .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
         .await
         .expect("checkpoint");
-    let path = match db.sqlite_location() {
-        Some(interview_persistence::config::SqliteLocation::File { path, .. }) => path.clone(),
-        other => panic!("a file database, got {other:?}"),
-    };
+    let path = fixtures::file_of(db);
     let header = std::fs::read(&path).expect("read the file");
     assert_eq!(&header[..16], b"SQLite format 3\0");
     assert_eq!(

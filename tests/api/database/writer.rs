@@ -744,7 +744,7 @@ async fn a_failing_member_of_a_group_leaves_the_others_their_own_rows() {
     let repos = Repositories::new(&db);
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        sessions.push(crate::fixtures::start(&repos).await);
+        sessions.push(start(&repos).await);
     }
     let blocker = db.begin_write().await.expect("hold the writer");
     let mut handles = Vec::new();
@@ -800,7 +800,7 @@ async fn a_committed_group_gives_each_member_its_own_rows() {
     let repos = Repositories::new(&db);
     let mut sessions = Vec::new();
     for _ in 0..4 {
-        sessions.push(crate::fixtures::start(&repos).await);
+        sessions.push(start(&repos).await);
     }
     // Session 1 has e0 covered already: its turn returns a row, not new.
     repos

@@ -19,6 +19,16 @@ const KG_NODES_COLUMNS: [&str; 9] = [
     "superseded_by",
 ];
 
+/// kg_nodes rebuilt into `definition`, every column copied.
+fn kg_nodes_rebuild(definition: &str, indexes: Indexes) -> Rebuild<'_> {
+    Rebuild {
+        table: "kg_nodes",
+        definition,
+        columns: &KG_NODES_COLUMNS,
+        indexes,
+    }
+}
+
 /// `kg_nodes`' own definition, as SQLite keeps it (between the outer
 /// parentheses of its CREATE TABLE).
 async fn definition_of(conn: &impl ConnectionTrait, table: &str) -> String {
@@ -61,17 +71,9 @@ async fn rebuilding_a_parent_table_keeps_every_edge_and_cover() {
     let outside = helpers::outside_connection_without_foreign_keys(db).await;
     let definition = definition_of(&outside, "kg_nodes").await;
     let txn = outside.begin().await.expect("begin");
-    rebuild_table(
-        &txn,
-        &Rebuild {
-            table: "kg_nodes",
-            definition: &definition,
-            columns: &KG_NODES_COLUMNS,
-            indexes: Indexes::Keep,
-        },
-    )
-    .await
-    .expect("the rebuild");
+    rebuild_table(&txn, &kg_nodes_rebuild(&definition, Indexes::Keep))
+        .await
+        .expect("the rebuild");
     txn.commit().await.expect("commit");
     outside.close().await.expect("close");
 
@@ -97,16 +99,7 @@ async fn a_rebuild_with_foreign_keys_on_is_refused_before_it_changes_anything() 
     let outside = helpers::outside_connection(db).await; // foreign keys on
     let definition = definition_of(&outside, "kg_nodes").await;
     let txn = outside.begin().await.expect("begin");
-    let refused = rebuild_table(
-        &txn,
-        &Rebuild {
-            table: "kg_nodes",
-            definition: &definition,
-            columns: &KG_NODES_COLUMNS,
-            indexes: Indexes::Keep,
-        },
-    )
-    .await;
+    let refused = rebuild_table(&txn, &kg_nodes_rebuild(&definition, Indexes::Keep)).await;
     match refused {
         Err(sea_orm::DbErr::Migration(message)) => {
             assert!(message.contains("CASCADE"), "{message}")
@@ -131,14 +124,12 @@ async fn a_rebuild_that_fails_after_the_copy_leaves_the_previous_table() {
     // The new table is made, filled, swapped in — then an index fails.
     let failed = rebuild_table(
         &txn,
-        &Rebuild {
-            table: "kg_nodes",
-            definition: &definition,
-            columns: &KG_NODES_COLUMNS,
-            indexes: Indexes::Replace(vec![
+        &kg_nodes_rebuild(
+            &definition,
+            Indexes::Replace(vec![
                 "CREATE INDEX broken ON kg_nodes (no_such_column)".into(),
             ]),
-        },
+        ),
     )
     .await;
     assert!(failed.is_err());

@@ -3,7 +3,7 @@
 //! the commit, statistics, temporary files, odd ids, umask 000.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
@@ -16,29 +16,13 @@ use interview_persistence::{DatabaseConfig, init_database};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
-use crate::fixtures::{count, file_of, integrity};
+use crate::fixtures::{count, file_of, found_in_files, integrity, left_in_files_after};
 use crate::turn_builders::chain_turn;
 
 use super::{element, is_not_found, new_session};
 
 fn tag() -> String {
     format!("ZQ{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Which of `needles` occur in any byte of `path`, `path-wal`, `path-shm`.
-fn found_in_files(path: &Path, needles: &[String]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let bytes = std::fs::read(PathBuf::from(&name)).unwrap_or_default();
-        for needle in needles {
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                found.push((needle.clone(), suffix.to_owned()));
-            }
-        }
-    }
-    found
 }
 
 fn turn(session_id: &str, t: i32, mark: &str, nodes: usize) -> TurnRecord {
@@ -178,12 +162,8 @@ async fn a_delete_dropped_while_its_checkpoint_waits_for_a_reader_still_truncate
     drop(snapshot);
     reader.close().await.expect("close reader");
     // Well past the busy timeout and many checkpoint rounds.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let needles = vec![mark.clone()];
-    while !found_in_files(&path, &needles).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let left = found_in_files(&path, &needles);
+    let left =
+        left_in_files_after(&path, std::slice::from_ref(&mark), Duration::from_secs(6)).await;
     assert!(left.is_empty(), "erased text left in: {left:?}");
     db.close().await.expect("close");
 }
@@ -235,11 +215,7 @@ async fn a_memory_database_loses_the_erased_text_once_the_reader_ends() {
         .record_turn(chain_turn(&other, 1))
         .await
         .expect("turn");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !found_in_files(&path, &needles).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let left = found_in_files(&path, &needles);
+    let left = left_in_files_after(&path, &needles, Duration::from_secs(5)).await;
     assert!(left.is_empty(), "erased text left in: {left:?}");
     db.close().await.expect("close");
 }

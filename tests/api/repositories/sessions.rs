@@ -1,6 +1,6 @@
 //! The `sessions` repository (`src/repositories/sessions.rs`), on both backends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use entity::concept_element::Priority;
@@ -14,7 +14,9 @@ use interview_persistence::{Backend, Database, Error, init_database};
 use sea_orm::{EntityTrait, TransactionTrait};
 use serde_json::json;
 
-use crate::fixtures::{TABLES, count, file_of, integrity, wal_bytes};
+use crate::fixtures::{
+    TABLES, count, file_of, found_in_files, integrity, left_in_files_after, wal_bytes,
+};
 use crate::on_both_backends;
 use crate::turn_builders::chain_turn;
 
@@ -376,34 +378,9 @@ async fn write_other_session(repos: &Repositories, turns: i32) -> String {
     session.id
 }
 
-/// The bytes of the database file, its WAL and its shared-memory index.
-fn bytes_of_files(path: &Path) -> Vec<(String, Vec<u8>)> {
-    ["", "-wal", "-shm"]
-        .iter()
-        .map(|suffix| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let bytes = std::fs::read(PathBuf::from(&name)).unwrap_or_default();
-            (name.to_string_lossy().into_owned(), bytes)
-        })
-        .collect()
-}
-
 /// The markers found in the files, each with the file it was found in.
 fn markers_in_files(path: &Path, markers: &Markers) -> Vec<(String, String)> {
-    let files = bytes_of_files(path);
-    let mut found = Vec::new();
-    for marker in markers.all() {
-        for (file, bytes) in &files {
-            if bytes
-                .windows(marker.len())
-                .any(|window| window == marker.as_bytes())
-            {
-                found.push((marker.clone(), file.clone()));
-            }
-        }
-    }
-    found
+    found_in_files(path, &markers.all())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,11 +465,7 @@ async fn a_reader_holding_a_snapshot_from_before_an_erasure_delays_the_wal_trunc
 
     drop(snapshot);
     reader.close().await.expect("close the reader");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !markers_in_files(&path, &markers).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let left = markers_in_files(&path, &markers);
+    let left = left_in_files_after(&path, &markers.all(), Duration::from_secs(10)).await;
     assert!(
         left.is_empty(),
         "the checkpointer did not truncate the WAL after the reader ended: {left:?}"
