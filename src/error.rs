@@ -130,9 +130,10 @@ pub enum Error {
         findings: crate::schema::AdoptionFindings,
     },
 
-    /// The backup written before adopting a database could not be made;
-    /// nothing was changed.
-    #[error("cannot write the backup `{}` before adopting the database: {reason}", path.display())]
+    /// A backup could not be made: the one written before adopting a
+    /// database (nothing was changed), or one asked for with
+    /// [`backup`](crate::backup::backup) (nothing is left at its path).
+    #[error("cannot write the backup `{}`: {reason}", path.display())]
     Backup {
         /// The backup file.
         path: PathBuf,
@@ -225,6 +226,31 @@ pub enum Error {
     /// may succeed: the pool opens a new connection.
     #[error("cannot connect to the database: {0}")]
     Connection(#[source] DbErr),
+
+    /// Something is already at the path a backup or a copy would create;
+    /// it is never overwritten.
+    #[error("`{}` exists; it was left as it is (choose a new name)", path.display())]
+    DestinationExists {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// The operation does not exist for this backend or build; the message
+    /// says what to use instead.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
+    /// A copy was refused before anything was written to the target: the
+    /// reason says why (a target that is not empty, schema versions that
+    /// differ, a value the target cannot hold, …).
+    #[error("copy refused; the target was left as it was: {0}")]
+    CopyRefused(String),
+
+    /// The copy's verification found the target different from the source
+    /// snapshot; the target's transaction was rolled back. The report says
+    /// which tables differ.
+    #[error("the copy does not match its source; the target was left as it was")]
+    CopyMismatch(Box<crate::copy::CopyReport>),
 
     /// Any other database error.
     #[error(transparent)]

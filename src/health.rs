@@ -73,7 +73,7 @@ impl IntegrityFinding {
     }
 
     /// SQLite's answer to `quick_check(1)` / `integrity_check(1)`.
-    fn from_sqlite(answer: Option<String>) -> Self {
+    pub(crate) fn from_sqlite(answer: Option<String>) -> Self {
         match answer.as_deref() {
             Some("ok") => Self::Ok,
             Some(finding) => Self::Failed(finding.to_owned()),

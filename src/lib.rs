@@ -24,7 +24,9 @@
     clippy::expect_used
 )]
 
+pub mod backup;
 pub mod config;
+pub mod copy;
 pub mod database;
 pub mod error;
 pub mod health;
@@ -37,7 +39,9 @@ compile_error!(
 pub mod repositories;
 pub mod schema;
 
+pub use backup::{BackupReport, backup};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
+pub use copy::{CopyOptions, CopyReport, copy};
 pub use database::{Database, WriteTransaction};
 pub use error::{Error, Result};
 pub use health::{

@@ -1,18 +1,23 @@
-//! `interview-db`: create, migrate and check the interview store, and
-//! erase a participant's session.
+//! `interview-db`: create, migrate and check the interview store, erase a
+//! participant's session, back it up, and copy a study between databases.
 //!
-//! Data (the health report, the erasure record, as JSON) goes to stdout; logs go to stderr
-//! (filter with `RUST_LOG`).
+//! Data (the health report, the erasure record, the backup and copy
+//! reports, as JSON) goes to stdout; logs and progress go to stderr (filter
+//! logs with `RUST_LOG`).
 
+mod progress;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use interview_persistence::config::SqliteLocation;
 use interview_persistence::repositories::Repositories;
 use interview_persistence::schema::{AdoptionOptions, AdoptionReport, require_current};
 use interview_persistence::{
-    Database, DatabaseConfig, Error, HealthOptions, HealthReport, InitOptions, IntegrityCheck,
-    check_health_at, check_health_with, init_database_with,
+    CopyOptions, Database, DatabaseConfig, Error, HealthOptions, HealthReport, InitOptions,
+    IntegrityCheck, check_health_at, check_health_with, init_database_with,
 };
 
 /// Create, migrate and check the interview store; erase a session.
@@ -63,6 +68,32 @@ enum Command {
     Erase {
         /// The id of the session to erase.
         session_id: String,
+    },
+    /// Write a consistent copy of the live SQLite database to a new file
+    /// while interviews go on, verify it (integrity, schema version, row
+    /// counts), and print the report as JSON. Never overwrites a file. On
+    /// PostgreSQL, says what to use instead (`pg_dump`, or `copy`).
+    Backup {
+        /// The backup file to create (must not exist).
+        destination: PathBuf,
+    },
+    /// Copy every row of a study into an empty database — SQLite →
+    /// PostgreSQL, PostgreSQL → SQLite, SQLite → SQLite — in one
+    /// transaction, verified by row counts and checksums printed as JSON.
+    /// Exits 1 (the target as it was) when refused or when the target
+    /// does not match.
+    Copy {
+        /// The database to copy from (a URL, or a SQLite file path);
+        /// default: the configured database.
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// The empty database to copy into (a URL, or the path of a SQLite
+        /// file, created if missing).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Rows read per query.
+        #[arg(long, default_value_t = CopyOptions::default().page_rows)]
+        page_rows: usize,
     },
 }
 
@@ -122,6 +153,12 @@ async fn main() -> ExitCode {
             (check_health_at(&config, options).await, None)
         }
         Command::Erase { session_id } => return erase(&config, &session_id).await,
+        Command::Backup { destination } => return backup(&config, &destination).await,
+        Command::Copy {
+            from,
+            to,
+            page_rows,
+        } => return copy(config, from.as_deref(), &to, page_rows).await,
     };
     print_report(&report, adoption.as_ref())
 }
@@ -165,6 +202,89 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
         }
         Err(err) => {
             tracing::error!(error = %err, "erasing session `{session_id}` failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Backs the configured database up to `destination` and prints the
+/// report.
+async fn backup(config: &DatabaseConfig, destination: &std::path::Path) -> ExitCode {
+    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
+        && !path.is_file()
+    {
+        tracing::error!(path = %path.display(), "there is no database file here to back up");
+        return ExitCode::FAILURE;
+    }
+    let db = match Database::connect(config).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the database; no backup was made");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = interview_persistence::backup(&db, destination).await;
+    let _ = db.close().await;
+    match report {
+        Ok(report) => print_json(&report),
+        Err(err) => {
+            tracing::error!(error = %err, "no backup was made");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Copies the study from `from` (default: the configured database) into
+/// `to` and prints the report.
+async fn copy(config: DatabaseConfig, from: Option<&str>, to: &str, page_rows: usize) -> ExitCode {
+    let configs = match from {
+        Some(from) => config.clone().with_url(&url_or_path(from)),
+        None => Ok(config.clone()),
+    }
+    .and_then(|from| Ok((from, config.with_url(&url_or_path(to))?)));
+    let (from, to) = match configs {
+        Ok(configs) => configs,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = CopyOptions {
+        page_rows,
+        progress: Some(Arc::new(progress::CopyProgressBar::new())),
+    };
+    match interview_persistence::copy(&from, &to, options).await {
+        Ok(report) => print_json(&report),
+        Err(Error::CopyMismatch(report)) => {
+            tracing::error!("the target does not match the source; nothing was committed");
+            print_json(&report);
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "the copy failed; the target was left as it was");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A URL as given, or the SQLite file at a plain path.
+fn url_or_path(value: &str) -> String {
+    if value.contains("://") || value.starts_with("sqlite:") {
+        value.to_owned()
+    } else {
+        interview_persistence::migration::location::sqlite_url_for_path(value)
+    }
+}
+
+/// `value` as one JSON line on stdout.
+fn print_json(value: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string(value) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("cannot serialise the report: {err}");
             ExitCode::FAILURE
         }
     }

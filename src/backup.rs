@@ -1,0 +1,541 @@
+//! Online backups of a SQLite database: a consistent copy taken while
+//! interviews go on, verified before it is given its name.
+//!
+//! How: one read transaction on a connection of its own counts the rows of
+//! every table and then hands the same snapshot to SQLite's backup API
+//! (`sqlite3_backup_step(-1)`, one step, so it never restarts when another
+//! connection writes). In WAL mode a reader blocks no writer: turns keep
+//! committing while the copy is made; only the checkpointer cannot recycle
+//! the WAL past the snapshot until the copy is done. `VACUUM INTO` would
+//! copy the same snapshot, but it cannot run inside a transaction, so the
+//! rows it copied could not be counted in that snapshot to verify it.
+//!
+//! The copy is written to a temporary name beside the destination, switched
+//! to a rollback journal (a backup is one self-contained file), checked
+//! (`integrity_check`, migrations, row counts equal to the snapshot's), and
+//! only then linked to its name — which never replaces a file that exists.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::Backend;
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::health::IntegrityFinding;
+
+/// The tables a backup and a copy count: the six interview tables and the
+/// record of erasures (the edge-type vocabulary and the migration records
+/// belong to the schema version, which is compared as a whole).
+pub const DATA_TABLES: [&str; 7] = [
+    "sessions",
+    "utterances",
+    "kg_nodes",
+    "kg_edges",
+    "scoring_history",
+    "concept_elements",
+    "session_erasures",
+];
+
+/// How many rows a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TableRows {
+    /// The table.
+    pub table: &'static str,
+    /// Its rows.
+    pub rows: u64,
+}
+
+/// What [`backup`] made, printed by `interview-db backup` as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    /// The database copied (password-free location).
+    pub source: String,
+    /// The backup file.
+    pub destination: PathBuf,
+    /// The newest migration the copy records (the source's).
+    pub latest_migration: Option<String>,
+    /// `integrity_check` of the copy: always `ok` in a returned report.
+    pub integrity: IntegrityFinding,
+    /// Rows per table, counted in the snapshot and found in the copy.
+    pub tables: Vec<TableRows>,
+    /// The copy's size in bytes.
+    pub bytes: u64,
+    /// How long the snapshot was held open on the source, in ms (the time
+    /// during which the WAL could not be recycled; writers never wait).
+    pub snapshot_ms: f64,
+    /// The whole backup, verification included, in ms.
+    pub elapsed_ms: f64,
+}
+
+/// Writes a consistent, verified copy of the live SQLite database behind
+/// `db` to `destination`, while other tasks and processes keep writing.
+///
+/// The destination must not exist: an existing file is refused, never
+/// overwritten (also when one appears while the copy is made). Missing
+/// parent directories are created owner-only, and the file is 0600. On any
+/// failure, or if the future is dropped, the temporary file is removed and
+/// nothing is left at `destination`.
+///
+/// # Errors
+/// - [`Error::Unsupported`] on PostgreSQL (use `pg_dump`, or
+///   `interview-db copy` to a SQLite file);
+/// - [`Error::DestinationExists`] when something is at `destination`;
+/// - [`Error::Backup`] when the copy cannot be written or fails its
+///   verification;
+/// - the classified database error when the source cannot be read.
+#[tracing::instrument(skip_all, fields(source = %db.display_location(), destination = %destination.display()))]
+pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
+    let started = Instant::now();
+    if db.backend() == Backend::Postgres {
+        return Err(Error::Unsupported(
+            "`backup` copies SQLite files; for PostgreSQL use `pg_dump` (and `pg_restore`), \
+             or `interview-db copy --to sqlite://<file>` for a SQLite copy of the study"
+                .into(),
+        ));
+    }
+    refuse_existing(destination)?;
+    let failed = |reason: String| Error::Backup {
+        path: destination.to_path_buf(),
+        reason,
+    };
+    if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
+        migration::location::create_private_directories(parent)
+            .map_err(|err| failed(format!("cannot create its directory: {err}")))?;
+    }
+    let temporary = TemporaryFile::beside(destination).map_err(|err| failed(err.to_string()))?;
+
+    let snapshot = sqlite::copy_snapshot(db, temporary.path()).await?;
+    let integrity = sqlite::verify(temporary.path(), &snapshot)
+        .await
+        .map_err(|reason| failed(format!("the copy failed its verification: {reason}")))?;
+    let bytes = std::fs::metadata(temporary.path())
+        .map_err(|err| failed(err.to_string()))?
+        .len();
+    temporary.publish(destination)?;
+
+    let report = BackupReport {
+        source: db.display_location(),
+        destination: destination.to_path_buf(),
+        latest_migration: snapshot.migrations.last().cloned(),
+        integrity,
+        tables: snapshot.tables,
+        bytes,
+        snapshot_ms: snapshot.held_ms,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    tracing::info!(
+        bytes = report.bytes,
+        snapshot_ms = report.snapshot_ms,
+        elapsed_ms = report.elapsed_ms,
+        "backup written"
+    );
+    Ok(report)
+}
+
+/// Fails unless nothing (not even a dangling link) is at `path`.
+pub(crate) fn refuse_existing(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Err(Error::DestinationExists {
+            path: path.to_path_buf(),
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::Backup {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// A file being written under a temporary name beside its destination:
+/// removed (with any journal SQLite left beside it) when dropped, unless
+/// published.
+#[derive(Debug)]
+pub(crate) struct TemporaryFile {
+    path: Option<PathBuf>,
+}
+
+impl TemporaryFile {
+    /// Creates `.<name>.<pid>-<n>.partial` beside `destination`, owner-only.
+    pub(crate) fn beside(destination: &Path) -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = destination.file_name().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+        })?;
+        let mut temporary = std::ffi::OsString::from(".");
+        temporary.push(name);
+        temporary.push(format!(
+            ".{}-{}.partial",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let path = destination.with_file_name(temporary);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?;
+        Ok(Self { path: Some(path) })
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Gives the file its name — without ever replacing a file that is
+    /// there (a hard link fails when the name exists; `rename` would not) —
+    /// and makes the new name durable.
+    pub(crate) fn publish(mut self, destination: &Path) -> Result<()> {
+        let failed = |reason: String| Error::Backup {
+            path: destination.to_path_buf(),
+            reason,
+        };
+        let temporary = self.path().to_path_buf();
+        match std::fs::hard_link(&temporary, destination) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&temporary);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::DestinationExists {
+                    path: destination.to_path_buf(),
+                });
+            }
+            // A file system without hard links: check, then rename.
+            Err(_) => {
+                refuse_existing(destination)?;
+                std::fs::rename(&temporary, destination)
+                    .map_err(|err| failed(format!("cannot rename the copy: {err}")))?;
+            }
+        }
+        self.path = None;
+        sync_directory(destination);
+        Ok(())
+    }
+}
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let mut side = path.as_os_str().to_owned();
+                side.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(side));
+            }
+        }
+    }
+}
+
+/// Makes a new directory entry durable (best effort: not every platform
+/// can open a directory).
+fn sync_directory(path: &Path) {
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(directory) = std::fs::File::open(parent) {
+            let _ = directory.sync_all();
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use std::ffi::CString;
+    use std::path::Path;
+    use std::time::Instant;
+
+    use sea_orm::sqlx::{self, Connection, Row, SqliteConnection};
+
+    use super::{DATA_TABLES, TableRows};
+    use crate::database::Database;
+    use crate::error::{Error, Result};
+    use crate::health::IntegrityFinding;
+
+    /// What the snapshot held.
+    pub(super) struct Snapshot {
+        pub(super) migrations: Vec<String>,
+        pub(super) tables: Vec<TableRows>,
+        pub(super) held_ms: f64,
+    }
+
+    /// Copies one snapshot of the database into the (empty) file at
+    /// `target` and says what was in it.
+    pub(super) async fn copy_snapshot(db: &Database, target: &Path) -> Result<Snapshot> {
+        let failed = |reason: String| Error::Backup {
+            path: target.to_path_buf(),
+            reason,
+        };
+        let target_name = target
+            .to_str()
+            .and_then(|text| CString::new(text).ok())
+            .ok_or_else(|| failed("the path is not UTF-8 or holds a NUL".into()))?;
+        let dedicated = db.dedicated_connection().await?;
+        let result = async {
+            let mut conn = dedicated
+                .get_sqlite_connection_pool()
+                .acquire()
+                .await
+                .map_err(|err| {
+                    Error::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+                        err.into(),
+                    )))
+                })?;
+            sqlx::query("BEGIN")
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let held = Instant::now();
+            // The first read starts the snapshot; every count and the copy
+            // see the same one.
+            let snapshot = async {
+                let migrations = migrations(&mut conn).await?;
+                let mut tables = Vec::with_capacity(DATA_TABLES.len());
+                for table in DATA_TABLES {
+                    let rows: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT count(*) FROM \"{table}\""
+                    )))
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db_err)?
+                        .try_get(0)
+                        .map_err(db_err)?;
+                    tables.push(TableRows {
+                        table,
+                        rows: u64::try_from(rows).unwrap_or(0),
+                    });
+                }
+                let mut handle = conn.lock_handle().await.map_err(db_err)?;
+                let source = handle.as_raw_handle();
+                run_blocking(|| ffi::backup(source, &target_name)).map_err(failed)?;
+                Ok::<_, Error>((migrations, tables))
+            }
+            .await;
+            // A read transaction: ending it can only release the snapshot.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let held_ms = held.elapsed().as_secs_f64() * 1000.0;
+            let (migrations, tables) = snapshot?;
+            Ok(Snapshot {
+                migrations,
+                tables,
+                held_ms,
+            })
+        }
+        .await;
+        let _ = dedicated.close().await;
+        result
+    }
+
+    /// Checks the copy at `path` against `snapshot`; says what differs.
+    pub(super) async fn verify(
+        path: &Path,
+        snapshot: &Snapshot,
+    ) -> std::result::Result<IntegrityFinding, String> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|err| format!("cannot open it: {err}"))?;
+        let result = async {
+            let answer: Option<String> = sqlx::query_scalar("PRAGMA integrity_check(1)")
+                .fetch_optional(&mut conn)
+                .await
+                .map_err(|err| err.to_string())?;
+            let integrity = IntegrityFinding::from_sqlite(answer);
+            if integrity.is_failure() {
+                return Err(format!("integrity_check: {integrity}"));
+            }
+            let migrations = migrations(&mut conn)
+                .await
+                .map_err(|err| err.to_string())?;
+            if migrations != snapshot.migrations {
+                return Err(format!(
+                    "it records migrations {migrations:?}, the source {:?}",
+                    snapshot.migrations
+                ));
+            }
+            for expected in &snapshot.tables {
+                let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM \"{}\"",
+                    expected.table
+                )))
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|err| err.to_string())?;
+                if u64::try_from(rows).ok() != Some(expected.rows) {
+                    return Err(format!(
+                        "`{}` has {rows} rows, the snapshot {}",
+                        expected.table, expected.rows
+                    ));
+                }
+            }
+            Ok(integrity)
+        }
+        .await;
+        let _ = conn.close().await;
+        result
+    }
+
+    async fn migrations(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT version FROM seaql_migrations ORDER BY version")
+            .fetch_all(conn)
+            .await
+            .map_err(db_err)
+    }
+
+    fn db_err(err: sqlx::Error) -> Error {
+        Error::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
+            err.into(),
+        )))
+    }
+
+    /// Runs blocking work from async code without moving it to another
+    /// thread (the SQLite handle it uses is borrowed, and must not outlive
+    /// a dropped future): `block_in_place` lets the runtime move its other
+    /// tasks away meanwhile where it can.
+    fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle)
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(work)
+            }
+            _ => work(),
+        }
+    }
+
+    /// The two SQLite calls sqlx does not wrap: the backup API, and closing
+    /// the copy's connection.
+    #[allow(unsafe_code)]
+    mod ffi {
+        use std::ffi::{CStr, CString};
+        use std::ptr::NonNull;
+
+        use libsqlite3_sys as sys;
+
+        /// Copies every page of `source`'s main database, as its current
+        /// read transaction sees it, into the file `target` (empty), then
+        /// switches the copy to a rollback journal.
+        pub(super) fn backup(
+            source: NonNull<sys::sqlite3>,
+            target: &CString,
+        ) -> Result<(), String> {
+            let mut destination: *mut sys::sqlite3 = std::ptr::null_mut();
+            // SAFETY: `target` is NUL-terminated; on return `destination`
+            // is a connection (closed below, even when opening failed, as
+            // SQLite asks).
+            let opened = unsafe {
+                sys::sqlite3_open_v2(
+                    target.as_ptr(),
+                    &raw mut destination,
+                    sys::SQLITE_OPEN_READWRITE | sys::SQLITE_OPEN_NOMUTEX,
+                    std::ptr::null(),
+                )
+            };
+            let result = if opened == sys::SQLITE_OK {
+                // SAFETY: both connections are open and used by this thread
+                // alone: `source` is borrowed from its locked sqlx handle.
+                unsafe { copy_pages(source.as_ptr(), destination) }
+            } else {
+                // SAFETY: `destination` is the handle open_v2 returned.
+                Err(unsafe { message(destination, opened) })
+            };
+            // SAFETY: closes the handle open_v2 returned (NULL is a no-op);
+            // the backup object was finished before.
+            unsafe { sys::sqlite3_close(destination) };
+            result
+        }
+
+        /// # Safety
+        /// Both handles must be open connections no other thread uses.
+        unsafe fn copy_pages(
+            source: *mut sys::sqlite3,
+            destination: *mut sys::sqlite3,
+        ) -> Result<(), String> {
+            let main = c"main";
+            // SAFETY: per this function's contract.
+            let backup = unsafe {
+                sys::sqlite3_backup_init(destination, main.as_ptr(), source, main.as_ptr())
+            };
+            if backup.is_null() {
+                // SAFETY: the error is the destination's.
+                return Err(unsafe { message(destination, sys::sqlite3_errcode(destination)) });
+            }
+            // SAFETY: `backup` is live until finished right after.
+            let stepped = unsafe { sys::sqlite3_backup_step(backup, -1) };
+            // SAFETY: finishing releases `backup`; it is not used again.
+            let finished = unsafe { sys::sqlite3_backup_finish(backup) };
+            if stepped != sys::SQLITE_DONE {
+                return Err(format!(
+                    "the backup step failed: {}",
+                    // SAFETY: a static string for any code.
+                    unsafe { CStr::from_ptr(sys::sqlite3_errstr(stepped)) }.to_string_lossy()
+                ));
+            }
+            if finished != sys::SQLITE_OK {
+                // SAFETY: the error is the destination's.
+                return Err(unsafe { message(destination, finished) });
+            }
+            let sql = c"PRAGMA journal_mode=DELETE";
+            // SAFETY: a NUL-terminated statement on an open connection; no
+            // callback, no error string asked for.
+            let switched = unsafe {
+                sys::sqlite3_exec(
+                    destination,
+                    sql.as_ptr(),
+                    None,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+            if switched != sys::SQLITE_OK {
+                // SAFETY: the error is the destination's.
+                return Err(unsafe { message(destination, switched) });
+            }
+            Ok(())
+        }
+
+        /// # Safety
+        /// `connection` is NULL or a connection handle.
+        unsafe fn message(connection: *mut sys::sqlite3, code: i32) -> String {
+            let text = if connection.is_null() {
+                // SAFETY: a static string for any code.
+                unsafe { CStr::from_ptr(sys::sqlite3_errstr(code)) }
+            } else {
+                // SAFETY: valid until the next call on `connection`.
+                unsafe { CStr::from_ptr(sys::sqlite3_errmsg(connection)) }
+            };
+            format!("{} (code {code})", text.to_string_lossy())
+        }
+    }
+}
+
+#[cfg(not(feature = "sqlite"))]
+mod sqlite {
+    use std::path::Path;
+
+    use super::TableRows;
+    use crate::database::Database;
+    use crate::error::{Error, Result};
+    use crate::health::IntegrityFinding;
+
+    pub(super) struct Snapshot {
+        pub(super) migrations: Vec<String>,
+        pub(super) tables: Vec<TableRows>,
+        pub(super) held_ms: f64,
+    }
+
+    pub(super) async fn copy_snapshot(_: &Database, _: &Path) -> Result<Snapshot> {
+        Err(Error::Unsupported("this build has no SQLite backend".into()))
+    }
+
+    pub(super) async fn verify(_: &Path, _: &Snapshot) -> Result<IntegrityFinding, String> {
+        Err("this build has no SQLite backend".into())
+    }
+}

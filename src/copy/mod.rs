@@ -1,0 +1,524 @@
+//! Moving a study between databases — SQLite → PostgreSQL when it outgrows
+//! one machine, PostgreSQL → SQLite to archive or hand it on, SQLite →
+//! SQLite — with every row, every value exact, and proof.
+//!
+//! - The source is read in one snapshot (a read transaction), so a study
+//!   can keep running on it.
+//! - The target must be empty: a database with no interview tables (the
+//!   schema is created), or one at the source's schema version with no
+//!   rows. A new SQLite file is built under a temporary name and linked to
+//!   its name only once verified.
+//! - All or nothing: every row goes in one write transaction on the
+//!   target, in foreign-key order. Before it commits, every table is read
+//!   back from the target and its row count and content checksum compared
+//!   with the source snapshot's; any difference rolls it back.
+//! - A value the target cannot hold (a NUL character, which PostgreSQL
+//!   text cannot) is found before anything is written.
+
+mod checksum;
+mod table;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use serde::Serialize;
+
+pub use checksum::TableChecksum;
+
+use crate::backup::{DATA_TABLES, TemporaryFile, refuse_existing};
+use crate::config::{Backend, DatabaseConfig, SqliteLocation};
+use crate::database::{Database, query_value};
+use crate::error::{Error, Result};
+use crate::schema::{SchemaStatus, require_current, schema_status};
+
+/// Hears how a copy advances (a progress bar, log lines). Every method
+/// does nothing by default.
+pub trait CopyProgress: Send + Sync {
+    /// The copy of `table` begins; the snapshot holds `rows` of it.
+    fn table_started(&self, table: &'static str, rows: u64) {
+        let _ = (table, rows);
+    }
+    /// `rows` more rows of `table` were written.
+    fn advanced(&self, table: &'static str, rows: u64) {
+        let _ = (table, rows);
+    }
+    /// Every row is written; the target is being read back and compared.
+    fn verifying(&self) {}
+}
+
+/// The progress nobody listens to.
+struct Silent;
+
+impl CopyProgress for Silent {}
+
+/// How [`copy`] runs.
+#[derive(Clone)]
+pub struct CopyOptions {
+    /// Rows read per query (and written per insert, as far as the
+    /// backends' parameter limits allow). Default 2,000.
+    pub page_rows: usize,
+    /// Who hears the progress.
+    pub progress: Option<Arc<dyn CopyProgress>>,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        Self {
+            page_rows: 2_000,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for CopyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOptions")
+            .field("page_rows", &self.page_rows)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// Whether the target matched the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyStatus {
+    /// Every table's rows and checksum matched; the copy was committed.
+    Verified,
+    /// Some table differed; nothing was committed.
+    Mismatch,
+}
+
+/// One table of a [`CopyReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCopy {
+    /// The table.
+    pub table: &'static str,
+    /// Rows in the source snapshot.
+    pub source_rows: u64,
+    /// Rows read back from the target.
+    pub target_rows: u64,
+    /// The source rows' checksum.
+    pub source_checksum: TableChecksum,
+    /// The target rows' checksum, computed the same way.
+    pub target_checksum: TableChecksum,
+    /// Whether rows and checksums are equal.
+    pub matches: bool,
+}
+
+/// What [`copy`] did, printed by `interview-db copy` as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// `verified`, or `mismatch` (then nothing was committed).
+    pub status: CopyStatus,
+    /// The source (password-free location).
+    pub from: String,
+    /// The target (password-free location).
+    pub to: String,
+    /// The schema version both are at (the newest migration applied).
+    pub latest_migration: Option<String>,
+    /// Whether the command created the target's schema.
+    pub created_schema: bool,
+    /// Each table, in the order copied.
+    pub tables: Vec<TableCopy>,
+    /// Rows copied in all.
+    pub rows: u64,
+    /// The whole copy, verification included, in ms.
+    pub elapsed_ms: f64,
+    /// Rows per second over the whole copy.
+    pub rows_per_second: f64,
+}
+
+/// Copies every row of the interview tables (and the record of erasures)
+/// from the database `from` names into the empty database `to` names, and
+/// proves the copy by row counts and content checksums.
+///
+/// A SQLite target that does not exist is created (owner-only) under a
+/// temporary name and given its name once verified. A target with no
+/// interview tables gets the schema first; the rows then go in one
+/// transaction, so a copy that fails leaves the target's rows as they were
+/// (a schema the command created stays, empty: running the copy again
+/// finds it acceptable).
+///
+/// # Errors
+/// - [`Error::CopyRefused`] before anything is written: the same database
+///   on both sides, a source that does not exist, a target that has rows,
+///   interview tables without migration records, or another schema
+///   version, a value the target cannot hold (named by table, row and
+///   column);
+/// - [`Error::SchemaPending`] / [`Error::SchemaTooNew`] when the source is
+///   not at this build's schema version;
+/// - [`Error::CopyMismatch`] when the target read back differs (rolled
+///   back);
+/// - [`Error::DestinationExists`] when a new SQLite target's name was
+///   taken while the copy was made;
+/// - the classified database error of either side.
+#[tracing::instrument(skip_all, fields(from = %from.url, to = %to.url))]
+pub async fn copy(
+    from: &DatabaseConfig,
+    to: &DatabaseConfig,
+    options: CopyOptions,
+) -> Result<CopyReport> {
+    let started = Instant::now();
+    let source_location = from.url.sqlite_location();
+    let target_location = to.url.sqlite_location();
+    refuse_same(from, to, source_location.as_ref(), target_location.as_ref())?;
+    if let Some(SqliteLocation::File { path, .. }) = &source_location
+        && !path.is_file()
+    {
+        return Err(Error::CopyRefused(format!(
+            "there is no database file at the source `{}`",
+            path.display()
+        )));
+    }
+    let source = Database::connect(from).await?;
+    let result = async {
+        let status = require_current(source.connection()).await?;
+        let mut target = Target::open(to, target_location.as_ref(), &status).await?;
+        let copied = copy_rows(&source, &target.db, &options).await;
+        let report = match copied {
+            Ok(tables) => CopyReport::new(&source, &target, &status, tables, started),
+            Err(err) => {
+                target.abandon().await;
+                return Err(err);
+            }
+        };
+        if report.status == CopyStatus::Mismatch {
+            target.abandon().await;
+            return Err(Error::CopyMismatch(Box::new(report)));
+        }
+        target.finish().await?;
+        Ok(report)
+    }
+    .await;
+    let _ = source.close().await;
+    result
+}
+
+/// Refuses a copy of a database onto itself.
+fn refuse_same(
+    from: &DatabaseConfig,
+    to: &DatabaseConfig,
+    source: Option<&SqliteLocation>,
+    target: Option<&SqliteLocation>,
+) -> Result<()> {
+    let same = match (source, target) {
+        (Some(SqliteLocation::Memory), _) | (_, Some(SqliteLocation::Memory)) => {
+            return Err(Error::CopyRefused(
+                "`sqlite::memory:` is private to the process that opens it: copy from or to a file".into(),
+            ));
+        }
+        (Some(SqliteLocation::File { path: a, .. }), Some(SqliteLocation::File { path: b, .. })) => {
+            a == b
+                || matches!(
+                    (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        }
+        _ => from.url.expose() == to.url.expose(),
+    };
+    if same {
+        return Err(Error::CopyRefused(
+            "the source and the target are the same database".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The database being written, and how to give it up.
+struct Target {
+    db: Database,
+    /// A new SQLite file, under its temporary name (declared after `db`,
+    /// so removed after the connections are dropped).
+    new_file: Option<(TemporaryFile, PathBuf)>,
+    created_schema: bool,
+}
+
+impl Target {
+    /// Opens the target and makes sure it can take the copy: created (new
+    /// SQLite file) or empty of interview tables (schema created), or at
+    /// the source's schema version. Nothing is written to a target that
+    /// does not qualify.
+    async fn open(
+        config: &DatabaseConfig,
+        location: Option<&SqliteLocation>,
+        source: &SchemaStatus,
+    ) -> Result<Self> {
+        if let Some(SqliteLocation::File { path, .. }) = location
+            && refuse_existing(path).is_ok()
+        {
+            let temporary = TemporaryFile::beside(path).map_err(|err| {
+                Error::CopyRefused(format!("cannot create `{}`: {err}", path.display()))
+            })?;
+            let url = temporary.path().to_str().ok_or_else(|| {
+                Error::CopyRefused(format!("the path `{}` is not UTF-8", path.display()))
+            })?;
+            let config = config
+                .clone()
+                .with_url(&migration::location::sqlite_url_for_path(url))?;
+            let db = crate::init_database(&config).await?;
+            return Ok(Self {
+                db,
+                new_file: Some((temporary, path.clone())),
+                created_schema: true,
+            });
+        }
+        let db = Database::connect(config).await?;
+        match Self::qualify(&db, source).await {
+            Ok(created_schema) => Ok(Self {
+                db,
+                new_file: None,
+                created_schema,
+            }),
+            Err(err) => {
+                let _ = db.close().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether `db` can take the copy; creates the schema when it has none
+    /// (and says so).
+    async fn qualify(db: &Database, source: &SchemaStatus) -> Result<bool> {
+        let status = schema_status(db.connection()).await?;
+        if status.applied.is_empty() {
+            let present = interview_tables_present(db).await?;
+            if !present.is_empty() {
+                return Err(Error::CopyRefused(format!(
+                    "the target has interview tables ({}) but no migration records; \
+                     copy into an empty database",
+                    present.join(", ")
+                )));
+            }
+            crate::schema::migrate(db).await?;
+            crate::schema::require_write_privileges(db).await?;
+            return Ok(true);
+        }
+        if status.applied != source.applied {
+            return Err(Error::CopyRefused(format!(
+                "the target is at schema version {}, the source at {}; \
+                 copy into an empty database or one at the source's version",
+                status.latest_applied().unwrap_or("none"),
+                source.latest_applied().unwrap_or("none"),
+            )));
+        }
+        Ok(false)
+    }
+
+    /// Gives the copy up: the temporary file goes.
+    async fn abandon(self) {
+        let _ = self.db.close().await;
+    }
+
+    /// Closes the target; a new file gets its name.
+    async fn finish(&mut self) -> Result<()> {
+        self.db.clone().close().await?;
+        if let Some((temporary, path)) = self.new_file.take() {
+            temporary.publish(&path)?;
+        }
+        Ok(())
+    }
+}
+
+/// The interview tables that exist in `db`.
+async fn interview_tables_present(db: &Database) -> Result<Vec<String>> {
+    let mut present = Vec::new();
+    for table in DATA_TABLES {
+        let sql = match db.backend() {
+            Backend::Sqlite => format!(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"
+            ),
+            Backend::Postgres => format!("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"),
+        };
+        if query_value::<i64>(db.connection(), &sql).await?.unwrap_or(0) > 0 {
+            present.push(table.to_owned());
+        }
+    }
+    Ok(present)
+}
+
+/// One table's checksums: the source's (as read) and the target's (read
+/// back).
+struct Checked {
+    table: &'static str,
+    source: TableChecksum,
+    target: TableChecksum,
+}
+
+/// Copies every table in one write transaction on the target and reads it
+/// back; commits only when everything matched.
+async fn copy_rows(
+    source: &Database,
+    target: &Database,
+    options: &CopyOptions,
+) -> Result<Vec<Checked>> {
+    let progress: &dyn CopyProgress = options.progress.as_deref().unwrap_or(&Silent);
+    let page_rows = options.page_rows.max(1);
+    let snapshot = source.begin_read().await?;
+    let counts = count_rows(&snapshot).await?;
+    if source.backend() == Backend::Sqlite && target.backend() == Backend::Postgres {
+        refuse_nul(&snapshot).await?;
+    }
+
+    let txn = target.begin_write().await?;
+    if target.backend() == Backend::Postgres {
+        // Nobody else writes these tables until the copy commits: the
+        // emptiness found next stays true.
+        txn.execute_unprepared(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            DATA_TABLES.join(", ")
+        ))
+        .await?;
+    }
+    let occupied: Vec<String> = count_rows(&*txn)
+        .await?
+        .into_iter()
+        .filter(|(_, rows)| *rows > 0)
+        .map(|(table, rows)| format!("`{table}` has {rows} rows"))
+        .collect();
+    if !occupied.is_empty() {
+        return Err(Error::CopyRefused(format!(
+            "the target is not empty: {}",
+            occupied.join(", ")
+        )));
+    }
+
+    let mut sources = Vec::with_capacity(DATA_TABLES.len());
+    macro_rules! copy_table {
+        ($entity:ty) => {{
+            let table = sea_orm::EntityName::table_name(&<$entity>::default());
+            progress.table_started(table, counts.get(table).copied().unwrap_or(0));
+            let started = Instant::now();
+            let (checksum, successors) =
+                table::copy::<$entity>(&snapshot, &*txn, page_rows, progress).await?;
+            if !successors.is_empty() {
+                table::restore_successors(&*txn, &successors).await?;
+            }
+            tracing::debug!(table, rows = checksum.rows(), elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "table copied");
+            sources.push((table, checksum));
+        }};
+    }
+    copy_table!(entity::session::Entity);
+    copy_table!(entity::utterance::Entity);
+    copy_table!(entity::kg_node::Entity);
+    copy_table!(entity::kg_edge::Entity);
+    copy_table!(entity::scoring_history::Entity);
+    copy_table!(entity::concept_element::Entity);
+    copy_table!(entity::session_erasure::Entity);
+    let _ = snapshot.rollback().await;
+
+    progress.verifying();
+    let verifying = Instant::now();
+    let mut targets = Vec::with_capacity(DATA_TABLES.len());
+    targets.push(table::checksum::<entity::session::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::utterance::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::kg_node::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::kg_edge::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::scoring_history::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::concept_element::Entity>(&*txn, page_rows).await?);
+    targets.push(table::checksum::<entity::session_erasure::Entity>(&*txn, page_rows).await?);
+
+    tracing::debug!(elapsed_ms = verifying.elapsed().as_secs_f64() * 1000.0, "target read back");
+    let checked: Vec<Checked> = sources
+        .into_iter()
+        .zip(targets)
+        .map(|((table, source), target)| Checked {
+            table,
+            source,
+            target,
+        })
+        .collect();
+    if checked.iter().all(|c| c.source == c.target) {
+        txn.commit().await?;
+    } else {
+        txn.rollback().await?;
+    }
+    Ok(checked)
+}
+
+/// Rows per data table, as `conn` sees them.
+async fn count_rows(
+    conn: &impl ConnectionTrait,
+) -> Result<std::collections::BTreeMap<&'static str, u64>> {
+    let mut counts = std::collections::BTreeMap::new();
+    for table in DATA_TABLES {
+        let rows = query_value::<i64>(conn, &format!("SELECT count(*) FROM \"{table}\""))
+            .await?
+            .unwrap_or(0);
+        counts.insert(table, u64::try_from(rows).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
+/// Refuses a SQLite source holding a NUL character for a PostgreSQL
+/// target, naming the first such table, row and column.
+async fn refuse_nul(snapshot: &DatabaseTransaction) -> Result<()> {
+    macro_rules! scan {
+        ($entity:ty) => {
+            if let Some((row, column)) = table::find_nul::<$entity>(snapshot).await? {
+                return Err(Error::CopyRefused(format!(
+                    "`{}` row `{}`: `{column}` holds a NUL character, which PostgreSQL cannot store \
+                     (text and jsonb cannot hold U+0000); nothing was written",
+                    sea_orm::EntityName::table_name(&<$entity>::default()),
+                    row.escape_debug(),
+                )));
+            }
+        };
+    }
+    scan!(entity::session::Entity);
+    scan!(entity::utterance::Entity);
+    scan!(entity::kg_node::Entity);
+    scan!(entity::kg_edge::Entity);
+    scan!(entity::scoring_history::Entity);
+    scan!(entity::concept_element::Entity);
+    scan!(entity::session_erasure::Entity);
+    Ok(())
+}
+
+impl CopyReport {
+    fn new(
+        source: &Database,
+        target: &Target,
+        status: &SchemaStatus,
+        checked: Vec<Checked>,
+        started: Instant,
+    ) -> Self {
+        let tables: Vec<TableCopy> = checked
+            .into_iter()
+            .map(|c| TableCopy {
+                table: c.table,
+                source_rows: c.source.rows(),
+                target_rows: c.target.rows(),
+                matches: c.source == c.target,
+                source_checksum: c.source,
+                target_checksum: c.target,
+            })
+            .collect();
+        let rows = tables.iter().map(|t| t.source_rows).sum::<u64>();
+        let elapsed = started.elapsed().as_secs_f64();
+        Self {
+            status: if tables.iter().all(|t| t.matches) {
+                CopyStatus::Verified
+            } else {
+                CopyStatus::Mismatch
+            },
+            from: source.display_location(),
+            to: match &target.new_file {
+                Some((_, path)) => path.display().to_string(),
+                None => target.db.display_location(),
+            },
+            latest_migration: status.latest_applied().map(str::to_owned),
+            created_schema: target.created_schema,
+            tables,
+            rows,
+            elapsed_ms: elapsed * 1000.0,
+            rows_per_second: if elapsed > 0.0 {
+                rows as f64 / elapsed
+            } else {
+                0.0
+            },
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! One table's rows, read from the source snapshot in pages of its primary
+//! key and written to the target in multi-row inserts, through the entity
+//! models: the same decoding and encoding the repositories use, so every
+//! value keeps its type on either backend.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, EntityTrait, IdenStatic,
+    IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Value,
+};
+use serde::Serialize;
+
+use super::CopyProgress;
+use super::checksum::TableChecksum;
+use crate::error::{Error, Result};
+
+/// The most bind parameters one insert carries: under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+const MAX_PARAMETERS: usize = 30_000;
+
+/// A row to fix once every row of its table is in: a node inserted as its
+/// own successor, and the node that really superseded it.
+pub(super) struct Successor {
+    pub(super) node_id: String,
+    pub(super) superseded_by: String,
+}
+
+/// What one table needs beside its entity: a way to take out of a row what
+/// must wait until the whole table is written.
+pub(super) trait CopiedTable: EntityTrait
+where
+    Self::Model: Serialize + IntoActiveModel<Self::ActiveModel> + Send + Sync,
+    Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+{
+    /// Takes out of `row` a reference to a row of the same table that may
+    /// come later in the copy (none by default).
+    fn defer_self_reference(_row: &mut Self::Model) -> Option<Successor> {
+        None
+    }
+}
+
+impl CopiedTable for entity::session::Entity {}
+impl CopiedTable for entity::utterance::Entity {}
+impl CopiedTable for entity::kg_edge::Entity {}
+impl CopiedTable for entity::scoring_history::Entity {}
+impl CopiedTable for entity::concept_element::Entity {}
+impl CopiedTable for entity::session_erasure::Entity {}
+
+/// A superseded node may be read before the node that superseded it (ids
+/// are not ordered by time in files the Python module wrote). It is
+/// inserted as its own successor — a reference that exists, and not NULL,
+/// which would make it a second *current* node under the partial unique
+/// index — and pointed at its real successor once all nodes are in.
+impl CopiedTable for entity::kg_node::Entity {
+    fn defer_self_reference(row: &mut Self::Model) -> Option<Successor> {
+        let superseded_by = row.superseded_by.take()?;
+        row.superseded_by = Some(row.id.clone());
+        Some(Successor {
+            node_id: row.id.clone(),
+            superseded_by,
+        })
+    }
+}
+
+/// The primary-key column of `E` (every table here has a one-column text
+/// key).
+fn key_column<E: EntityTrait>() -> Result<E::Column> {
+    E::PrimaryKey::iter()
+        .next()
+        .map(PrimaryKeyToColumn::into_column)
+        .ok_or_else(|| Error::Unsupported("a table without a primary key".into()))
+}
+
+fn key_of<E: EntityTrait>(row: &E::Model, column: E::Column) -> Result<String> {
+    match row.get(column) {
+        Value::String(Some(key)) => Ok(key.to_string()),
+        other => Err(Error::Unsupported(format!(
+            "a primary key that is not text: {other:?}"
+        ))),
+    }
+}
+
+/// Reads the page of `E` after `after` (by primary key) from `conn`.
+async fn page<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    key: E::Column,
+    after: Option<&str>,
+    rows: usize,
+) -> Result<Vec<E::Model>> {
+    let mut select = E::find().order_by_asc(key).limit(rows as u64);
+    if let Some(after) = after {
+        select = select.filter(key.gt(after));
+    }
+    Ok(select.all(conn).await?)
+}
+
+/// Copies every row of `E` from `source` to `target`, `page_rows` at a
+/// time, and returns the checksum of what was read and the rows whose
+/// self-reference waits.
+pub(super) async fn copy<E>(
+    source: &impl ConnectionTrait,
+    target: &impl ConnectionTrait,
+    page_rows: usize,
+    progress: &dyn CopyProgress,
+) -> Result<(TableChecksum, Vec<Successor>)>
+where
+    E: CopiedTable,
+    E::Model: Serialize + IntoActiveModel<E::ActiveModel> + Send + Sync,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let table = E::default().table_name();
+    let key = key_column::<E>()?;
+    let insert_rows = (MAX_PARAMETERS / E::Column::iter().count().max(1)).max(1);
+    let mut checksum = TableChecksum::default();
+    let mut successors = Vec::new();
+    let mut last: Option<String> = None;
+    loop {
+        let rows = page::<E>(source, key, last.as_deref(), page_rows).await?;
+        let Some(final_row) = rows.last() else {
+            break;
+        };
+        last = Some(key_of::<E>(final_row, key)?);
+        let read = rows.len();
+        let mut models = Vec::with_capacity(read);
+        for mut row in rows {
+            checksum.add(&row).map_err(|err| unreadable(table, &err))?;
+            successors.extend(E::defer_self_reference(&mut row));
+            models.push(row.into_active_model());
+        }
+        while !models.is_empty() {
+            let rest = models.split_off(models.len().min(insert_rows));
+            E::insert_many(std::mem::replace(&mut models, rest))
+                .exec_without_returning(target)
+                .await?;
+        }
+        progress.advanced(table, read as u64);
+        if read < page_rows {
+            break;
+        }
+    }
+    Ok((checksum, successors))
+}
+
+/// Points each node inserted as its own successor at its real one.
+pub(super) async fn restore_successors(
+    target: &impl ConnectionTrait,
+    successors: &[Successor],
+) -> Result<()> {
+    use entity::kg_node::Column;
+    // Two values a row; one UPDATE per chunk, matched by id.
+    // A CASE is searched arm by arm, so chunks stay small.
+    for chunk in successors.chunks(500) {
+        let mut case = sea_orm::sea_query::CaseStatement::new();
+        for successor in chunk {
+            case = case.case(
+                Column::Id.eq(successor.node_id.as_str()),
+                Expr::val(successor.superseded_by.as_str()),
+            );
+        }
+        let update = Query::update()
+            .table(entity::kg_node::Entity)
+            .value(Column::SupersededBy, case)
+            .and_where(Column::Id.is_in(chunk.iter().map(|s| s.node_id.as_str())))
+            .to_owned();
+        target.execute(&update).await?;
+    }
+    Ok(())
+}
+
+/// Reads every row of `E` back from `conn` and checksums it the way
+/// [`copy`] did.
+pub(super) async fn checksum<E>(conn: &impl ConnectionTrait, page_rows: usize) -> Result<TableChecksum>
+where
+    E: EntityTrait,
+    E::Model: Serialize,
+{
+    let table = E::default().table_name();
+    let key = key_column::<E>()?;
+    let mut checksum = TableChecksum::default();
+    let mut last: Option<String> = None;
+    loop {
+        let rows = page::<E>(conn, key, last.as_deref(), page_rows).await?;
+        let Some(final_row) = rows.last() else {
+            break;
+        };
+        last = Some(key_of::<E>(final_row, key)?);
+        for row in &rows {
+            checksum.add(row).map_err(|err| unreadable(table, &err))?;
+        }
+        if rows.len() < page_rows {
+            break;
+        }
+    }
+    Ok(checksum)
+}
+
+/// The text and JSON columns of `E`: where a SQLite value may hold a NUL
+/// that PostgreSQL cannot.
+fn text_columns<E: EntityTrait>() -> Vec<(E::Column, bool)> {
+    E::Column::iter()
+        .filter_map(|column| match column.def().get_column_type() {
+            ColumnType::Text | ColumnType::String(_) | ColumnType::Char(_) => Some((column, false)),
+            ColumnType::Json | ColumnType::JsonBinary => Some((column, true)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SQLite source, PostgreSQL target: the first row of `E` holding a NUL
+/// character (in text, or in a JSON string or key), as (row id, column).
+/// PostgreSQL's `text` and `jsonb` cannot hold it; finding it before
+/// anything is written keeps the target as it was.
+pub(super) async fn find_nul<E: EntityTrait>(
+    source: &impl ConnectionTrait,
+) -> Result<Option<(String, String)>> {
+    let table = E::default().table_name();
+    let key = key_column::<E>()?;
+    let columns = text_columns::<E>();
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let conditions: Vec<(String, String)> = columns
+        .iter()
+        .map(|(column, json)| {
+            let name = column.as_str();
+            let condition = if *json {
+                // JSON text spells NUL `\u0000`; json_tree decodes it, so a
+                // literal backslash before `u0000` is not taken for one.
+                format!(
+                    "(instr(\"{name}\", '\\u0000') > 0 AND EXISTS (SELECT 1 FROM json_tree(\"{table}\".\"{name}\") \
+                     WHERE (type = 'text' AND instr(CAST(atom AS BLOB), x'00') > 0) \
+                        OR instr(CAST(key AS BLOB), x'00') > 0))"
+                )
+            } else {
+                format!("instr(CAST(\"{name}\" AS BLOB), x'00') > 0")
+            };
+            (name.to_owned(), condition)
+        })
+        .collect();
+    let which: String = conditions
+        .iter()
+        .map(|(name, condition)| format!("WHEN {condition} THEN '{name}' "))
+        .collect();
+    let any: Vec<&str> = conditions.iter().map(|(_, c)| c.as_str()).collect();
+    let sql = format!(
+        "SELECT \"{key}\", CASE {which}END FROM \"{table}\" WHERE {} LIMIT 1",
+        any.join(" OR "),
+        key = key.as_str(),
+    );
+    let row = source
+        .query_one_raw(sea_orm::Statement::from_string(source.get_database_backend(), sql))
+        .await?;
+    Ok(match row {
+        Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),
+        None => None,
+    })
+}
+
+fn unreadable(table: &str, err: &serde_json::Error) -> Error {
+    Error::Unsupported(format!("a row of `{table}` cannot be serialised: {err}"))
+}
