@@ -9,6 +9,9 @@
 //! beside them, mostly under `database/` (`sqlite_file`, `connections`,
 //! `checkpoint`). `TEST_LOG=1` shows the library's tracing output.
 
+#[allow(dead_code)] // shared with the crash and multi-process tests
+#[path = "../common/acknowledged.rs"]
+mod acknowledged;
 #[path = "../common/databases.rs"]
 mod helpers;
 #[path = "../common/turns.rs"]
@@ -21,5 +24,6 @@ mod fixtures;
 mod health;
 mod init;
 mod migration;
+mod operations;
 mod repositories;
 mod schema;

@@ -1,0 +1,199 @@
+//! `backup`: a consistent, verified copy of a live SQLite database.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use interview_persistence::repositories::Repositories;
+use interview_persistence::{
+    DatabaseConfig, DatabaseUrl, Error, HealthOptions, IntegrityCheck, backup, check_health_with,
+};
+
+use crate::acknowledged::{create_session, verify_session};
+use crate::fixtures::{count, files_in};
+use crate::helpers;
+use crate::turn_builders::benchmark_turn;
+
+/// Opens the backup at `path` read-only.
+async fn open_backup(path: &std::path::Path) -> interview_persistence::Database {
+    let config = DatabaseConfig::new(DatabaseUrl::sqlite_file_read_only(path).expect("a path"));
+    interview_persistence::Database::connect(&config)
+        .await
+        .expect("the backup opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_turns_are_written_holds_every_turn_acknowledged_before_it() {
+    let test_db = helpers::sqlite().await;
+    let db = test_db.db.clone();
+    let repos = Repositories::new(&db);
+    let acknowledged: Arc<Mutex<BTreeMap<String, Vec<i32>>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (repos, acknowledged, stop) = (repos.clone(), acknowledged.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let session = interview_persistence::repositories::new_id();
+            create_session(&repos, &session).await.expect("a session");
+            let mut turn = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                repos
+                    .turns
+                    .record_turn(benchmark_turn(&session, turn))
+                    .await
+                    .expect("a turn");
+                acknowledged
+                    .lock()
+                    .expect("the list")
+                    .entry(session.clone())
+                    .or_default()
+                    .push(turn);
+                turn += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = acknowledged.lock().expect("the list").clone();
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("nested/backups/interview-backup.db");
+    let report = backup(&db, &path).await.expect("the backup");
+    let during = acknowledged.lock().expect("the list").clone();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("a writer");
+    }
+    let after: usize = acknowledged.lock().expect("the list").values().map(Vec::len).sum();
+    let at_backup: usize = during.values().map(Vec::len).sum();
+    assert!(
+        after > at_backup,
+        "turns went on being recorded after the backup"
+    );
+    assert!(before.values().map(Vec::len).sum::<usize>() > 8, "the writers were busy: {before:?}");
+
+    let copy = open_backup(&path).await;
+    let health = check_health_with(
+        &copy,
+        HealthOptions {
+            integrity: IntegrityCheck::Full,
+        },
+    )
+    .await;
+    assert!(health.is_healthy(), "{health:?}");
+    for (session, turns) in &before {
+        verify_session(&copy, session, turns)
+            .await
+            .unwrap_or_else(|e| panic!("the backup: {e}"));
+    }
+    for row in &report.tables {
+        assert_eq!(
+            u64::try_from(count(&copy, row.table).await).expect("a count"),
+            row.rows,
+            "{}: the report counts the rows the copy holds",
+            row.table
+        );
+    }
+    assert_eq!(report.integrity.to_string(), "ok");
+    assert_eq!(
+        report.latest_migration.as_deref(),
+        Some(
+            interview_persistence::schema::known_migrations()
+                .last()
+                .expect("migrations")
+                .as_str()
+        )
+    );
+    copy.close().await.expect("close");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&path), 0o600, "the backup is owner-only");
+        assert_eq!(mode(path.parent().expect("dir")), 0o700);
+    }
+    assert_eq!(
+        files_in(path.parent().expect("dir")),
+        vec!["interview-backup.db".to_owned()],
+        "one self-contained file, nothing left beside it"
+    );
+    let header = std::fs::read(&path).expect("the backup");
+    assert_eq!(
+        (header[18], header[19]),
+        (1, 1),
+        "a rollback-journal file: it needs no -wal to be whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_never_overwrites_a_file_that_is_there() {
+    let test_db = helpers::sqlite().await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("backup.db");
+    std::fs::write(&path, b"last week's backup").expect("a file");
+
+    let refused = backup(&test_db.db, &path).await;
+
+    assert!(
+        matches!(&refused, Err(Error::DestinationExists { path: p }) if *p == path),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read(&path).expect("the file"), b"last week's backup");
+    assert_eq!(files_in(dir.path()), vec!["backup.db".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_given_up_midway_leaves_nothing_behind() {
+    let test_db = helpers::sqlite().await;
+    crate::fixtures::populate(&test_db.db, 20).await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let mut given_up = 0;
+    for (attempt, micros) in [0u64, 50, 200, 500, 1_000, 2_000, 5_000].into_iter().enumerate() {
+        let path = dir.path().join(format!("backup-{attempt}.db"));
+        let outcome = tokio::time::timeout(
+            Duration::from_micros(micros),
+            backup(&test_db.db, &path),
+        )
+        .await;
+        match outcome {
+            Ok(report) => {
+                report.expect("a backup that finished");
+                let copy = open_backup(&path).await;
+                assert!(check_health_with(&copy, HealthOptions::default()).await.is_healthy());
+                copy.close().await.expect("close");
+            }
+            Err(_) => {
+                given_up += 1;
+                assert!(!path.exists(), "a backup given up is not at its name");
+            }
+        }
+        let partial: Vec<String> = files_in(dir.path())
+            .into_iter()
+            .filter(|name| name.ends_with(".partial") || name.contains(".partial-"))
+            .collect();
+        assert!(partial.is_empty(), "temporary files left: {partial:?}");
+    }
+    assert!(given_up > 0, "some attempt was given up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_postgresql_says_what_to_use_instead() {
+    let Some(test_db) = helpers::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("backup.db");
+
+    let refused = backup(&test_db.db, &path).await;
+
+    match refused {
+        Err(Error::Unsupported(message)) => {
+            assert!(message.contains("pg_dump"), "{message}");
+            assert!(message.contains("interview-db copy"), "{message}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    assert!(!path.exists());
+}

@@ -1,0 +1,300 @@
+//! `copy`: a study moved between backends, all or nothing, with proof.
+
+use entity::session_erasure;
+use interview_persistence::copy::{CopyReport, CopyStatus};
+use interview_persistence::{
+    CopyOptions, Database, DatabaseConfig, Error, copy, init_database,
+};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+
+use super::study::hostile_study;
+use crate::fixtures::{Contents, TABLES, contents, count, files_in, populate};
+use crate::helpers;
+
+/// A SQLite study of its own: the directory, its configuration and the
+/// open database.
+async fn sqlite_study() -> (tempfile::TempDir, DatabaseConfig, Database) {
+    let (dir, config) = helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    hostile_study(&db).await;
+    (dir, config, db)
+}
+
+/// Everything in `db`, erasure records included.
+async fn everything(db: &Database) -> (Contents, Vec<session_erasure::Model>) {
+    (
+        contents(db.connection()).await,
+        session_erasure::Entity::find()
+            .order_by_asc(session_erasure::Column::SessionId)
+            .all(db.connection())
+            .await
+            .expect("erasures"),
+    )
+}
+
+fn small_pages() -> CopyOptions {
+    // Pages smaller than the tables, so paging is exercised.
+    CopyOptions {
+        page_rows: 7,
+        ..CopyOptions::default()
+    }
+}
+
+fn assert_verified(report: &CopyReport) {
+    assert_eq!(report.status, CopyStatus::Verified, "{report:?}");
+    assert_eq!(report.tables.len(), 7);
+    for table in &report.tables {
+        assert!(table.matches, "{table:?}");
+        assert_eq!(table.source_rows, table.target_rows);
+        assert_eq!(table.source_checksum, table.target_checksum);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_study_copied_sqlite_to_postgresql_to_sqlite_comes_back_identical() {
+    let (dir, source_config, source) = sqlite_study().await;
+    let original = everything(&source).await;
+    source.close().await.expect("close the source");
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+
+    let there = copy(&source_config, &postgres_config, small_pages())
+        .await
+        .expect("SQLite → PostgreSQL");
+    let back_config =
+        DatabaseConfig::sqlite_file(dir.path().join("back.db")).expect("a path");
+    let back = copy(&postgres_config, &back_config, CopyOptions::default())
+        .await
+        .expect("PostgreSQL → SQLite");
+
+    assert_verified(&there);
+    assert_verified(&back);
+    assert!(there.created_schema && back.created_schema);
+    for (a, b) in there.tables.iter().zip(&back.tables) {
+        assert_eq!(a.table, b.table);
+        assert_eq!(a.source_checksum, b.target_checksum, "{}", a.table);
+        assert!(a.source_rows > 0, "{} has rows to copy", a.table);
+    }
+    let postgres = Database::connect(&postgres_config).await.expect("PostgreSQL");
+    assert_eq!(everything(&postgres).await, original, "PostgreSQL holds every value");
+    postgres.close().await.expect("close");
+    let back = init_database(&back_config).await.expect("the copy opens");
+    assert_eq!(everything(&back).await, original, "SQLite holds every value again");
+    let health = interview_persistence::check_health(&back).await;
+    assert!(health.is_healthy(), "{health:?}");
+    back.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_study_copied_sqlite_to_sqlite_keeps_nul_characters_and_every_value() {
+    let (dir, source_config, source) = sqlite_study().await;
+    insert_nul_text(&source).await;
+    let original = everything(&source).await;
+    source.close().await.expect("close");
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let report = copy(&source_config, &target_config, small_pages())
+        .await
+        .expect("copy");
+
+    assert_verified(&report);
+    let target = Database::connect(&target_config).await.expect("open");
+    assert_eq!(everything(&target).await, original);
+    target.close().await.expect("close");
+    assert!(
+        !files_in(dir.path()).iter().any(|f| f.contains(".partial")),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+/// A session whose utterance holds a NUL character, and a node whose
+/// properties hold one in a JSON string.
+async fn insert_nul_text(db: &Database) -> (String, String) {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    let txn = db.begin_write().await.expect("the writer");
+    let session = crate::fixtures::session_model("session-nul");
+    session.clone().into_active_model().insert(&*txn).await.expect("a session");
+    let utterance = entity::utterance::Model {
+        id: "utterance-with-nul".into(),
+        text: "before\0after".into(),
+        ..crate::fixtures::utterance_model(&session.id, 1)
+    };
+    utterance.into_active_model().insert(&*txn).await.expect("an utterance");
+    let node = entity::kg_node::Model {
+        id: "node-with-nul".into(),
+        properties: Some(serde_json::json!({"note": "a\u{0}b"})),
+        ..crate::fixtures::node_model(&session.id, "nul")
+    };
+    node.into_active_model().insert(&*txn).await.expect("a node");
+    txn.commit().await.expect("commit");
+    ("utterance-with-nul".into(), "node-with-nul".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_is_found_before_anything_is_written_to_postgresql() {
+    let (_dir, source_config, source) = sqlite_study().await;
+    insert_nul_text(&source).await;
+    source.close().await.expect("close");
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+    let target = init_database(&postgres_config).await.expect("init");
+
+    let refused = copy(&source_config, &postgres_config, CopyOptions::default()).await;
+
+    match refused {
+        Err(Error::CopyRefused(reason)) => {
+            assert!(reason.contains("`utterances` row `utterance-with-nul`"), "{reason}");
+            assert!(reason.contains("`text`"), "{reason}");
+        }
+        other => panic!("expected CopyRefused, got {other:?}"),
+    }
+    for table in TABLES {
+        assert_eq!(count(&target, table).await, 0, "{table} stays empty");
+    }
+    target.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_inside_a_json_string_is_found_too() {
+    let (_dir, source_config, source) = sqlite_study().await;
+    insert_nul_text(&source).await;
+    // Only the JSON one is left.
+    crate::fixtures::exec(&source, "DELETE FROM utterances WHERE id = 'utterance-with-nul'")
+        .await
+        .expect("delete");
+    source.close().await.expect("close");
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+
+    let refused = copy(&source_config, &postgres_config, CopyOptions::default()).await;
+
+    match refused {
+        Err(Error::CopyRefused(reason)) => {
+            assert!(reason.contains("`kg_nodes` row `node-with-nul`"), "{reason}");
+            assert!(reason.contains("`properties`"), "{reason}");
+        }
+        other => panic!("expected CopyRefused, got {other:?}"),
+    }
+}
+
+/// A target that already holds a row.
+async fn copying_into_a_database_with_rows_is_refused_and_changes_nothing(target: &Database) {
+    let session = crate::fixtures::insert_session(target).await;
+    let before = everything(target).await;
+    let (_dir, source_config, source) = sqlite_study().await;
+    source.close().await.expect("close");
+
+    let refused = copy(&source_config, target.config(), CopyOptions::default()).await;
+
+    match refused {
+        Err(Error::CopyRefused(reason)) => {
+            assert!(reason.contains("`sessions` has 1 rows"), "{reason}");
+        }
+        other => panic!("expected CopyRefused, got {other:?}"),
+    }
+    assert_eq!(everything(target).await, before);
+    assert_eq!(before.0.sessions[0].id, session.id);
+}
+
+/// A target whose `kg_edges` refuses the 3rd row: sessions, utterances and
+/// nodes were written by then.
+async fn a_copy_that_fails_midway_leaves_the_target_as_it_was(target: &Database) {
+    let outside = helpers::outside_connection(target).await;
+    let trigger = match outside.get_database_backend() {
+        sea_orm::DbBackend::Postgres => vec![
+            "CREATE FUNCTION fail_midway() RETURNS trigger AS $$ BEGIN \
+               IF (SELECT count(*) FROM kg_edges) >= 2 THEN RAISE EXCEPTION 'fail midway'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_midway BEFORE INSERT ON kg_edges \
+               FOR EACH ROW EXECUTE FUNCTION fail_midway()",
+        ],
+        _ => vec![
+            "CREATE TRIGGER fail_midway BEFORE INSERT ON kg_edges \
+               WHEN (SELECT count(*) FROM kg_edges) >= 2 \
+               BEGIN SELECT RAISE(ABORT, 'fail midway'); END",
+        ],
+    };
+    for sql in trigger {
+        outside.execute_unprepared(sql).await.expect("the trigger");
+    }
+    outside.close().await.expect("close");
+    let (_dir, source_config, source) = sqlite_study().await;
+    source.close().await.expect("close");
+
+    let failed = copy(
+        &source_config,
+        target.config(),
+        CopyOptions {
+            page_rows: 1,
+            ..CopyOptions::default()
+        },
+    )
+    .await;
+
+    let failure = format!("{failed:?}");
+    assert!(failure.contains("fail midway"), "it failed at the edges: {failure}");
+    for table in TABLES {
+        assert_eq!(count(target, table).await, 0, "{table}: nothing of the copy is left");
+    }
+    assert_eq!(count(target, "session_erasures").await, 0);
+}
+
+crate::on_both_backends!(
+    copying_into_a_database_with_rows_is_refused_and_changes_nothing,
+    a_copy_that_fails_midway_leaves_the_target_as_it_was,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_given_up_midway_leaves_no_file_at_the_target() {
+    let (dir, config) = helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    populate(&db, 30).await;
+    db.close().await.expect("close");
+    let mut given_up = 0;
+    for (attempt, millis) in [0u64, 1, 5, 20, 50].into_iter().enumerate() {
+        let target = dir.path().join(format!("copy-{attempt}.db"));
+        let target_config = DatabaseConfig::sqlite_file(&target).expect("a path");
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_millis(millis),
+            copy(&config, &target_config, small_pages()),
+        )
+        .await;
+        match outcome {
+            Ok(report) => assert_verified(&report.expect("a copy that finished")),
+            Err(_) => {
+                given_up += 1;
+                assert!(!target.exists(), "a copy given up leaves no file at its name");
+            }
+        }
+        let partial: Vec<String> = files_in(dir.path())
+            .into_iter()
+            .filter(|name| name.contains(".partial"))
+            .collect();
+        assert!(partial.is_empty(), "temporary files left: {partial:?}");
+    }
+    assert!(given_up > 0, "some attempt was given up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_onto_its_own_source_or_from_nowhere_is_refused() {
+    let (dir, config, db) = sqlite_study().await;
+    let before = everything(&db).await;
+    db.close().await.expect("close");
+    let missing = DatabaseConfig::sqlite_file(dir.path().join("missing.db")).expect("a path");
+    let elsewhere = DatabaseConfig::sqlite_file(dir.path().join("elsewhere.db")).expect("a path");
+
+    let onto_itself = copy(&config, &config, CopyOptions::default()).await;
+    let from_nowhere = copy(&missing, &elsewhere, CopyOptions::default()).await;
+
+    assert!(matches!(onto_itself, Err(Error::CopyRefused(_))), "{onto_itself:?}");
+    assert!(matches!(from_nowhere, Err(Error::CopyRefused(_))), "{from_nowhere:?}");
+    assert!(!dir.path().join("missing.db").exists());
+    assert!(!dir.path().join("elsewhere.db").exists());
+    let db = Database::connect(&config).await.expect("open");
+    assert_eq!(everything(&db).await, before);
+    db.close().await.expect("close");
+}

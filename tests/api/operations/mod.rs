@@ -1,0 +1,5 @@
+//! Operating a study: online backups and copies between backends.
+
+mod backup;
+mod copy;
+mod study;

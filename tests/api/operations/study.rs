@@ -1,0 +1,162 @@
+//! A study that exercises every column: the repositories' rows, and rows
+//! written straight through the entities with every nullable column both
+//! NULL and set, hostile text, 1 MB values, odd floats, superseded nodes
+//! whose successor sorts before them, and an erasure record.
+
+use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
+use interview_persistence::Database;
+use interview_persistence::repositories::Repositories;
+use sea_orm::{ActiveModelTrait, IntoActiveModel};
+use serde_json::json;
+
+use crate::fixtures::{
+    edge_model, element_model, node_model, now, populate, score_model, session_model,
+    utterance_model,
+};
+
+/// Text a careless copy would mangle: quotes, SQL, backslashes (also one
+/// spelling `\u0000` without being a NUL), control characters, right-to-left
+/// marks, combining characters and emoji.
+pub const HOSTILE: &str = "'; DROP TABLE sessions; -- \"quoted\" \\ \\u0000 \\x00 %s {} \
+    tab\tline\r\nnew ☃ e\u{301} \u{202E}rtl\u{202C} 👩\u{200D}🔬 \u{FEFF}";
+
+/// One megabyte of multi-byte text.
+pub fn megabyte() -> String {
+    "é".repeat(512 * 1024)
+}
+
+/// Fills `db` with the study; returns the id of the hostile session.
+pub async fn hostile_study(db: &Database) -> String {
+    let sessions = populate(db, 4).await;
+    // An erasure record travels with the study.
+    Repositories::new(db)
+        .sessions
+        .delete(&sessions[1])
+        .await
+        .expect("erase a session");
+
+    let txn = db.begin_write().await.expect("the writer");
+    let id = format!("session-{HOSTILE}");
+    session::Model {
+        concept_name: HOSTILE.into(),
+        status: session::SessionStatus::Completed,
+        config: json!({
+            HOSTILE: [HOSTILE, null, true, false, 0, -1, i64::MIN, u64::MAX, 0.1, 1e300, -0.5e-300],
+            "nested": {"deeper": {"deepest": [[[]], {}]}},
+            "big": megabyte(),
+        }),
+        completed_at: Some(now()),
+        turn_count: i32::MAX,
+        coverage_score: None,
+        ..session_model(&id)
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("the hostile session");
+
+    for (turn, text, markers) in [
+        (1, megabyte(), None),
+        (2, HOSTILE.to_owned(), Some([HOSTILE, "", "because"].into())),
+    ] {
+        utterance::Model {
+            text,
+            discourse_markers: markers,
+            ..utterance_model(&id, turn)
+        }
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("an utterance");
+    }
+
+    // `zz` is superseded by `aa`, which sorts (and so is read) first; `mm`
+    // by `zz2`, which sorts after it.
+    let node = |suffix: &str, label: &str| kg_node::Model {
+        id: format!("node-{suffix}"),
+        ..node_model(&id, label)
+    };
+    let nodes = [
+        kg_node::Model {
+            confidence: 1.0,
+            properties: None,
+            ..node("aa", HOSTILE)
+        },
+        kg_node::Model {
+            confidence: f64::from_bits(1), // the smallest subnormal
+            superseded_by: Some("node-aa".into()),
+            properties: Some(json!({"big": megabyte(), HOSTILE: HOSTILE})),
+            ..node("zz", HOSTILE)
+        },
+        kg_node::Model {
+            confidence: 0.1 + 0.2,
+            source_utterance_ids: [HOSTILE, "u-2"].into(),
+            ..node("zz2", "successor")
+        },
+        kg_node::Model {
+            confidence: 0.0,
+            superseded_by: Some("node-zz2".into()),
+            ..node("mm", "successor")
+        },
+    ];
+    for model in nodes {
+        model
+            .into_active_model()
+            .insert(&*txn)
+            .await
+            .expect("a node");
+    }
+    kg_edge::Model {
+        properties: None,
+        edge_type: kg_edge::EdgeType::Revises,
+        confidence: 1.0 / 3.0,
+        ..edge_model(&id, "node-zz", "node-aa")
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("an edge");
+    edge_model(&id, "node-mm", "node-zz2")
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("an edge");
+
+    scoring_history::Model {
+        novelty_score: None,
+        richness_score: Some(0.1 + 0.2),
+        strategy_reasoning: None,
+        scorer_details: None,
+        strategy_selected: HOSTILE.into(),
+        ..score_model(&id, 1)
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("scores");
+    score_model(&id, 2)
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("scores");
+
+    concept_element::Model {
+        is_covered: true,
+        covered_at: Some(now()),
+        covered_by_node_id: Some("node-aa".into()),
+        label: HOSTILE.into(),
+        priority: concept_element::Priority::Low,
+        ..element_model(&id, "e-covered")
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("a covered element");
+    element_model(&id, "e-open")
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("an open element");
+    txn.commit().await.expect("commit the study");
+    id
+}
