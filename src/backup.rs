@@ -300,11 +300,11 @@ mod sqlite {
                     let rows: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT count(*) FROM \"{table}\""
                     )))
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db_err)?
-                        .try_get(0)
-                        .map_err(db_err)?;
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db_err)?
+                    .try_get(0)
+                    .map_err(db_err)?;
                     tables.push(TableRows {
                         table,
                         rows: u64::try_from(rows).unwrap_or(0),
@@ -351,9 +351,7 @@ mod sqlite {
             if integrity.is_failure() {
                 return Err(format!("integrity_check: {integrity}"));
             }
-            let migrations = migrations(&mut conn)
-                .await
-                .map_err(|err| err.to_string())?;
+            let migrations = migrations(&mut conn).await.map_err(|err| err.to_string())?;
             if migrations != snapshot.migrations {
                 return Err(format!(
                     "it records migrations {migrations:?}, the source {:?}",
@@ -401,9 +399,7 @@ mod sqlite {
     /// tasks away meanwhile where it can.
     fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
         match tokio::runtime::Handle::try_current() {
-            Ok(handle)
-                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-            {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(work)
             }
             _ => work(),
@@ -532,7 +528,9 @@ mod sqlite {
     }
 
     pub(super) async fn copy_snapshot(_: &Database, _: &Path) -> Result<Snapshot> {
-        Err(Error::Unsupported("this build has no SQLite backend".into()))
+        Err(Error::Unsupported(
+            "this build has no SQLite backend".into(),
+        ))
     }
 
     pub(super) async fn verify(_: &Path, _: &Snapshot) -> Result<IntegrityFinding, String> {

@@ -430,3 +430,118 @@ fn init_racing_on_a_new_file_from_four_processes_always_succeeds() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_prints_a_verified_report_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("study.db"))
+        .expect("a path");
+    a_session_with_a_turn(&config).await;
+
+    let output = interview_db(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite://study.db",
+            "backup",
+            "backups/monday.db",
+        ],
+    );
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report_of(&output);
+    assert_eq!(report["integrity"], "ok");
+    assert_eq!(report["destination"], "backups/monday.db");
+    assert_eq!(
+        report["tables"][0],
+        serde_json::json!({"table": "sessions", "rows": 1})
+    );
+    assert_eq!(
+        report["tables"][1],
+        serde_json::json!({"table": "utterances", "rows": 2})
+    );
+    let first = std::fs::read(dir.path().join("backups/monday.db")).expect("the backup");
+
+    let again = interview_db(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite://study.db",
+            "backup",
+            "backups/monday.db",
+        ],
+    );
+
+    assert!(!again.status.success());
+    assert!(again.stdout.is_empty(), "no report for a refused backup");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert_eq!(
+        std::fs::read(dir.path().join("backups/monday.db")).expect("the backup"),
+        first,
+        "the first backup is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_a_study_to_postgresql_and_back_and_prints_matching_checksums() {
+    let Some((_database, postgres)) = crate::helpers::postgres_config().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("study.db"))
+        .expect("a path");
+    a_session_with_a_turn(&config).await;
+    let postgres_url = postgres.url.expose().to_owned();
+
+    let there = interview_db(
+        dir.path(),
+        &["copy", "--from", "study.db", "--to", &postgres_url],
+    );
+    let back = interview_db(
+        dir.path(),
+        &["copy", "--from", &postgres_url, "--to", "archive/study.db"],
+    );
+    let into_non_empty = interview_db(
+        dir.path(),
+        &["copy", "--from", "study.db", "--to", &postgres_url],
+    );
+
+    for output in [&there, &back] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (there, back) = (report_of(&there), report_of(&back));
+    assert_eq!(there["status"], "verified");
+    assert_eq!(back["status"], "verified");
+    assert_eq!(there["rows"], back["rows"]);
+    for (a, b) in there["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .zip(back["tables"].as_array().expect("tables"))
+    {
+        assert_eq!(a["source_checksum"], b["target_checksum"], "{a} {b}");
+    }
+    assert!(dir.path().join("archive/study.db").is_file());
+    assert!(!into_non_empty.status.success());
+    assert!(into_non_empty.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&into_non_empty.stderr);
+    assert!(stderr.contains("not empty"), "{stderr}");
+    let password = url::Url::parse(&postgres_url)
+        .expect("url")
+        .password()
+        .map(str::to_owned);
+    if let Some(password) = password {
+        assert!(
+            !stderr.contains(&format!(":{password}@")),
+            "password shown: {stderr}"
+        );
+    }
+}

@@ -207,10 +207,14 @@ fn refuse_same(
     let same = match (source, target) {
         (Some(SqliteLocation::Memory), _) | (_, Some(SqliteLocation::Memory)) => {
             return Err(Error::CopyRefused(
-                "`sqlite::memory:` is private to the process that opens it: copy from or to a file".into(),
+                "`sqlite::memory:` is private to the process that opens it: copy from or to a file"
+                    .into(),
             ));
         }
-        (Some(SqliteLocation::File { path: a, .. }), Some(SqliteLocation::File { path: b, .. })) => {
+        (
+            Some(SqliteLocation::File { path: a, .. }),
+            Some(SqliteLocation::File { path: b, .. }),
+        ) => {
             a == b
                 || matches!(
                     (std::fs::canonicalize(a), std::fs::canonicalize(b)),
@@ -249,6 +253,11 @@ impl Target {
         if let Some(SqliteLocation::File { path, .. }) = location
             && refuse_existing(path).is_ok()
         {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                migration::location::create_private_directories(parent).map_err(|err| {
+                    Error::CopyRefused(format!("cannot create `{}`: {err}", parent.display()))
+                })?;
+            }
             let temporary = TemporaryFile::beside(path).map_err(|err| {
                 Error::CopyRefused(format!("cannot create `{}`: {err}", path.display()))
             })?;
@@ -330,9 +339,15 @@ async fn interview_tables_present(db: &Database) -> Result<Vec<String>> {
             Backend::Sqlite => format!(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"
             ),
-            Backend::Postgres => format!("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"),
+            Backend::Postgres => format!(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"
+            ),
         };
-        if query_value::<i64>(db.connection(), &sql).await?.unwrap_or(0) > 0 {
+        if query_value::<i64>(db.connection(), &sql)
+            .await?
+            .unwrap_or(0)
+            > 0
+        {
             present.push(table.to_owned());
         }
     }
@@ -396,7 +411,12 @@ async fn copy_rows(
             if !successors.is_empty() {
                 table::restore_successors(&*txn, &successors).await?;
             }
-            tracing::debug!(table, rows = checksum.rows(), elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "table copied");
+            tracing::debug!(
+                table,
+                rows = checksum.rows(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "table copied"
+            );
             sources.push((table, checksum));
         }};
     }
@@ -420,7 +440,10 @@ async fn copy_rows(
     targets.push(table::checksum::<entity::concept_element::Entity>(&*txn, page_rows).await?);
     targets.push(table::checksum::<entity::session_erasure::Entity>(&*txn, page_rows).await?);
 
-    tracing::debug!(elapsed_ms = verifying.elapsed().as_secs_f64() * 1000.0, "target read back");
+    tracing::debug!(
+        elapsed_ms = verifying.elapsed().as_secs_f64() * 1000.0,
+        "target read back"
+    );
     let checked: Vec<Checked> = sources
         .into_iter()
         .zip(targets)

@@ -6,7 +6,8 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, ConnectionTrait, EntityTrait, IdenStatic,
-    IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Value,
+    IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder,
+    QuerySelect, Value,
 };
 use serde::Serialize;
 
@@ -169,7 +170,10 @@ pub(super) async fn restore_successors(
 
 /// Reads every row of `E` back from `conn` and checksums it the way
 /// [`copy`] did.
-pub(super) async fn checksum<E>(conn: &impl ConnectionTrait, page_rows: usize) -> Result<TableChecksum>
+pub(super) async fn checksum<E>(
+    conn: &impl ConnectionTrait,
+    page_rows: usize,
+) -> Result<TableChecksum>
 where
     E: EntityTrait,
     E::Model: Serialize,
@@ -248,7 +252,10 @@ pub(super) async fn find_nul<E: EntityTrait>(
         key = key.as_str(),
     );
     let row = source
-        .query_one_raw(sea_orm::Statement::from_string(source.get_database_backend(), sql))
+        .query_one_raw(sea_orm::Statement::from_string(
+            source.get_database_backend(),
+            sql,
+        ))
         .await?;
     Ok(match row {
         Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),

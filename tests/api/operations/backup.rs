@@ -63,13 +63,21 @@ async fn a_backup_taken_while_turns_are_written_holds_every_turn_acknowledged_be
     for writer in writers {
         writer.await.expect("a writer");
     }
-    let after: usize = acknowledged.lock().expect("the list").values().map(Vec::len).sum();
+    let after: usize = acknowledged
+        .lock()
+        .expect("the list")
+        .values()
+        .map(Vec::len)
+        .sum();
     let at_backup: usize = during.values().map(Vec::len).sum();
     assert!(
         after > at_backup,
         "turns went on being recorded after the backup"
     );
-    assert!(before.values().map(Vec::len).sum::<usize>() > 8, "the writers were busy: {before:?}");
+    assert!(
+        before.values().map(Vec::len).sum::<usize>() > 8,
+        "the writers were busy: {before:?}"
+    );
 
     let copy = open_backup(&path).await;
     let health = check_health_with(
@@ -140,7 +148,10 @@ async fn a_backup_never_overwrites_a_file_that_is_there() {
         matches!(&refused, Err(Error::DestinationExists { path: p }) if *p == path),
         "{refused:?}"
     );
-    assert_eq!(std::fs::read(&path).expect("the file"), b"last week's backup");
+    assert_eq!(
+        std::fs::read(&path).expect("the file"),
+        b"last week's backup"
+    );
     assert_eq!(files_in(dir.path()), vec!["backup.db".to_owned()]);
 }
 
@@ -150,18 +161,22 @@ async fn a_backup_given_up_midway_leaves_nothing_behind() {
     crate::fixtures::populate(&test_db.db, 20).await;
     let dir = tempfile::tempdir().expect("a directory");
     let mut given_up = 0;
-    for (attempt, micros) in [0u64, 50, 200, 500, 1_000, 2_000, 5_000].into_iter().enumerate() {
+    for (attempt, micros) in [0u64, 50, 200, 500, 1_000, 2_000, 5_000]
+        .into_iter()
+        .enumerate()
+    {
         let path = dir.path().join(format!("backup-{attempt}.db"));
-        let outcome = tokio::time::timeout(
-            Duration::from_micros(micros),
-            backup(&test_db.db, &path),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(Duration::from_micros(micros), backup(&test_db.db, &path)).await;
         match outcome {
             Ok(report) => {
                 report.expect("a backup that finished");
                 let copy = open_backup(&path).await;
-                assert!(check_health_with(&copy, HealthOptions::default()).await.is_healthy());
+                assert!(
+                    check_health_with(&copy, HealthOptions::default())
+                        .await
+                        .is_healthy()
+                );
                 copy.close().await.expect("close");
             }
             Err(_) => {

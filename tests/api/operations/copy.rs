@@ -2,9 +2,7 @@
 
 use entity::session_erasure;
 use interview_persistence::copy::{CopyReport, CopyStatus};
-use interview_persistence::{
-    CopyOptions, Database, DatabaseConfig, Error, copy, init_database,
-};
+use interview_persistence::{CopyOptions, Database, DatabaseConfig, Error, copy, init_database};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 
 use super::study::hostile_study;
@@ -62,8 +60,7 @@ async fn a_study_copied_sqlite_to_postgresql_to_sqlite_comes_back_identical() {
     let there = copy(&source_config, &postgres_config, small_pages())
         .await
         .expect("SQLite → PostgreSQL");
-    let back_config =
-        DatabaseConfig::sqlite_file(dir.path().join("back.db")).expect("a path");
+    let back_config = DatabaseConfig::sqlite_file(dir.path().join("back.db")).expect("a path");
     let back = copy(&postgres_config, &back_config, CopyOptions::default())
         .await
         .expect("PostgreSQL → SQLite");
@@ -76,11 +73,21 @@ async fn a_study_copied_sqlite_to_postgresql_to_sqlite_comes_back_identical() {
         assert_eq!(a.source_checksum, b.target_checksum, "{}", a.table);
         assert!(a.source_rows > 0, "{} has rows to copy", a.table);
     }
-    let postgres = Database::connect(&postgres_config).await.expect("PostgreSQL");
-    assert_eq!(everything(&postgres).await, original, "PostgreSQL holds every value");
+    let postgres = Database::connect(&postgres_config)
+        .await
+        .expect("PostgreSQL");
+    assert_eq!(
+        everything(&postgres).await,
+        original,
+        "PostgreSQL holds every value"
+    );
     postgres.close().await.expect("close");
     let back = init_database(&back_config).await.expect("the copy opens");
-    assert_eq!(everything(&back).await, original, "SQLite holds every value again");
+    assert_eq!(
+        everything(&back).await,
+        original,
+        "SQLite holds every value again"
+    );
     let health = interview_persistence::check_health(&back).await;
     assert!(health.is_healthy(), "{health:?}");
     back.close().await.expect("close");
@@ -115,19 +122,31 @@ async fn insert_nul_text(db: &Database) -> (String, String) {
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
     let txn = db.begin_write().await.expect("the writer");
     let session = crate::fixtures::session_model("session-nul");
-    session.clone().into_active_model().insert(&*txn).await.expect("a session");
+    session
+        .clone()
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("a session");
     let utterance = entity::utterance::Model {
         id: "utterance-with-nul".into(),
         text: "before\0after".into(),
         ..crate::fixtures::utterance_model(&session.id, 1)
     };
-    utterance.into_active_model().insert(&*txn).await.expect("an utterance");
+    utterance
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("an utterance");
     let node = entity::kg_node::Model {
         id: "node-with-nul".into(),
         properties: Some(serde_json::json!({"note": "a\u{0}b"})),
         ..crate::fixtures::node_model(&session.id, "nul")
     };
-    node.into_active_model().insert(&*txn).await.expect("a node");
+    node.into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("a node");
     txn.commit().await.expect("commit");
     ("utterance-with-nul".into(), "node-with-nul".into())
 }
@@ -146,7 +165,10 @@ async fn a_nul_character_is_found_before_anything_is_written_to_postgresql() {
 
     match refused {
         Err(Error::CopyRefused(reason)) => {
-            assert!(reason.contains("`utterances` row `utterance-with-nul`"), "{reason}");
+            assert!(
+                reason.contains("`utterances` row `utterance-with-nul`"),
+                "{reason}"
+            );
             assert!(reason.contains("`text`"), "{reason}");
         }
         other => panic!("expected CopyRefused, got {other:?}"),
@@ -162,9 +184,12 @@ async fn a_nul_character_inside_a_json_string_is_found_too() {
     let (_dir, source_config, source) = sqlite_study().await;
     insert_nul_text(&source).await;
     // Only the JSON one is left.
-    crate::fixtures::exec(&source, "DELETE FROM utterances WHERE id = 'utterance-with-nul'")
-        .await
-        .expect("delete");
+    crate::fixtures::exec(
+        &source,
+        "DELETE FROM utterances WHERE id = 'utterance-with-nul'",
+    )
+    .await
+    .expect("delete");
     source.close().await.expect("close");
     let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
         return;
@@ -174,7 +199,10 @@ async fn a_nul_character_inside_a_json_string_is_found_too() {
 
     match refused {
         Err(Error::CopyRefused(reason)) => {
-            assert!(reason.contains("`kg_nodes` row `node-with-nul`"), "{reason}");
+            assert!(
+                reason.contains("`kg_nodes` row `node-with-nul`"),
+                "{reason}"
+            );
             assert!(reason.contains("`properties`"), "{reason}");
         }
         other => panic!("expected CopyRefused, got {other:?}"),
@@ -236,9 +264,16 @@ async fn a_copy_that_fails_midway_leaves_the_target_as_it_was(target: &Database)
     .await;
 
     let failure = format!("{failed:?}");
-    assert!(failure.contains("fail midway"), "it failed at the edges: {failure}");
+    assert!(
+        failure.contains("fail midway"),
+        "it failed at the edges: {failure}"
+    );
     for table in TABLES {
-        assert_eq!(count(target, table).await, 0, "{table}: nothing of the copy is left");
+        assert_eq!(
+            count(target, table).await,
+            0,
+            "{table}: nothing of the copy is left"
+        );
     }
     assert_eq!(count(target, "session_erasures").await, 0);
 }
@@ -267,7 +302,10 @@ async fn a_copy_given_up_midway_leaves_no_file_at_the_target() {
             Ok(report) => assert_verified(&report.expect("a copy that finished")),
             Err(_) => {
                 given_up += 1;
-                assert!(!target.exists(), "a copy given up leaves no file at its name");
+                assert!(
+                    !target.exists(),
+                    "a copy given up leaves no file at its name"
+                );
             }
         }
         let partial: Vec<String> = files_in(dir.path())
@@ -290,8 +328,14 @@ async fn a_copy_onto_its_own_source_or_from_nowhere_is_refused() {
     let onto_itself = copy(&config, &config, CopyOptions::default()).await;
     let from_nowhere = copy(&missing, &elsewhere, CopyOptions::default()).await;
 
-    assert!(matches!(onto_itself, Err(Error::CopyRefused(_))), "{onto_itself:?}");
-    assert!(matches!(from_nowhere, Err(Error::CopyRefused(_))), "{from_nowhere:?}");
+    assert!(
+        matches!(onto_itself, Err(Error::CopyRefused(_))),
+        "{onto_itself:?}"
+    );
+    assert!(
+        matches!(from_nowhere, Err(Error::CopyRefused(_))),
+        "{from_nowhere:?}"
+    );
     assert!(!dir.path().join("missing.db").exists());
     assert!(!dir.path().join("elsewhere.db").exists());
     let db = Database::connect(&config).await.expect("open");
