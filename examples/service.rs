@@ -9,7 +9,7 @@ use interview_persistence::repositories::{
     NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
     TurnScores, TurnUtterance,
 };
-use interview_persistence::{DatabaseConfig, Error, check_health, init_database};
+use interview_persistence::{ConflictKind, DatabaseConfig, Error, check_health, init_database};
 use serde_json::json;
 
 #[tokio::main]
@@ -86,7 +86,10 @@ async fn main() -> interview_persistence::Result<()> {
     };
     match repos.turns.record_turn(turn).await {
         Ok(recorded) => println!("nodes {:?}", recorded.node_ids),
-        Err(Error::Conflict(_)) => println!("turn 1 was recorded already"),
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateTurn { .. },
+            ..
+        }) => println!("turn 1 was recorded already"),
         Err(other) => return Err(other),
     }
 

@@ -39,7 +39,7 @@ pub mod schema;
 
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use database::{Database, WriteTransaction};
-pub use error::{Error, Result};
+pub use error::{ConflictKind, EntityKind, Error, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     IntegrityFinding, check_health, check_health_at, check_health_with,

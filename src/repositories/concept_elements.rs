@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
 use super::graph::check_nodes_of_session;
@@ -78,8 +78,9 @@ impl ConceptElementRepository {
     /// Seeds a session's elements, all or none.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when an element id repeats (in the call or in the
-    /// session); [`Error::InvalidReference`] when the session does not exist.
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateElement`]) when an
+    /// element id repeats (in the call or in the session);
+    /// [`Error::InvalidReference`] when the session does not exist.
     #[tracing::instrument(skip(self, elements), fields(count = elements.len()))]
     pub async fn seed(
         &self,
@@ -90,10 +91,27 @@ impl ConceptElementRepository {
         if models.is_empty() {
             return Ok(models);
         }
-        let txn = self.db.begin_write().await?;
-        insert_elements(&*txn, &models).await?;
-        txn.commit().await?;
-        Ok(models)
+        let inserted = async {
+            let txn = self.db.begin_write().await?;
+            insert_elements(&*txn, &models).await?;
+            txn.commit().await
+        }
+        .await;
+        match inserted {
+            Ok(()) => Ok(models),
+            Err(err @ Error::Conflict { .. }) => {
+                // Rolled back: the ids the session holds now are the ones
+                // the insert ran into (unless another writer removed them).
+                let existing = self
+                    .elements(session_id)
+                    .await
+                    .map(|rows| rows.into_iter().map(|e| e.element_id).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let kind = duplicate_element(session_id, &models, &existing);
+                Err(err.conflict_as(|| kind.unwrap_or(ConflictKind::Other)))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// The session's elements in element-id order.
@@ -302,8 +320,36 @@ async fn find_element(
 }
 
 pub(crate) fn element_not_found(session_id: &str, element_id: &str) -> Error {
+    tracing::debug!(session_id, element_id, "no such concept element");
     Error::NotFound {
-        entity: "concept_elements",
-        id: format!("{session_id}/{element_id}"),
+        entity: EntityKind::ConceptElement,
+        id: element_id.to_owned(),
     }
+}
+
+/// The element id an insert of `models` ran into: the first one the call
+/// repeats, else the first one `existing` (the session's ids) holds.
+pub(crate) fn duplicate_element(
+    session_id: &str,
+    models: &[concept_element::Model],
+    existing: &[String],
+) -> Option<ConflictKind> {
+    let repeated = models.iter().enumerate().find_map(|(i, m)| {
+        models[..i]
+            .iter()
+            .any(|earlier| earlier.element_id == m.element_id)
+            .then_some(&m.element_id)
+    });
+    let taken = || {
+        models
+            .iter()
+            .map(|m| &m.element_id)
+            .find(|id| existing.contains(id))
+    };
+    repeated
+        .or_else(taken)
+        .map(|element_id| ConflictKind::DuplicateElement {
+            session_id: session_id.to_owned(),
+            element_id: element_id.clone(),
+        })
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::error::Result;
+use crate::error::{ConflictKind, Result};
 
 use super::utterances::check_turn;
 use super::{
@@ -98,14 +98,21 @@ impl ScoringRepository {
     /// Saves the scores of a turn.
     ///
     /// # Errors
-    /// [`Error::Conflict`](crate::Error::Conflict) when that turn already
-    /// has scores; [`Error::InvalidReference`](crate::Error::InvalidReference)
+    /// [`Error::Conflict`](crate::Error::Conflict)
+    /// ([`ConflictKind::DuplicateTurn`]) when that turn already has scores; [`Error::InvalidReference`](crate::Error::InvalidReference)
     /// when the session does not exist;
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a turn below 1.
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
     pub async fn save(&self, new: NewScores) -> Result<scoring_history::Model> {
         let model = new.into_model()?;
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| {
+                err.conflict_as(|| ConflictKind::DuplicateTurn {
+                    session_id: model.session_id.clone(),
+                    turn_number: model.turn_number,
+                })
+            })?;
         Ok(model)
     }
 

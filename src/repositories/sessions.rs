@@ -13,10 +13,12 @@ use serde::Serialize;
 
 use crate::config::Backend;
 use crate::database::{Database, StatementBatch};
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
-use super::concept_elements::{NewConceptElement, element_models, insert_elements};
+use super::concept_elements::{
+    NewConceptElement, duplicate_element, element_models, insert_elements,
+};
 use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
@@ -168,9 +170,15 @@ fn check_config(config: &Json) -> Result<()> {
     check_json_depth("a session's config", config)
 }
 
+fn duplicate_session(session_id: &str) -> ConflictKind {
+    ConflictKind::DuplicateSession {
+        session_id: session_id.to_owned(),
+    }
+}
+
 pub(crate) fn not_found(id: &str) -> Error {
     Error::NotFound {
-        entity: "sessions",
+        entity: EntityKind::Session,
         id: id.to_owned(),
     }
 }
@@ -185,13 +193,16 @@ impl SessionRepository {
     /// Creates an active session with no turns.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when the id is taken; [`Error::InvalidInput`]
-    /// when the config is not a JSON object.
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateSession`]) when the id
+    /// is taken; [`Error::InvalidInput`] when the config is not a JSON
+    /// object.
     #[tracing::instrument(skip_all, fields(session_id))]
     pub async fn create(&self, new: NewSession) -> Result<session::Model> {
         let model = session_model(new)?;
         tracing::Span::current().record("session_id", model.id.as_str());
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| err.conflict_as(|| duplicate_session(&model.id)))?;
         Ok(model)
     }
 
@@ -200,7 +211,8 @@ impl SessionRepository {
     ///
     /// # Errors
     /// As [`create`](Self::create) and
-    /// [`ConceptElementRepository::seed`](super::ConceptElementRepository::seed).
+    /// [`ConceptElementRepository::seed`](super::ConceptElementRepository::seed)
+    /// ([`ConflictKind::DuplicateElement`] when an element id repeats).
     #[tracing::instrument(skip_all, fields(session_id, elements = elements.len()))]
     pub async fn create_with_elements(
         &self,
@@ -213,9 +225,15 @@ impl SessionRepository {
         let txn = self.db.begin_write().await?;
         session::Entity::insert(model.clone().into_active_model())
             .exec_without_returning(&*txn)
-            .await?;
+            .await
+            .map_err(|err| Error::from(err).conflict_as(|| duplicate_session(&model.id)))?;
         if !elements.is_empty() {
-            insert_elements(&*txn, &elements).await?;
+            // The session is new: only the call itself can repeat an id.
+            insert_elements(&*txn, &elements).await.map_err(|err| {
+                err.conflict_as(|| {
+                    duplicate_element(&model.id, &elements, &[]).unwrap_or(ConflictKind::Other)
+                })
+            })?;
         }
         txn.commit().await?;
         Ok((model, elements))
@@ -486,7 +504,7 @@ impl SessionRepository {
     /// The record of the erasure of session `session_id`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] (entity `session_erasures`) when no session of
+    /// [`Error::NotFound`] ([`EntityKind::Erasure`]) when no session of
     /// that id was erased.
     #[tracing::instrument(skip(self))]
     pub async fn erasure(&self, session_id: &str) -> Result<ErasureRecord> {
@@ -495,7 +513,7 @@ impl SessionRepository {
             .await?
             .map(|model| ErasureRecord::from_model(model, self.db.backend()))
             .ok_or_else(|| Error::NotFound {
-                entity: "session_erasures",
+                entity: EntityKind::Erasure,
                 id: session_id.to_owned(),
             })
     }
