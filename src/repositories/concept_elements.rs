@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
 use crate::error::{ConflictKind, EntityKind, Error, Result};
@@ -19,16 +19,32 @@ use super::graph::check_nodes_of_session;
 use super::{by_bytes, new_id, now_utc};
 
 /// An element to seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"element_id", "label", "element_type", "priority"}`
+/// with `element_type` (`attribute`) and `priority` (`medium`) optional;
+/// the priority takes the strings the column stores (`high`, `medium`,
+/// `low`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewConceptElement {
     /// The element's id within the concept, e.g. `e0`.
     pub element_id: String,
     /// Its name.
     pub label: String,
     /// Its kind (the schema's default is `attribute`).
+    #[serde(default = "default_element_type")]
     pub element_type: String,
     /// How much covering it matters.
+    #[serde(default = "default_priority")]
     pub priority: Priority,
+}
+
+fn default_element_type() -> String {
+    "attribute".into()
+}
+
+fn default_priority() -> Priority {
+    Priority::Medium
 }
 
 /// Covered and total elements.

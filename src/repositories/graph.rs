@@ -15,7 +15,8 @@ use super::graph_summary::{GraphSummary, summarise};
 use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// A node to create.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// The session it belongs to.
     pub session_id: String,
@@ -26,8 +27,10 @@ pub struct NewNode {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
+    #[serde(default)]
     pub source_utterance_ids: Vec<String>,
 }
 
@@ -65,7 +68,8 @@ impl NewNode {
 }
 
 /// Changes to a node; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeUpdate {
     /// A new label.
     pub label: Option<String>,
@@ -76,7 +80,8 @@ pub struct NodeUpdate {
 }
 
 /// An edge to create between two nodes of one session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewEdge {
     /// The session it belongs to (both nodes must belong to it too).
     pub session_id: String,
@@ -89,8 +94,10 @@ pub struct NewEdge {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
+    #[serde(default)]
     pub source_utterance_ids: Vec<String>,
 }
 

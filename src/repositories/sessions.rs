@@ -9,7 +9,7 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     prelude::Json,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Backend;
 use crate::database::{Database, StatementBatch};
@@ -22,9 +22,14 @@ use super::concept_elements::{
 use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"methodology", "concept_id", "concept_name"}`, with
+/// `id` and `config` (a JSON object, `{}` when left out) optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// The id to use; a new UUIDv7 when `None`.
+    #[serde(default)]
     pub id: Option<String>,
     /// Interview methodology, e.g. `means_end_chain`.
     pub methodology: String,
@@ -33,6 +38,7 @@ pub struct NewSession {
     /// Name of the concept explored.
     pub concept_name: String,
     /// Methodology settings (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub config: Json,
 }
 
@@ -85,7 +91,8 @@ impl ErasedRows {
 pub struct ErasureRecord {
     /// The id the erased session had.
     pub session_id: String,
-    /// When it was erased.
+    /// When it was erased (serialised `…Z`, to the microsecond).
+    #[serde(with = "entity::utc_timestamp::utc")]
     pub erased_at: DateTime<Utc>,
     /// How many rows of each table went.
     pub rows: ErasedRows,

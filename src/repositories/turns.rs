@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait,
     prelude::Json,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
 use crate::error::{ConflictKind, Error, Result};
@@ -26,17 +26,25 @@ use super::{check_fraction, now_utc};
 use crate::database::StatementBatch;
 
 /// What someone said in the turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"text": "…", "discourse_markers": ["because"]}`
+/// (markers optional).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnUtterance {
     /// The words.
     pub text: String,
     /// Discourse markers found in them.
+    #[serde(default)]
     pub discourse_markers: Vec<String>,
 }
 
 /// A node named by a turn: one the turn creates (by its index in
 /// [`TurnRecord::nodes`]) or one that exists already (by id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"new": 0}` or `{"existing": "<node id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum NodeRef {
     /// The turn's `nodes[i]`.
     New(usize),
@@ -45,7 +53,12 @@ pub enum NodeRef {
 }
 
 /// A node the turn extracted. Its provenance is the turn's user utterance.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"label", "node_type", "confidence", "properties"}`
+/// (properties optional, `{}`); the confidence is checked when the turn
+/// is recorded, like every value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnNode {
     /// What the node is called.
     pub label: String,
@@ -54,11 +67,16 @@ pub struct TurnNode {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties.
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
 
 /// An edge the turn extracted. Its provenance is the turn's user utterance.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"source": {"new": 0}, "target": {"existing": "…"},
+/// "edge_type": "leads_to", "confidence": 0.7}` (properties optional).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnEdge {
     /// Where it starts.
     pub source: NodeRef,
@@ -69,11 +87,19 @@ pub struct TurnEdge {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties.
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
 
 /// Everything one turn produces.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from JSON with the fields' names; `nodes`, `edges`,
+/// `covered_elements` (pairs `["e0", {"new": 0}]`) and `system_utterance`
+/// may be left out. Unknown fields are refused. Nothing is checked while
+/// deserialising: [`TurnRepository::record_turn`] checks every value
+/// (fractions in [0, 1], JSON depth, node indexes) before any write.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnRecord {
     /// The session.
     pub session_id: String,
@@ -84,18 +110,22 @@ pub struct TurnRecord {
     /// The interviewee's answer.
     pub user_utterance: TurnUtterance,
     /// Nodes extracted from it.
+    #[serde(default)]
     pub nodes: Vec<TurnNode>,
     /// Edges extracted from it.
+    #[serde(default)]
     pub edges: Vec<TurnEdge>,
     /// The turn's scores.
     pub scores: TurnScores,
     /// Concept elements this turn covers (element id, covering node); an
     /// element covered before keeps its first node.
+    #[serde(default)]
     pub covered_elements: Vec<(String, NodeRef)>,
     /// The session's coverage after the turn, in [0, 1]; kept unless no
     /// later turn was recorded already.
     pub coverage_score: f64,
     /// The next question, if the interview goes on.
+    #[serde(default)]
     pub system_utterance: Option<TurnUtterance>,
 }
 

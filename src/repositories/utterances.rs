@@ -13,7 +13,8 @@ use sea_orm::Order;
 use super::{by_bytes, insert_one, new_id, now_utc};
 
 /// An utterance to save.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewUtterance {
     /// The session it belongs to.
     pub session_id: String,
@@ -24,6 +25,7 @@ pub struct NewUtterance {
     /// What was said.
     pub text: String,
     /// Discourse markers found in it.
+    #[serde(default)]
     pub discourse_markers: Vec<String>,
 }
 
