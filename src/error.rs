@@ -339,6 +339,24 @@ pub enum ConflictKind {
     Other,
 }
 
+impl ConflictKind {
+    /// A stable, machine-readable name of the rule: `duplicate_session`,
+    /// `duplicate_turn`, `duplicate_utterance`, `duplicate_current_node`,
+    /// `duplicate_edge`, `duplicate_element` or `other`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::DuplicateSession { .. } => "duplicate_session",
+            Self::DuplicateTurn { .. } => "duplicate_turn",
+            Self::DuplicateUtterance { .. } => "duplicate_utterance",
+            Self::DuplicateCurrentNode { .. } => "duplicate_current_node",
+            Self::DuplicateEdge { .. } => "duplicate_edge",
+            Self::DuplicateElement { .. } => "duplicate_element",
+            Self::Other => "other",
+        }
+    }
+}
+
 impl std::fmt::Display for ConflictKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
