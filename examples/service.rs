@@ -98,7 +98,13 @@ async fn main() -> interview_persistence::Result<()> {
     println!("{} current nodes", context.current_nodes.len());
 
     // For a health endpoint: never fails, serialises to JSON.
+    // (a health endpoint answers 503 unless `is_healthy()`: never compare
+    // the status text)
     let report = check_health(&db).await;
-    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    let code = if report.is_healthy() { 200 } else { 503 };
+    println!(
+        "{code} {}",
+        serde_json::to_string(&report).unwrap_or_default()
+    );
     Ok(())
 }

@@ -46,5 +46,10 @@ pub use health::{
 };
 pub use init::{InitOptions, InitReport, init_database, init_database_with};
 
+/// The SeaORM entities of the six tables (and `session_erasures`), the
+/// models the repositories take and return.
+#[doc(inline)]
 pub use entity;
+/// The schema history (sea-orm-migration), applied by [`init_database`].
+#[doc(inline)]
 pub use migration;
