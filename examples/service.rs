@@ -9,7 +9,7 @@ use interview_persistence::repositories::{
     NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
     TurnScores, TurnUtterance,
 };
-use interview_persistence::{DatabaseConfig, Error, check_health, init_database};
+use interview_persistence::{ConflictKind, DatabaseConfig, Error, check_health, init_database};
 use serde_json::json;
 
 #[tokio::main]
@@ -86,7 +86,10 @@ async fn main() -> interview_persistence::Result<()> {
     };
     match repos.turns.record_turn(turn).await {
         Ok(recorded) => println!("nodes {:?}", recorded.node_ids),
-        Err(Error::Conflict(_)) => println!("turn 1 was recorded already"),
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateTurn { .. },
+            ..
+        }) => println!("turn 1 was recorded already"),
         Err(other) => return Err(other),
     }
 
@@ -95,7 +98,13 @@ async fn main() -> interview_persistence::Result<()> {
     println!("{} current nodes", context.current_nodes.len());
 
     // For a health endpoint: never fails, serialises to JSON.
+    // (a health endpoint answers 503 unless `is_healthy()`: never compare
+    // the status text)
     let report = check_health(&db).await;
-    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    let code = if report.is_healthy() { 200 } else { 503 };
+    println!(
+        "{code} {}",
+        serde_json::to_string(&report).unwrap_or_default()
+    );
     Ok(())
 }

@@ -150,19 +150,30 @@ pub enum Error {
     #[error("rows of different sessions: {0}")]
     SessionMismatch(String),
 
-    /// No row of `entity` has this id.
+    /// No row of `entity` has this id. The message names the kind of row
+    /// and the id only.
     #[error("{entity} `{id}` not found")]
     NotFound {
-        /// The kind of row (table name).
-        entity: &'static str,
-        /// The id looked for.
+        /// The kind of row looked for.
+        entity: EntityKind,
+        /// The id looked for (for a concept element, its `element_id`
+        /// within the session the call named).
         id: String,
     },
 
-    /// A unique rule refused the write (a duplicate id, a second current
-    /// node with the same label and type, a duplicate edge, …).
-    #[error("conflict with an existing row: {0}")]
-    Conflict(#[source] DbErr),
+    /// A unique rule refused the write. `conflict` says which rule, from
+    /// the statement the repository was running (never from the driver's
+    /// message); the message shows that and no driver text, which stays
+    /// in `source` for logs.
+    #[error("{conflict}")]
+    Conflict {
+        /// Which row the write collided with.
+        conflict: ConflictKind,
+        /// The database's error, for logs (boxed: the kind already makes
+        /// this variant the largest).
+        #[source]
+        source: Box<DbErr>,
+    },
 
     /// A foreign key refused the write: it names a row that does not exist.
     #[error("reference to a row that does not exist: {0}")]
@@ -257,6 +268,170 @@ pub enum Error {
     Database(DbErr),
 }
 
+/// The kind of row an [`Error::NotFound`] looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// An interview session (`sessions`).
+    Session,
+    /// An utterance of the transcript (`utterances`).
+    Utterance,
+    /// A knowledge-graph node (`kg_nodes`).
+    Node,
+    /// A knowledge-graph edge (`kg_edges`).
+    Edge,
+    /// A concept element of a session (`concept_elements`), by its
+    /// `element_id`.
+    ConceptElement,
+    /// The record of an erased session (`session_erasures`).
+    Erasure,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Session => "session",
+            Self::Utterance => "utterance",
+            Self::Node => "node",
+            Self::Edge => "edge",
+            Self::ConceptElement => "concept element",
+            Self::Erasure => "erasure record of session",
+        })
+    }
+}
+
+/// Which unique rule an [`Error::Conflict`] ran into, named by the
+/// repository from the statement it was running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// A session with this id exists.
+    DuplicateSession {
+        /// The id asked for.
+        session_id: String,
+    },
+    /// The turn was recorded already: the session has scores or an
+    /// utterance of this turn (a retried or repeated `record_turn`, or
+    /// scores saved twice).
+    DuplicateTurn {
+        /// The session.
+        session_id: String,
+        /// The turn.
+        turn_number: i32,
+    },
+    /// The speaker already spoke in this turn of the session.
+    DuplicateUtterance {
+        /// The session.
+        session_id: String,
+        /// The turn.
+        turn_number: i32,
+        /// Who spoke (`user` or `system`).
+        speaker: String,
+    },
+    /// The session already has a current node with this label and type
+    /// (or the call itself creates two).
+    DuplicateCurrentNode {
+        /// The session.
+        session_id: String,
+        /// The node's label.
+        label: String,
+        /// The node's type.
+        node_type: String,
+    },
+    /// An edge of this type between these two nodes exists (or the call
+    /// itself creates two).
+    DuplicateEdge {
+        /// Where it starts.
+        source_node_id: String,
+        /// Where it ends.
+        target_node_id: String,
+        /// Its type, as stored (`leads_to`, …).
+        edge_type: String,
+    },
+    /// The session already has a concept element with this id (or the
+    /// call itself seeds it twice).
+    DuplicateElement {
+        /// The session.
+        session_id: String,
+        /// The element id.
+        element_id: String,
+    },
+    /// A unique rule the call could not attribute to one of its rows: a
+    /// write the repositories did not make (a caller's own
+    /// [`begin_write`](crate::Database::begin_write) transaction, a
+    /// migration), or a conflicting row another writer removed before the
+    /// repository looked for it.
+    Other,
+}
+
+impl ConflictKind {
+    /// A stable, machine-readable name of the rule: `duplicate_session`,
+    /// `duplicate_turn`, `duplicate_utterance`, `duplicate_current_node`,
+    /// `duplicate_edge`, `duplicate_element` or `other`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::DuplicateSession { .. } => "duplicate_session",
+            Self::DuplicateTurn { .. } => "duplicate_turn",
+            Self::DuplicateUtterance { .. } => "duplicate_utterance",
+            Self::DuplicateCurrentNode { .. } => "duplicate_current_node",
+            Self::DuplicateEdge { .. } => "duplicate_edge",
+            Self::DuplicateElement { .. } => "duplicate_element",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DuplicateSession { session_id } => {
+                write!(f, "session `{session_id}` exists already")
+            }
+            Self::DuplicateTurn {
+                session_id,
+                turn_number,
+            } => write!(
+                f,
+                "turn {turn_number} of session `{session_id}` was recorded already"
+            ),
+            Self::DuplicateUtterance {
+                session_id,
+                turn_number,
+                speaker,
+            } => write!(
+                f,
+                "the {speaker} already spoke in turn {turn_number} of session `{session_id}`"
+            ),
+            Self::DuplicateCurrentNode {
+                session_id,
+                label,
+                node_type,
+            } => write!(
+                f,
+                "session `{session_id}` already has a current {node_type} node `{label}`"
+            ),
+            Self::DuplicateEdge {
+                source_node_id,
+                target_node_id,
+                edge_type,
+            } => write!(
+                f,
+                "a {edge_type} edge from node `{source_node_id}` to node `{target_node_id}` exists already"
+            ),
+            Self::DuplicateElement {
+                session_id,
+                element_id,
+            } => write!(
+                f,
+                "session `{session_id}` already has concept element `{element_id}`"
+            ),
+            Self::Other => f.write_str("conflict with an existing row (a unique rule)"),
+        }
+    }
+}
+
 // SQLite primary result codes (the low byte of an extended code).
 const SQLITE_PERM: i64 = 3;
 const SQLITE_BUSY: i64 = 5;
@@ -268,6 +443,67 @@ pub(crate) const SQLITE_CANTOPEN: i64 = 14;
 pub(crate) const SQLITE_NOTADB: i64 = 26;
 
 impl Error {
+    /// A unique violation no repository has attributed to a rule yet.
+    fn unclassified_conflict(source: DbErr) -> Self {
+        Self::Conflict {
+            conflict: ConflictKind::Other,
+            source: Box::new(source),
+        }
+    }
+
+    /// Names the rule behind a [`Conflict`](Self::Conflict) that the
+    /// database error alone left as [`ConflictKind::Other`]: the caller
+    /// knows which statement it ran. Any other error is returned as it is.
+    pub(crate) fn conflict_as(self, kind: impl FnOnce() -> ConflictKind) -> Self {
+        match self {
+            Self::Conflict {
+                conflict: ConflictKind::Other,
+                source,
+            } => Self::Conflict {
+                conflict: kind(),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// A stable, machine-readable name of the error's kind, e.g.
+    /// `not_found`, `conflict`, `invalid_input`, `busy`: for an HTTP body
+    /// or a metric label. It never carries driver text.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl { .. } => "invalid_url",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::CreateDirectory { .. } => "create_directory",
+            Self::ReadFile { .. } => "read_file",
+            Self::NotADatabase { .. } => "not_a_database",
+            Self::DamagedFile { .. } => "damaged_file",
+            Self::ReadOnlyLocation { .. } => "read_only_location",
+            Self::SchemaTooNew { .. } => "schema_too_new",
+            Self::SchemaPending { .. } => "schema_pending",
+            Self::UnrecognizedSchema { .. } => "unrecognized_schema",
+            Self::AdoptionRefused { .. } => "adoption_refused",
+            Self::Backup { .. } => "backup",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::SessionMismatch(_) => "session_mismatch",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::InvalidReference(_) => "invalid_reference",
+            Self::InvalidValue(_) => "invalid_value",
+            Self::Busy(_) => "busy",
+            Self::StorageFull(_) => "storage_full",
+            Self::Corrupt(_) => "corrupt",
+            Self::ReadOnly(_) => "read_only",
+            Self::WriteAbandoned => "write_abandoned",
+            Self::PermissionDenied(_) => "permission_denied",
+            Self::Timeout(_) => "timeout",
+            Self::MissingPrivilege { .. } => "missing_privilege",
+            Self::Connection(_) => "connection",
+            Self::Database(_) => "database",
+        }
+    }
+
     /// The SQLite primary result code of the underlying error, if it came
     /// from SQLite.
     #[must_use]
@@ -279,8 +515,8 @@ impl Error {
     #[must_use]
     pub fn db_err(&self) -> Option<&DbErr> {
         match self {
-            Self::Conflict(e)
-            | Self::InvalidReference(e)
+            Self::Conflict { source, .. } => Some(source),
+            Self::InvalidReference(e)
             | Self::InvalidValue(e)
             | Self::Busy(e)
             | Self::StorageFull(e)
@@ -333,7 +569,7 @@ fn postgres_sqlstate(_: &DbErr) -> Option<String> {
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => return Self::Conflict(err),
+            Some(SqlErr::UniqueConstraintViolation(_)) => return Self::unclassified_conflict(err),
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 return Self::InvalidReference(err);
             }
@@ -341,7 +577,9 @@ impl From<DbErr> for Error {
         }
         if let Some(driver) = driver_error(&err) {
             match driver.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict(err),
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    return Self::unclassified_conflict(err);
+                }
                 sqlx::error::ErrorKind::ForeignKeyViolation => {
                     return Self::InvalidReference(err);
                 }

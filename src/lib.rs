@@ -43,12 +43,17 @@ pub use backup::{BackupReport, backup};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use database::{Database, WriteTransaction};
-pub use error::{Error, Result};
+pub use error::{ConflictKind, EntityKind, Error, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     IntegrityFinding, check_health, check_health_at, check_health_with,
 };
 pub use init::{InitOptions, InitReport, init_database, init_database_with};
 
+/// The SeaORM entities of the six tables (and `session_erasures`), the
+/// models the repositories take and return.
+#[doc(inline)]
 pub use entity;
+/// The schema history (sea-orm-migration), applied by [`init_database`].
+#[doc(inline)]
 pub use migration;

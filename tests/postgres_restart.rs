@@ -80,7 +80,10 @@ async fn a_server_restart_under_a_running_process_loses_no_turn_and_calls_recove
                 let answer = match answer {
                     Ok(_) => Answer::Recorded { at: Instant::now() },
                     Err(Error::Connection(_)) => Answer::ConnectionLost,
-                    Err(Error::Conflict(_)) if retrying => Answer::AlreadyRecorded,
+                    Err(Error::Conflict {
+                        conflict: interview_persistence::ConflictKind::DuplicateTurn { .. },
+                        ..
+                    }) if retrying => Answer::AlreadyRecorded,
                     Err(other) => panic!("turn {turn}: {other:?} is not a lost connection"),
                 };
                 match answer {

@@ -41,6 +41,7 @@ pub struct Model {
     /// Whether a node has covered it (default false).
     pub is_covered: bool,
     /// When it was covered (UTC).
+    #[serde(with = "crate::utc_timestamp::option", default)]
     pub covered_at: Option<DateTime>,
     /// The node that covered it; set to NULL if that node is deleted.
     pub covered_by_node_id: Option<String>,

@@ -154,6 +154,7 @@ pub struct Model {
     /// Ids of the utterances the edge was extracted from (default `[]`).
     pub source_utterance_ids: crate::StringList,
     /// When it was recorded (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub recorded_at: DateTime,
 }
 

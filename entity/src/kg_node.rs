@@ -26,6 +26,7 @@ pub struct Model {
     /// Ids of the utterances the node was extracted from (default `[]`).
     pub source_utterance_ids: crate::StringList,
     /// When it was recorded (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub recorded_at: DateTime,
     /// The node that replaced this one; set to NULL if that node is deleted.
     pub superseded_by: Option<String>,

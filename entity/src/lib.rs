@@ -12,7 +12,9 @@
 //!   (`NaiveDateTime`), which SQLite stores as `YYYY-MM-DD HH:MM:SS[.fff]`
 //!   text — the same form the Python system and the database defaults
 //!   write, so every row of a column sorts correctly as text — and
-//!   PostgreSQL as `timestamp` (without time zone, always UTC);
+//!   PostgreSQL as `timestamp` (without time zone, always UTC); they
+//!   serialise (serde) as UTC with a `Z`, `2026-11-27T12:21:26.182211Z`
+//!   ([`utc_timestamp`]), which changes nothing stored;
 //! - JSON columns are [`Json`](sea_orm::prelude::Json) values, except the
 //!   arrays of strings, which are [`StringList`]s;
 //! - closed vocabularies are string enums stored as the text values the
@@ -27,6 +29,7 @@ pub mod scoring_history;
 pub mod session;
 pub mod session_erasure;
 mod string_list;
+pub mod utc_timestamp;
 pub mod utterance;
 
 pub use string_list::StringList;

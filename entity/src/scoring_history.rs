@@ -31,6 +31,7 @@ pub struct Model {
     /// Per-scorer details (default `{}`).
     pub scorer_details: Option<Json>,
     /// When it was recorded (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub created_at: DateTime,
 }
 

@@ -39,10 +39,13 @@ pub struct Model {
     /// Methodology settings (default `{}`).
     pub config: Json,
     /// When the session was created (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub created_at: DateTime,
     /// When the session last changed (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub updated_at: DateTime,
     /// When the session was completed (UTC), if it was.
+    #[serde(with = "crate::utc_timestamp::option", default)]
     pub completed_at: Option<DateTime>,
     /// How many turns have been recorded (default 0).
     pub turn_count: i32,

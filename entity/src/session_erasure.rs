@@ -13,6 +13,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub session_id: String,
     /// When it was erased (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub erased_at: DateTime,
     /// How many `utterances` rows were erased.
     pub utterance_rows: i64,

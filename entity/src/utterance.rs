@@ -36,6 +36,7 @@ pub struct Model {
     /// Discourse markers found in the text (default `[]`).
     pub discourse_markers: Option<crate::StringList>,
     /// When it was recorded (UTC).
+    #[serde(with = "crate::utc_timestamp")]
     pub created_at: DateTime,
 }
 

@@ -2,7 +2,7 @@
 //! path, and dedicated connections.
 //!
 //! On SQLite, reads use a pool of `query_only` connections and every write
-//! goes through the [`writer`] task and its one connection; on PostgreSQL
+//! goes through the `writer` task and its one connection; on PostgreSQL
 //! both use the pool (the server orders writers itself).
 
 mod batch;

@@ -9,26 +9,42 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
 use super::graph::check_nodes_of_session;
 use super::{by_bytes, new_id, now_utc};
 
 /// An element to seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"element_id", "label", "element_type", "priority"}`
+/// with `element_type` (`attribute`) and `priority` (`medium`) optional;
+/// the priority takes the strings the column stores (`high`, `medium`,
+/// `low`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewConceptElement {
     /// The element's id within the concept, e.g. `e0`.
     pub element_id: String,
     /// Its name.
     pub label: String,
     /// Its kind (the schema's default is `attribute`).
+    #[serde(default = "default_element_type")]
     pub element_type: String,
     /// How much covering it matters.
+    #[serde(default = "default_priority")]
     pub priority: Priority,
+}
+
+fn default_element_type() -> String {
+    "attribute".into()
+}
+
+fn default_priority() -> Priority {
+    Priority::Medium
 }
 
 /// Covered and total elements.
@@ -78,8 +94,9 @@ impl ConceptElementRepository {
     /// Seeds a session's elements, all or none.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when an element id repeats (in the call or in the
-    /// session); [`Error::InvalidReference`] when the session does not exist.
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateElement`]) when an
+    /// element id repeats (in the call or in the session);
+    /// [`Error::InvalidReference`] when the session does not exist.
     #[tracing::instrument(skip(self, elements), fields(count = elements.len()))]
     pub async fn seed(
         &self,
@@ -90,10 +107,27 @@ impl ConceptElementRepository {
         if models.is_empty() {
             return Ok(models);
         }
-        let txn = self.db.begin_write().await?;
-        insert_elements(&*txn, &models).await?;
-        txn.commit().await?;
-        Ok(models)
+        let inserted = async {
+            let txn = self.db.begin_write().await?;
+            insert_elements(&*txn, &models).await?;
+            txn.commit().await
+        }
+        .await;
+        match inserted {
+            Ok(()) => Ok(models),
+            Err(err @ Error::Conflict { .. }) => {
+                // Rolled back: the ids the session holds now are the ones
+                // the insert ran into (unless another writer removed them).
+                let existing = self
+                    .elements(session_id)
+                    .await
+                    .map(|rows| rows.into_iter().map(|e| e.element_id).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let kind = duplicate_element(session_id, &models, &existing);
+                Err(err.conflict_as(|| kind.unwrap_or(ConflictKind::Other)))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// The session's elements in element-id order.
@@ -302,8 +336,36 @@ async fn find_element(
 }
 
 pub(crate) fn element_not_found(session_id: &str, element_id: &str) -> Error {
+    tracing::debug!(session_id, element_id, "no such concept element");
     Error::NotFound {
-        entity: "concept_elements",
-        id: format!("{session_id}/{element_id}"),
+        entity: EntityKind::ConceptElement,
+        id: element_id.to_owned(),
     }
+}
+
+/// The element id an insert of `models` ran into: the first one the call
+/// repeats, else the first one `existing` (the session's ids) holds.
+pub(crate) fn duplicate_element(
+    session_id: &str,
+    models: &[concept_element::Model],
+    existing: &[String],
+) -> Option<ConflictKind> {
+    let repeated = models.iter().enumerate().find_map(|(i, m)| {
+        models[..i]
+            .iter()
+            .any(|earlier| earlier.element_id == m.element_id)
+            .then_some(&m.element_id)
+    });
+    let taken = || {
+        models
+            .iter()
+            .map(|m| &m.element_id)
+            .find(|id| existing.contains(id))
+    };
+    repeated
+        .or_else(taken)
+        .map(|element_id| ConflictKind::DuplicateElement {
+            session_id: session_id.to_owned(),
+            element_id: element_id.clone(),
+        })
 }

@@ -8,14 +8,15 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
 use super::graph_summary::{GraphSummary, summarise};
 use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// A node to create.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// The session it belongs to.
     pub session_id: String,
@@ -26,8 +27,10 @@ pub struct NewNode {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
+    #[serde(default)]
     pub source_utterance_ids: Vec<String>,
 }
 
@@ -65,7 +68,8 @@ impl NewNode {
 }
 
 /// Changes to a node; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeUpdate {
     /// A new label.
     pub label: Option<String>,
@@ -76,7 +80,8 @@ pub struct NodeUpdate {
 }
 
 /// An edge to create between two nodes of one session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewEdge {
     /// The session it belongs to (both nodes must belong to it too).
     pub session_id: String,
@@ -89,8 +94,10 @@ pub struct NewEdge {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
+    #[serde(default)]
     pub source_utterance_ids: Vec<String>,
 }
 
@@ -139,17 +146,35 @@ pub struct GraphRepository {
     db: Database,
 }
 
-fn node_not_found(id: &str) -> Error {
+pub(crate) fn node_not_found(id: &str) -> Error {
     Error::NotFound {
-        entity: "kg_nodes",
+        entity: EntityKind::Node,
         id: id.to_owned(),
     }
 }
 
 fn edge_not_found(id: &str) -> Error {
     Error::NotFound {
-        entity: "kg_edges",
+        entity: EntityKind::Edge,
         id: id.to_owned(),
+    }
+}
+
+/// The conflict of a second current node with this label and type.
+pub(crate) fn duplicate_node(session_id: &str, label: &str, node_type: &str) -> ConflictKind {
+    ConflictKind::DuplicateCurrentNode {
+        session_id: session_id.to_owned(),
+        label: label.to_owned(),
+        node_type: node_type.to_owned(),
+    }
+}
+
+/// The conflict of a second edge of this type between these nodes.
+pub(crate) fn duplicate_edge(edge: &kg_edge::Model) -> ConflictKind {
+    ConflictKind::DuplicateEdge {
+        source_node_id: edge.source_node_id.clone(),
+        target_node_id: edge.target_node_id.clone(),
+        edge_type: sea_orm::ActiveEnum::to_value(&edge.edge_type),
     }
 }
 
@@ -163,13 +188,20 @@ impl GraphRepository {
     /// Creates a current node.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when the session already has a current node with
-    /// this label and type; [`Error::InvalidReference`] when the session does
-    /// not exist; [`Error::InvalidInput`] for a confidence outside [0, 1].
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateCurrentNode`]) when the
+    /// session already has a current node with this label and type;
+    /// [`Error::InvalidReference`] when the session does not exist;
+    /// [`Error::InvalidInput`] for a confidence outside [0, 1].
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, label = %new.label))]
     pub async fn create_node(&self, new: NewNode) -> Result<kg_node::Model> {
         let model = new.into_model()?;
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| {
+                err.conflict_as(|| {
+                    duplicate_node(&model.session_id, &model.label, &model.node_type)
+                })
+            })?;
         Ok(model)
     }
 
@@ -235,7 +267,8 @@ impl GraphRepository {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such node; [`Error::Conflict`]
-    /// when the new label collides with another current node;
+    /// ([`ConflictKind::DuplicateCurrentNode`]) when the new label collides
+    /// with another current node;
     /// [`Error::InvalidInput`] for a confidence outside [0, 1].
     #[tracing::instrument(skip(self, update))]
     pub async fn update_node(&self, node_id: &str, update: NodeUpdate) -> Result<kg_node::Model> {
@@ -247,6 +280,7 @@ impl GraphRepository {
         }
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;
+        let label = update.label.clone().unwrap_or_else(|| node.label.clone());
         let mut active = node.clone().into_active_model();
         if let Some(label) = update.label {
             active.label = Set(label);
@@ -258,7 +292,10 @@ impl GraphRepository {
             active.properties = Set(Some(properties));
         }
         let updated = if active.is_changed() {
-            active.update(&*txn).await?
+            active.update(&*txn).await.map_err(|err| {
+                Error::from(err)
+                    .conflict_as(|| duplicate_node(&node.session_id, &label, &node.node_type))
+            })?
         } else {
             node
         };
@@ -342,7 +379,8 @@ impl GraphRepository {
     /// [`Error::NotFound`] for a missing node; [`Error::SessionMismatch`]
     /// when `new` names another session; [`Error::InvalidInput`] when the
     /// old node is already superseded or the confidence is outside [0, 1];
-    /// [`Error::Conflict`] when the new node collides with a third one.
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateCurrentNode`]) when the
+    /// new node collides with a third one.
     #[tracing::instrument(skip(self, new))]
     pub async fn replace_node(
         &self,
@@ -369,9 +407,19 @@ impl GraphRepository {
         // foreign key holds at every statement.
         let mut staged = replacement.clone();
         staged.superseded_by = Some(old.id.clone());
+        let collides = |err: sea_orm::DbErr| {
+            Error::from(err).conflict_as(|| {
+                duplicate_node(
+                    &replacement.session_id,
+                    &replacement.label,
+                    &replacement.node_type,
+                )
+            })
+        };
         kg_node::Entity::insert(staged.into_active_model())
             .exec_without_returning(&*txn)
-            .await?;
+            .await
+            .map_err(collides)?;
         let mut old_active = old.into_active_model();
         old_active.superseded_by = Set(Some(replacement.id.clone()));
         let superseded = old_active.update(&*txn).await?;
@@ -382,7 +430,8 @@ impl GraphRepository {
             )
             .filter(kg_node::Column::Id.eq(replacement.id.as_str()))
             .exec(&*txn)
-            .await?;
+            .await
+            .map_err(collides)?;
         txn.commit().await?;
         Ok((superseded, replacement))
     }
@@ -392,8 +441,9 @@ impl GraphRepository {
     /// # Errors
     /// [`Error::NotFound`] when a node does not exist;
     /// [`Error::SessionMismatch`] when a node belongs to another session;
-    /// [`Error::Conflict`] when the same edge (source, target, type)
-    /// exists; [`Error::InvalidInput`] for a confidence outside [0, 1].
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateEdge`]) when the same
+    /// edge (source, target, type) exists; [`Error::InvalidInput`] for a
+    /// confidence outside [0, 1].
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, edge_type = ?new.edge_type))]
     pub async fn create_edge(&self, new: NewEdge) -> Result<kg_edge::Model> {
         let model = new.into_model()?;
@@ -406,7 +456,8 @@ impl GraphRepository {
         .await?;
         kg_edge::Entity::insert(model.clone().into_active_model())
             .exec_without_returning(&*txn)
-            .await?;
+            .await
+            .map_err(|err| Error::from(err).conflict_as(|| duplicate_edge(&model)))?;
         txn.commit().await?;
         Ok(model)
     }
@@ -551,7 +602,7 @@ async fn check_utterance_of_session(
         .await?;
     match owner {
         None => Err(Error::NotFound {
-            entity: "utterances",
+            entity: EntityKind::Utterance,
             id: utterance_id.to_owned(),
         }),
         Some(owner) if owner != session_id => Err(Error::SessionMismatch(format!(

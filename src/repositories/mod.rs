@@ -96,6 +96,12 @@ pub(crate) fn check_json_depth(what: &str, value: &serde_json::Value) -> crate::
     Ok(())
 }
 
+/// `{}`: the default of a JSON-object field left out of a deserialised
+/// input.
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
 /// Every repository over one database handle.
 #[derive(Debug, Clone)]
 pub struct Repositories {

@@ -6,8 +6,10 @@ use sea_orm::{
     QuerySelect, prelude::Json,
 };
 
+use serde::Deserialize;
+
 use crate::database::Database;
-use crate::error::Result;
+use crate::error::{ConflictKind, Result};
 
 use super::utterances::check_turn;
 use super::{
@@ -15,7 +17,12 @@ use super::{
 };
 
 /// The scores of one turn.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from JSON with the fields' names (`novelty_score`,
+/// `richness_score`, `strategy_reasoning` and `scorer_details` optional);
+/// the scores are checked when saved, not while deserialising.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnScores {
     /// How much of the concept is covered, in [0, 1].
     pub coverage_score: f64,
@@ -24,14 +31,18 @@ pub struct TurnScores {
     /// How saturated the answers are, in [0, 1].
     pub saturation_score: f64,
     /// How new the last answer was, if scored, in [0, 1].
+    #[serde(default)]
     pub novelty_score: Option<f64>,
     /// How rich the last answer was, if scored, in [0, 1].
+    #[serde(default)]
     pub richness_score: Option<f64>,
     /// The strategy chosen for the next question.
     pub strategy_selected: String,
     /// Why.
+    #[serde(default)]
     pub strategy_reasoning: Option<String>,
     /// Per-scorer details.
+    #[serde(default = "super::empty_object")]
     pub scorer_details: Json,
 }
 
@@ -49,7 +60,8 @@ impl TurnScores {
 }
 
 /// The scores of one turn of one session, to save.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewScores {
     /// The session scored.
     pub session_id: String,
@@ -98,14 +110,21 @@ impl ScoringRepository {
     /// Saves the scores of a turn.
     ///
     /// # Errors
-    /// [`Error::Conflict`](crate::Error::Conflict) when that turn already
-    /// has scores; [`Error::InvalidReference`](crate::Error::InvalidReference)
+    /// [`Error::Conflict`](crate::Error::Conflict)
+    /// ([`ConflictKind::DuplicateTurn`]) when that turn already has scores; [`Error::InvalidReference`](crate::Error::InvalidReference)
     /// when the session does not exist;
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a turn below 1.
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
     pub async fn save(&self, new: NewScores) -> Result<scoring_history::Model> {
         let model = new.into_model()?;
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| {
+                err.conflict_as(|| ConflictKind::DuplicateTurn {
+                    session_id: model.session_id.clone(),
+                    turn_number: model.turn_number,
+                })
+            })?;
         Ok(model)
     }
 

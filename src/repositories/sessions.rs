@@ -9,20 +9,27 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     prelude::Json,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Backend;
 use crate::database::{Database, StatementBatch};
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
-use super::concept_elements::{NewConceptElement, element_models, insert_elements};
+use super::concept_elements::{
+    NewConceptElement, duplicate_element, element_models, insert_elements,
+};
 use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"methodology", "concept_id", "concept_name"}`, with
+/// `id` and `config` (a JSON object, `{}` when left out) optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// The id to use; a new UUIDv7 when `None`.
+    #[serde(default)]
     pub id: Option<String>,
     /// Interview methodology, e.g. `means_end_chain`.
     pub methodology: String,
@@ -31,6 +38,7 @@ pub struct NewSession {
     /// Name of the concept explored.
     pub concept_name: String,
     /// Methodology settings (a JSON object).
+    #[serde(default = "super::empty_object")]
     pub config: Json,
 }
 
@@ -83,7 +91,8 @@ impl ErasedRows {
 pub struct ErasureRecord {
     /// The id the erased session had.
     pub session_id: String,
-    /// When it was erased.
+    /// When it was erased (serialised `…Z`, to the microsecond).
+    #[serde(with = "entity::utc_timestamp::utc")]
     pub erased_at: DateTime<Utc>,
     /// How many rows of each table went.
     pub rows: ErasedRows,
@@ -168,9 +177,15 @@ fn check_config(config: &Json) -> Result<()> {
     check_json_depth("a session's config", config)
 }
 
+fn duplicate_session(session_id: &str) -> ConflictKind {
+    ConflictKind::DuplicateSession {
+        session_id: session_id.to_owned(),
+    }
+}
+
 pub(crate) fn not_found(id: &str) -> Error {
     Error::NotFound {
-        entity: "sessions",
+        entity: EntityKind::Session,
         id: id.to_owned(),
     }
 }
@@ -185,13 +200,16 @@ impl SessionRepository {
     /// Creates an active session with no turns.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when the id is taken; [`Error::InvalidInput`]
-    /// when the config is not a JSON object.
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateSession`]) when the id
+    /// is taken; [`Error::InvalidInput`] when the config is not a JSON
+    /// object.
     #[tracing::instrument(skip_all, fields(session_id))]
     pub async fn create(&self, new: NewSession) -> Result<session::Model> {
         let model = session_model(new)?;
         tracing::Span::current().record("session_id", model.id.as_str());
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| err.conflict_as(|| duplicate_session(&model.id)))?;
         Ok(model)
     }
 
@@ -200,7 +218,8 @@ impl SessionRepository {
     ///
     /// # Errors
     /// As [`create`](Self::create) and
-    /// [`ConceptElementRepository::seed`](super::ConceptElementRepository::seed).
+    /// [`ConceptElementRepository::seed`](super::ConceptElementRepository::seed)
+    /// ([`ConflictKind::DuplicateElement`] when an element id repeats).
     #[tracing::instrument(skip_all, fields(session_id, elements = elements.len()))]
     pub async fn create_with_elements(
         &self,
@@ -213,9 +232,15 @@ impl SessionRepository {
         let txn = self.db.begin_write().await?;
         session::Entity::insert(model.clone().into_active_model())
             .exec_without_returning(&*txn)
-            .await?;
+            .await
+            .map_err(|err| Error::from(err).conflict_as(|| duplicate_session(&model.id)))?;
         if !elements.is_empty() {
-            insert_elements(&*txn, &elements).await?;
+            // The session is new: only the call itself can repeat an id.
+            insert_elements(&*txn, &elements).await.map_err(|err| {
+                err.conflict_as(|| {
+                    duplicate_element(&model.id, &elements, &[]).unwrap_or(ConflictKind::Other)
+                })
+            })?;
         }
         txn.commit().await?;
         Ok((model, elements))
@@ -486,7 +511,7 @@ impl SessionRepository {
     /// The record of the erasure of session `session_id`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] (entity `session_erasures`) when no session of
+    /// [`Error::NotFound`] ([`EntityKind::Erasure`]) when no session of
     /// that id was erased.
     #[tracing::instrument(skip(self))]
     pub async fn erasure(&self, session_id: &str) -> Result<ErasureRecord> {
@@ -495,7 +520,7 @@ impl SessionRepository {
             .await?
             .map(|model| ErasureRecord::from_model(model, self.db.backend()))
             .ok_or_else(|| Error::NotFound {
-                entity: "session_erasures",
+                entity: EntityKind::Erasure,
                 id: session_id.to_owned(),
             })
     }

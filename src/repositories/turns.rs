@@ -6,15 +6,19 @@ use entity::utterance::Speaker;
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, prelude::Json,
+    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait,
+    prelude::Json,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, Error, Result};
 
 use super::concept_elements::{cover_once, element_guard, element_not_found};
-use super::graph::{NewEdge, NewNode, check_nodes_of_session, current_nodes, session_edges};
+use super::graph::{
+    NewEdge, NewNode, check_nodes_of_session, current_nodes, duplicate_edge, duplicate_node,
+    session_edges,
+};
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
@@ -22,17 +26,25 @@ use super::{check_fraction, now_utc};
 use crate::database::StatementBatch;
 
 /// What someone said in the turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"text": "…", "discourse_markers": ["because"]}`
+/// (markers optional).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnUtterance {
     /// The words.
     pub text: String,
     /// Discourse markers found in them.
+    #[serde(default)]
     pub discourse_markers: Vec<String>,
 }
 
 /// A node named by a turn: one the turn creates (by its index in
 /// [`TurnRecord::nodes`]) or one that exists already (by id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Deserialises from `{"new": 0}` or `{"existing": "<node id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum NodeRef {
     /// The turn's `nodes[i]`.
     New(usize),
@@ -41,7 +53,12 @@ pub enum NodeRef {
 }
 
 /// A node the turn extracted. Its provenance is the turn's user utterance.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"label", "node_type", "confidence", "properties"}`
+/// (properties optional, `{}`); the confidence is checked when the turn
+/// is recorded, like every value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnNode {
     /// What the node is called.
     pub label: String,
@@ -50,11 +67,16 @@ pub struct TurnNode {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties.
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
 
 /// An edge the turn extracted. Its provenance is the turn's user utterance.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from `{"source": {"new": 0}, "target": {"existing": "…"},
+/// "edge_type": "leads_to", "confidence": 0.7}` (properties optional).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnEdge {
     /// Where it starts.
     pub source: NodeRef,
@@ -65,11 +87,19 @@ pub struct TurnEdge {
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
     /// Methodology-specific properties.
+    #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
 
 /// Everything one turn produces.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Deserialises from JSON with the fields' names; `nodes`, `edges`,
+/// `covered_elements` (pairs `["e0", {"new": 0}]`) and `system_utterance`
+/// may be left out. Unknown fields are refused. Nothing is checked while
+/// deserialising: [`TurnRepository::record_turn`] checks every value
+/// (fractions in [0, 1], JSON depth, node indexes) before any write.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TurnRecord {
     /// The session.
     pub session_id: String,
@@ -80,18 +110,22 @@ pub struct TurnRecord {
     /// The interviewee's answer.
     pub user_utterance: TurnUtterance,
     /// Nodes extracted from it.
+    #[serde(default)]
     pub nodes: Vec<TurnNode>,
     /// Edges extracted from it.
+    #[serde(default)]
     pub edges: Vec<TurnEdge>,
     /// The turn's scores.
     pub scores: TurnScores,
     /// Concept elements this turn covers (element id, covering node); an
     /// element covered before keeps its first node.
+    #[serde(default)]
     pub covered_elements: Vec<(String, NodeRef)>,
     /// The session's coverage after the turn, in [0, 1]; kept unless no
     /// later turn was recorded already.
     pub coverage_score: f64,
     /// The next question, if the interview goes on.
+    #[serde(default)]
     pub system_utterance: Option<TurnUtterance>,
 }
 
@@ -152,13 +186,19 @@ impl TurnRepository {
     ///
     /// # Errors
     /// Nothing is written on any error. [`Error::NotFound`] when the session
-    /// or a covered element does not exist, or an existing node is missing;
+    /// ([`EntityKind::Session`](crate::EntityKind::Session)) or a covered
+    /// element ([`EntityKind::ConceptElement`](crate::EntityKind::ConceptElement))
+    /// does not exist, or an existing node is missing
+    /// ([`EntityKind::Node`](crate::EntityKind::Node));
     /// [`Error::InvalidInput`] for a node index out of range, a turn below
     /// 1, or a confidence or score that is not a number in [0, 1] (NaN and
     /// infinities included; all checked before any write);
     /// [`Error::SessionMismatch`] for an existing node of another session;
-    /// [`Error::Conflict`] when the turn was recorded already (scores or
-    /// utterances of that turn exist) or a node duplicates a current one;
+    /// [`Error::Conflict`] when the turn was recorded already
+    /// ([`ConflictKind::DuplicateTurn`]: scores or utterances of that turn
+    /// exist), a node duplicates a current one or another node of the turn
+    /// ([`ConflictKind::DuplicateCurrentNode`]), or an edge an existing one
+    /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]);
     /// [`Error::Busy`] when the write lock stays taken past the busy timeout.
     #[tracing::instrument(skip_all, fields(session_id = %record.session_id, turn = record.turn_number))]
     pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
@@ -187,10 +227,20 @@ impl TurnRepository {
 
     /// After a turn was refused (and rolled back): a missing session shows
     /// as the utterances' foreign key, a missing element as its guard's NOT
-    /// NULL; say what was missing instead.
+    /// NULL; say what was missing instead. A unique violation is named by
+    /// the first of the turn's inserts, in the batch's order, that collides
+    /// with a row the session holds (the batch ran in one round trip, so
+    /// the driver does not say which statement failed).
     async fn explain_failure(&self, plan: &TurnPlan, err: Error) -> Error {
         let conn = self.db.connection();
         match err {
+            Error::Conflict {
+                conflict: ConflictKind::Other,
+                ..
+            } => match plan.first_collision(conn).await {
+                Ok(Some(kind)) => err.conflict_as(|| kind),
+                _ => err,
+            },
             Error::InvalidReference(_) => {
                 match session::Entity::find_by_id(plan.session_id.as_str())
                     .one(conn)
@@ -316,6 +366,84 @@ fn newly_covered(
 }
 
 impl TurnPlan {
+    /// Which of the turn's inserts, taken in the batch's order, runs into
+    /// a unique rule against what the session holds now (after the batch
+    /// was rolled back) or against an earlier row of the same turn.
+    async fn first_collision(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<ConflictKind>> {
+        let recorded = || ConflictKind::DuplicateTurn {
+            session_id: self.session_id.clone(),
+            turn_number: self.turn_number,
+        };
+        let speakers: Vec<Speaker> = self.utterances.iter().map(|u| u.speaker).collect();
+        let spoken = utterance::Entity::find()
+            .filter(utterance::Column::SessionId.eq(self.session_id.as_str()))
+            .filter(utterance::Column::TurnNumber.eq(self.turn_number))
+            .filter(utterance::Column::Speaker.is_in(speakers))
+            .one(conn)
+            .await?;
+        if spoken.is_some() {
+            return Ok(Some(recorded()));
+        }
+
+        let labels = self.nodes.iter().map(|n| n.label.as_str());
+        let current: Vec<(String, String)> = kg_node::Entity::find()
+            .select_only()
+            .column(kg_node::Column::Label)
+            .column(kg_node::Column::NodeType)
+            .filter(kg_node::Column::SessionId.eq(self.session_id.as_str()))
+            .filter(kg_node::Column::SupersededBy.is_null())
+            .filter(kg_node::Column::Label.is_in(labels))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let same =
+                |label: &str, node_type: &str| label == node.label && node_type == node.node_type;
+            if self.nodes[..i].iter().any(|n| same(&n.label, &n.node_type))
+                || current.iter().any(|(l, t)| same(l, t))
+            {
+                return Ok(Some(duplicate_node(
+                    &self.session_id,
+                    &node.label,
+                    &node.node_type,
+                )));
+            }
+        }
+
+        let sources = self.edges.iter().map(|e| e.source_node_id.as_str());
+        let existing: Vec<(String, String, EdgeType)> = kg_edge::Entity::find()
+            .select_only()
+            .column(kg_edge::Column::SourceNodeId)
+            .column(kg_edge::Column::TargetNodeId)
+            .column(kg_edge::Column::EdgeType)
+            .filter(kg_edge::Column::SourceNodeId.is_in(sources))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (i, edge) in self.edges.iter().enumerate() {
+            let same = |s: &str, t: &str, kind: EdgeType| {
+                s == edge.source_node_id && t == edge.target_node_id && kind == edge.edge_type
+            };
+            if self.edges[..i]
+                .iter()
+                .any(|e| same(&e.source_node_id, &e.target_node_id, e.edge_type))
+                || existing.iter().any(|(s, t, kind)| same(s, t, *kind))
+            {
+                return Ok(Some(duplicate_edge(edge)));
+            }
+        }
+
+        let scored = scoring_history::Entity::find()
+            .filter(scoring_history::Column::SessionId.eq(self.session_id.as_str()))
+            .filter(scoring_history::Column::TurnNumber.eq(self.turn_number))
+            .one(conn)
+            .await?;
+        Ok(scored.map(|_| recorded()))
+    }
+
     /// The turn's writes, in order: session metrics, utterances, nodes,
     /// edges, scores, then one cover per element, which returns the
     /// element's covering as it now stands (a first cover writes this

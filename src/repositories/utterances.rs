@@ -7,13 +7,14 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::error::{Error, Result};
+use crate::error::{ConflictKind, Error, Result};
 use sea_orm::Order;
 
 use super::{by_bytes, insert_one, new_id, now_utc};
 
 /// An utterance to save.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewUtterance {
     /// The session it belongs to.
     pub session_id: String,
@@ -24,6 +25,7 @@ pub struct NewUtterance {
     /// What was said.
     pub text: String,
     /// Discourse markers found in it.
+    #[serde(default)]
     pub discourse_markers: Vec<String>,
 }
 
@@ -59,13 +61,22 @@ impl UtteranceRepository {
     ///
     /// # Errors
     /// [`Error::InvalidReference`] when the session does not exist;
-    /// [`Error::Conflict`] when the speaker already spoke in that turn;
+    /// [`Error::Conflict`] ([`ConflictKind::DuplicateUtterance`]) when the
+    /// speaker already spoke in that turn;
     /// [`Error::InvalidInput`] for a turn number below 1.
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
     pub async fn save(&self, new: NewUtterance) -> Result<utterance::Model> {
         check_turn(new.turn_number)?;
         let model = new.into_model();
-        insert_one(&self.db, model.clone().into_active_model()).await?;
+        insert_one(&self.db, model.clone().into_active_model())
+            .await
+            .map_err(|err| {
+                err.conflict_as(|| ConflictKind::DuplicateUtterance {
+                    session_id: model.session_id.clone(),
+                    turn_number: model.turn_number,
+                    speaker: sea_orm::ActiveEnum::to_value(&model.speaker),
+                })
+            })?;
         Ok(model)
     }
 

@@ -1,6 +1,6 @@
 //! The schema's version: which migrations are applied, pending or unknown,
 //! bringing it up to date safely, and taking over a file the Python module
-//! made ([`adopt`]).
+//! made (`adopt`).
 
 mod adopt;
 mod inspect;

@@ -17,6 +17,13 @@ mod helpers;
 #[path = "../common/turns.rs"]
 mod turn_builders;
 
+// The HTTP service example's router and server, served by the tests in
+// `axum_service` (its `shutdown_signal` is the example binary's alone).
+#[allow(dead_code)]
+#[path = "../../examples/axum_service/app.rs"]
+mod service_app;
+
+mod axum_service;
 mod config;
 mod database;
 mod entity;

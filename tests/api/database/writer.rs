@@ -14,7 +14,9 @@ use entity::utterance::Speaker;
 use interview_persistence::repositories::{
     NewEdge, NewNode, NewScores, NewUtterance, NodeUpdate, Repositories, TurnScores,
 };
-use interview_persistence::{Database, DatabaseConfig, DatabaseUrl, Error, init_database};
+use interview_persistence::{
+    ConflictKind, Database, DatabaseConfig, DatabaseUrl, Error, init_database,
+};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;
 
@@ -615,7 +617,13 @@ async fn turns_committed_together_keep_their_own_outcomes(db: &Database) {
             let (i, outcome) = done.expect("task");
             if i == 3 {
                 assert!(
-                    matches!(outcome, Err(Error::Conflict(_))),
+                    matches!(
+                        outcome,
+                        Err(Error::Conflict {
+                            conflict: ConflictKind::DuplicateTurn { turn_number: 1, .. },
+                            ..
+                        })
+                    ),
                     "the bad turn: {outcome:?}"
                 );
             } else {

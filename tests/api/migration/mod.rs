@@ -57,8 +57,14 @@ fn assert_invalid_value(result: Result<(), Error>) {
 
 fn assert_conflict(result: Result<(), Error>) {
     assert!(
-        matches!(result, Err(Error::Conflict(_))),
-        "expected Conflict, got {result:?}"
+        matches!(
+            result,
+            Err(Error::Conflict {
+                conflict: interview_persistence::ConflictKind::Other,
+                ..
+            })
+        ),
+        "expected an unattributed Conflict (raw SQL), got {result:?}"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use entity::concept_element::Priority;
 use interview_persistence::repositories::{NewNode, Repositories};
-use interview_persistence::{Database, Error};
+use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 
 use crate::on_both_backends;
 
@@ -38,7 +38,10 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
                 vec![element("e3", Priority::Low), element("e0", Priority::Low)]
             )
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateElement { element_id, .. },
+            ..
+        }) if element_id == "e0"
     ));
     assert_eq!(
         repos
@@ -107,14 +110,14 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
             .concept_elements
             .mark_covered(&session.id, "e9", &first.id)
             .await,
-        "concept_elements"
+        EntityKind::ConceptElement
     ));
     assert!(is_not_found(
         &repos
             .concept_elements
             .mark_covered(&session.id, "e1", "nope")
             .await,
-        "kg_nodes"
+        EntityKind::Node
     ));
     repos
         .concept_elements

@@ -12,7 +12,7 @@ use interview_persistence::repositories::{
     NewNode, NewSession, NewUtterance, NodeRef, NodeUpdate, Repositories, TurnEdge, TurnNode,
     TurnRecord, TurnScores, TurnUtterance,
 };
-use interview_persistence::{DatabaseConfig, init_database};
+use interview_persistence::{DatabaseConfig, EntityKind, init_database};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
@@ -157,7 +157,10 @@ async fn a_delete_dropped_while_its_checkpoint_waits_for_a_reader_still_truncate
     assert!(cancelled.is_err(), "the delete should still be waiting");
     // The erasure did commit.
     assert!(repos.sessions.erasure(&erased).await.is_ok());
-    assert!(is_not_found(&repos.sessions.get(&erased).await, "sessions"));
+    assert!(is_not_found(
+        &repos.sessions.get(&erased).await,
+        EntityKind::Session
+    ));
 
     drop(snapshot);
     reader.close().await.expect("close reader");

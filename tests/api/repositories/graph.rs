@@ -3,7 +3,7 @@
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{NewEdge, NewNode, NodeUpdate, Repositories};
-use interview_persistence::{Database, Error};
+use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 use serde_json::json;
 
 use crate::fixtures::count;
@@ -28,12 +28,15 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
         .await
         .expect("node");
     assert_eq!(graph.node(&creamy.id).await.expect("get"), creamy);
-    assert!(is_not_found(&graph.node("nope").await, "kg_nodes"));
+    assert!(is_not_found(&graph.node("nope").await, EntityKind::Node));
     assert!(matches!(
         graph
             .create_node(NewNode::new(&session.id, "creamy", "attribute"))
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateCurrentNode { label, node_type, .. },
+            ..
+        }) if label == "creamy" && node_type == "attribute"
     ));
     let mut bad = NewNode::new(&session.id, "x", "attribute");
     bad.confidence = 1.5;
@@ -90,7 +93,10 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
                 }
             )
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateCurrentNode { label, .. },
+            ..
+        }) if label == "very creamy"
     ));
     assert!(matches!(
         graph
@@ -106,7 +112,7 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
     ));
     assert!(is_not_found(
         &graph.update_node("nope", NodeUpdate::default()).await,
-        "kg_nodes"
+        EntityKind::Node
     ));
 
     // Supersede tasty by a new node; replace "very creamy" keeping its label.
@@ -135,7 +141,7 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
     );
     assert!(is_not_found(
         &graph.supersede_node(&delicious.id, "nope").await,
-        "kg_nodes"
+        EntityKind::Node
     ));
 
     let (old, new) = graph
@@ -216,7 +222,7 @@ async fn superseding_and_edges_refuse_nodes_of_another_session(db: &Database) {
             .graph
             .create_edge(NewEdge::new(&one.id, &a.id, "nope", EdgeType::LeadsTo))
             .await,
-        "kg_nodes"
+        EntityKind::Node
     ));
     assert_eq!(
         repos.graph.node(&a.id).await.expect("get").superseded_by,
@@ -273,11 +279,11 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
     ));
     assert!(is_not_found(
         &repos.graph.add_node_provenance(&node.id, "nope").await,
-        "utterances"
+        EntityKind::Utterance
     ));
     assert!(is_not_found(
         &repos.graph.add_node_provenance("nope", &u1.id).await,
-        "kg_nodes"
+        EntityKind::Node
     ));
 
     let target = repos
@@ -313,7 +319,7 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
     ));
     assert!(is_not_found(
         &repos.graph.add_edge_provenance("nope", &u2.id).await,
-        "kg_edges"
+        EntityKind::Edge
     ));
 }
 
@@ -341,7 +347,10 @@ async fn edges_are_created_found_and_refused_when_duplicated(db: &Database) {
     assert_eq!(edge.confidence, 0.7);
     assert!(matches!(
         repos.graph.create_edge(new_edge.clone()).await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateEdge { source_node_id, target_node_id, edge_type },
+            ..
+        }) if source_node_id == a.id && target_node_id == b.id && edge_type == "leads_to"
     ));
     new_edge.confidence = 2.0;
     assert!(matches!(

@@ -3,15 +3,16 @@
 
 use entity::concept_element::Priority;
 use entity::utterance::Speaker;
-use interview_persistence::Error;
 use interview_persistence::repositories::{
     NewConceptElement, NewScores, NewSession, NewUtterance, TurnScores,
 };
+use interview_persistence::{EntityKind, Error};
 use serde_json::json;
 
 mod concept_elements;
 mod erasure_hostile;
 mod graph;
+mod inputs;
 mod scoring;
 mod sessions;
 mod turns;
@@ -63,6 +64,6 @@ fn scores(session_id: &str, turn: i32, strategy: &str) -> NewScores {
     }
 }
 
-fn is_not_found(result: &Result<impl std::fmt::Debug, Error>, entity: &str) -> bool {
+fn is_not_found(result: &Result<impl std::fmt::Debug, Error>, entity: EntityKind) -> bool {
     matches!(result, Err(Error::NotFound { entity: e, .. }) if *e == entity)
 }

@@ -1,7 +1,7 @@
 //! The `scoring` repository (`src/repositories/scoring.rs`), on both backends.
 
 use interview_persistence::repositories::Repositories;
-use interview_persistence::{Database, Error};
+use interview_persistence::{ConflictKind, Database, Error};
 
 use crate::on_both_backends;
 
@@ -25,7 +25,10 @@ async fn scores_are_saved_once_per_turn_and_read_in_turn_order(db: &Database) {
     }
     assert!(matches!(
         repos.scoring.save(scores(&session.id, 2, "again")).await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateTurn { turn_number: 2, .. },
+            ..
+        })
     ));
     assert!(matches!(
         repos.scoring.save(scores("nope", 1, "x")).await,

@@ -10,7 +10,7 @@ use interview_persistence::repositories::{
     ErasedRows, ErasureRecord, NewConceptElement, NodeRef, Repositories, TurnEdge, TurnNode,
     TurnRecord, TurnScores, TurnUtterance,
 };
-use interview_persistence::{Backend, Database, Error, init_database};
+use interview_persistence::{Backend, ConflictKind, Database, EntityKind, Error, init_database};
 use sea_orm::{EntityTrait, TransactionTrait};
 use serde_json::json;
 
@@ -51,7 +51,10 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
     assert_eq!(second.id, "session-named");
     assert!(matches!(
         repos.sessions.create(named).await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateSession { session_id },
+            ..
+        }) if session_id == "session-named"
     ));
     let mut bad = new_session();
     bad.config = json!([1, 2]);
@@ -94,20 +97,20 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
     assert_eq!(record.session_id, second.id);
     assert!(is_not_found(
         &repos.sessions.get(&second.id).await,
-        "sessions"
+        EntityKind::Session
     ));
     assert!(is_not_found(
         &repos.sessions.delete(&second.id).await,
-        "sessions"
+        EntityKind::Session
     ));
     assert!(is_not_found(
         &repos.sessions.delete("never-was").await,
-        "sessions"
+        EntityKind::Session
     ));
     assert!(
         is_not_found(
             &repos.sessions.erasure("never-was").await,
-            "session_erasures"
+            EntityKind::Erasure
         ),
         "deleting an unknown id recorded an erasure"
     );
@@ -147,7 +150,7 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
             .sessions
             .update_status("nope", SessionStatus::Completed)
             .await,
-        "sessions"
+        EntityKind::Session
     ));
 
     let updated = repos
@@ -166,7 +169,7 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
     ));
     assert!(is_not_found(
         &repos.sessions.update_metrics("nope", 1, 0.1).await,
-        "sessions"
+        EntityKind::Session
     ));
 
     assert_eq!(
@@ -192,11 +195,11 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
     ));
     assert!(is_not_found(
         &repos.sessions.config("nope").await,
-        "sessions"
+        EntityKind::Session
     ));
     assert!(is_not_found(
         &repos.sessions.replace_config("nope", json!({})).await,
-        "sessions"
+        EntityKind::Session
     ));
 }
 
@@ -229,9 +232,18 @@ async fn a_session_and_its_elements_are_created_together_or_not_at_all(db: &Data
             vec![element("e0", Priority::High), element("e0", Priority::Low)],
         )
         .await;
-    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
     assert!(
-        is_not_found(&repos.sessions.get("doomed").await, "sessions"),
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateElement { session_id, element_id },
+                ..
+            }) if session_id == "doomed" && element_id == "e0"
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        is_not_found(&repos.sessions.get("doomed").await, EntityKind::Session),
         "the session stayed"
     );
     assert_eq!(count(db, "concept_elements").await, 2);

@@ -10,7 +10,7 @@ use entity::utterance::Speaker;
 use interview_persistence::repositories::{
     NewNode, NewScores, NewSession, NodeRef, Repositories, TurnEdge, TurnScores,
 };
-use interview_persistence::{Database, Error};
+use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 use serde_json::json;
 
 use crate::fixtures::{count, exec};
@@ -20,6 +20,7 @@ use crate::turn_builders::{chain_turn, labeled_turn};
 use super::{element, new_session};
 
 on_both_backends!(
+    an_edge_a_turn_repeats_is_refused_as_a_duplicate_edge,
     a_turn_lands_whole_and_returns_its_ids,
     a_turn_that_fails_midway_leaves_no_row_behind,
     a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing,
@@ -183,7 +184,17 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     let mut clashing = labeled_turn(&session_id, 2, &["t2-a", "t2-b", "t1-a"]);
     clashing.covered_elements = vec![("e1".into(), NodeRef::New(0))];
     let refused = repos.turns.record_turn(clashing).await;
-    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateCurrentNode { session_id: s, label, node_type },
+                ..
+            }) if *s == session_id && label == "t1-a" && node_type == "attribute"
+        ),
+        "{refused:?}"
+    );
+    says_no_driver_text(&refused);
     assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
 
     // Recording turn 1 again fails at its scores, after its nodes.
@@ -191,7 +202,22 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
         .turns
         .record_turn(labeled_turn(&session_id, 1, &["t1-x"]))
         .await;
-    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateTurn { session_id: s, turn_number: 1 },
+                ..
+            }) if *s == session_id
+        ),
+        "{refused:?}"
+    );
+    says_no_driver_text(&refused);
+    let Err(err) = &refused else { unreachable!() };
+    assert!(
+        std::error::Error::source(err).is_some(),
+        "the database error stays as the source, for logs"
+    );
 
     let after = [
         count(db, "utterances").await,
@@ -217,6 +243,55 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     assert_eq!(rows_of_turn(db, &session_id, 2).await, [2, 1, 2]);
 }
 
+/// A refusal's message names the rule, never the driver's words.
+fn says_no_driver_text<T: std::fmt::Debug>(refused: &Result<T, Error>) {
+    let message = refused.as_ref().expect_err("refused").to_string();
+    for driver_words in [
+        "UNIQUE",
+        "constraint",
+        "duplicate key",
+        "SQLSTATE",
+        "INSERT",
+    ] {
+        assert!(
+            !message.contains(driver_words),
+            "`{driver_words}` in the message: {message}"
+        );
+    }
+}
+
+async fn an_edge_a_turn_repeats_is_refused_as_a_duplicate_edge(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let recorded = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
+        .await
+        .expect("turn 1");
+    let (a, b) = (&recorded.node_ids[0], &recorded.node_ids[1]);
+    let mut again = labeled_turn(&session_id, 2, &["t2-a"]);
+    again.edges = vec![TurnEdge {
+        source: NodeRef::Existing(a.clone()),
+        target: NodeRef::Existing(b.clone()),
+        edge_type: EdgeType::LeadsTo,
+        confidence: 0.5,
+        properties: json!({}),
+    }];
+    let refused = repos.turns.record_turn(again).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateEdge { source_node_id, target_node_id, edge_type },
+                ..
+            }) if source_node_id == a && target_node_id == b && edge_type == "leads_to"
+        ),
+        "{refused:?}"
+    );
+    says_no_driver_text(&refused);
+    assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
+}
+
 async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(db: &Database) {
     let repos = Repositories::new(db);
     let refused = repos
@@ -227,7 +302,7 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
         matches!(
             &refused,
             Err(Error::NotFound {
-                entity: "sessions",
+                entity: EntityKind::Session,
                 ..
             })
         ),
@@ -242,9 +317,9 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
         matches!(
             &refused,
             Err(Error::NotFound {
-                entity: "concept_elements",
-                ..
-            })
+                entity: EntityKind::ConceptElement,
+                id,
+            }) if id == "e9"
         ),
         "{refused:?}"
     );
@@ -302,7 +377,7 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
     assert!(matches!(
         repos.turns.record_turn(missing).await,
         Err(Error::NotFound {
-            entity: "kg_nodes",
+            entity: EntityKind::Node,
             ..
         })
     ));
@@ -354,7 +429,7 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
     assert!(matches!(
         repos.turns.context("nope", 10).await,
         Err(Error::NotFound {
-            entity: "sessions",
+            entity: EntityKind::Session,
             ..
         })
     ));

@@ -2,7 +2,7 @@
 
 use entity::utterance::Speaker;
 use interview_persistence::repositories::Repositories;
-use interview_persistence::{Database, Error};
+use interview_persistence::{ConflictKind, Database, Error};
 
 use crate::fixtures::count;
 use crate::on_both_backends;
@@ -87,7 +87,10 @@ async fn utterances_are_refused_for_a_repeated_turn_an_unknown_session_or_turn_z
             .utterances
             .save(utterance(&session.id, 1, Speaker::User, "again"))
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateUtterance { turn_number: 1, speaker, .. },
+            ..
+        }) if speaker == "user"
     ));
     assert!(matches!(
         repos

@@ -1,0 +1,346 @@
+//! The HTTP service over the library: the router, its error responses and
+//! its graceful shutdown. `main.rs` runs it; the tests
+//! (`tests/api/axum_service.rs`) include this file and serve this very
+//! router on 127.0.0.1.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /health` | the health report; 200 when healthy, 503 otherwise |
+//! | `POST /sessions` | `{"session": NewSession, "elements": [NewConceptElement]}` → 201 `{"session", "elements"}` |
+//! | `POST /sessions/{id}/turns` | a `TurnRecord` (its `session_id` must be `{id}`) → 201 `RecordedTurn` |
+//! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` |
+//!
+//! Errors answer `{"error": kind, "message": …}` (plus `conflict` or
+//! `entity` when there is one), whose message never holds SQL, driver
+//! text or credentials; the full error goes to the log.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use interview_persistence::entity::{concept_element, session};
+use interview_persistence::repositories::{
+    NewConceptElement, NewSession, RecordedTurn, Repositories, TurnContext, TurnRecord,
+};
+use interview_persistence::{Database, Error, check_health};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// How long one request may take before the service answers 408 (and
+/// drops it: a turn not yet taken by the writer is then never written).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The utterances a context holds when the query does not say.
+const DEFAULT_RECENT_UTTERANCES: u64 = 10;
+
+/// What the handlers share: the database and its repositories (both
+/// cheap to clone).
+#[derive(Clone)]
+struct AppState {
+    db: Database,
+    repos: Repositories,
+}
+
+/// The service's routes over `db`, with request tracing and a timeout.
+pub fn router(db: Database) -> Router {
+    let repos = Repositories::new(&db);
+    Router::new()
+        .route("/health", get(health))
+        .route("/sessions", post(create_session))
+        .route("/sessions/{session_id}/turns", post(record_turn))
+        .route("/sessions/{session_id}/context", get(turn_context))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState { db, repos })
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, lets the
+/// requests in flight finish, then closes the database (every write
+/// queued before is committed first).
+///
+/// # Errors
+/// The server's I/O error, or the database's when closing it fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    db: Database,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let app = router(db.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("requests in flight are done; closing the database");
+    db.close().await?;
+    Ok(())
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let report = check_health(&state.db).await;
+    let status = if report.is_healthy() {
+        StatusCode::OK
+    } else {
+        tracing::warn!(?report, "unhealthy");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report)).into_response()
+}
+
+/// `POST /sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSession {
+    session: NewSession,
+    #[serde(default)]
+    elements: Vec<NewConceptElement>,
+}
+
+#[derive(Serialize)]
+struct CreatedSession {
+    session: session::Model,
+    elements: Vec<concept_element::Model>,
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    body: Result<Json<CreateSession>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedSession>), ApiError> {
+    let Json(body) = body?;
+    let (session, elements) = state
+        .repos
+        .sessions
+        .create_with_elements(body.session, body.elements)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedSession { session, elements }),
+    ))
+}
+
+async fn record_turn(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    body: Result<Json<TurnRecord>, JsonRejection>,
+) -> Result<(StatusCode, Json<RecordedTurn>), ApiError> {
+    let Json(turn) = body?;
+    if turn.session_id != session_id {
+        return Err(Error::SessionMismatch(format!(
+            "the turn names session `{}` but was posted to session `{session_id}`",
+            turn.session_id
+        ))
+        .into());
+    }
+    let recorded = state.repos.turns.record_turn(turn).await?;
+    Ok((StatusCode::CREATED, Json(recorded)))
+}
+
+#[derive(Deserialize)]
+struct ContextQuery {
+    recent: Option<u64>,
+}
+
+async fn turn_context(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    Query(query): Query<ContextQuery>,
+) -> Result<Json<TurnContext>, ApiError> {
+    let recent = query.recent.unwrap_or(DEFAULT_RECENT_UTTERANCES);
+    Ok(Json(state.repos.turns.context(&session_id, recent).await?))
+}
+
+/// An error as the service answers it.
+enum ApiError {
+    /// The library's error.
+    Library(Error),
+    /// A body that is not JSON, or not the JSON the route takes.
+    Body(JsonRejection),
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        Self::Library(err)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::Body(rejection)
+    }
+}
+
+/// The status an error answers with.
+fn status_of(err: &Error) -> StatusCode {
+    match err {
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::InvalidInput(_)
+        | Error::InvalidValue(_)
+        | Error::SessionMismatch(_)
+        | Error::InvalidReference(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Busy(_) | Error::Connection(_) | Error::Timeout(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What the client is told. Only the kinds whose message the library
+/// writes itself (ids, labels, numbers — never the driver's words) show
+/// it; the others get a fixed sentence.
+fn public_message(err: &Error) -> String {
+    match err {
+        Error::NotFound { .. }
+        | Error::Conflict { .. }
+        | Error::InvalidInput(_)
+        | Error::SessionMismatch(_) => err.to_string(),
+        Error::InvalidValue(_) => "a value was refused by the schema".into(),
+        Error::InvalidReference(_) => "the request names a row that does not exist".into(),
+        Error::Busy(_) => "the database is busy; retry later".into(),
+        Error::Connection(_) => "the database cannot be reached; retry later".into(),
+        Error::Timeout(_) => "the database did not answer in time; retry later".into(),
+        _ => "internal error".into(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let err = match self {
+            Self::Body(rejection) => {
+                tracing::info!(error = %rejection, "refused a request body");
+                let body = json!({"error": "invalid_body", "message": rejection.body_text()});
+                return (rejection.status(), Json(body)).into_response();
+            }
+            Self::Library(err) => err,
+        };
+        let status = status_of(&err);
+        // The whole error, with its source (the driver's error), goes to
+        // the log only.
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        if status.is_server_error() {
+            tracing::error!(error = %err, source, kind = err.kind(), "request failed");
+        } else {
+            tracing::info!(error = %err, source, kind = err.kind(), "request refused");
+        }
+        let mut body = json!({"error": err.kind(), "message": public_message(&err)});
+        match &err {
+            Error::Conflict { conflict, .. } => body["conflict"] = json!(conflict.name()),
+            Error::NotFound { entity, .. } => body["entity"] = json!(entity),
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        if matches!(err, Error::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// The answers to errors no HTTP scenario provokes on demand (a lock held
+/// past the busy timeout, a lost server, a refused value), checked on the
+/// response itself: status, `Retry-After`, and a body without the driver's
+/// words.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DbErr;
+
+    const DRIVER_TEXT: &str = "UNIQUE constraint failed: kg_nodes.label (SQLSTATE 23505) \
+                               postgres://app:secret@db/interviews";
+
+    async fn answered(err: Error) -> (StatusCode, Option<HeaderValue>, serde_json::Value) {
+        let response = ApiError::from(err).into_response();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        let body = serde_json::from_slice(&bytes).expect("a JSON body");
+        (status, retry_after, body)
+    }
+
+    #[tokio::test]
+    async fn busy_answers_503_with_retry_after_and_no_driver_text() {
+        let (status, retry_after, body) =
+            answered(Error::Busy(DbErr::Custom(DRIVER_TEXT.into()))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after, Some(HeaderValue::from_static("1")));
+        assert_eq!(body["error"], "busy");
+        assert!(!body.to_string().contains("secret"), "{body}");
+        assert!(!body.to_string().contains("UNIQUE"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn lost_connections_timeouts_and_refused_values_keep_the_driver_text_out() {
+        for (err, expected) in [
+            (
+                Error::Connection(DbErr::Custom(DRIVER_TEXT.into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Error::Timeout(DbErr::Custom(DRIVER_TEXT.into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Error::InvalidValue(DbErr::Custom(DRIVER_TEXT.into())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::InvalidReference(DbErr::Custom(DRIVER_TEXT.into())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::Database(DbErr::Custom(DRIVER_TEXT.into())),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ] {
+            let kind = err.kind();
+            let (status, retry_after, body) = answered(err).await;
+            assert_eq!(status, expected, "{kind}");
+            assert_eq!(retry_after, None, "{kind}");
+            assert_eq!(body["error"], kind);
+            for leak in ["secret", "UNIQUE", "SQLSTATE", "postgres://"] {
+                assert!(!body.to_string().contains(leak), "{kind}: {body}");
+            }
+        }
+    }
+}
