@@ -500,6 +500,10 @@ impl Error {
             Self::Timeout(_) => "timeout",
             Self::MissingPrivilege { .. } => "missing_privilege",
             Self::Connection(_) => "connection",
+            Self::DestinationExists { .. } => "destination_exists",
+            Self::Unsupported(_) => "unsupported",
+            Self::CopyRefused(_) => "copy_refused",
+            Self::CopyMismatch(_) => "copy_mismatch",
             Self::Database(_) => "database",
         }
     }
