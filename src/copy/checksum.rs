@@ -19,18 +19,18 @@ pub struct TableChecksum {
 }
 
 impl TableChecksum {
-    /// Adds one row.
+    /// Adds one row; returns the size of its serialised form.
     ///
     /// # Errors
     /// The serialisation error of a row that cannot be serialised.
-    pub(crate) fn add(&mut self, row: &impl Serialize) -> serde_json::Result<()> {
+    pub(crate) fn add(&mut self, row: &impl Serialize) -> serde_json::Result<usize> {
         let bytes = serde_json::to_vec(row)?;
         let digest = Sha256::digest(&bytes);
         let mut first = [0u8; 16];
         first.copy_from_slice(&digest[..16]);
         self.sum = self.sum.wrapping_add(u128::from_be_bytes(first));
         self.rows += 1;
-        Ok(())
+        Ok(bytes.len())
     }
 
     /// How many rows were added.

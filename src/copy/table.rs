@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::CopyProgress;
 use super::checksum::TableChecksum;
+use super::target::TargetTransaction;
 use crate::error::{Error, Result};
 
 /// The most bind parameters one insert carries: under SQLite's 32,766 and
@@ -95,12 +96,19 @@ async fn page<E: EntityTrait>(
     Ok(select.all(conn).await?)
 }
 
-/// Copies every row of `E` from `source` to `target`, `page_rows` at a
-/// time, and returns the checksum of what was read and the rows whose
+/// About how many bytes of rows a page holds in memory: pages of a table
+/// whose rows are large (megabyte answers) hold fewer rows.
+const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Rows of the first page of a table, before its rows' size is known.
+const FIRST_PAGE_ROWS: usize = 256;
+
+/// Copies every row of `E` from `source` to `target`, at most `page_rows`
+/// (and about [`PAGE_BYTES`]) at a time, and returns the checksum of what was read and the rows whose
 /// self-reference waits.
 pub(super) async fn copy<E>(
     source: &impl ConnectionTrait,
-    target: &impl ConnectionTrait,
+    target: &mut TargetTransaction,
     page_rows: usize,
     progress: &dyn CopyProgress,
 ) -> Result<(TableChecksum, Vec<Successor>)>
@@ -111,35 +119,60 @@ where
 {
     let table = E::default().table_name();
     let key = key_column::<E>()?;
-    let insert_rows = (MAX_PARAMETERS / E::Column::iter().count().max(1)).max(1);
     let mut checksum = TableChecksum::default();
     let mut successors = Vec::new();
-    let mut last: Option<String> = None;
-    loop {
-        let rows = page::<E>(source, key, last.as_deref(), page_rows).await?;
-        let Some(final_row) = rows.last() else {
-            break;
-        };
-        last = Some(key_of::<E>(final_row, key)?);
+    let mut asked = page_rows.min(FIRST_PAGE_ROWS);
+    let mut rows = page::<E>(source, key, None, asked).await?;
+    // Each page is written while the next one is read: the two databases'
+    // connections work at the same time.
+    while let Some(final_row) = rows.last() {
+        let last = key_of::<E>(final_row, key)?;
         let read = rows.len();
         let mut models = Vec::with_capacity(read);
+        let mut bytes = 0;
         for mut row in rows {
-            checksum.add(&row).map_err(|err| unreadable(table, &err))?;
+            bytes += checksum.add(&row).map_err(|err| unreadable(table, &err))?;
             successors.extend(E::defer_self_reference(&mut row));
-            models.push(row.into_active_model());
+            models.push(row);
         }
-        while !models.is_empty() {
-            let rest = models.split_off(models.len().min(insert_rows));
-            E::insert_many(std::mem::replace(&mut models, rest))
-                .exec_without_returning(target)
-                .await?;
-        }
+        let write = target.write::<E>(models);
+        let complete = read < asked;
+        asked = (PAGE_BYTES / (bytes / read).max(1)).clamp(1, page_rows);
+        let next = async {
+            if complete {
+                Ok(Vec::new())
+            } else {
+                page::<E>(source, key, Some(&last), asked).await
+            }
+        };
+        let (written, next) = tokio::join!(write, next);
+        written?;
+        rows = next?;
         progress.advanced(table, read as u64);
-        if read < page_rows {
-            break;
-        }
     }
     Ok((checksum, successors))
+}
+
+/// Inserts `rows` of `E` in multi-row `INSERT`s, as many rows each as the
+/// backends' parameter limits allow.
+pub(super) async fn insert<E>(target: &impl ConnectionTrait, rows: Vec<E::Model>) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let per_insert = (MAX_PARAMETERS / E::Column::iter().count().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        E::insert_many(
+            rows.by_ref()
+                .take(per_insert)
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(target)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Points each node inserted as its own successor at its real one.
@@ -168,32 +201,20 @@ pub(super) async fn restore_successors(
     Ok(())
 }
 
-/// Reads every row of `E` back from `conn` and checksums it the way
-/// [`copy`] did.
-pub(super) async fn checksum<E>(
-    conn: &impl ConnectionTrait,
-    page_rows: usize,
-) -> Result<TableChecksum>
+/// Reads every row of `E` back from `conn` (streamed, so large rows are
+/// not held together) and checksums it the way [`copy`] did.
+pub(super) async fn checksum<E, C>(conn: &C) -> Result<TableChecksum>
 where
     E: EntityTrait,
     E::Model: Serialize,
+    C: ConnectionTrait + sea_orm::StreamTrait,
 {
+    use futures_util::TryStreamExt;
     let table = E::default().table_name();
-    let key = key_column::<E>()?;
     let mut checksum = TableChecksum::default();
-    let mut last: Option<String> = None;
-    loop {
-        let rows = page::<E>(conn, key, last.as_deref(), page_rows).await?;
-        let Some(final_row) = rows.last() else {
-            break;
-        };
-        last = Some(key_of::<E>(final_row, key)?);
-        for row in &rows {
-            checksum.add(row).map_err(|err| unreadable(table, &err))?;
-        }
-        if rows.len() < page_rows {
-            break;
-        }
+    let mut rows = E::find().stream(conn).await?;
+    while let Some(row) = rows.try_next().await? {
+        checksum.add(&row).map_err(|err| unreadable(table, &err))?;
     }
     Ok(checksum)
 }
