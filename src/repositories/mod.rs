@@ -56,8 +56,12 @@ pub fn now_utc() -> NaiveDateTime {
 /// confidences, coverage and the turn's scores — is such a fraction, and
 /// is checked here before any write: SQLite would store a NaN as NULL and
 /// PostgreSQL would keep it, so neither backend may be left to decide.
+/// Negative zero is refused too: SQLite stores it as `0.0`, PostgreSQL
+/// keeps its sign, so the same value would differ between the backends
+/// (and a study holding one could not be copied from PostgreSQL to SQLite
+/// with its proof).
 pub(crate) fn check_fraction(what: &str, value: f64) -> crate::Result<()> {
-    if (0.0..=1.0).contains(&value) {
+    if (0.0..=1.0).contains(&value) && value.is_sign_positive() {
         Ok(())
     } else {
         Err(crate::Error::InvalidInput(format!(

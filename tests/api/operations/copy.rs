@@ -342,3 +342,27 @@ async fn a_copy_onto_its_own_source_or_from_nowhere_is_refused() {
     assert_eq!(everything(&db).await, before);
     db.close().await.expect("close");
 }
+
+/// `-0.0` compares equal to `0.0`, but SQLite drops its sign where
+/// PostgreSQL keeps it: the same write would hold different values.
+async fn negative_zero_is_refused_so_that_both_backends_hold_the_same_value(db: &Database) {
+    use interview_persistence::repositories::{NewNode, Repositories};
+    let repos = Repositories::new(db);
+    let session = crate::fixtures::start(&repos).await;
+
+    let refused = repos
+        .graph
+        .create_node(NewNode {
+            confidence: -0.0,
+            ..NewNode::new(&session, "signed", "attribute")
+        })
+        .await;
+
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "{refused:?}"
+    );
+    assert_eq!(count(db, "kg_nodes").await, 0);
+}
+
+crate::on_both_backends!(negative_zero_is_refused_so_that_both_backends_hold_the_same_value);
