@@ -79,3 +79,30 @@ mod tests {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod review {
+    use super::TableChecksum;
+
+    /// Review: a row whose float is NaN (or ±Infinity) must not checksum
+    /// like the same row with NULL there — serde_json writes every
+    /// non-finite float as `null`, so a copy that turned NaN into NULL
+    /// (SQLite stores a bound NaN as NULL) is "verified".
+    #[test]
+    fn review_nan_infinity_and_null_have_different_checksums() -> serde_json::Result<()> {
+        let checksum = |value: Option<f64>| -> serde_json::Result<TableChecksum> {
+            let mut sum = TableChecksum::default();
+            sum.add(&("row-1", value))?;
+            Ok(sum)
+        };
+        let null = checksum(None)?;
+        assert_ne!(checksum(Some(f64::NAN))?, null, "NaN checksums as NULL");
+        assert_ne!(checksum(Some(f64::INFINITY))?, null, "Infinity checksums as NULL");
+        assert_ne!(
+            checksum(Some(f64::INFINITY))?,
+            checksum(Some(f64::NEG_INFINITY))?,
+            "+Infinity checksums as -Infinity"
+        );
+        Ok(())
+    }
+}

@@ -3,3 +3,4 @@
 mod backup;
 mod copy;
 mod study;
+mod review;

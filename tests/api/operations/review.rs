@@ -1,0 +1,252 @@
+//! Review findings on `backup` and `copy`: each test states what the issue
+//! promises and fails while the code does not keep that promise.
+
+use interview_persistence::copy::CopyStatus;
+use interview_persistence::{
+    CopyOptions, Database, DatabaseConfig, Error, backup, copy, init_database,
+};
+
+use crate::fixtures::{TABLES, count, exec, populate, query_one};
+use crate::helpers;
+
+/// A SQLite study of its own (closed), a few turns in it.
+async fn sqlite_source(prepare: &[&str]) -> (tempfile::TempDir, DatabaseConfig) {
+    let (dir, config) = helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    populate(&db, 3).await;
+    for sql in prepare {
+        exec(&db, sql).await.expect(sql);
+    }
+    db.close().await.expect("close");
+    (dir, config)
+}
+
+/// "Keep values exact (… JSON equal …)": a JSON integer beyond f64's 53
+/// bits is rewritten as the nearest double, and the copy still reports
+/// `verified` (both checksums are taken after the same lossy decoding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_json_integer_beyond_f64_is_kept_exactly_or_the_copy_is_refused() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE kg_nodes SET properties = '{\"n\":12345678901234567890123}'",
+    ])
+    .await;
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let copied = copy(&source_config, &target_config, CopyOptions::default()).await;
+
+    if let Ok(report) = copied {
+        assert_eq!(report.status, CopyStatus::Verified);
+        let target = Database::connect(&target_config).await.expect("open");
+        let text: String = query_one(
+            &target,
+            "SELECT CAST(properties AS TEXT) FROM kg_nodes LIMIT 1",
+        )
+        .await;
+        target.close().await.expect("close");
+        assert!(
+            text.contains("12345678901234567890123"),
+            "a verified copy changed the JSON number: {text}"
+        );
+    }
+}
+
+/// The checksum must tell NaN (and ±Infinity) from NULL: serde_json writes
+/// every non-finite float as `null`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_nan_score_from_postgresql_is_not_verified_as_null_in_sqlite() {
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+    let source = init_database(&postgres_config).await.expect("init");
+    populate(&source, 2).await;
+    exec(&source, "UPDATE scoring_history SET novelty_score = 'NaN'")
+        .await
+        .expect("NaN");
+    source.close().await.expect("close");
+    let dir = tempfile::tempdir().expect("a directory");
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let copied = copy(&postgres_config, &target_config, CopyOptions::default()).await;
+
+    if let Ok(report) = copied {
+        let target = Database::connect(&target_config).await.expect("open");
+        let nulls: i64 = query_one(
+            &target,
+            "SELECT count(*) FROM scoring_history WHERE novelty_score IS NULL",
+        )
+        .await;
+        target.close().await.expect("close");
+        panic!(
+            "a copy reported {:?} although the NaN scores became NULL ({nulls} rows): {report:?}",
+            report.status
+        );
+    }
+}
+
+/// "Timestamps µs … find values the target cannot hold before writing":
+/// a SQLite timestamp with sub-microsecond digits is truncated by the COPY
+/// text and the checksum (which formats to 6 digits) cannot see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_timestamp_postgresql_cannot_hold_is_not_reported_verified() {
+    let (_dir, source_config) = sqlite_source(&[
+        "UPDATE utterances SET created_at = '2026-01-02 03:04:05.123456789'",
+    ])
+    .await;
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+
+    let copied = copy(&source_config, &postgres_config, CopyOptions::default()).await;
+
+    if let Ok(report) = copied {
+        let target = Database::connect(&postgres_config).await.expect("open");
+        let held: String = query_one(
+            &target,
+            "SELECT to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US') FROM utterances LIMIT 1",
+        )
+        .await;
+        target.close().await.expect("close");
+        panic!(
+            "the source holds .123456789, PostgreSQL {held}, and the copy says {:?}",
+            report.status
+        );
+    }
+}
+
+/// PostgreSQL holds ±Infinity, and a SQLite REAL does too (scores have no
+/// CHECK): a copy between them should carry it (or refuse it before
+/// writing), not fail midway in the COPY text writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_an_infinite_score_copies_from_sqlite_to_postgresql() {
+    let (_dir, source_config) =
+        sqlite_source(&["UPDATE scoring_history SET novelty_score = 9e999"]).await;
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+
+    let copied = copy(&source_config, &postgres_config, CopyOptions::default()).await;
+
+    match copied {
+        Ok(report) => assert_eq!(report.status, CopyStatus::Verified),
+        Err(Error::CopyRefused(_)) => {}
+        Err(other) => panic!("neither copied nor refused before writing: {other:?}"),
+    }
+}
+
+/// "Floats bit-equal … find values the target cannot hold before
+/// writing": SQLite stores -0.0 as the integer 0, so a PostgreSQL -0.0 does
+/// not survive; the copy only finds out after writing every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_negative_zero_postgresql_holds_is_found_before_writing_to_sqlite() {
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+    let source = init_database(&postgres_config).await.expect("init");
+    populate(&source, 2).await;
+    exec(&source, "UPDATE kg_nodes SET confidence = '-0'")
+        .await
+        .expect("-0");
+    source.close().await.expect("close");
+    let dir = tempfile::tempdir().expect("a directory");
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let copied = copy(&postgres_config, &target_config, CopyOptions::default()).await;
+
+    match copied {
+        Ok(report) => assert_eq!(report.status, CopyStatus::Verified),
+        Err(Error::CopyRefused(_)) => {}
+        Err(other) => panic!("neither copied bit-equal nor refused before writing: {other}"),
+    }
+}
+
+/// A backup destination whose name is not UTF-8 (a legal Unix file name,
+/// which the CLI accepts as a `PathBuf`).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_backup_to_a_non_utf8_file_name_is_written() {
+    use std::os::unix::ffi::OsStrExt;
+    let test_db = helpers::sqlite().await;
+    populate(&test_db.db, 2).await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"backup-\xff.db"));
+
+    let made = backup(&test_db.db, &path).await;
+
+    assert!(made.is_ok(), "{made:?}");
+    assert!(path.exists());
+}
+
+/// A backup named like the source's rollback journal (`<db>-journal`)
+/// must not harm the live database nor be eaten by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_backup_named_like_the_sources_journal_harms_neither() {
+    let test_db = helpers::sqlite().await;
+    populate(&test_db.db, 2).await;
+    let file = crate::fixtures::file_of(&test_db.db);
+    let mut journal = file.as_os_str().to_owned();
+    journal.push("-journal");
+    let journal = std::path::PathBuf::from(journal);
+    // Control: another process can open the live database before.
+    let before = Database::connect(test_db.db.config()).await.expect("open before");
+    assert!(count(&before, "sessions").await > 0);
+    before.close().await.expect("close");
+
+    let made = backup(&test_db.db, &journal).await;
+
+    if made.is_ok() {
+        // Another process opens the live database.
+        let again = Database::connect(test_db.db.config()).await.expect("open");
+        let sessions = count(&again, "sessions").await;
+        again.close().await.expect("close");
+        assert!(sessions > 0);
+        assert!(journal.exists(), "the backup was taken for a hot journal");
+    }
+}
+
+/// Index metadata the copy's drop-and-recreate must keep: comments on a
+/// secondary index and on a foreign key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_postgresql_target_keeps_its_index_and_key_comments() {
+    let (_dir, source_config) = sqlite_source(&[]).await;
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+    let target = init_database(&postgres_config).await.expect("init");
+    exec(
+        &target,
+        "DO $$ DECLARE i text; k text; BEGIN \
+           SELECT indexrelid::regclass::text INTO i FROM pg_index \
+             WHERE indrelid = 'utterances'::regclass AND NOT indisprimary LIMIT 1; \
+           EXECUTE format('COMMENT ON INDEX %s IS %L', i, 'kept index'); \
+           SELECT conname INTO k FROM pg_constraint \
+             WHERE conrelid = 'utterances'::regclass AND contype = 'f' LIMIT 1; \
+           EXECUTE format('COMMENT ON CONSTRAINT %I ON utterances IS %L', k, 'kept key'); \
+         END $$",
+    )
+    .await
+    .expect("comments");
+    let comments = "SELECT count(*) FROM pg_description WHERE description IN ('kept index', 'kept key')";
+    let before: i64 = query_one(&target, comments).await;
+    assert_eq!(before, 2);
+
+    let report = copy(&source_config, &postgres_config, CopyOptions::default())
+        .await
+        .expect("copy");
+
+    assert_eq!(report.status, CopyStatus::Verified);
+    let after: i64 = query_one(&target, comments).await;
+    target.close().await.expect("close");
+    assert_eq!(after, 2, "the copy dropped the comments of recreated indexes and keys");
+}
+
+#[allow(dead_code)]
+async fn target_is_empty(db: &Database) -> bool {
+    for table in TABLES {
+        if count(db, table).await != 0 {
+            return false;
+        }
+    }
+    true
+}
