@@ -250,3 +250,94 @@ async fn target_is_empty(db: &Database) -> bool {
     }
     true
 }
+
+/// "Copy must read the source": opening a SQLite source through
+/// `Database::connect` (a writer, `journal_mode=WAL`) switches a file kept
+/// in rollback-journal mode to WAL for good — the source is changed by a
+/// copy that only reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_copying_from_a_sqlite_file_leaves_its_journal_mode_alone() {
+    use sea_orm::ConnectionTrait;
+    let (dir, source_config) = sqlite_source(&[]).await;
+    let outside = sea_orm::Database::connect(source_config.url.expose())
+        .await
+        .expect("an outside connection");
+    outside
+        .execute_unprepared("PRAGMA journal_mode=DELETE")
+        .await
+        .expect("rollback journal");
+    outside.close().await.expect("close");
+    let journal_mode = || async {
+        let outside = sea_orm::Database::connect(source_config.url.expose())
+            .await
+            .expect("an outside connection");
+        let mode: String = outside
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA journal_mode",
+            ))
+            .await
+            .expect("pragma")
+            .expect("a row")
+            .try_get_by_index(0)
+            .expect("text");
+        outside.close().await.expect("close");
+        mode
+    };
+    assert_eq!(journal_mode().await, "delete");
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let report = copy(&source_config, &target_config, CopyOptions::default())
+        .await
+        .expect("copy");
+
+    assert_eq!(report.status, CopyStatus::Verified);
+    assert_eq!(journal_mode().await, "delete", "the copy changed its source");
+}
+
+/// On a current-thread runtime (`#[tokio::main(flavor = "current_thread")]`,
+/// `#[tokio::test]`) the backup API runs inline on the runtime's only
+/// thread: every other task of the process — the writer that serves the
+/// interviews "that keep going", HTTP handlers — stands still until the
+/// whole file is copied.
+#[tokio::test]
+async fn review_a_backup_on_a_current_thread_runtime_lets_other_tasks_run() {
+    let test_db = helpers::sqlite().await;
+    populate(&test_db.db, 2).await;
+    exec(
+        &test_db.db,
+        "CREATE TABLE ballast(x BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+         INSERT INTO ballast SELECT randomblob(1048576) FROM n",
+    )
+    .await
+    .expect("300 MB of ballast");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut longest = std::time::Duration::ZERO;
+            let mut last = std::time::Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                longest = longest.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            longest
+        })
+    };
+    tokio::task::yield_now().await;
+    let dir = tempfile::tempdir().expect("a directory");
+
+    let report = backup(&test_db.db, &dir.path().join("backup.db"))
+        .await
+        .expect("backup");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let longest = ticker.await.expect("the ticker");
+
+    assert!(
+        longest < std::time::Duration::from_millis(100),
+        "other tasks stood still for {longest:?} (snapshot held {} ms)",
+        report.snapshot_ms
+    );
+}
