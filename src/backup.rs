@@ -6,7 +6,9 @@
 //! (`sqlite3_backup_step(-1)`, one step, so it never restarts when another
 //! connection writes). In WAL mode a reader blocks no writer: turns keep
 //! committing while the copy is made; only the checkpointer cannot recycle
-//! the WAL past the snapshot until the copy is done. `VACUUM INTO` would
+//! the WAL past the snapshot until the copy is done. The page copy runs on
+//! a blocking thread that owns the connection, so no task of the runtime
+//! waits for it. `VACUUM INTO` would
 //! copy the same snapshot, but it cannot run inside a transaction, so the
 //! rows it copied could not be counted in that snapshot to verify it.
 //!
@@ -95,11 +97,20 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
                 .into(),
         ));
     }
-    refuse_existing(destination)?;
     let failed = |reason: String| Error::Backup {
         path: destination.to_path_buf(),
         reason,
     };
+    if let Some(source) = db.sqlite_file()
+        && names_database_file(source, destination)
+    {
+        return Err(failed(
+            "that name belongs to the database itself (its file, or the -journal, -wal or -shm \
+             SQLite keeps beside it)"
+                .into(),
+        ));
+    }
+    refuse_existing(destination)?;
     if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
         migration::location::create_private_directories(parent)
             .map_err(|err| failed(format!("cannot create its directory: {err}")))?;
@@ -134,6 +145,34 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
     Ok(report)
 }
 
+/// Whether `candidate` is the SQLite database `database` or one of the
+/// files SQLite keeps beside it (`-journal`, `-wal`, `-shm`): a file
+/// written there would be taken for a hot journal or a WAL of the live
+/// database. Compared by real directories, so `./x/../db` is `db`.
+pub(crate) fn names_database_file(database: &Path, candidate: &Path) -> bool {
+    let real = |path: &Path| -> Option<PathBuf> {
+        let name = path.file_name()?;
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(name))
+    };
+    let (Some(database), Some(candidate)) = (
+        std::fs::canonicalize(database)
+            .ok()
+            .or_else(|| real(database)),
+        real(candidate),
+    ) else {
+        return false;
+    };
+    ["", "-journal", "-wal", "-shm"].iter().any(|suffix| {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        name == candidate.as_os_str()
+    })
+}
+
 /// Fails unless nothing (not even a dangling link) is at `path`.
 pub(crate) fn refuse_existing(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
@@ -157,21 +196,23 @@ pub(crate) struct TemporaryFile {
 }
 
 impl TemporaryFile {
-    /// Creates `.<name>.<pid>-<n>.partial` beside `destination`, owner-only.
+    /// Creates `.interview-<pid>-<n>.partial` beside `destination`,
+    /// owner-only. The name is ASCII whatever the destination's (sqlx opens
+    /// only UTF-8 paths).
     pub(crate) fn beside(destination: &Path) -> std::io::Result<Self> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = destination.file_name().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-        })?;
-        let mut temporary = std::ffi::OsString::from(".");
-        temporary.push(name);
-        temporary.push(format!(
-            ".{}-{}.partial",
+        if destination.file_name().is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the path names no file",
+            ));
+        }
+        let path = destination.with_file_name(format!(
+            ".interview-{}-{}.partial",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let path = destination.with_file_name(temporary);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -271,64 +312,94 @@ mod sqlite {
             path: target.to_path_buf(),
             reason,
         };
-        let target_name = target
-            .to_str()
-            .and_then(|text| CString::new(text).ok())
-            .ok_or_else(|| failed("the path is not UTF-8 or holds a NUL".into()))?;
+        let target_name = c_path(target).map_err(failed)?;
         let dedicated = db.dedicated_connection().await?;
-        let result = async {
-            let mut conn = dedicated
-                .get_sqlite_connection_pool()
-                .acquire()
+        let acquired = dedicated.get_sqlite_connection_pool().acquire().await;
+        // The connection leaves the pool: the copy owns it, so that it can
+        // go to a blocking thread and outlive a dropped future safely.
+        let conn = acquired.map(sqlx::pool::PoolConnection::detach);
+        let _ = dedicated.close().await;
+        let mut conn = conn.map_err(|err| {
+            Error::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+                err.into(),
+            )))
+        })?;
+        sqlx::query("BEGIN")
+            .execute(&mut conn)
+            .await
+            .map_err(db_err)?;
+        let held = Instant::now();
+        // The first read starts the snapshot; every count and the copy
+        // see the same one.
+        let counted = async {
+            let migrations = migrations(&mut conn).await?;
+            let mut tables = Vec::with_capacity(DATA_TABLES.len());
+            for table in DATA_TABLES {
+                let rows: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM \"{table}\""
+                )))
+                .fetch_one(&mut conn)
                 .await
-                .map_err(|err| {
-                    Error::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
-                        err.into(),
-                    )))
-                })?;
-            sqlx::query("BEGIN")
-                .execute(&mut *conn)
-                .await
+                .map_err(db_err)?
+                .try_get(0)
                 .map_err(db_err)?;
-            let held = Instant::now();
-            // The first read starts the snapshot; every count and the copy
-            // see the same one.
-            let snapshot = async {
-                let migrations = migrations(&mut conn).await?;
-                let mut tables = Vec::with_capacity(DATA_TABLES.len());
-                for table in DATA_TABLES {
-                    let rows: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT count(*) FROM \"{table}\""
-                    )))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?
-                    .try_get(0)
-                    .map_err(db_err)?;
-                    tables.push(TableRows {
-                        table,
-                        rows: u64::try_from(rows).unwrap_or(0),
-                    });
-                }
-                let mut handle = conn.lock_handle().await.map_err(db_err)?;
-                let source = handle.as_raw_handle();
-                run_blocking(|| ffi::backup(source, &target_name)).map_err(failed)?;
-                Ok::<_, Error>((migrations, tables))
+                tables.push(TableRows {
+                    table,
+                    rows: u64::try_from(rows).unwrap_or(0),
+                });
             }
-            .await;
-            // A read transaction: ending it can only release the snapshot.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            let held_ms = held.elapsed().as_secs_f64() * 1000.0;
-            let (migrations, tables) = snapshot?;
-            Ok(Snapshot {
-                migrations,
-                tables,
-                held_ms,
-            })
+            Ok::<_, Error>((migrations, tables))
         }
         .await;
-        let _ = dedicated.close().await;
-        result
+        let (migrations, tables) = match counted {
+            Ok(counted) => counted,
+            Err(err) => {
+                let _ = conn.close().await;
+                return Err(err);
+            }
+        };
+        // The page copy blocks for as long as the file takes: on a thread
+        // of its own, so that no task of the runtime waits for it (on a
+        // current-thread runtime, every task would). The thread owns the
+        // connection; if this future is dropped, it finishes the copy
+        // (into the temporary file, which is then removed) and closes it.
+        let runtime = tokio::runtime::Handle::current();
+        let copied = tokio::task::spawn_blocking(move || {
+            let copied = match runtime.block_on(conn.lock_handle()) {
+                Ok(mut handle) => ffi::backup(handle.as_raw_handle(), &target_name),
+                Err(err) => Err(err.to_string()),
+            };
+            // A read transaction: ending it can only release the snapshot.
+            runtime.block_on(async {
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                let _ = conn.close().await;
+            });
+            copied
+        })
+        .await
+        .map_err(|err| failed(format!("the copying thread failed: {err}")))?;
+        let held_ms = held.elapsed().as_secs_f64() * 1000.0;
+        copied.map_err(failed)?;
+        Ok(Snapshot {
+            migrations,
+            tables,
+            held_ms,
+        })
+    }
+
+    /// `path` for `sqlite3_open_v2`: absolute (a relative name beginning
+    /// `file:` would be read as a URI), any bytes a Unix name may hold.
+    fn c_path(path: &Path) -> std::result::Result<CString, String> {
+        let absolute = std::path::absolute(path).map_err(|err| err.to_string())?;
+        #[cfg(unix)]
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(absolute.as_os_str()).to_vec();
+        #[cfg(not(unix))]
+        let bytes = absolute
+            .to_str()
+            .ok_or_else(|| "the path is not UTF-8".to_owned())?
+            .as_bytes()
+            .to_vec();
+        CString::new(bytes).map_err(|_| "the path holds a NUL byte".to_owned())
     }
 
     /// Checks the copy at `path` against `snapshot`; says what differs.
@@ -391,19 +462,6 @@ mod sqlite {
         Error::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
             err.into(),
         )))
-    }
-
-    /// Runs blocking work from async code without moving it to another
-    /// thread (the SQLite handle it uses is borrowed, and must not outlive
-    /// a dropped future): `block_in_place` lets the runtime move its other
-    /// tasks away meanwhile where it can.
-    fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(work)
-            }
-            _ => work(),
-        }
     }
 
     /// The two SQLite calls sqlx does not wrap: the backup API, and closing

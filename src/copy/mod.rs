@@ -180,7 +180,16 @@ pub async fn copy(
             path.display()
         )));
     }
-    let source = Database::connect(from).await?;
+    // A SQLite source is opened read-only: no writer, no switch to WAL, no
+    // probe — a copy leaves its source as it found it.
+    let source = match &source_location {
+        Some(SqliteLocation::File { path, .. }) => {
+            let mut read_only = from.clone();
+            read_only.url = crate::config::DatabaseUrl::sqlite_file_read_only(path)?;
+            Database::connect(&read_only).await?
+        }
+        _ => Database::connect(from).await?,
+    };
     let result = async {
         let status = require_current(source.connection()).await?;
         let mut target = Target::open(to, target_location.as_ref(), &status).await?;
@@ -271,9 +280,13 @@ impl Target {
             let url = temporary.path().to_str().ok_or_else(|| {
                 Error::CopyRefused(format!("the path `{}` is not UTF-8", path.display()))
             })?;
-            let config = config
-                .clone()
-                .with_url(&migration::location::sqlite_url_for_path(url))?;
+            // `mode=rw`: the file exists; a connection still opening after
+            // a dropped copy removed it must not create it again.
+            let url = migration::location::sqlite_url_for_path(url);
+            let url = url
+                .strip_suffix("?mode=rwc")
+                .map_or(url.clone(), |base| format!("{base}?mode=rw"));
+            let config = config.clone().with_url(&url)?;
             let db = crate::init_database(&config).await?;
             return Ok(Self {
                 db,
@@ -380,8 +393,14 @@ async fn copy_rows(
     let page_rows = options.page_rows.max(1);
     let snapshot = source.begin_read().await?;
     let counts = target::count_rows(&snapshot).await?;
-    if source.backend() == Backend::Sqlite && target.backend() == Backend::Postgres {
-        refuse_nul(&snapshot).await?;
+    match (source.backend(), target.backend()) {
+        (Backend::Sqlite, Backend::Postgres) => {
+            refuse_unstorable(&snapshot, table::Direction::ToPostgres).await?;
+        }
+        (Backend::Postgres, Backend::Sqlite) => {
+            refuse_unstorable(&snapshot, table::Direction::ToSqlite).await?;
+        }
+        _ => {}
     }
 
     let mut txn = TargetTransaction::begin(target).await?;
@@ -465,15 +484,20 @@ async fn copy_rows(
     Ok(checked)
 }
 
-/// Refuses a SQLite source holding a NUL character for a PostgreSQL
-/// target, naming the first such table, row and column.
-async fn refuse_nul(snapshot: &DatabaseTransaction) -> Result<()> {
+/// Refuses a source holding a value the target cannot keep as it is (a
+/// NUL character or a time finer than the microsecond for PostgreSQL, NaN
+/// or −0 for SQLite), naming the first such table, row and column.
+async fn refuse_unstorable(
+    snapshot: &DatabaseTransaction,
+    direction: table::Direction,
+) -> Result<()> {
     macro_rules! scan {
         ($entity:ty) => {
-            if let Some((row, column)) = table::find_nul::<$entity>(snapshot).await? {
+            if let Some((row, column, what)) =
+                table::find_unstorable::<$entity>(snapshot, direction).await?
+            {
                 return Err(Error::CopyRefused(format!(
-                    "`{}` row `{}`: `{column}` holds a NUL character, which PostgreSQL cannot store \
-                     (text and jsonb cannot hold U+0000); nothing was written",
+                    "`{}` row `{}`: `{column}` holds {what}; nothing was written",
                     sea_orm::EntityName::table_name(&<$entity>::default()),
                     row.escape_debug(),
                 )));

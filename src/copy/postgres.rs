@@ -95,16 +95,15 @@ fn push_value(data: &mut String, value: &Value) -> std::result::Result<(), Strin
         Value::SmallInt(Some(n)) => write!(data, "{n}"),
         Value::Int(Some(n)) => write!(data, "{n}"),
         Value::BigInt(Some(n)) => write!(data, "{n}"),
-        // `{:?}` is the shortest decimal that reads back to the same bits.
-        Value::Double(Some(x)) if x.is_finite() => write!(data, "{x:?}"),
-        Value::Float(Some(x)) if x.is_finite() => write!(data, "{x:?}"),
+        Value::Double(Some(x)) => push_float(data, *x),
+        Value::Float(Some(x)) => push_float(data, f64::from(*x)),
         Value::ChronoDateTime(Some(at)) => write!(data, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f")),
         Value::Json(Some(json)) => {
             let text = serde_json::to_string(json).map_err(|err| err.to_string())?;
             push_escaped(data, &text);
             Ok(())
         }
-        other if is_null(other) => {
+        other if super::checksum::is_null(other) => {
             data.push_str("\\N");
             Ok(())
         }
@@ -113,22 +112,19 @@ fn push_value(data: &mut String, value: &Value) -> std::result::Result<(), Strin
     written.map_err(|err| err.to_string())
 }
 
-/// Whether `value` is a NULL of any type.
-fn is_null(value: &Value) -> bool {
-    matches!(
-        value,
-        Value::String(None)
-            | Value::Char(None)
-            | Value::Bool(None)
-            | Value::TinyInt(None)
-            | Value::SmallInt(None)
-            | Value::Int(None)
-            | Value::BigInt(None)
-            | Value::Double(None)
-            | Value::Float(None)
-            | Value::ChronoDateTime(None)
-            | Value::Json(None)
-    )
+/// A float as PostgreSQL reads it back to the same bits: the shortest
+/// decimal (`{:?}`), and `NaN`, `Infinity`, `-Infinity` by name.
+fn push_float(data: &mut String, x: f64) -> std::fmt::Result {
+    use std::fmt::Write;
+    if x.is_nan() {
+        data.push_str("NaN");
+        Ok(())
+    } else if x.is_infinite() {
+        data.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        Ok(())
+    } else {
+        write!(data, "{x:?}")
+    }
 }
 
 /// COPY's text format: backslash, newline, carriage return and tab
@@ -170,8 +166,12 @@ pub(super) async fn defer_keys_and_indexes(
     if owned != Some(true) {
         return Ok(Vec::new());
     }
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass) \
+    // (make, drop, comment): a comment goes with what it describes.
+    let indexes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass), \
+                CASE WHEN obj_description(i.indexrelid, 'pg_class') IS NOT NULL THEN \
+                  format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass, \
+                         obj_description(i.indexrelid, 'pg_class')) END \
          FROM pg_index i WHERE i.indrelid = ANY($1::text[]::regclass[]) \
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
          ORDER BY i.indexrelid",
@@ -180,10 +180,13 @@ pub(super) async fn defer_keys_and_indexes(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    let keys: Vec<(String, String)> = sqlx::query_as(
+    let keys: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, \
                        pg_get_constraintdef(oid)), \
-                format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname) \
+                format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname), \
+                CASE WHEN obj_description(oid, 'pg_constraint') IS NOT NULL THEN \
+                  format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, conrelid::regclass, \
+                         obj_description(oid, 'pg_constraint')) END \
          FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY($1::text[]::regclass[]) \
          ORDER BY oid",
     )
@@ -191,13 +194,15 @@ pub(super) async fn defer_keys_and_indexes(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    let mut recreate = Vec::with_capacity(indexes.len() + keys.len());
-    for (create, drop) in indexes.into_iter().chain(keys) {
+    let mut recreate = Vec::with_capacity(2 * (indexes.len() + keys.len()));
+    for (create, drop, comment) in indexes.into_iter().chain(keys) {
         sqlx::query(sqlx::AssertSqlSafe(drop))
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
         recreate.push(create);
+        // No comment, no statement.
+        recreate.extend(comment);
     }
     Ok(recreate)
 }
@@ -246,15 +251,12 @@ where
     E: EntityTrait,
     E::Model: Serialize,
 {
-    let table = E::default().table_name();
     let select = E::find().build(DbBackend::Postgres).to_string();
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(conn);
     let mut checksum = TableChecksum::default();
     while let Some(row) = rows.try_next().await.map_err(db_err)? {
         let model = E::Model::from_query_result(&QueryResult::from(row), "")?;
-        checksum.add(&model).map_err(|err| {
-            Error::Unsupported(format!("a row of `{table}` cannot be serialised: {err}"))
-        })?;
+        checksum.add::<E>(&model);
     }
     Ok(checksum)
 }
@@ -280,6 +282,13 @@ mod tests {
             line.push('|');
         }
         assert_eq!(line, "a\\\\b\\tc\\nd\\re|\\N|0.30000000000000004|5e-324|t|");
-        assert!(push_value(&mut String::new(), &Value::Double(Some(f64::NAN))).is_err());
+        let mut special = String::new();
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0] {
+            push_value(&mut special, &Value::Double(Some(x)))
+                .map_err(|e| e.to_string())
+                .ok();
+            special.push('|');
+        }
+        assert_eq!(special, "NaN|Infinity|-Infinity|-0.0|");
     }
 }

@@ -131,7 +131,7 @@ where
         let mut models = Vec::with_capacity(read);
         let mut bytes = 0;
         for mut row in rows {
-            bytes += checksum.add(&row).map_err(|err| unreadable(table, &err))?;
+            bytes += checksum.add::<E>(&row);
             successors.extend(E::defer_self_reference(&mut row));
             models.push(row);
         }
@@ -210,65 +210,90 @@ where
     C: ConnectionTrait + sea_orm::StreamTrait,
 {
     use futures_util::TryStreamExt;
-    let table = E::default().table_name();
     let mut checksum = TableChecksum::default();
     let mut rows = E::find().stream(conn).await?;
     while let Some(row) = rows.try_next().await? {
-        checksum.add(&row).map_err(|err| unreadable(table, &err))?;
+        checksum.add::<E>(&row);
     }
     Ok(checksum)
 }
 
-/// The text and JSON columns of `E`: where a SQLite value may hold a NUL
-/// that PostgreSQL cannot.
-fn text_columns<E: EntityTrait>() -> Vec<(E::Column, bool)> {
-    E::Column::iter()
-        .filter_map(|column| match column.def().get_column_type() {
-            ColumnType::Text | ColumnType::String(_) | ColumnType::Char(_) => Some((column, false)),
-            ColumnType::Json | ColumnType::JsonBinary => Some((column, true)),
-            _ => None,
-        })
-        .collect()
+/// Which way a copy goes, for [`find_unstorable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    /// SQLite → PostgreSQL.
+    ToPostgres,
+    /// PostgreSQL → SQLite.
+    ToSqlite,
 }
 
-/// SQLite source, PostgreSQL target: the first row of `E` holding a NUL
-/// character (in text, or in a JSON string or key), as (row id, column).
-/// PostgreSQL's `text` and `jsonb` cannot hold it; finding it before
-/// anything is written keeps the target as it was.
-pub(super) async fn find_nul<E: EntityTrait>(
+/// The SQL condition under which `column` of `table` holds a value the
+/// target cannot keep as it is, and what that value is.
+fn unstorable_condition(
+    table: &str,
+    name: &str,
+    column_type: &ColumnType,
+    direction: Direction,
+) -> Option<(String, &'static str)> {
+    match (direction, column_type) {
+        // PostgreSQL's `text` and `jsonb` cannot hold U+0000.
+        (Direction::ToPostgres, ColumnType::Text | ColumnType::String(_) | ColumnType::Char(_)) => {
+            Some((
+                format!("instr(CAST(\"{name}\" AS BLOB), x'00') > 0"),
+                "a NUL character (PostgreSQL text cannot hold U+0000)",
+            ))
+        }
+        // JSON text spells NUL `\u0000`; json_tree decodes it, so a literal
+        // backslash before `u0000` is not taken for one.
+        (Direction::ToPostgres, ColumnType::Json | ColumnType::JsonBinary) => Some((
+            format!(
+                "(instr(\"{name}\", '\\u0000') > 0 AND EXISTS (SELECT 1 FROM json_tree(\"{table}\".\"{name}\") \
+                 WHERE (type = 'text' AND instr(CAST(atom AS BLOB), x'00') > 0) \
+                    OR instr(CAST(key AS BLOB), x'00') > 0))"
+            ),
+            "a NUL character in a JSON string (PostgreSQL jsonb cannot hold U+0000)",
+        )),
+        // PostgreSQL keeps microseconds.
+        (Direction::ToPostgres, ColumnType::DateTime | ColumnType::Timestamp) => Some((
+            format!("\"{name}\" GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"),
+            "a time finer than the microsecond (PostgreSQL keeps microseconds)",
+        )),
+        // SQLite stores NaN as NULL and -0 as 0.
+        (Direction::ToSqlite, ColumnType::Double | ColumnType::Float) => Some((
+            format!("(\"{name}\" = 'NaN'::float8 OR CAST(\"{name}\" AS text) = '-0')"),
+            "NaN or a negative zero (SQLite stores NaN as NULL and -0 as 0)",
+        )),
+        _ => None,
+    }
+}
+
+/// The first row of `E` in `source` holding a value the target cannot
+/// keep as it is: (row id, column, what the value is). Looked for before
+/// anything is written, so that the target stays as it was.
+pub(super) async fn find_unstorable<E: EntityTrait>(
     source: &impl ConnectionTrait,
-) -> Result<Option<(String, String)>> {
+    direction: Direction,
+) -> Result<Option<(String, String, &'static str)>> {
     let table = E::default().table_name();
     let key = key_column::<E>()?;
-    let columns = text_columns::<E>();
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    let conditions: Vec<(String, String)> = columns
-        .iter()
-        .map(|(column, json)| {
+    let conditions: Vec<(String, String, &'static str)> = E::Column::iter()
+        .filter_map(|column| {
             let name = column.as_str();
-            let condition = if *json {
-                // JSON text spells NUL `\u0000`; json_tree decodes it, so a
-                // literal backslash before `u0000` is not taken for one.
-                format!(
-                    "(instr(\"{name}\", '\\u0000') > 0 AND EXISTS (SELECT 1 FROM json_tree(\"{table}\".\"{name}\") \
-                     WHERE (type = 'text' AND instr(CAST(atom AS BLOB), x'00') > 0) \
-                        OR instr(CAST(key AS BLOB), x'00') > 0))"
-                )
-            } else {
-                format!("instr(CAST(\"{name}\" AS BLOB), x'00') > 0")
-            };
-            (name.to_owned(), condition)
+            unstorable_condition(table, name, column.def().get_column_type(), direction)
+                .map(|(condition, what)| (name.to_owned(), condition, what))
         })
         .collect();
+    if conditions.is_empty() {
+        return Ok(None);
+    }
     let which: String = conditions
         .iter()
-        .map(|(name, condition)| format!("WHEN {condition} THEN '{name}' "))
+        .enumerate()
+        .map(|(i, (_, condition, _))| format!("WHEN {condition} THEN {i} "))
         .collect();
-    let any: Vec<&str> = conditions.iter().map(|(_, c)| c.as_str()).collect();
+    let any: Vec<&str> = conditions.iter().map(|(_, c, _)| c.as_str()).collect();
     let sql = format!(
-        "SELECT \"{key}\", CASE {which}END FROM \"{table}\" WHERE {} LIMIT 1",
+        "SELECT CAST(\"{key}\" AS TEXT), CASE {which}END FROM \"{table}\" WHERE {} LIMIT 1",
         any.join(" OR "),
         key = key.as_str(),
     );
@@ -278,12 +303,13 @@ pub(super) async fn find_nul<E: EntityTrait>(
             sql,
         ))
         .await?;
-    Ok(match row {
-        Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),
-        None => None,
-    })
-}
-
-fn unreadable(table: &str, err: &serde_json::Error) -> Error {
-    Error::Unsupported(format!("a row of `{table}` cannot be serialised: {err}"))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: String = row.try_get_by_index(0)?;
+    let index: i32 = row.try_get_by_index(1)?;
+    Ok(usize::try_from(index)
+        .ok()
+        .and_then(|i| conditions.get(i))
+        .map(|(name, _, what)| (id, name.clone(), *what)))
 }

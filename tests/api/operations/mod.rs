@@ -2,5 +2,5 @@
 
 mod backup;
 mod copy;
+mod hostile;
 mod study;
-mod review;
