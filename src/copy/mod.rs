@@ -16,6 +16,7 @@
 //!   text cannot) is found before anything is written.
 
 mod checksum;
+mod json_numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod table;
@@ -393,6 +394,7 @@ async fn copy_rows(
     let page_rows = options.page_rows.max(1);
     let snapshot = source.begin_read().await?;
     let counts = target::count_rows(&snapshot).await?;
+    refuse_inexact_json(&snapshot).await?;
     match (source.backend(), target.backend()) {
         (Backend::Sqlite, Backend::Postgres) => {
             refuse_unstorable(&snapshot, table::Direction::ToPostgres).await?;
@@ -498,6 +500,33 @@ async fn refuse_unstorable(
             {
                 return Err(Error::CopyRefused(format!(
                     "`{}` row `{}`: `{column}` holds {what}; nothing was written",
+                    sea_orm::EntityName::table_name(&<$entity>::default()),
+                    row.escape_debug(),
+                )));
+            }
+        };
+    }
+    scan!(entity::session::Entity);
+    scan!(entity::utterance::Entity);
+    scan!(entity::kg_node::Entity);
+    scan!(entity::kg_edge::Entity);
+    scan!(entity::scoring_history::Entity);
+    scan!(entity::concept_element::Entity);
+    scan!(entity::session_erasure::Entity);
+    Ok(())
+}
+
+/// Refuses a source holding a JSON number the entity models would round
+/// (see [`json_numbers`]), naming its table, row, column and number.
+async fn refuse_inexact_json(snapshot: &DatabaseTransaction) -> Result<()> {
+    macro_rules! scan {
+        ($entity:ty) => {
+            if let Some((row, column, number)) =
+                table::find_inexact_json_number::<$entity>(snapshot).await?
+            {
+                return Err(Error::CopyRefused(format!(
+                    "`{}` row `{}`: `{column}` holds the JSON number {number}, which this module \
+                     reads as a 64-bit integer or a double and would round; nothing was written",
                     sea_orm::EntityName::table_name(&<$entity>::default()),
                     row.escape_debug(),
                 )));

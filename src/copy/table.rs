@@ -218,6 +218,55 @@ where
     Ok(checksum)
 }
 
+/// The first JSON number of `E`'s rows in `source` that the entity models
+/// would round: (row id, column, the number). Only documents with a run of
+/// 16 digits (a double holds 15–17) are read back to be looked at.
+pub(super) async fn find_inexact_json_number<E: EntityTrait>(
+    source: &impl ConnectionTrait,
+) -> Result<Option<(String, String, String)>> {
+    let table = E::default().table_name();
+    let key = key_column::<E>()?;
+    let backend = source.get_database_backend();
+    for column in E::Column::iter() {
+        if !matches!(
+            column.def().get_column_type(),
+            ColumnType::Json | ColumnType::JsonBinary
+        ) {
+            continue;
+        }
+        let name = column.as_str();
+        let candidates = match backend {
+            sea_orm::DbBackend::Postgres => format!(
+                "SELECT CAST(\"{key}\" AS TEXT), CAST(\"{name}\" AS TEXT) FROM \"{table}\" \
+                 WHERE CAST(\"{name}\" AS TEXT) ~ '[0-9]{{16}}'",
+                key = key.as_str()
+            ),
+            _ => format!(
+                "SELECT CAST(\"{key}\" AS TEXT), \"{name}\" FROM \"{table}\" WHERE \"{name}\" GLOB '*{}*'",
+                "[0-9]".repeat(16),
+                key = key.as_str()
+            ),
+        };
+        let rows = source
+            .query_all_raw(sea_orm::Statement::from_string(backend, candidates))
+            .await?;
+        for row in rows {
+            let json: Option<String> = row.try_get_by_index(1)?;
+            if let Some(number) = json
+                .as_deref()
+                .and_then(super::json_numbers::first_inexact_number)
+            {
+                return Ok(Some((
+                    row.try_get_by_index(0)?,
+                    name.to_owned(),
+                    number.to_owned(),
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Which way a copy goes, for [`find_unstorable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Direction {

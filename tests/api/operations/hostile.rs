@@ -313,3 +313,27 @@ async fn a_backup_on_a_current_thread_runtime_lets_other_tasks_run() {
         report.snapshot_ms
     );
 }
+
+/// JSON numbers are read into 64-bit integers or doubles: one with more
+/// digits than those hold (a Python-era file may have any) would come out
+/// rounded, on both sides of the checksum alike — so it is refused first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_number_a_double_cannot_hold_is_refused_before_anything_is_written() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE kg_nodes SET properties = '{\"n\":12345678901234567890123, \"phone\":\"12345678901234567890\"}' \
+         WHERE id = (SELECT min(id) FROM kg_nodes)",
+    ])
+    .await;
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let copied = copy(&source_config, &target_config, CopyOptions::default()).await;
+
+    match copied {
+        Err(Error::CopyRefused(reason)) => {
+            assert!(reason.contains("`kg_nodes` row"), "{reason}");
+            assert!(reason.contains("12345678901234567890123"), "{reason}");
+        }
+        other => panic!("expected CopyRefused, got {other:?}"),
+    }
+    assert!(!dir.path().join("copy.db").exists());
+}
