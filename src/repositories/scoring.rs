@@ -150,7 +150,8 @@ impl ScoringRepository {
             .await?)
     }
 
-    /// The strategies of the last `n` turns, oldest first.
+    /// The strategies of the last `n` turns, oldest first (`n` clamped to
+    /// [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -161,7 +162,7 @@ impl ScoringRepository {
             .column(scoring_history::Column::StrategySelected)
             .filter(scoring_history::Column::SessionId.eq(session_id))
             .order_by_desc(scoring_history::Column::TurnNumber)
-            .limit(n)
+            .limit(super::row_limit(n))
             .into_tuple()
             .all(self.db.connection())
             .await?;

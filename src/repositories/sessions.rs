@@ -258,7 +258,8 @@ impl SessionRepository {
             .ok_or_else(|| not_found(session_id))
     }
 
-    /// Sessions newest first, of one status or all, at most `limit`.
+    /// Sessions newest first, of one status or all, at most `limit`
+    /// (clamped to [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -274,7 +275,7 @@ impl SessionRepository {
                 by_bytes(self.db.backend().into(), session::Column::Id),
                 Order::Desc,
             )
-            .limit(limit);
+            .limit(super::row_limit(limit));
         if let Some(status) = status {
             query = query.filter(session::Column::Status.eq(status));
         }
@@ -525,7 +526,8 @@ impl SessionRepository {
             })
     }
 
-    /// The records of erasures, most recent first, at most `limit`.
+    /// The records of erasures, most recent first, at most `limit`
+    /// (clamped to [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -537,7 +539,7 @@ impl SessionRepository {
                 by_bytes(self.db.backend().into(), session_erasure::Column::SessionId),
                 Order::Desc,
             )
-            .limit(limit)
+            .limit(super::row_limit(limit))
             .all(self.db.connection())
             .await?
             .into_iter()

@@ -270,7 +270,8 @@ impl TurnRepository {
     /// Reads what planning the next question needs — the session, its
     /// current nodes, its edges, its last `recent_utterances` utterances and
     /// its scoring history — in one snapshot, so a turn being recorded is
-    /// seen whole or not at all.
+    /// seen whole or not at all. `recent_utterances` is clamped to
+    /// [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT) (`u64::MAX` means all).
     ///
     /// # Errors
     /// [`Error::NotFound`] when the session does not exist.

@@ -33,6 +33,7 @@ on_both_backends!(
     turns_recorded_concurrently_leave_the_highest_turn_count,
     hostile_values_are_stored_as_data,
     json_nested_too_deep_is_refused_clearly,
+    limits_above_i64_max_read_everything_instead_of_panicking,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -433,6 +434,40 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
             ..
         })
     ));
+}
+
+/// SQL's LIMIT is a signed 64-bit number: a `u64` limit above `i64::MAX`
+/// once reached the driver, which panicked binding it. Clamped, such a
+/// limit reads every row.
+async fn limits_above_i64_max_read_everything_instead_of_panicking(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    for t in 1..=2 {
+        repos
+            .turns
+            .record_turn(labeled_turn(&session_id, t, &[&format!("t{t}-a")]))
+            .await
+            .expect("record");
+    }
+    for limit in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        let context = repos
+            .turns
+            .context(&session_id, limit)
+            .await
+            .expect("context");
+        assert_eq!(context.recent_utterances.len(), 4, "{limit}");
+        let last = repos.utterances.last(&session_id, limit).await.expect("last");
+        assert_eq!(last.len(), 4, "{limit}");
+        let strategies = repos
+            .scoring
+            .last_strategies(&session_id, limit)
+            .await
+            .expect("strategies");
+        assert_eq!(strategies.len(), 2, "{limit}");
+        let sessions = repos.sessions.list(None, limit).await.expect("list");
+        assert_eq!(sessions.len(), 1, "{limit}");
+        repos.sessions.erasures(limit).await.expect("erasures");
+    }
 }
 
 /// 16 tasks × 100 read-then-write calls on one node's provenance (each call
