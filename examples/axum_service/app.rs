@@ -8,12 +8,14 @@
 //! | `GET /health` | the health report; 200 when healthy, 503 otherwise |
 //! | `POST /sessions` | `{"session": NewSession, "elements": [NewConceptElement]}` → 201 `{"session", "elements"}` |
 //! | `POST /sessions/{id}/turns` | a `TurnRecord` (its `session_id` must be `{id}`) → 201 `RecordedTurn` |
-//! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` |
+//! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` (`recent` at most 1000, 422 above) |
 //!
 //! Errors answer `{"error": kind, "message": …}` (plus `conflict` or
 //! `entity` when there is one), whose message never holds SQL, driver
-//! text or credentials; the full error goes to the log.
+//! text or credentials; the full error goes to the log. A handler that
+//! panics answers a JSON 500 (`internal`); the panic goes to the log.
 
+use std::any::Any;
 use std::future::Future;
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ use interview_persistence::repositories::{
 use interview_persistence::{Database, Error, check_health};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,6 +43,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The utterances a context holds when the query does not say.
 const DEFAULT_RECENT_UTTERANCES: u64 = 10;
 
+/// The most utterances one context request may ask for; more answers 422.
+pub const MAX_RECENT_UTTERANCES: u64 = 1000;
+
 /// What the handlers share: the database and its repositories (both
 /// cheap to clone).
 #[derive(Clone)]
@@ -48,7 +54,8 @@ struct AppState {
     repos: Repositories,
 }
 
-/// The service's routes over `db`, with request tracing and a timeout.
+/// The service's routes over `db`, with request tracing, a timeout, and
+/// a JSON 500 for a handler that panics.
 pub fn router(db: Database) -> Router {
     let repos = Repositories::new(&db);
     Router::new()
@@ -60,6 +67,7 @@ pub fn router(db: Database) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(CatchPanicLayer::custom(panic_answer))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState { db, repos })
 }
@@ -183,7 +191,26 @@ async fn turn_context(
     Query(query): Query<ContextQuery>,
 ) -> Result<Json<TurnContext>, ApiError> {
     let recent = query.recent.unwrap_or(DEFAULT_RECENT_UTTERANCES);
+    if recent > MAX_RECENT_UTTERANCES {
+        return Err(Error::InvalidInput(format!(
+            "recent={recent} is above the most a context holds, {MAX_RECENT_UTTERANCES}"
+        ))
+        .into());
+    }
     Ok(Json(state.repos.turns.context(&session_id, recent).await?))
+}
+
+/// A handler's panic, answered as a JSON 500; what it said goes to the
+/// log only.
+fn panic_answer(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let said = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = said, "a handler panicked");
+    let body = json!({"error": "internal", "message": "internal error"});
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 /// An error as the service answers it.
@@ -296,6 +323,31 @@ mod tests {
             .expect("a body");
         let body = serde_json::from_slice(&bytes).expect("a JSON body");
         (status, retry_after, body)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_without_its_message() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("secret state: postgres://app:secret@db");
+                    #[allow(unreachable_code)]
+                    ()
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port");
+        let url = format!("http://{}/boom", listener.local_addr().expect("an address"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(url).await.expect("an answer");
+        assert_eq!(response.status().as_u16(), 500);
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        server.abort();
+        assert_eq!(body["error"], "internal");
+        assert!(!body.to_string().contains("secret"), "{body}");
     }
 
     #[tokio::test]

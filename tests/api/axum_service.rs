@@ -25,6 +25,7 @@ on_both_backends!(
     a_confidence_out_of_range_answers_422_and_writes_nothing,
     malformed_or_mistyped_json_answers_4xx,
     shutdown_lets_a_turn_in_flight_finish_then_closes_the_database,
+    a_recent_count_above_the_cap_answers_422_and_the_server_lives_on,
 );
 
 /// The example's router, served on a random local port.
@@ -397,6 +398,35 @@ async fn malformed_or_mistyped_json_answers_4xx(db: &Database) {
         .expect("POST");
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(count(db, "utterances").await, 0);
+}
+
+/// `recent` above `i64::MAX` once panicked in the driver's bind; any
+/// count above the service's cap now answers 422, and the cap itself is
+/// served.
+async fn a_recent_count_above_the_cap_answers_422_and_the_server_lives_on(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    let context = |recent: String| format!("/sessions/{session_id}/context?recent={recent}");
+    for recent in [
+        service_app::MAX_RECENT_UTTERANCES + 1,
+        i64::MAX as u64,
+        i64::MAX as u64 + 1,
+        u64::MAX,
+    ] {
+        let (status, body) = served.get(&context(recent.to_string())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{recent}: {body}");
+        assert_eq!(body["error"], "invalid_input", "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("1000")),
+            "{body}"
+        );
+    }
+    let (status, body) = served
+        .get(&context(service_app::MAX_RECENT_UTTERANCES.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = served.get("/health").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn shutdown_lets_a_turn_in_flight_finish_then_closes_the_database(db: &Database) {
