@@ -5,7 +5,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /health` | the health report; 200 when healthy, 503 otherwise |
+//! | `GET /health` | the health report; 200 when healthy, 503 otherwise (`status`, `latest_migration`, `pending_migrations`, `problems`: kinds only, the full report goes to the log) |
 //! | `POST /sessions` | `{"session": NewSession, "elements": [NewConceptElement]}` → 201 `{"session", "elements"}` |
 //! | `POST /sessions/{id}/turns` | a `TurnRecord` (its `session_id` must be `{id}`) → 201 `RecordedTurn` |
 //! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` (`recent` at most 1000, 422 above) |
@@ -123,13 +123,45 @@ pub async fn shutdown_signal() {
 
 async fn health(State(state): State<AppState>) -> Response {
     let report = check_health(&state.db).await;
-    let status = if report.is_healthy() {
-        StatusCode::OK
-    } else {
-        tracing::warn!(?report, "unhealthy");
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(report)).into_response()
+    if report.is_healthy() {
+        return (StatusCode::OK, Json(report)).into_response();
+    }
+    // The endpoint is unauthenticated: the driver's error (which may name
+    // a role or host), the file's path, the integrity complaint and the
+    // warnings go to the log only; the answer names kinds of problems.
+    tracing::warn!(?report, "unhealthy");
+    let body = json!({
+        "status": report.status,
+        "latest_migration": report.latest_migration,
+        "pending_migrations": report.pending_migrations,
+        "problems": health_problems(&report),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// What is wrong with an unhealthy database, as fixed kinds:
+/// `unreachable` (the check could not run), `integrity_check_failed`,
+/// `foreign_keys_off`, `pending_migrations`, or `unhealthy` for anything
+/// else (a schema newer than this build, sessions that could not be
+/// counted); the log has the details.
+fn health_problems(report: &interview_persistence::HealthReport) -> Vec<&'static str> {
+    let mut problems = Vec::new();
+    if report.integrity.is_none() {
+        problems.push("unreachable");
+    }
+    if report.integrity.as_ref().is_some_and(|i| i.is_failure()) {
+        problems.push("integrity_check_failed");
+    }
+    if report.foreign_keys == Some(false) {
+        problems.push("foreign_keys_off");
+    }
+    if !report.pending_migrations.is_empty() {
+        problems.push("pending_migrations");
+    }
+    if problems.is_empty() {
+        problems.push("unhealthy");
+    }
+    problems
 }
 
 /// `POST /sessions`.

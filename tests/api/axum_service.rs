@@ -19,6 +19,7 @@ use crate::service_app;
 on_both_backends!(
     health_answers_200_with_the_report_when_the_database_is_healthy,
     health_answers_503_when_a_migration_is_pending,
+    health_answers_503_without_driver_text_when_the_database_is_gone,
     a_session_a_turn_and_its_context_round_trip_over_http,
     a_turn_posted_twice_answers_409_without_driver_text,
     an_unknown_session_answers_404,
@@ -176,6 +177,30 @@ async fn health_answers_503_when_a_migration_is_pending(db: &Database) {
         Some(1),
         "{report}"
     );
+    assert_eq!(report["problems"], json!(["pending_migrations"]));
+    assert_safe_health_body(db, &report);
+}
+
+/// A 503 from the unauthenticated `/health` names kinds only: no driver
+/// text, no path or URL, no advice naming the tools.
+fn assert_safe_health_body(db: &Database, report: &Value) {
+    for key in ["error", "path", "warnings", "integrity", "journal_mode"] {
+        assert!(report.get(key).is_none(), "`{key}` in the 503 body: {report}");
+    }
+    let text = report.to_string();
+    assert!(!text.contains(&db.display_location()), "{text}");
+    assert!(!text.contains("interview-db"), "{text}");
+    assert_no_driver_text(report);
+}
+
+async fn health_answers_503_without_driver_text_when_the_database_is_gone(db: &Database) {
+    let served = serve(db).await;
+    db.clone().close().await.expect("close the database");
+    let (status, report) = served.get("/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["status"], "unhealthy");
+    assert_eq!(report["problems"], json!(["unreachable"]));
+    assert_safe_health_body(db, &report);
 }
 
 async fn a_session_a_turn_and_its_context_round_trip_over_http(db: &Database) {
