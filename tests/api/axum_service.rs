@@ -27,6 +27,9 @@ on_both_backends!(
     malformed_or_mistyped_json_answers_4xx,
     shutdown_lets_a_turn_in_flight_finish_then_closes_the_database,
     a_recent_count_above_the_cap_answers_422_and_the_server_lives_on,
+    a_query_that_does_not_parse_answers_400_json,
+    unknown_routes_and_wrong_methods_answer_json,
+    a_request_past_the_timeout_answers_503_json_and_a_retry_tells_whether_it_landed,
 );
 
 /// The example's router, served on a random local port.
@@ -452,6 +455,105 @@ async fn a_recent_count_above_the_cap_answers_422_and_the_server_lives_on(db: &D
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = served.get("/health").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_query_that_does_not_parse_answers_400_json(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    for recent in ["abc", "-1", "1.5", "99999999999999999999999"] {
+        let (status, body) = served
+            .get(&format!("/sessions/{session_id}/context?recent={recent}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{recent}: {body}");
+        assert_eq!(body["error"], "invalid_query", "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("recent")),
+            "{body}"
+        );
+    }
+}
+
+async fn unknown_routes_and_wrong_methods_answer_json(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    for path in ["/nope", "/sessions/x/y/z", "/"] {
+        let (status, body) = served.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"], "not_found", "{body}");
+    }
+    for (method, path) in [
+        (reqwest::Method::GET, "/sessions".to_owned()),
+        (reqwest::Method::DELETE, format!("/sessions/{session_id}/turns")),
+        (reqwest::Method::POST, "/health".to_owned()),
+    ] {
+        let response = served
+            .client
+            .request(method.clone(), served.url(&path))
+            .send()
+            .await
+            .expect("a request");
+        let status = response.status();
+        let allow = response.headers().get("allow").cloned();
+        let (_, body) = answer(response).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {body}");
+        assert_eq!(body["error"], "method_not_allowed", "{body}");
+        assert!(allow.is_some(), "{method} {path}: no Allow header");
+    }
+}
+
+/// Past the request timeout the service answers a JSON 503 and drops the
+/// request; the turn may or may not have landed, and a retry says which
+/// (201, or 409 `duplicate_turn`): never twice.
+async fn a_request_past_the_timeout_answers_503_json_and_a_retry_tells_whether_it_landed(
+    db: &Database,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let app = service_app::router_with_timeout(db.clone(), Duration::from_millis(300));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        let request = client.post(format!("{base}{path}")).json(&body);
+        async move { answer(request.send().await.expect("POST")).await }
+    };
+    let (status, created) = post("/sessions".into(), a_session()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let session_id = created["session"]["id"].as_str().expect("an id").to_owned();
+
+    // Hold the session (SQLite: the writer) so that the turn waits past
+    // the timeout.
+    let holder = db.begin_write().await.expect("a write transaction");
+    session::Entity::find_by_id(session_id.as_str())
+        .lock_exclusive()
+        .one(&*holder)
+        .await
+        .expect("lock the session")
+        .expect("the session");
+    let path = format!("/sessions/{session_id}/turns");
+    let response = client
+        .post(format!("{base}{path}"))
+        .json(&a_turn(&session_id, 1))
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (_, body) = answer(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "timeout", "{body}");
+    assert!(retry_after.is_some(), "no Retry-After");
+    holder.commit().await.expect("release the session");
+
+    let (status, body) = post(path, a_turn(&session_id, 1)).await;
+    assert!(
+        status == StatusCode::CREATED
+            || (status == StatusCode::CONFLICT && body["conflict"] == "duplicate_turn"),
+        "{status}: {body}"
+    );
+    assert_eq!(count(db, "scoring_history").await, 1, "the turn landed once");
+    server.abort();
 }
 
 async fn shutdown_lets_a_turn_in_flight_finish_then_closes_the_database(db: &Database) {
