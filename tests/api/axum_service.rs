@@ -188,7 +188,10 @@ async fn health_answers_503_when_a_migration_is_pending(db: &Database) {
 /// text, no path or URL, no advice naming the tools.
 fn assert_safe_health_body(db: &Database, report: &Value) {
     for key in ["error", "path", "warnings", "integrity", "journal_mode"] {
-        assert!(report.get(key).is_none(), "`{key}` in the 503 body: {report}");
+        assert!(
+            report.get(key).is_none(),
+            "`{key}` in the 503 body: {report}"
+        );
     }
     let text = report.to_string();
     assert!(!text.contains(&db.display_location()), "{text}");
@@ -467,7 +470,9 @@ async fn a_query_that_does_not_parse_answers_400_json(db: &Database) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{recent}: {body}");
         assert_eq!(body["error"], "invalid_query", "{body}");
         assert!(
-            body["message"].as_str().is_some_and(|m| m.contains("recent")),
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("recent")),
             "{body}"
         );
     }
@@ -483,7 +488,10 @@ async fn unknown_routes_and_wrong_methods_answer_json(db: &Database) {
     }
     for (method, path) in [
         (reqwest::Method::GET, "/sessions".to_owned()),
-        (reqwest::Method::DELETE, format!("/sessions/{session_id}/turns")),
+        (
+            reqwest::Method::DELETE,
+            format!("/sessions/{session_id}/turns"),
+        ),
         (reqwest::Method::POST, "/health".to_owned()),
     ] {
         let response = served
@@ -495,7 +503,11 @@ async fn unknown_routes_and_wrong_methods_answer_json(db: &Database) {
         let status = response.status();
         let allow = response.headers().get("allow").cloned();
         let (_, body) = answer(response).await;
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {body}"
+        );
         assert_eq!(body["error"], "method_not_allowed", "{body}");
         assert!(allow.is_some(), "{method} {path}: no Allow header");
     }
@@ -552,7 +564,11 @@ async fn a_request_past_the_timeout_answers_503_json_and_a_retry_tells_whether_i
             || (status == StatusCode::CONFLICT && body["conflict"] == "duplicate_turn"),
         "{status}: {body}"
     );
-    assert_eq!(count(db, "scoring_history").await, 1, "the turn landed once");
+    assert_eq!(
+        count(db, "scoring_history").await,
+        1,
+        "the turn landed once"
+    );
     server.abort();
 }
 

@@ -8,7 +8,7 @@ use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{
-    NewNode, NewScores, NewSession, NodeRef, Repositories, TurnEdge, TurnScores,
+    NewNode, NewScores, NewSession, NewUtterance, NodeRef, Repositories, TurnEdge, TurnScores,
 };
 use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 use serde_json::json;
@@ -34,6 +34,7 @@ on_both_backends!(
     hostile_values_are_stored_as_data,
     json_nested_too_deep_is_refused_clearly,
     limits_above_i64_max_read_everything_instead_of_panicking,
+    a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -436,6 +437,66 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
     ));
 }
 
+/// Only the system's question of turn 1 exists (saved on its own): the
+/// turn was not recorded, so recording it is refused as a duplicate
+/// utterance of the system, not as a duplicate turn; once its scores
+/// exist too, it is a duplicate turn.
+async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    repos
+        .utterances
+        .save(NewUtterance {
+            session_id: session_id.clone(),
+            turn_number: 1,
+            speaker: Speaker::System,
+            text: "What do you like about it?".into(),
+            discourse_markers: vec![],
+        })
+        .await
+        .expect("the question");
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateUtterance { session_id: s, turn_number: 1, speaker },
+                ..
+            }) if *s == session_id && speaker == "system"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(rows_of_turn(db, &session_id, 1).await, [1, 0, 0]);
+
+    let scores = labeled_turn(&session_id, 1, &[]).scores;
+    repos
+        .scoring
+        .save(NewScores {
+            session_id: session_id.clone(),
+            turn_number: 1,
+            scores,
+        })
+        .await
+        .expect("the scores");
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateTurn { turn_number: 1, .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
 /// SQL's LIMIT is a signed 64-bit number: a `u64` limit above `i64::MAX`
 /// once reached the driver, which panicked binding it. Clamped, such a
 /// limit reads every row.
@@ -456,7 +517,11 @@ async fn limits_above_i64_max_read_everything_instead_of_panicking(db: &Database
             .await
             .expect("context");
         assert_eq!(context.recent_utterances.len(), 4, "{limit}");
-        let last = repos.utterances.last(&session_id, limit).await.expect("last");
+        let last = repos
+            .utterances
+            .last(&session_id, limit)
+            .await
+            .expect("last");
         assert_eq!(last.len(), 4, "{limit}");
         let strategies = repos
             .scoring
