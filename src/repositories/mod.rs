@@ -108,6 +108,20 @@ pub(crate) fn check_json_depth(what: &str, value: &serde_json::Value) -> crate::
     Ok(())
 }
 
+/// Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) unless
+/// `value` is a JSON object (not `null`, an array, a string or a number)
+/// nesting no deeper than [`MAX_JSON_DEPTH`]: every JSON column the
+/// repositories write — a session's config, node and edge properties,
+/// scorer details — is documented and read as an object.
+pub(crate) fn check_json_object(what: &str, value: &serde_json::Value) -> crate::Result<()> {
+    if !value.is_object() {
+        return Err(crate::Error::InvalidInput(format!(
+            "{what} must be a JSON object"
+        )));
+    }
+    check_json_depth(what, value)
+}
+
 /// `{}`: the default of a JSON-object field left out of a deserialised
 /// input.
 fn empty_object() -> serde_json::Value {

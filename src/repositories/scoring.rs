@@ -13,7 +13,7 @@ use crate::error::{ConflictKind, Result};
 
 use super::utterances::check_turn;
 use super::{
-    check_fraction, check_json_depth, check_optional_fraction, insert_one, new_id, now_utc,
+    check_fraction, check_json_object, check_optional_fraction, insert_one, new_id, now_utc,
 };
 
 /// The scores of one turn.
@@ -41,7 +41,8 @@ pub struct TurnScores {
     /// Why.
     #[serde(default)]
     pub strategy_reasoning: Option<String>,
-    /// Per-scorer details.
+    /// Per-scorer details: a JSON object (anything else is refused with
+    /// `InvalidInput`).
     #[serde(default = "super::empty_object")]
     pub scorer_details: Json,
 }
@@ -55,7 +56,7 @@ impl TurnScores {
         check_fraction("saturation score", self.saturation_score)?;
         check_optional_fraction("novelty score", self.novelty_score)?;
         check_optional_fraction("richness score", self.richness_score)?;
-        check_json_depth("scorer details", &self.scorer_details)
+        check_json_object("scorer details", &self.scorer_details)
     }
 }
 

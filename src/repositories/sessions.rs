@@ -19,7 +19,7 @@ use sea_orm::Order;
 use super::concept_elements::{
     NewConceptElement, duplicate_element, element_models, insert_elements,
 };
-use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
+use super::{by_bytes, check_fraction, check_json_object, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
 ///
@@ -169,12 +169,7 @@ fn session_model(new: NewSession) -> Result<session::Model> {
 }
 
 fn check_config(config: &Json) -> Result<()> {
-    if !config.is_object() {
-        return Err(Error::InvalidInput(
-            "a session's config must be a JSON object".into(),
-        ));
-    }
-    check_json_depth("a session's config", config)
+    check_json_object("a session's config", config)
 }
 
 fn duplicate_session(session_id: &str) -> ConflictKind {

@@ -66,7 +66,8 @@ pub struct TurnNode {
     pub node_type: String,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties.
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput` when the turn is recorded).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
@@ -86,7 +87,8 @@ pub struct TurnEdge {
     pub edge_type: EdgeType,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties.
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput` when the turn is recorded).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
 }

@@ -382,6 +382,13 @@ async fn a_confidence_out_of_range_answers_422_and_writes_nothing(db: &Database)
         .expect("POST");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
+    // Properties are a JSON object: null is refused, not stored.
+    let mut null_properties = a_turn(&session_id, 1);
+    null_properties["nodes"][0]["properties"] = Value::Null;
+    let (status, body) = served.post(&path, &null_properties).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "invalid_input", "{body}");
+
     let mut other_session = a_turn("someone-else", 1);
     other_session["turn_number"] = json!(1);
     let (status, body) = served.post(&path, &other_session).await;

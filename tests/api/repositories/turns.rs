@@ -8,7 +8,8 @@ use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{
-    NewNode, NewScores, NewSession, NewUtterance, NodeRef, Repositories, TurnEdge, TurnScores,
+    NewEdge, NewNode, NewScores, NewSession, NewUtterance, NodeRef, NodeUpdate, Repositories,
+    TurnEdge, TurnScores,
 };
 use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 use serde_json::json;
@@ -35,6 +36,7 @@ on_both_backends!(
     json_nested_too_deep_is_refused_clearly,
     limits_above_i64_max_read_everything_instead_of_panicking,
     a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance,
+    json_that_must_be_an_object_refuses_anything_else,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -699,6 +701,91 @@ async fn json_nested_too_deep_is_refused_clearly(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert_eq!(count(db, "kg_nodes").await, 0);
+}
+
+/// Properties and scorer details are JSON objects: `null`, an array, a
+/// string or a number is refused before any write, on every path.
+async fn json_that_must_be_an_object_refuses_anything_else(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let node = repos
+        .graph
+        .create_node(NewNode::new(&session_id, "kept", "attribute"))
+        .await
+        .expect("a node");
+    let not_object = |result: Result<(), Error>, what: &str, bad: &serde_json::Value| match result {
+        Err(Error::InvalidInput(reason)) => {
+            assert!(
+                reason.contains("must be a JSON object"),
+                "{what} = {bad}: {reason}"
+            );
+        }
+        other => panic!("{what} = {bad}: expected InvalidInput, got {other:?}"),
+    };
+    for bad in [json!(null), json!([1]), json!("x"), json!(3)] {
+        let mut turn = chain_turn(&session_id, 1);
+        turn.nodes[0].properties = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "a turn node's properties",
+            &bad,
+        );
+        let mut turn = chain_turn(&session_id, 1);
+        turn.edges[0].properties = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "a turn edge's properties",
+            &bad,
+        );
+        let mut turn = chain_turn(&session_id, 1);
+        turn.scores.scorer_details = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "scorer details",
+            &bad,
+        );
+        let mut new = NewNode::new(&session_id, "n", "attribute");
+        new.properties = bad.clone();
+        not_object(
+            repos.graph.create_node(new).await.map(|_| ()),
+            "a node's properties",
+            &bad,
+        );
+        let mut new = NewEdge::new(&session_id, &node.id, &node.id, EdgeType::LeadsTo);
+        new.properties = bad.clone();
+        not_object(
+            repos.graph.create_edge(new).await.map(|_| ()),
+            "an edge's properties",
+            &bad,
+        );
+        let update = NodeUpdate {
+            properties: Some(bad.clone()),
+            ..NodeUpdate::default()
+        };
+        not_object(
+            repos.graph.update_node(&node.id, update).await.map(|_| ()),
+            "updated properties",
+            &bad,
+        );
+        let mut scores = labeled_turn(&session_id, 1, &[]).scores;
+        scores.scorer_details = bad.clone();
+        not_object(
+            repos
+                .scoring
+                .save(NewScores {
+                    session_id: session_id.clone(),
+                    turn_number: 1,
+                    scores,
+                })
+                .await
+                .map(|_| ()),
+            "saved scorer details",
+            &bad,
+        );
+    }
+    assert_eq!(count(db, "kg_nodes").await, 1);
+    assert_eq!(count(db, "kg_edges").await, 0);
+    assert_eq!(count(db, "scoring_history").await, 0);
 }
 
 fn refused<T>(result: Result<T, Error>, what: &str, bad: f64) {
