@@ -371,10 +371,9 @@ fn status_of(err: &Error) -> StatusCode {
 /// it; the others get a fixed sentence.
 fn public_message(err: &Error) -> String {
     match err {
-        Error::NotFound { .. }
-        | Error::Conflict { .. }
-        | Error::InvalidInput(_)
-        | Error::SessionMismatch(_) => err.to_string(),
+        Error::NotFound { .. } | Error::Conflict { .. } | Error::InvalidInput(_) => err.to_string(),
+        // Its text may name another session's id (a node's owner).
+        Error::SessionMismatch(_) => "the request names a row of another session".into(),
         Error::InvalidValue(_) => "a value was refused by the schema".into(),
         Error::InvalidReference(_) => "the request names a row that does not exist".into(),
         Error::Busy(_) => "the database is busy; retry later".into(),

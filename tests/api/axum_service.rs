@@ -394,9 +394,36 @@ async fn a_confidence_out_of_range_answers_422_and_writes_nothing(db: &Database)
     let (status, body) = served.post(&path, &other_session).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "session_mismatch");
+    assert_eq!(
+        body["message"], "the request names a row of another session",
+        "fixed text, no other session's id"
+    );
 
-    assert_eq!(count(db, "utterances").await, 0, "nothing was written");
-    assert_eq!(count(db, "kg_nodes").await, 0, "nothing was written");
+    // An existing node of another session: the body does not name it.
+    let (status, other) = served.post("/sessions", &a_session()).await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let other_id = other["session"]["id"].as_str().expect("an id").to_owned();
+    let (status, theirs) = served
+        .post(
+            &format!("/sessions/{other_id}/turns"),
+            &a_turn(&other_id, 1),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    let mut borrowing = a_turn(&session_id, 1);
+    borrowing["edges"][0]["target"] = json!({"existing": theirs["node_ids"][0]});
+    let (status, body) = served.post(&path, &borrowing).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "session_mismatch");
+    assert!(!body.to_string().contains(&other_id), "{body}");
+
+    let mine = |table: &str| format!("{table} WHERE session_id = '{session_id}'");
+    assert_eq!(
+        count(db, &mine("utterances")).await,
+        0,
+        "nothing was written"
+    );
+    assert_eq!(count(db, &mine("kg_nodes")).await, 0, "nothing was written");
 }
 
 async fn malformed_or_mistyped_json_answers_4xx(db: &Database) {
