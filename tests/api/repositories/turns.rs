@@ -37,6 +37,7 @@ on_both_backends!(
     limits_above_i64_max_read_everything_instead_of_panicking,
     a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance,
     json_that_must_be_an_object_refuses_anything_else,
+    duplicates_within_one_turn_are_named,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -201,7 +202,8 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     says_no_driver_text(&refused);
     assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
 
-    // Recording turn 1 again fails at its scores, after its nodes.
+    // Recording turn 1 again fails at its user utterance, the batch's
+    // first insert after the session update.
     let refused = repos
         .turns
         .record_turn(labeled_turn(&session_id, 1, &["t1-x"]))
@@ -701,6 +703,41 @@ async fn json_nested_too_deep_is_refused_clearly(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert_eq!(count(db, "kg_nodes").await, 0);
+}
+
+/// A turn that repeats one of its own nodes, or its own edge, is refused
+/// with the kind of what it repeats, and writes nothing.
+async fn duplicates_within_one_turn_are_named(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["same", "other", "same"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateCurrentNode { label, node_type, .. },
+                ..
+            }) if label == "same" && node_type == "attribute"
+        ),
+        "{refused:?}"
+    );
+    let mut twice = labeled_turn(&session_id, 1, &["a", "b"]);
+    twice.edges.push(twice.edges[0].clone());
+    let refused = repos.turns.record_turn(twice).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateEdge { edge_type, .. },
+                ..
+            }) if edge_type == "leads_to"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
 }
 
 /// Properties and scorer details are JSON objects: `null`, an array, a
