@@ -101,11 +101,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = router(db.clone());
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
-    tracing::info!("requests in flight are done; closing the database");
-    db.close().await?;
+        .await;
+    if let Err(err) = &served {
+        tracing::error!(error = %err, "the server failed; closing the database");
+    } else {
+        tracing::info!("requests in flight are done; closing the database");
+    }
+    // Closed either way: the writes queued so far are committed first.
+    let closed = db.close().await;
+    served?;
+    closed?;
     Ok(())
 }
 
