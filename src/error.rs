@@ -302,7 +302,17 @@ impl std::fmt::Display for EntityKind {
 }
 
 /// Which unique rule an [`Error::Conflict`] ran into, named by the
-/// repository from the statement it was running.
+/// repository.
+///
+/// How it is named: a one-statement write (a session, an utterance, a
+/// node, an edge, scores) is named from that statement. A whole turn
+/// ([`TurnRepository::record_turn`](crate::repositories::TurnRepository::record_turn))
+/// is named, on PostgreSQL, from the statement of the batch that failed;
+/// on SQLite, whose batch runs as one multi-statement query (the driver
+/// does not say which statement failed), and for seeded elements on both
+/// backends, the kind is inferred from the rows present right after the
+/// rollback — another writer may commit or remove a row in between, so
+/// it can then be wrong, or [`ConflictKind::Other`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConflictKind {

@@ -6,13 +6,16 @@
 //! This is serde only: what the database stores (SQLite's
 //! `YYYY-MM-DD HH:MM:SS[.ffffff]` text, PostgreSQL's `timestamp`) is a
 //! data contract with the Python system and does not change. Reading
-//! accepts the value with or without the `Z`, and with a space instead of
-//! the `T` (the stored form), with any number of fraction digits.
+//! accepts the value with a `Z`, a `z`, `+00:00` or `-00:00` (Python's
+//! `isoformat()` writes `+00:00`) or with no offset, and with a space
+//! instead of the `T` (the stored form); any other offset is refused (the
+//! store keeps UTC only). Fraction digits are optional; beyond 6 they are
+//! truncated to the microsecond, the precision both backends keep.
 //!
 //! Used as `#[serde(with = "entity::utc_timestamp")]`, `…::option` for an
 //! `Option`, and `…::utc` for a `chrono::DateTime<Utc>`.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// The written form: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
@@ -24,17 +27,35 @@ pub fn format(value: &NaiveDateTime) -> String {
     value.format(FORMAT).to_string()
 }
 
-/// Reads `text` written as [`FORMAT`], or without the `Z`, or with a
-/// space for the `T`; fraction digits optional.
+/// Reads `text` written as [`FORMAT`], with `Z`, `z`, `+00:00`, `-00:00`
+/// or no offset, with a `T` or a space; fraction digits optional, more
+/// than 6 truncated to the microsecond.
 ///
 /// # Errors
-/// A message saying what was expected when `text` is none of these.
+/// A message saying what was expected when `text` is none of these, or
+/// that its offset is not UTC.
 pub fn parse(text: &str) -> Result<NaiveDateTime, String> {
-    let naive = text.strip_suffix('Z').unwrap_or(text);
+    let naive = ["Z", "z", "+00:00", "-00:00"]
+        .iter()
+        .find_map(|utc| text.strip_suffix(utc))
+        .unwrap_or(text);
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
-        .ok_or_else(|| format!("`{text}` is not a UTC timestamp like 2026-11-27T12:21:26.182211Z"))
+        .map(|value| value.trunc_subsecs(6))
+        .ok_or_else(|| {
+            let offset = text.len().checked_sub(6).and_then(|at| text.get(at..));
+            match offset {
+                Some(offset)
+                    if offset.starts_with(['+', '-'])
+                        && offset.as_bytes()[3] == b':'
+                        && DateTime::parse_from_rfc3339(text).is_ok() =>
+                {
+                    format!("`{text}` has the offset {offset}: only UTC timestamps (Z or +00:00) are accepted")
+                }
+                _ => format!("`{text}` is not a UTC timestamp like 2026-11-27T12:21:26.182211Z"),
+            }
+        })
 }
 
 /// Writes a timestamp as [`FORMAT`].

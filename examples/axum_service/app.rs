@@ -5,21 +5,33 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /health` | the health report; 200 when healthy, 503 otherwise |
+//! | `GET /health` | the health report; 200 when healthy, 503 otherwise (`status`, `latest_migration`, `pending_migrations`, `problems`: kinds only, the full report goes to the log) |
 //! | `POST /sessions` | `{"session": NewSession, "elements": [NewConceptElement]}` → 201 `{"session", "elements"}` |
 //! | `POST /sessions/{id}/turns` | a `TurnRecord` (its `session_id` must be `{id}`) → 201 `RecordedTurn` |
-//! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` |
+//! | `GET /sessions/{id}/context?recent=10` | the `TurnContext` (`recent` at most 1000, 422 above) |
 //!
-//! Errors answer `{"error": kind, "message": …}` (plus `conflict` or
-//! `entity` when there is one), whose message never holds SQL, driver
-//! text or credentials; the full error goes to the log.
+//! Every error answers JSON `{"error": kind, "message": …}` (plus
+//! `conflict` or `entity` when there is one), whose message never holds
+//! SQL, driver text or credentials; the full error goes to the log. That
+//! includes the service's own refusals: a body that is not the JSON the
+//! route takes (`invalid_body`, 400/413/415/422), a query string or path
+//! that does not parse (`invalid_query` / `invalid_path`, 400), an unknown
+//! route (`not_found`, 404), a wrong method (`method_not_allowed`, 405), a
+//! request past [`REQUEST_TIMEOUT`] (`timeout`, 503 with `Retry-After`) and
+//! a handler that panics (`internal`, 500; the panic goes to the log).
+//!
+//! A request that timed out is dropped, but a turn the writer had already
+//! taken still commits (or fails) whole: a client that retries a timed-out
+//! turn and hears 409 `duplicate_turn` knows the first attempt landed.
 
+use std::any::Any;
 use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,15 +42,22 @@ use interview_persistence::repositories::{
 use interview_persistence::{Database, Error, check_health};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-/// How long one request may take before the service answers 408 (and
-/// drops it: a turn not yet taken by the writer is then never written).
+/// How long one request may take before the service answers 503
+/// `timeout` and drops it: a turn not yet taken by the writer is then
+/// never written; one the writer took already commits or fails whole (a
+/// retry answering 409 `duplicate_turn` means it landed). 503 rather than
+/// 408 (the client was not slow) or 504 (there is no upstream): the
+/// database could not serve in time, as [`Error::Timeout`] answers.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The utterances a context holds when the query does not say.
 const DEFAULT_RECENT_UTTERANCES: u64 = 10;
+
+/// The most utterances one context request may ask for; more answers 422.
+pub const MAX_RECENT_UTTERANCES: u64 = 1000;
 
 /// What the handlers share: the database and its repositories (both
 /// cheap to clone).
@@ -48,18 +67,24 @@ struct AppState {
     repos: Repositories,
 }
 
-/// The service's routes over `db`, with request tracing and a timeout.
+/// The service's routes over `db`, with request tracing, a timeout
+/// ([`REQUEST_TIMEOUT`]), and a JSON 500 for a handler that panics.
 pub fn router(db: Database) -> Router {
+    router_with_timeout(db, REQUEST_TIMEOUT)
+}
+
+/// [`router`] with another request timeout (the tests use a short one).
+pub fn router_with_timeout(db: Database, timeout: Duration) -> Router {
     let repos = Repositories::new(&db);
     Router::new()
         .route("/health", get(health))
         .route("/sessions", post(create_session))
         .route("/sessions/{session_id}/turns", post(record_turn))
         .route("/sessions/{session_id}/context", get(turn_context))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(CatchPanicLayer::custom(panic_answer))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState { db, repos })
 }
@@ -76,11 +101,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = router(db.clone());
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
-    tracing::info!("requests in flight are done; closing the database");
-    db.close().await?;
+        .await;
+    if let Err(err) = &served {
+        tracing::error!(error = %err, "the server failed; closing the database");
+    } else {
+        tracing::info!("requests in flight are done; closing the database");
+    }
+    // Closed either way: the writes queued so far are committed first.
+    let closed = db.close().await;
+    served?;
+    closed?;
     Ok(())
 }
 
@@ -115,13 +147,45 @@ pub async fn shutdown_signal() {
 
 async fn health(State(state): State<AppState>) -> Response {
     let report = check_health(&state.db).await;
-    let status = if report.is_healthy() {
-        StatusCode::OK
-    } else {
-        tracing::warn!(?report, "unhealthy");
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(report)).into_response()
+    if report.is_healthy() {
+        return (StatusCode::OK, Json(report)).into_response();
+    }
+    // The endpoint is unauthenticated: the driver's error (which may name
+    // a role or host), the file's path, the integrity complaint and the
+    // warnings go to the log only; the answer names kinds of problems.
+    tracing::warn!(?report, "unhealthy");
+    let body = json!({
+        "status": report.status,
+        "latest_migration": report.latest_migration,
+        "pending_migrations": report.pending_migrations,
+        "problems": health_problems(&report),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// What is wrong with an unhealthy database, as fixed kinds:
+/// `unreachable` (the check could not run), `integrity_check_failed`,
+/// `foreign_keys_off`, `pending_migrations`, or `unhealthy` for anything
+/// else (a schema newer than this build, sessions that could not be
+/// counted); the log has the details.
+fn health_problems(report: &interview_persistence::HealthReport) -> Vec<&'static str> {
+    let mut problems = Vec::new();
+    if report.integrity.is_none() {
+        problems.push("unreachable");
+    }
+    if report.integrity.as_ref().is_some_and(|i| i.is_failure()) {
+        problems.push("integrity_check_failed");
+    }
+    if report.foreign_keys == Some(false) {
+        problems.push("foreign_keys_off");
+    }
+    if !report.pending_migrations.is_empty() {
+        problems.push("pending_migrations");
+    }
+    if problems.is_empty() {
+        problems.push("unhealthy");
+    }
+    problems
 }
 
 /// `POST /sessions`.
@@ -157,9 +221,10 @@ async fn create_session(
 
 async fn record_turn(
     State(state): State<AppState>,
-    Path(session_id): Path<String>,
+    session_id: Result<Path<String>, PathRejection>,
     body: Result<Json<TurnRecord>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RecordedTurn>), ApiError> {
+    let Path(session_id) = session_id?;
     let Json(turn) = body?;
     if turn.session_id != session_id {
         return Err(Error::SessionMismatch(format!(
@@ -179,11 +244,81 @@ struct ContextQuery {
 
 async fn turn_context(
     State(state): State<AppState>,
-    Path(session_id): Path<String>,
-    Query(query): Query<ContextQuery>,
+    session_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<ContextQuery>, QueryRejection>,
 ) -> Result<Json<TurnContext>, ApiError> {
+    let Path(session_id) = session_id?;
+    let Query(query) = query?;
     let recent = query.recent.unwrap_or(DEFAULT_RECENT_UTTERANCES);
+    if recent > MAX_RECENT_UTTERANCES {
+        return Err(Error::InvalidInput(format!(
+            "recent={recent} is above the most a context holds, {MAX_RECENT_UTTERANCES}"
+        ))
+        .into());
+    }
     Ok(Json(state.repos.turns.context(&session_id, recent).await?))
+}
+
+/// An unknown route: 404 `not_found`.
+async fn no_route(method: Method, uri: Uri) -> Response {
+    tracing::info!(%method, path = uri.path(), "no such route");
+    refusal(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see the service's routes",
+    )
+}
+
+/// A known route called with another method: 405 `method_not_allowed`
+/// (axum adds the `Allow` header).
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    tracing::info!(%method, path = uri.path(), "method not allowed");
+    refusal(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{method} is not allowed on this route"),
+    )
+}
+
+/// Answers 503 `timeout` (with `Retry-After`) when the request takes
+/// longer than `limit`, dropping it.
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%method, path, ?limit, "request timed out");
+            let mut response = refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long and was dropped; a turn may still have \
+                 been recorded (a retry answering 409 duplicate_turn means it was)",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+/// A JSON error answer of the service's own.
+fn refusal(status: StatusCode, kind: &str, message: &str) -> Response {
+    (status, Json(json!({"error": kind, "message": message}))).into_response()
+}
+
+/// A handler's panic, answered as a JSON 500; what it said goes to the
+/// log only.
+fn panic_answer(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let said = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = said, "a handler panicked");
+    let body = json!({"error": "internal", "message": "internal error"});
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 /// An error as the service answers it.
@@ -192,6 +327,22 @@ enum ApiError {
     Library(Error),
     /// A body that is not JSON, or not the JSON the route takes.
     Body(JsonRejection),
+    /// A query string that does not parse.
+    Query(QueryRejection),
+    /// A path whose parameters do not parse.
+    Path(PathRejection),
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::Query(rejection)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::Path(rejection)
+    }
 }
 
 impl From<Error> for ApiError {
@@ -227,10 +378,9 @@ fn status_of(err: &Error) -> StatusCode {
 /// it; the others get a fixed sentence.
 fn public_message(err: &Error) -> String {
     match err {
-        Error::NotFound { .. }
-        | Error::Conflict { .. }
-        | Error::InvalidInput(_)
-        | Error::SessionMismatch(_) => err.to_string(),
+        Error::NotFound { .. } | Error::Conflict { .. } | Error::InvalidInput(_) => err.to_string(),
+        // Its text may name another session's id (a node's owner).
+        Error::SessionMismatch(_) => "the request names a row of another session".into(),
         Error::InvalidValue(_) => "a value was refused by the schema".into(),
         Error::InvalidReference(_) => "the request names a row that does not exist".into(),
         Error::Busy(_) => "the database is busy; retry later".into(),
@@ -247,6 +397,14 @@ impl IntoResponse for ApiError {
                 tracing::info!(error = %rejection, "refused a request body");
                 let body = json!({"error": "invalid_body", "message": rejection.body_text()});
                 return (rejection.status(), Json(body)).into_response();
+            }
+            Self::Query(rejection) => {
+                tracing::info!(error = %rejection, "refused a query string");
+                return refusal(rejection.status(), "invalid_query", &rejection.body_text());
+            }
+            Self::Path(rejection) => {
+                tracing::info!(error = %rejection, "refused a path");
+                return refusal(rejection.status(), "invalid_path", &rejection.body_text());
             }
             Self::Library(err) => err,
         };
@@ -296,6 +454,31 @@ mod tests {
             .expect("a body");
         let body = serde_json::from_slice(&bytes).expect("a JSON body");
         (status, retry_after, body)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_without_its_message() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("secret state: postgres://app:secret@db");
+                    #[allow(unreachable_code)]
+                    ()
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port");
+        let url = format!("http://{}/boom", listener.local_addr().expect("an address"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(url).await.expect("an answer");
+        assert_eq!(response.status().as_u16(), 500);
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        server.abort();
+        assert_eq!(body["error"], "internal");
+        assert!(!body.to_string().contains("secret"), "{body}");
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! responses and the shutdown live in `app.rs`, which the tests serve too.
 //!
 //! ```sh
-//! cargo run --example axum_service            # DATABASE_URL / DATABASE_PATH, as the library reads them
+//! cargo run --example axum_service            # DATABASE_URL / DATABASE_PATH, as the library reads them (README: Configuration)
 //! LISTEN_ADDR=127.0.0.1:8080 RUST_LOG=info,tower_http=debug cargo run --example axum_service
 //! ```
 //!

@@ -68,14 +68,19 @@ impl StatementBatch {
     }
 
     /// Runs the statements one by one on `conn` (PostgreSQL: it cannot
-    /// prepare several commands at once).
+    /// prepare several commands at once). On failure, the index of the
+    /// statement that failed comes with the error.
     pub(crate) async fn run_each(
         self,
         conn: &impl ConnectionTrait,
-    ) -> Result<Vec<QueryResult>, DbErr> {
+    ) -> Result<Vec<QueryResult>, (usize, DbErr)> {
         let mut rows = Vec::new();
-        for statement in self.statements {
-            rows.extend(conn.query_all_raw(statement).await?);
+        for (i, statement) in self.statements.into_iter().enumerate() {
+            rows.extend(
+                conn.query_all_raw(statement)
+                    .await
+                    .map_err(|err| (i, err))?,
+            );
         }
         Ok(rows)
     }

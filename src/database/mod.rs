@@ -19,6 +19,15 @@ use sea_orm::{
 };
 
 pub(crate) use batch::StatementBatch;
+
+/// A batch that failed (and was rolled back), and which of its statements
+/// failed when the backend says.
+pub(crate) struct FailedBatch {
+    /// The classified error.
+    pub(crate) error: Error,
+    /// The failing statement's index in the batch (PostgreSQL only).
+    pub(crate) statement: Option<usize>,
+}
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::shared_mode;
@@ -283,12 +292,36 @@ impl Database {
     /// On PostgreSQL, which cannot take several commands in one prepared
     /// query, the statements run one by one in a transaction.
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+        self.write_batch_telling_where(batch)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// [`write_batch`](Self::write_batch), saying on failure which
+    /// statement failed when the backend knows: on PostgreSQL (statements
+    /// run one by one) its index in the batch; on SQLite (one
+    /// multi-statement query) never.
+    pub(crate) async fn write_batch_telling_where(
+        &self,
+        batch: StatementBatch,
+    ) -> std::result::Result<Vec<QueryResult>, FailedBatch> {
+        let unplaced = |error: Error| FailedBatch {
+            error,
+            statement: None,
+        };
         match &self.inner.writer {
-            Some(writer) => writer.queue.write(batch).await,
+            Some(writer) => writer.queue.write(batch).await.map_err(unplaced),
             None => {
-                let txn = self.connection.begin().await?;
-                let rows = batch.run_each(&txn).await?;
-                txn.commit().await?;
+                let txn = self
+                    .connection
+                    .begin()
+                    .await
+                    .map_err(|e| unplaced(e.into()))?;
+                let rows = batch.run_each(&txn).await.map_err(|(i, err)| FailedBatch {
+                    error: err.into(),
+                    statement: Some(i),
+                })?;
+                txn.commit().await.map_err(|e| unplaced(e.into()))?;
                 Ok(rows)
             }
         }

@@ -12,7 +12,7 @@ use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
 use super::graph_summary::{GraphSummary, summarise};
-use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
+use super::{by_bytes, check_fraction, check_json_object, insert_one, new_id, now_utc};
 
 /// A node to create.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -26,7 +26,8 @@ pub struct NewNode {
     pub node_type: String,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties (a JSON object).
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput`).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
@@ -52,7 +53,7 @@ impl NewNode {
     /// The row this node becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_node::Model> {
         check_fraction("confidence", self.confidence)?;
-        check_json_depth("node properties", &self.properties)?;
+        check_json_object("node properties", &self.properties)?;
         Ok(kg_node::Model {
             id: new_id(),
             session_id: self.session_id,
@@ -75,7 +76,7 @@ pub struct NodeUpdate {
     pub label: Option<String>,
     /// A new confidence in [0, 1].
     pub confidence: Option<f64>,
-    /// New properties (replacing the old ones).
+    /// New properties (replacing the old ones): a JSON object.
     pub properties: Option<Json>,
 }
 
@@ -93,7 +94,8 @@ pub struct NewEdge {
     pub edge_type: EdgeType,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties (a JSON object).
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput`).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
     /// The utterances it was extracted from.
@@ -125,7 +127,7 @@ impl NewEdge {
     /// The row this edge becomes, with a new id.
     pub(crate) fn into_model(self) -> Result<kg_edge::Model> {
         check_fraction("confidence", self.confidence)?;
-        check_json_depth("edge properties", &self.properties)?;
+        check_json_object("edge properties", &self.properties)?;
         Ok(kg_edge::Model {
             id: new_id(),
             session_id: self.session_id,
@@ -276,7 +278,7 @@ impl GraphRepository {
             check_fraction("confidence", confidence)?;
         }
         if let Some(properties) = &update.properties {
-            check_json_depth("node properties", properties)?;
+            check_json_object("node properties", properties)?;
         }
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;

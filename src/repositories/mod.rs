@@ -51,6 +51,18 @@ pub fn now_utc() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// The largest row count a read takes: SQL's `LIMIT` is a signed 64-bit
+/// number (and the driver binds it as one), so every `u64` limit the
+/// repositories take is clamped to this, `i64::MAX`. No table holds that
+/// many rows, so a larger limit means the same thing, "all of them".
+pub const MAX_ROW_LIMIT: u64 = i64::MAX as u64;
+
+/// `limit`, clamped to [`MAX_ROW_LIMIT`] (binding a larger one would
+/// panic in the driver).
+pub(crate) fn row_limit(limit: u64) -> u64 {
+    limit.min(MAX_ROW_LIMIT)
+}
+
 /// Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) unless
 /// `value` is a finite number in [0, 1]. Every float the module stores —
 /// confidences, coverage and the turn's scores — is such a fraction, and
@@ -98,6 +110,20 @@ pub(crate) fn check_json_depth(what: &str, value: &serde_json::Value) -> crate::
         }
     }
     Ok(())
+}
+
+/// Fails with [`Error::InvalidInput`](crate::Error::InvalidInput) unless
+/// `value` is a JSON object (not `null`, an array, a string or a number)
+/// nesting no deeper than [`MAX_JSON_DEPTH`]: every JSON column the
+/// repositories write — a session's config, node and edge properties,
+/// scorer details — is documented and read as an object.
+pub(crate) fn check_json_object(what: &str, value: &serde_json::Value) -> crate::Result<()> {
+    if !value.is_object() {
+        return Err(crate::Error::InvalidInput(format!(
+            "{what} must be a JSON object"
+        )));
+    }
+    check_json_depth(what, value)
 }
 
 /// `{}`: the default of a JSON-object field left out of a deserialised

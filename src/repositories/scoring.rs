@@ -13,7 +13,7 @@ use crate::error::{ConflictKind, Result};
 
 use super::utterances::check_turn;
 use super::{
-    check_fraction, check_json_depth, check_optional_fraction, insert_one, new_id, now_utc,
+    check_fraction, check_json_object, check_optional_fraction, insert_one, new_id, now_utc,
 };
 
 /// The scores of one turn.
@@ -41,7 +41,8 @@ pub struct TurnScores {
     /// Why.
     #[serde(default)]
     pub strategy_reasoning: Option<String>,
-    /// Per-scorer details.
+    /// Per-scorer details: a JSON object (anything else is refused with
+    /// `InvalidInput`).
     #[serde(default = "super::empty_object")]
     pub scorer_details: Json,
 }
@@ -55,7 +56,7 @@ impl TurnScores {
         check_fraction("saturation score", self.saturation_score)?;
         check_optional_fraction("novelty score", self.novelty_score)?;
         check_optional_fraction("richness score", self.richness_score)?;
-        check_json_depth("scorer details", &self.scorer_details)
+        check_json_object("scorer details", &self.scorer_details)
     }
 }
 
@@ -150,7 +151,8 @@ impl ScoringRepository {
             .await?)
     }
 
-    /// The strategies of the last `n` turns, oldest first.
+    /// The strategies of the last `n` turns, oldest first (`n` clamped to
+    /// [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -161,7 +163,7 @@ impl ScoringRepository {
             .column(scoring_history::Column::StrategySelected)
             .filter(scoring_history::Column::SessionId.eq(session_id))
             .order_by_desc(scoring_history::Column::TurnNumber)
-            .limit(n)
+            .limit(super::row_limit(n))
             .into_tuple()
             .all(self.db.connection())
             .await?;

@@ -19,7 +19,7 @@ use sea_orm::Order;
 use super::concept_elements::{
     NewConceptElement, duplicate_element, element_models, insert_elements,
 };
-use super::{by_bytes, check_fraction, check_json_depth, insert_one, new_id, now_utc};
+use super::{by_bytes, check_fraction, check_json_object, insert_one, new_id, now_utc};
 
 /// What it takes to start an interview.
 ///
@@ -169,12 +169,7 @@ fn session_model(new: NewSession) -> Result<session::Model> {
 }
 
 fn check_config(config: &Json) -> Result<()> {
-    if !config.is_object() {
-        return Err(Error::InvalidInput(
-            "a session's config must be a JSON object".into(),
-        ));
-    }
-    check_json_depth("a session's config", config)
+    check_json_object("a session's config", config)
 }
 
 fn duplicate_session(session_id: &str) -> ConflictKind {
@@ -258,7 +253,8 @@ impl SessionRepository {
             .ok_or_else(|| not_found(session_id))
     }
 
-    /// Sessions newest first, of one status or all, at most `limit`.
+    /// Sessions newest first, of one status or all, at most `limit`
+    /// (clamped to [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -274,7 +270,7 @@ impl SessionRepository {
                 by_bytes(self.db.backend().into(), session::Column::Id),
                 Order::Desc,
             )
-            .limit(limit);
+            .limit(super::row_limit(limit));
         if let Some(status) = status {
             query = query.filter(session::Column::Status.eq(status));
         }
@@ -525,7 +521,8 @@ impl SessionRepository {
             })
     }
 
-    /// The records of erasures, most recent first, at most `limit`.
+    /// The records of erasures, most recent first, at most `limit`
+    /// (clamped to [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -537,7 +534,7 @@ impl SessionRepository {
                 by_bytes(self.db.backend().into(), session_erasure::Column::SessionId),
                 Order::Desc,
             )
-            .limit(limit)
+            .limit(super::row_limit(limit))
             .all(self.db.connection())
             .await?
             .into_iter()

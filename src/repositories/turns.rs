@@ -66,7 +66,8 @@ pub struct TurnNode {
     pub node_type: String,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties.
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput` when the turn is recorded).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
@@ -86,7 +87,8 @@ pub struct TurnEdge {
     pub edge_type: EdgeType,
     /// Extraction confidence in [0, 1].
     pub confidence: f64,
-    /// Methodology-specific properties.
+    /// Methodology-specific properties: a JSON object (anything else is
+    /// refused with `InvalidInput` when the turn is recorded).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
 }
@@ -195,10 +197,16 @@ impl TurnRepository {
     /// infinities included; all checked before any write);
     /// [`Error::SessionMismatch`] for an existing node of another session;
     /// [`Error::Conflict`] when the turn was recorded already
-    /// ([`ConflictKind::DuplicateTurn`]: scores or utterances of that turn
-    /// exist), a node duplicates a current one or another node of the turn
+    /// ([`ConflictKind::DuplicateTurn`]: the user utterance or the scores
+    /// of that turn exist), only the system utterance of that turn exists
+    /// ([`ConflictKind::DuplicateUtterance`], speaker `system`), a node
+    /// duplicates a current one or another node of the turn
     /// ([`ConflictKind::DuplicateCurrentNode`]), or an edge an existing one
-    /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]);
+    /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]). On
+    /// PostgreSQL the kind is named from the statement that failed; on
+    /// SQLite it is inferred from the rows present right after the
+    /// rollback, which another writer may change in between: it can then
+    /// be wrong, or [`ConflictKind::Other`];
     /// [`Error::Busy`] when the write lock stays taken past the busy timeout.
     #[tracing::instrument(skip_all, fields(session_id = %record.session_id, turn = record.turn_number))]
     pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
@@ -211,9 +219,13 @@ impl TurnRepository {
         }
         let covered_at = now_utc();
         let statements = plan.statements(self.db.backend().into(), covered_at)?;
-        let rows = match self.db.write_batch(statements).await {
+        let rows = match self.db.write_batch_telling_where(statements).await {
             Ok(rows) => rows,
-            Err(err) => return Err(self.explain_failure(&plan, err).await),
+            Err(failed) => {
+                return Err(self
+                    .explain_failure(&plan, failed.error, failed.statement)
+                    .await);
+            }
         };
         Ok(RecordedTurn {
             newly_covered: newly_covered(&plan, &rows, covered_at),
@@ -227,20 +239,43 @@ impl TurnRepository {
 
     /// After a turn was refused (and rolled back): a missing session shows
     /// as the utterances' foreign key, a missing element as its guard's NOT
-    /// NULL; say what was missing instead. A unique violation is named by
-    /// the first of the turn's inserts, in the batch's order, that collides
-    /// with a row the session holds (the batch ran in one round trip, so
-    /// the driver does not say which statement failed).
-    async fn explain_failure(&self, plan: &TurnPlan, err: Error) -> Error {
+    /// NULL; say what was missing instead. A unique violation is named, on
+    /// PostgreSQL, from the statement that failed (`statement`, its index
+    /// in the batch); on SQLite, whose batch ran as one multi-statement
+    /// query (the driver does not say which statement failed), it is
+    /// inferred from the rows present right after the rollback: the first
+    /// of the turn's inserts, in the batch's order, that collides with one.
+    /// Another writer may change those rows in between, so on SQLite the
+    /// kind can be wrong or [`ConflictKind::Other`].
+    async fn explain_failure(
+        &self,
+        plan: &TurnPlan,
+        err: Error,
+        statement: Option<usize>,
+    ) -> Error {
         let conn = self.db.connection();
         match err {
             Error::Conflict {
                 conflict: ConflictKind::Other,
                 ..
-            } => match plan.first_collision(conn).await {
-                Ok(Some(kind)) => err.conflict_as(|| kind),
-                _ => err,
-            },
+            } => {
+                match statement.and_then(|i| plan.conflict_at(i)) {
+                    // The system's question of this turn exists: the turn
+                    // itself was recorded only if its scores were (the one
+                    // thing looked up after the rollback).
+                    Some(ConflictKind::DuplicateUtterance { .. })
+                        if matches!(plan.scored(conn).await, Ok(Some(_))) =>
+                    {
+                        return err.conflict_as(|| plan.recorded());
+                    }
+                    Some(kind) => return err.conflict_as(|| kind),
+                    None => {}
+                }
+                match plan.first_collision(conn).await {
+                    Ok(Some(kind)) => err.conflict_as(|| kind),
+                    _ => err,
+                }
+            }
             Error::InvalidReference(_) => {
                 match session::Entity::find_by_id(plan.session_id.as_str())
                     .one(conn)
@@ -270,7 +305,8 @@ impl TurnRepository {
     /// Reads what planning the next question needs — the session, its
     /// current nodes, its edges, its last `recent_utterances` utterances and
     /// its scoring history — in one snapshot, so a turn being recorded is
-    /// seen whole or not at all.
+    /// seen whole or not at all. `recent_utterances` is clamped to
+    /// [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT) (`u64::MAX` means all).
     ///
     /// # Errors
     /// [`Error::NotFound`] when the session does not exist.
@@ -366,6 +402,62 @@ fn newly_covered(
 }
 
 impl TurnPlan {
+    /// The unique rule the batch's statement `index` runs into, by the
+    /// batch's layout ([`TurnPlan::statements`]): the session update, the
+    /// utterances, the nodes, the edges, the scores, then the covers
+    /// (which insert nothing).
+    fn conflict_at(&self, index: usize) -> Option<ConflictKind> {
+        let recorded = || self.recorded();
+        let mut i = index.checked_sub(1)?; // the session's progress
+        if let Some(said) = self.utterances.get(i) {
+            return Some(match said.speaker {
+                Speaker::User => recorded(),
+                speaker => self.duplicate_utterance(speaker),
+            });
+        }
+        i -= self.utterances.len();
+        if let Some(node) = self.nodes.get(i) {
+            return Some(duplicate_node(
+                &self.session_id,
+                &node.label,
+                &node.node_type,
+            ));
+        }
+        i -= self.nodes.len();
+        if let Some(edge) = self.edges.get(i) {
+            return Some(duplicate_edge(edge));
+        }
+        i -= self.edges.len();
+        (i == 0).then(recorded)
+    }
+
+    fn recorded(&self) -> ConflictKind {
+        ConflictKind::DuplicateTurn {
+            session_id: self.session_id.clone(),
+            turn_number: self.turn_number,
+        }
+    }
+
+    /// The scores of this turn, if the session has them.
+    async fn scored(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<scoring_history::Model>> {
+        Ok(scoring_history::Entity::find()
+            .filter(scoring_history::Column::SessionId.eq(self.session_id.as_str()))
+            .filter(scoring_history::Column::TurnNumber.eq(self.turn_number))
+            .one(conn)
+            .await?)
+    }
+
+    fn duplicate_utterance(&self, speaker: Speaker) -> ConflictKind {
+        ConflictKind::DuplicateUtterance {
+            session_id: self.session_id.clone(),
+            turn_number: self.turn_number,
+            speaker: sea_orm::ActiveEnum::to_value(&speaker),
+        }
+    }
+
     /// Which of the turn's inserts, taken in the batch's order, runs into
     /// a unique rule against what the session holds now (after the batch
     /// was rolled back) or against an earlier row of the same turn.
@@ -373,19 +465,28 @@ impl TurnPlan {
         &self,
         conn: &impl sea_orm::ConnectionTrait,
     ) -> Result<Option<ConflictKind>> {
-        let recorded = || ConflictKind::DuplicateTurn {
-            session_id: self.session_id.clone(),
-            turn_number: self.turn_number,
-        };
+        let recorded = || self.recorded();
         let speakers: Vec<Speaker> = self.utterances.iter().map(|u| u.speaker).collect();
-        let spoken = utterance::Entity::find()
+        let spoken: Vec<Speaker> = utterance::Entity::find()
+            .select_only()
+            .column(utterance::Column::Speaker)
             .filter(utterance::Column::SessionId.eq(self.session_id.as_str()))
             .filter(utterance::Column::TurnNumber.eq(self.turn_number))
             .filter(utterance::Column::Speaker.is_in(speakers))
-            .one(conn)
+            .into_tuple()
+            .all(conn)
             .await?;
-        if spoken.is_some() {
+        if spoken.contains(&Speaker::User) {
             return Ok(Some(recorded()));
+        }
+        if let Some(&speaker) = spoken.first() {
+            // Only the system's question of this turn is there: the turn
+            // itself was recorded only if its scores were.
+            return Ok(Some(if self.scored(conn).await?.is_some() {
+                recorded()
+            } else {
+                self.duplicate_utterance(speaker)
+            }));
         }
 
         let labels = self.nodes.iter().map(|n| n.label.as_str());
@@ -436,12 +537,7 @@ impl TurnPlan {
             }
         }
 
-        let scored = scoring_history::Entity::find()
-            .filter(scoring_history::Column::SessionId.eq(self.session_id.as_str()))
-            .filter(scoring_history::Column::TurnNumber.eq(self.turn_number))
-            .one(conn)
-            .await?;
-        Ok(scored.map(|_| recorded()))
+        Ok(self.scored(conn).await?.map(|_| recorded()))
     }
 
     /// The turn's writes, in order: session metrics, utterances, nodes,

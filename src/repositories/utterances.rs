@@ -80,7 +80,8 @@ impl UtteranceRepository {
         Ok(model)
     }
 
-    /// The last `n` utterances of a session, in conversation order.
+    /// The last `n` utterances of a session, in conversation order (`n`
+    /// clamped to [`MAX_ROW_LIMIT`](super::MAX_ROW_LIMIT)).
     ///
     /// # Errors
     /// The classified database error.
@@ -158,7 +159,7 @@ pub(crate) async fn last_utterances(
             by_bytes(conn.get_database_backend(), utterance::Column::Id),
             Order::Desc,
         )
-        .limit(n)
+        .limit(super::row_limit(n))
         .all(conn)
         .await?;
     newest_first.reverse();

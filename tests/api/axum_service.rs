@@ -19,12 +19,17 @@ use crate::service_app;
 on_both_backends!(
     health_answers_200_with_the_report_when_the_database_is_healthy,
     health_answers_503_when_a_migration_is_pending,
+    health_answers_503_without_driver_text_when_the_database_is_gone,
     a_session_a_turn_and_its_context_round_trip_over_http,
     a_turn_posted_twice_answers_409_without_driver_text,
     an_unknown_session_answers_404,
     a_confidence_out_of_range_answers_422_and_writes_nothing,
     malformed_or_mistyped_json_answers_4xx,
     shutdown_lets_a_turn_in_flight_finish_then_closes_the_database,
+    a_recent_count_above_the_cap_answers_422_and_the_server_lives_on,
+    a_query_that_does_not_parse_answers_400_json,
+    unknown_routes_and_wrong_methods_answer_json,
+    a_request_past_the_timeout_answers_503_json_and_a_retry_tells_whether_it_landed,
 );
 
 /// The example's router, served on a random local port.
@@ -175,6 +180,33 @@ async fn health_answers_503_when_a_migration_is_pending(db: &Database) {
         Some(1),
         "{report}"
     );
+    assert_eq!(report["problems"], json!(["pending_migrations"]));
+    assert_safe_health_body(db, &report);
+}
+
+/// A 503 from the unauthenticated `/health` names kinds only: no driver
+/// text, no path or URL, no advice naming the tools.
+fn assert_safe_health_body(db: &Database, report: &Value) {
+    for key in ["error", "path", "warnings", "integrity", "journal_mode"] {
+        assert!(
+            report.get(key).is_none(),
+            "`{key}` in the 503 body: {report}"
+        );
+    }
+    let text = report.to_string();
+    assert!(!text.contains(&db.display_location()), "{text}");
+    assert!(!text.contains("interview-db"), "{text}");
+    assert_no_driver_text(report);
+}
+
+async fn health_answers_503_without_driver_text_when_the_database_is_gone(db: &Database) {
+    let served = serve(db).await;
+    db.clone().close().await.expect("close the database");
+    let (status, report) = served.get("/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["status"], "unhealthy");
+    assert_eq!(report["problems"], json!(["unreachable"]));
+    assert_safe_health_body(db, &report);
 }
 
 async fn a_session_a_turn_and_its_context_round_trip_over_http(db: &Database) {
@@ -350,14 +382,48 @@ async fn a_confidence_out_of_range_answers_422_and_writes_nothing(db: &Database)
         .expect("POST");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
+    // Properties are a JSON object: null is refused, not stored.
+    let mut null_properties = a_turn(&session_id, 1);
+    null_properties["nodes"][0]["properties"] = Value::Null;
+    let (status, body) = served.post(&path, &null_properties).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "invalid_input", "{body}");
+
     let mut other_session = a_turn("someone-else", 1);
     other_session["turn_number"] = json!(1);
     let (status, body) = served.post(&path, &other_session).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "session_mismatch");
+    assert_eq!(
+        body["message"], "the request names a row of another session",
+        "fixed text, no other session's id"
+    );
 
-    assert_eq!(count(db, "utterances").await, 0, "nothing was written");
-    assert_eq!(count(db, "kg_nodes").await, 0, "nothing was written");
+    // An existing node of another session: the body does not name it.
+    let (status, other) = served.post("/sessions", &a_session()).await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let other_id = other["session"]["id"].as_str().expect("an id").to_owned();
+    let (status, theirs) = served
+        .post(
+            &format!("/sessions/{other_id}/turns"),
+            &a_turn(&other_id, 1),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    let mut borrowing = a_turn(&session_id, 1);
+    borrowing["edges"][0]["target"] = json!({"existing": theirs["node_ids"][0]});
+    let (status, body) = served.post(&path, &borrowing).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "session_mismatch");
+    assert!(!body.to_string().contains(&other_id), "{body}");
+
+    let mine = |table: &str| format!("{table} WHERE session_id = '{session_id}'");
+    assert_eq!(
+        count(db, &mine("utterances")).await,
+        0,
+        "nothing was written"
+    );
+    assert_eq!(count(db, &mine("kg_nodes")).await, 0, "nothing was written");
 }
 
 async fn malformed_or_mistyped_json_answers_4xx(db: &Database) {
@@ -397,6 +463,147 @@ async fn malformed_or_mistyped_json_answers_4xx(db: &Database) {
         .expect("POST");
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(count(db, "utterances").await, 0);
+}
+
+/// `recent` above `i64::MAX` once panicked in the driver's bind; any
+/// count above the service's cap now answers 422, and the cap itself is
+/// served.
+async fn a_recent_count_above_the_cap_answers_422_and_the_server_lives_on(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    let context = |recent: String| format!("/sessions/{session_id}/context?recent={recent}");
+    for recent in [
+        service_app::MAX_RECENT_UTTERANCES + 1,
+        i64::MAX as u64,
+        i64::MAX as u64 + 1,
+        u64::MAX,
+    ] {
+        let (status, body) = served.get(&context(recent.to_string())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{recent}: {body}");
+        assert_eq!(body["error"], "invalid_input", "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("1000")),
+            "{body}"
+        );
+    }
+    let (status, body) = served
+        .get(&context(service_app::MAX_RECENT_UTTERANCES.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = served.get("/health").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_query_that_does_not_parse_answers_400_json(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    for recent in ["abc", "-1", "1.5", "99999999999999999999999"] {
+        let (status, body) = served
+            .get(&format!("/sessions/{session_id}/context?recent={recent}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{recent}: {body}");
+        assert_eq!(body["error"], "invalid_query", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("recent")),
+            "{body}"
+        );
+    }
+}
+
+async fn unknown_routes_and_wrong_methods_answer_json(db: &Database) {
+    let served = serve(db).await;
+    let session_id = started(&served).await;
+    for path in ["/nope", "/sessions/x/y/z", "/"] {
+        let (status, body) = served.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"], "not_found", "{body}");
+    }
+    for (method, path) in [
+        (reqwest::Method::GET, "/sessions".to_owned()),
+        (
+            reqwest::Method::DELETE,
+            format!("/sessions/{session_id}/turns"),
+        ),
+        (reqwest::Method::POST, "/health".to_owned()),
+    ] {
+        let response = served
+            .client
+            .request(method.clone(), served.url(&path))
+            .send()
+            .await
+            .expect("a request");
+        let status = response.status();
+        let allow = response.headers().get("allow").cloned();
+        let (_, body) = answer(response).await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {body}"
+        );
+        assert_eq!(body["error"], "method_not_allowed", "{body}");
+        assert!(allow.is_some(), "{method} {path}: no Allow header");
+    }
+}
+
+/// Past the request timeout the service answers a JSON 503 and drops the
+/// request; the turn may or may not have landed, and a retry says which
+/// (201, or 409 `duplicate_turn`): never twice.
+async fn a_request_past_the_timeout_answers_503_json_and_a_retry_tells_whether_it_landed(
+    db: &Database,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    let app = service_app::router_with_timeout(db.clone(), Duration::from_millis(300));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        let request = client.post(format!("{base}{path}")).json(&body);
+        async move { answer(request.send().await.expect("POST")).await }
+    };
+    let (status, created) = post("/sessions".into(), a_session()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let session_id = created["session"]["id"].as_str().expect("an id").to_owned();
+
+    // Hold the session (SQLite: the writer) so that the turn waits past
+    // the timeout.
+    let holder = db.begin_write().await.expect("a write transaction");
+    session::Entity::find_by_id(session_id.as_str())
+        .lock_exclusive()
+        .one(&*holder)
+        .await
+        .expect("lock the session")
+        .expect("the session");
+    let path = format!("/sessions/{session_id}/turns");
+    let response = client
+        .post(format!("{base}{path}"))
+        .json(&a_turn(&session_id, 1))
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (_, body) = answer(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "timeout", "{body}");
+    assert!(retry_after.is_some(), "no Retry-After");
+    holder.commit().await.expect("release the session");
+
+    let (status, body) = post(path, a_turn(&session_id, 1)).await;
+    assert!(
+        status == StatusCode::CREATED
+            || (status == StatusCode::CONFLICT && body["conflict"] == "duplicate_turn"),
+        "{status}: {body}"
+    );
+    assert_eq!(
+        count(db, "scoring_history").await,
+        1,
+        "the turn landed once"
+    );
+    server.abort();
 }
 
 async fn shutdown_lets_a_turn_in_flight_finish_then_closes_the_database(db: &Database) {

@@ -296,3 +296,41 @@ async fn string_lists_written_as_python_json_text_read_back_typed(db: &Database)
         .expect("provenance");
     assert_eq!(node.source_utterance_ids, ["u-2"].into());
 }
+
+/// RFC 3339's UTC spellings are read; other offsets are refused clearly;
+/// fraction digits beyond 6 are truncated to the microsecond.
+#[test]
+fn utc_timestamps_are_read_in_each_utc_spelling_and_other_offsets_refused() {
+    use entity::utc_timestamp::parse;
+    let micro = at("2026-11-27 12:21:26.182211");
+    for text in [
+        "2026-11-27T12:21:26.182211Z",
+        "2026-11-27T12:21:26.182211z",
+        "2026-11-27T12:21:26.182211+00:00",
+        "2026-11-27T12:21:26.182211-00:00",
+        "2026-11-27T12:21:26.182211",
+        "2026-11-27 12:21:26.182211",
+        "2026-11-27T12:21:26.182211999Z",
+    ] {
+        assert_eq!(parse(text), Ok(micro), "{text}");
+    }
+    assert_eq!(
+        parse("2026-11-27T12:21:26Z"),
+        Ok(at("2026-11-27 12:21:26")),
+        "no fraction"
+    );
+    assert_eq!(
+        parse("2026-11-27T12:21:26.182+00:00"),
+        Ok(at("2026-11-27 12:21:26.182")),
+        "3 digits"
+    );
+    for text in [
+        "2026-11-27T12:21:26.182211+02:00",
+        "2026-11-27T12:21:26-05:30",
+    ] {
+        let refused = parse(text).expect_err(text);
+        assert!(refused.contains("only UTC"), "{text}: {refused}");
+    }
+    let refused = parse("yesterday").expect_err("not a timestamp");
+    assert!(refused.contains("is not a UTC timestamp"), "{refused}");
+}

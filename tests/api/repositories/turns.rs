@@ -8,7 +8,8 @@ use entity::concept_element::Priority;
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use interview_persistence::repositories::{
-    NewNode, NewScores, NewSession, NodeRef, Repositories, TurnEdge, TurnScores,
+    NewEdge, NewNode, NewScores, NewSession, NewUtterance, NodeRef, NodeUpdate, Repositories,
+    TurnEdge, TurnScores,
 };
 use interview_persistence::{ConflictKind, Database, EntityKind, Error};
 use serde_json::json;
@@ -33,6 +34,10 @@ on_both_backends!(
     turns_recorded_concurrently_leave_the_highest_turn_count,
     hostile_values_are_stored_as_data,
     json_nested_too_deep_is_refused_clearly,
+    limits_above_i64_max_read_everything_instead_of_panicking,
+    a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance,
+    json_that_must_be_an_object_refuses_anything_else,
+    duplicates_within_one_turn_are_named,
 );
 
 async fn started(repos: &Repositories) -> String {
@@ -197,7 +202,8 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     says_no_driver_text(&refused);
     assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
 
-    // Recording turn 1 again fails at its scores, after its nodes.
+    // Recording turn 1 again fails at its user utterance, the batch's
+    // first insert after the session update.
     let refused = repos
         .turns
         .record_turn(labeled_turn(&session_id, 1, &["t1-x"]))
@@ -435,6 +441,104 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
     ));
 }
 
+/// Only the system's question of turn 1 exists (saved on its own): the
+/// turn was not recorded, so recording it is refused as a duplicate
+/// utterance of the system, not as a duplicate turn; once its scores
+/// exist too, it is a duplicate turn.
+async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    repos
+        .utterances
+        .save(NewUtterance {
+            session_id: session_id.clone(),
+            turn_number: 1,
+            speaker: Speaker::System,
+            text: "What do you like about it?".into(),
+            discourse_markers: vec![],
+        })
+        .await
+        .expect("the question");
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateUtterance { session_id: s, turn_number: 1, speaker },
+                ..
+            }) if *s == session_id && speaker == "system"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(rows_of_turn(db, &session_id, 1).await, [1, 0, 0]);
+
+    let scores = labeled_turn(&session_id, 1, &[]).scores;
+    repos
+        .scoring
+        .save(NewScores {
+            session_id: session_id.clone(),
+            turn_number: 1,
+            scores,
+        })
+        .await
+        .expect("the scores");
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateTurn { turn_number: 1, .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+/// SQL's LIMIT is a signed 64-bit number: a `u64` limit above `i64::MAX`
+/// once reached the driver, which panicked binding it. Clamped, such a
+/// limit reads every row.
+async fn limits_above_i64_max_read_everything_instead_of_panicking(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    for t in 1..=2 {
+        repos
+            .turns
+            .record_turn(labeled_turn(&session_id, t, &[&format!("t{t}-a")]))
+            .await
+            .expect("record");
+    }
+    for limit in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        let context = repos
+            .turns
+            .context(&session_id, limit)
+            .await
+            .expect("context");
+        assert_eq!(context.recent_utterances.len(), 4, "{limit}");
+        let last = repos
+            .utterances
+            .last(&session_id, limit)
+            .await
+            .expect("last");
+        assert_eq!(last.len(), 4, "{limit}");
+        let strategies = repos
+            .scoring
+            .last_strategies(&session_id, limit)
+            .await
+            .expect("strategies");
+        assert_eq!(strategies.len(), 2, "{limit}");
+        let sessions = repos.sessions.list(None, limit).await.expect("list");
+        assert_eq!(sessions.len(), 1, "{limit}");
+        repos.sessions.erasures(limit).await.expect("erasures");
+    }
+}
+
 /// 16 tasks × 100 read-then-write calls on one node's provenance (each call
 /// reads the JSON array and writes it back longer): none may be lost, and
 /// none may fail with a busy error.
@@ -599,6 +703,126 @@ async fn json_nested_too_deep_is_refused_clearly(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert_eq!(count(db, "kg_nodes").await, 0);
+}
+
+/// A turn that repeats one of its own nodes, or its own edge, is refused
+/// with the kind of what it repeats, and writes nothing.
+async fn duplicates_within_one_turn_are_named(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let refused = repos
+        .turns
+        .record_turn(labeled_turn(&session_id, 1, &["same", "other", "same"]))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateCurrentNode { label, node_type, .. },
+                ..
+            }) if label == "same" && node_type == "attribute"
+        ),
+        "{refused:?}"
+    );
+    let mut twice = labeled_turn(&session_id, 1, &["a", "b"]);
+    twice.edges.push(twice.edges[0].clone());
+    let refused = repos.turns.record_turn(twice).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Conflict {
+                conflict: ConflictKind::DuplicateEdge { edge_type, .. },
+                ..
+            }) if edge_type == "leads_to"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
+}
+
+/// Properties and scorer details are JSON objects: `null`, an array, a
+/// string or a number is refused before any write, on every path.
+async fn json_that_must_be_an_object_refuses_anything_else(db: &Database) {
+    let repos = Repositories::new(db);
+    let session_id = started(&repos).await;
+    let node = repos
+        .graph
+        .create_node(NewNode::new(&session_id, "kept", "attribute"))
+        .await
+        .expect("a node");
+    let not_object = |result: Result<(), Error>, what: &str, bad: &serde_json::Value| match result {
+        Err(Error::InvalidInput(reason)) => {
+            assert!(
+                reason.contains("must be a JSON object"),
+                "{what} = {bad}: {reason}"
+            );
+        }
+        other => panic!("{what} = {bad}: expected InvalidInput, got {other:?}"),
+    };
+    for bad in [json!(null), json!([1]), json!("x"), json!(3)] {
+        let mut turn = chain_turn(&session_id, 1);
+        turn.nodes[0].properties = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "a turn node's properties",
+            &bad,
+        );
+        let mut turn = chain_turn(&session_id, 1);
+        turn.edges[0].properties = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "a turn edge's properties",
+            &bad,
+        );
+        let mut turn = chain_turn(&session_id, 1);
+        turn.scores.scorer_details = bad.clone();
+        not_object(
+            repos.turns.record_turn(turn).await.map(|_| ()),
+            "scorer details",
+            &bad,
+        );
+        let mut new = NewNode::new(&session_id, "n", "attribute");
+        new.properties = bad.clone();
+        not_object(
+            repos.graph.create_node(new).await.map(|_| ()),
+            "a node's properties",
+            &bad,
+        );
+        let mut new = NewEdge::new(&session_id, &node.id, &node.id, EdgeType::LeadsTo);
+        new.properties = bad.clone();
+        not_object(
+            repos.graph.create_edge(new).await.map(|_| ()),
+            "an edge's properties",
+            &bad,
+        );
+        let update = NodeUpdate {
+            properties: Some(bad.clone()),
+            ..NodeUpdate::default()
+        };
+        not_object(
+            repos.graph.update_node(&node.id, update).await.map(|_| ()),
+            "updated properties",
+            &bad,
+        );
+        let mut scores = labeled_turn(&session_id, 1, &[]).scores;
+        scores.scorer_details = bad.clone();
+        not_object(
+            repos
+                .scoring
+                .save(NewScores {
+                    session_id: session_id.clone(),
+                    turn_number: 1,
+                    scores,
+                })
+                .await
+                .map(|_| ()),
+            "saved scorer details",
+            &bad,
+        );
+    }
+    assert_eq!(count(db, "kg_nodes").await, 1);
+    assert_eq!(count(db, "kg_edges").await, 0);
+    assert_eq!(count(db, "scoring_history").await, 0);
 }
 
 fn refused<T>(result: Result<T, Error>, what: &str, bad: f64) {
