@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::checksum::TableChecksum;
 use super::table::{self, Successor};
 use crate::backup::DATA_TABLES;
-use crate::config::Backend;
 use crate::database::{Database, WriteTransaction, query_value};
 use crate::error::Result;
 
@@ -33,7 +32,7 @@ impl TargetTransaction {
     pub(super) async fn begin(db: &Database) -> Result<Self> {
         match db.backend() {
             #[cfg(feature = "postgres")]
-            Backend::Postgres => {
+            crate::config::Backend::Postgres => {
                 use super::postgres::db_err;
                 let mut txn = db
                     .connection()
