@@ -101,6 +101,13 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
         path: destination.to_path_buf(),
         reason,
     };
+    refuse_existing(destination)?;
+    if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
+        migration::location::create_private_directories(parent)
+            .map_err(|err| failed(format!("cannot create its directory: {err}")))?;
+    }
+    // After the directories exist, so that `new/../x.db-wal` is judged by
+    // where it really is.
     if let Some(source) = db.sqlite_file()
         && names_database_file(source, destination)
     {
@@ -109,11 +116,6 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
              SQLite keeps beside it)"
                 .into(),
         ));
-    }
-    refuse_existing(destination)?;
-    if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-        migration::location::create_private_directories(parent)
-            .map_err(|err| failed(format!("cannot create its directory: {err}")))?;
     }
     let temporary = TemporaryFile::beside(destination).map_err(|err| failed(err.to_string()))?;
 
@@ -124,7 +126,7 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
     let bytes = std::fs::metadata(temporary.path())
         .map_err(|err| failed(err.to_string()))?
         .len();
-    temporary.publish(destination)?;
+    temporary.publish(destination, failed)?;
 
     let report = BackupReport {
         source: db.display_location(),
@@ -208,17 +210,27 @@ impl TemporaryFile {
                 "the path names no file",
             ));
         }
-        let path = destination.with_file_name(format!(
-            ".interview-{}-{}.partial",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&path)?;
-        Ok(Self { path: Some(path) })
+        // A name a killed process left behind (same pid, reused) is
+        // skipped, not reused.
+        let mut attempts = 0;
+        loop {
+            let path = destination.with_file_name(format!(
+                ".interview-{}-{}.partial",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            match options.open(&path) {
+                Ok(_) => return Ok(Self { path: Some(path) }),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => {
+                    attempts += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Where it is.
@@ -229,11 +241,11 @@ impl TemporaryFile {
     /// Gives the file its name — without ever replacing a file that is
     /// there (a hard link fails when the name exists; `rename` would not) —
     /// and makes the new name durable.
-    pub(crate) fn publish(mut self, destination: &Path) -> Result<()> {
-        let failed = |reason: String| Error::Backup {
-            path: destination.to_path_buf(),
-            reason,
-        };
+    pub(crate) fn publish(
+        mut self,
+        destination: &Path,
+        failed: impl Fn(String) -> Error,
+    ) -> Result<()> {
         let temporary = self.path().to_path_buf();
         match std::fs::hard_link(&temporary, destination) {
             Ok(()) => {

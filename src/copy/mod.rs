@@ -12,8 +12,10 @@
 //!   target, in foreign-key order. Before it commits, every table is read
 //!   back from the target and its row count and content checksum compared
 //!   with the source snapshot's; any difference rolls it back.
-//! - A value the target cannot hold (a NUL character, which PostgreSQL
-//!   text cannot) is found before anything is written.
+//! - A value the target cannot keep as it is (a NUL character or a time
+//!   finer than the microsecond for PostgreSQL, NaN or −0 for SQLite, a
+//!   JSON number the entity models would round) is found in the snapshot
+//!   before the target is even opened.
 
 mod checksum;
 mod json_numbers;
@@ -193,8 +195,14 @@ pub async fn copy(
     };
     let result = async {
         let status = require_current(source.connection()).await?;
+        // The snapshot is taken, and searched for values the target cannot
+        // keep, before the target is opened: a refusal writes nothing
+        // there, not even a schema.
+        let snapshot = source.begin_read().await?;
+        let counts = target::count_rows(&snapshot).await?;
+        refuse_unstorable_values(&snapshot, source.backend(), to.url.backend()).await?;
         let mut target = Target::open(to, target_location.as_ref(), &status).await?;
-        let copied = copy_rows(&source, &target.db, &options).await;
+        let copied = copy_rows(snapshot, counts, &target.db, &options).await;
         let report = match copied {
             Ok(tables) => CopyReport::new(&source, &target, &status, tables, started),
             Err(err) => {
@@ -232,17 +240,16 @@ fn refuse_same(
             Some(SqliteLocation::File { path: a, .. }),
             Some(SqliteLocation::File { path: b, .. }),
         ) => {
-            a == b
-                || matches!(
-                    (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-                    (Ok(a), Ok(b)) if a == b
-                )
+            // The same file by another path, or one SQLite keeps beside
+            // the source (a copy named `<db>-journal` would be taken for
+            // its hot journal).
+            a == b || crate::backup::names_database_file(a, b)
         }
         _ => from.url.expose() == to.url.expose(),
     };
     if same {
         return Err(Error::CopyRefused(
-            "the source and the target are the same database".into(),
+            "the target is the source database, or a file SQLite keeps beside it".into(),
         ));
     }
     Ok(())
@@ -342,14 +349,42 @@ impl Target {
         let _ = self.db.close().await;
     }
 
-    /// Closes the target; a new file gets its name.
+    /// Closes the target; a new file is made one self-contained file (its
+    /// WAL folded in, a rollback journal, as a backup is) and gets its name.
     async fn finish(&mut self) -> Result<()> {
         self.db.clone().close().await?;
         if let Some((temporary, path)) = self.new_file.take() {
-            temporary.publish(&path)?;
+            let failed = |reason: String| {
+                Error::CopyRefused(format!(
+                    "cannot give `{}` its name: {reason}",
+                    path.display()
+                ))
+            };
+            fold_wal(temporary.path()).await.map_err(&failed)?;
+            temporary.publish(&path, failed)?;
         }
         Ok(())
     }
+}
+
+/// Folds the WAL of the closed SQLite file at `path` into it and switches
+/// it to a rollback journal, so that nothing of it stays in a `-wal`
+/// beside its temporary name.
+async fn fold_wal(path: &std::path::Path) -> std::result::Result<(), String> {
+    use sea_orm::sqlx::{self, Connection};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete);
+    let conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|err| err.to_string())?;
+    conn.close().await.map_err(|err| err.to_string())?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::path::Path::new(&wal).exists() {
+        return Err("its WAL was not folded in".into());
+    }
+    Ok(())
 }
 
 /// The interview tables that exist in `db`.
@@ -385,25 +420,36 @@ struct Checked {
 
 /// Copies every table in one write transaction on the target and reads it
 /// back; commits only when everything matched.
+/// Refuses a source snapshot holding a value the target's backend cannot
+/// keep as it is.
+async fn refuse_unstorable_values(
+    snapshot: &DatabaseTransaction,
+    source: Backend,
+    target: Backend,
+) -> Result<()> {
+    refuse_inexact_json(snapshot).await?;
+    match (source, target) {
+        (Backend::Sqlite, Backend::Postgres) => {
+            refuse_unstorable(snapshot, table::Direction::ToPostgres).await
+        }
+        (Backend::Postgres, Backend::Sqlite) => {
+            refuse_unstorable(snapshot, table::Direction::ToSqlite).await
+        }
+        (Backend::Sqlite, Backend::Sqlite) => {
+            refuse_unstorable(snapshot, table::Direction::SqliteToSqlite).await
+        }
+        (Backend::Postgres, Backend::Postgres) => Ok(()),
+    }
+}
+
 async fn copy_rows(
-    source: &Database,
+    snapshot: DatabaseTransaction,
+    counts: target::Counts,
     target: &Database,
     options: &CopyOptions,
 ) -> Result<Vec<Checked>> {
     let progress: &dyn CopyProgress = options.progress.as_deref().unwrap_or(&Silent);
     let page_rows = options.page_rows.max(1);
-    let snapshot = source.begin_read().await?;
-    let counts = target::count_rows(&snapshot).await?;
-    refuse_inexact_json(&snapshot).await?;
-    match (source.backend(), target.backend()) {
-        (Backend::Sqlite, Backend::Postgres) => {
-            refuse_unstorable(&snapshot, table::Direction::ToPostgres).await?;
-        }
-        (Backend::Postgres, Backend::Sqlite) => {
-            refuse_unstorable(&snapshot, table::Direction::ToSqlite).await?;
-        }
-        _ => {}
-    }
 
     let mut txn = TargetTransaction::begin(target).await?;
     let occupied: Vec<String> = txn
@@ -522,7 +568,7 @@ async fn refuse_inexact_json(snapshot: &DatabaseTransaction) -> Result<()> {
     macro_rules! scan {
         ($entity:ty) => {
             if let Some((row, column, number)) =
-                table::find_inexact_json_number::<$entity>(snapshot).await?
+                table::find_inexact_json_number::<$entity, _>(snapshot).await?
             {
                 return Err(Error::CopyRefused(format!(
                     "`{}` row `{}`: `{column}` holds the JSON number {number}, which this module \

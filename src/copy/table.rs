@@ -220,13 +220,17 @@ where
 
 /// The first JSON number of `E`'s rows in `source` that the entity models
 /// would round: (row id, column, the number). Only documents with a run of
-/// 16 digits (a double holds 15–17) are read back to be looked at.
-pub(super) async fn find_inexact_json_number<E: EntityTrait>(
-    source: &impl ConnectionTrait,
-) -> Result<Option<(String, String, String)>> {
+/// 16 digits and points (a double holds 15–17 digits) or an exponent are
+/// read, one at a time, to be looked at.
+pub(super) async fn find_inexact_json_number<E: EntityTrait, C>(
+    source: &C,
+) -> Result<Option<(String, String, String)>>
+where
+    C: ConnectionTrait + sea_orm::StreamTrait,
+{
     let table = E::default().table_name();
     let key = key_column::<E>()?;
-    let backend = source.get_database_backend();
+    let backend = ConnectionTrait::get_database_backend(source);
     for column in E::Column::iter() {
         if !matches!(
             column.def().get_column_type(),
@@ -238,19 +242,21 @@ pub(super) async fn find_inexact_json_number<E: EntityTrait>(
         let candidates = match backend {
             sea_orm::DbBackend::Postgres => format!(
                 "SELECT CAST(\"{key}\" AS TEXT), CAST(\"{name}\" AS TEXT) FROM \"{table}\" \
-                 WHERE CAST(\"{name}\" AS TEXT) ~ '[0-9]{{16}}'",
+                 WHERE CAST(\"{name}\" AS TEXT) ~ '[0-9.]{{16}}|[0-9][eE]'",
                 key = key.as_str()
             ),
             _ => format!(
-                "SELECT CAST(\"{key}\" AS TEXT), \"{name}\" FROM \"{table}\" WHERE \"{name}\" GLOB '*{}*'",
-                "[0-9]".repeat(16),
+                "SELECT CAST(\"{key}\" AS TEXT), \"{name}\" FROM \"{table}\" \
+                 WHERE \"{name}\" GLOB '*{}*' OR \"{name}\" GLOB '*[0-9][eE]*'",
+                "[0-9.]".repeat(16),
                 key = key.as_str()
             ),
         };
         let rows = source
-            .query_all_raw(sea_orm::Statement::from_string(backend, candidates))
+            .stream_raw(sea_orm::Statement::from_string(backend, candidates))
             .await?;
-        for row in rows {
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
             let json: Option<String> = row.try_get_by_index(1)?;
             if let Some(number) = json
                 .as_deref()
@@ -274,6 +280,8 @@ pub(super) enum Direction {
     ToPostgres,
     /// PostgreSQL → SQLite.
     ToSqlite,
+    /// SQLite → SQLite.
+    SqliteToSqlite,
 }
 
 /// The SQL condition under which `column` of `table` holds a value the
@@ -306,6 +314,12 @@ fn unstorable_condition(
         (Direction::ToPostgres, ColumnType::DateTime | ColumnType::Timestamp) => Some((
             format!("\"{name}\" GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"),
             "a time finer than the microsecond (PostgreSQL keeps microseconds)",
+        )),
+        // SQLite has no boolean type: a 2 would read as `true` and be
+        // written back as 1.
+        (Direction::ToPostgres | Direction::SqliteToSqlite, ColumnType::Boolean) => Some((
+            format!("\"{name}\" NOT IN (0, 1)"),
+            "a boolean stored as something other than 0 or 1",
         )),
         // SQLite stores NaN as NULL and -0 as 0.
         (Direction::ToSqlite, ColumnType::Double | ColumnType::Float) => Some((

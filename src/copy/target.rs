@@ -18,8 +18,8 @@ pub(super) type Counts = BTreeMap<&'static str, u64>;
 
 /// The target's write transaction.
 pub(super) enum TargetTransaction {
-    /// SQLite: the module's writer.
-    Orm(WriteTransaction),
+    /// SQLite: the module's writer, through SeaORM.
+    Sqlite(WriteTransaction),
     /// PostgreSQL: a pooled connection's transaction, and the keys and
     /// indexes to make again once the rows are in.
     #[cfg(feature = "postgres")]
@@ -40,6 +40,13 @@ impl TargetTransaction {
                     .begin()
                     .await
                     .map_err(db_err)?;
+                // A lock that does not come in time is `Busy`, not a hang:
+                // the source snapshot may be on the same database under
+                // another spelling of its URL, holding what the load needs.
+                sea_orm::sqlx::query("SET LOCAL lock_timeout = '30s'")
+                    .execute(&mut *txn)
+                    .await
+                    .map_err(db_err)?;
                 sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
                     "LOCK TABLE {} IN EXCLUSIVE MODE",
                     DATA_TABLES.join(", ")
@@ -49,7 +56,7 @@ impl TargetTransaction {
                 .map_err(db_err)?;
                 Ok(Self::Postgres(txn, Vec::new()))
             }
-            _ => Ok(Self::Orm(db.begin_write().await?)),
+            _ => Ok(Self::Sqlite(db.begin_write().await?)),
         }
     }
 
@@ -59,7 +66,7 @@ impl TargetTransaction {
         for table in DATA_TABLES {
             let sql = format!("SELECT count(*) FROM \"{table}\"");
             let rows = match self {
-                Self::Orm(txn) => query_value::<i64>(&**txn, &sql).await?.unwrap_or(0),
+                Self::Sqlite(txn) => query_value::<i64>(&**txn, &sql).await?.unwrap_or(0),
                 #[cfg(feature = "postgres")]
                 Self::Postgres(txn, _) => {
                     sea_orm::sqlx::query_scalar::<_, i64>(sea_orm::sqlx::AssertSqlSafe(sql))
@@ -100,7 +107,7 @@ impl TargetTransaction {
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
         match self {
-            Self::Orm(txn) => table::insert::<E>(&**txn, rows).await,
+            Self::Sqlite(txn) => table::insert::<E>(&**txn, rows).await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => super::postgres::copy_in::<E>(txn, &rows).await,
         }
@@ -112,7 +119,7 @@ impl TargetTransaction {
             return Ok(());
         }
         match self {
-            Self::Orm(txn) => table::restore_successors(&**txn, successors).await,
+            Self::Sqlite(txn) => table::restore_successors(&**txn, successors).await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => super::postgres::restore_successors(txn, successors).await,
         }
@@ -125,7 +132,7 @@ impl TargetTransaction {
         E::Model: Serialize,
     {
         match self {
-            Self::Orm(txn) => table::checksum::<E, _>(&**txn).await,
+            Self::Sqlite(txn) => table::checksum::<E, _>(&**txn).await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => super::postgres::checksum::<E>(txn).await,
         }
@@ -134,7 +141,7 @@ impl TargetTransaction {
     /// Commits.
     pub(super) async fn commit(self) -> Result<()> {
         match self {
-            Self::Orm(txn) => txn.commit().await,
+            Self::Sqlite(txn) => txn.commit().await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => txn.commit().await.map_err(super::postgres::db_err),
         }
@@ -143,7 +150,7 @@ impl TargetTransaction {
     /// Rolls back (dropping does the same).
     pub(super) async fn rollback(self) -> Result<()> {
         match self {
-            Self::Orm(txn) => txn.rollback().await,
+            Self::Sqlite(txn) => txn.rollback().await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => txn.rollback().await.map_err(super::postgres::db_err),
         }

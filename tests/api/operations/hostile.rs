@@ -337,3 +337,105 @@ async fn a_json_number_a_double_cannot_hold_is_refused_before_anything_is_writte
     }
     assert!(!dir.path().join("copy.db").exists());
 }
+
+/// A refusal found in the source writes nothing to the target — not even
+/// the schema a fresh target would have been given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_copy_leaves_a_fresh_postgresql_target_without_tables() {
+    let (_dir, source_config) = sqlite_source(&[
+        "UPDATE utterances SET text = 'before' || char(0) || 'after' \
+         WHERE id = (SELECT min(id) FROM utterances)",
+    ])
+    .await;
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+
+    let refused = copy(&source_config, &postgres_config, CopyOptions::default()).await;
+
+    assert!(matches!(refused, Err(Error::CopyRefused(_))), "{refused:?}");
+    let target = sea_orm::Database::connect(postgres_config.url.expose())
+        .await
+        .expect("connect");
+    let tables: i64 = sea_orm::ConnectionTrait::query_one_raw(
+        &target,
+        sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        ),
+    )
+    .await
+    .expect("count")
+    .expect("a row")
+    .try_get_by_index(0)
+    .expect("a count");
+    target.close().await.expect("close");
+    assert_eq!(tables, 0, "no schema was created");
+}
+
+/// SQLite has no boolean type: a 2 in `is_covered` would read as `true`
+/// and be written as 1 — a verified copy that changed a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boolean_stored_as_two_in_sqlite_is_refused_before_anything_is_written() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE concept_elements SET is_covered = 2 WHERE id = (SELECT min(id) FROM concept_elements)",
+    ])
+    .await;
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let refused = copy(&source_config, &target_config, CopyOptions::default()).await;
+
+    match refused {
+        Err(Error::CopyRefused(reason)) => assert!(reason.contains("`is_covered`"), "{reason}"),
+        other => panic!("expected CopyRefused, got {other:?}"),
+    }
+    assert!(!dir.path().join("copy.db").exists());
+}
+
+/// A copy whose target is the source's own journal or WAL name would
+/// leave the live database a "hot journal" that is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_into_the_sources_journal_name_is_refused() {
+    let (dir, source_config) = sqlite_source(&[]).await;
+    for suffix in ["-journal", "-wal"] {
+        let name = format!("interview.db{suffix}");
+        let target_config = DatabaseConfig::sqlite_file(dir.path().join(&name)).expect("a path");
+
+        let refused = copy(&source_config, &target_config, CopyOptions::default()).await;
+
+        assert!(
+            matches!(refused, Err(Error::CopyRefused(_))),
+            "{name}: {refused:?}"
+        );
+        assert!(!dir.path().join(&name).exists(), "{name}");
+    }
+}
+
+/// A decimal float that a parser without correct rounding reads one step
+/// off comes back exactly as written, through a copy too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floats_in_json_read_back_as_written_and_survive_a_copy() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE kg_nodes SET properties = '{\"score\":0.9226015798506805,\"tiny\":1e-30}' \
+         WHERE id = (SELECT min(id) FROM kg_nodes)",
+    ])
+    .await;
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+
+    let report = copy(&source_config, &target_config, CopyOptions::default())
+        .await
+        .expect("copy");
+
+    assert_eq!(report.status, CopyStatus::Verified);
+    let header = std::fs::read(dir.path().join("copy.db")).expect("the copy");
+    assert_eq!((header[18], header[19]), (1, 1), "one self-contained file");
+    assert!(!dir.path().join("copy.db-wal").exists());
+    for config in [&source_config, &target_config] {
+        let db = Database::connect(config).await.expect("open");
+        let properties: serde_json::Value =
+            query_one(&db, "SELECT properties FROM kg_nodes ORDER BY id LIMIT 1").await;
+        db.close().await.expect("close");
+        assert_eq!(properties["score"].as_f64(), Some(0.922_601_579_850_680_5));
+        assert_eq!(properties["tiny"].as_f64(), Some(1e-30));
+    }
+}
