@@ -25,20 +25,9 @@ use serde::Serialize;
 use crate::config::Backend;
 use crate::database::Database;
 use crate::error::{Error, Result};
+use crate::files::{TemporaryFile, names_database_file, refuse_existing};
 use crate::health::IntegrityFinding;
-
-/// The tables a backup and a copy count: the six interview tables and the
-/// record of erasures (the edge-type vocabulary and the migration records
-/// belong to the schema version, which is compared as a whole).
-pub const DATA_TABLES: [&str; 7] = [
-    "sessions",
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-    "session_erasures",
-];
+pub use crate::schema::DATA_TABLES;
 
 /// How many rows a table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,156 +136,6 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
     Ok(report)
 }
 
-/// Whether `candidate` is the SQLite database `database` or one of the
-/// files SQLite keeps beside it (`-journal`, `-wal`, `-shm`): a file
-/// written there would be taken for a hot journal or a WAL of the live
-/// database. Compared by real directories, so `./x/../db` is `db`.
-pub(crate) fn names_database_file(database: &Path, candidate: &Path) -> bool {
-    let real = |path: &Path| -> Option<PathBuf> {
-        let name = path.file_name()?;
-        let parent = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        Some(std::fs::canonicalize(parent).ok()?.join(name))
-    };
-    let (Some(database), Some(candidate)) = (
-        std::fs::canonicalize(database)
-            .ok()
-            .or_else(|| real(database)),
-        real(candidate),
-    ) else {
-        return false;
-    };
-    ["", "-journal", "-wal", "-shm"].iter().any(|suffix| {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        name == candidate.as_os_str()
-    })
-}
-
-/// Fails unless nothing (not even a dangling link) is at `path`.
-pub(crate) fn refuse_existing(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Err(Error::DestinationExists {
-            path: path.to_path_buf(),
-        }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(Error::Backup {
-            path: path.to_path_buf(),
-            reason: err.to_string(),
-        }),
-    }
-}
-
-/// A file being written under a temporary name beside its destination:
-/// removed (with any journal SQLite left beside it) when dropped, unless
-/// published.
-#[derive(Debug)]
-pub(crate) struct TemporaryFile {
-    path: Option<PathBuf>,
-}
-
-impl TemporaryFile {
-    /// Creates `.interview-<pid>-<n>.partial` beside `destination`,
-    /// owner-only. The name is ASCII whatever the destination's (sqlx opens
-    /// only UTF-8 paths).
-    pub(crate) fn beside(destination: &Path) -> std::io::Result<Self> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        if destination.file_name().is_none() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the path names no file",
-            ));
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        // A name a killed process left behind (same pid, reused) is
-        // skipped, not reused.
-        let mut attempts = 0;
-        loop {
-            let path = destination.with_file_name(format!(
-                ".interview-{}-{}.partial",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            match options.open(&path) {
-                Ok(_) => return Ok(Self { path: Some(path) }),
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => {
-                    attempts += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    /// Where it is.
-    pub(crate) fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-
-    /// Gives the file its name — without ever replacing a file that is
-    /// there (a hard link fails when the name exists; `rename` would not) —
-    /// and makes the new name durable.
-    pub(crate) fn publish(
-        mut self,
-        destination: &Path,
-        failed: impl Fn(String) -> Error,
-    ) -> Result<()> {
-        let temporary = self.path().to_path_buf();
-        match std::fs::hard_link(&temporary, destination) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&temporary);
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::DestinationExists {
-                    path: destination.to_path_buf(),
-                });
-            }
-            // A file system without hard links: check, then rename.
-            Err(_) => {
-                refuse_existing(destination)?;
-                std::fs::rename(&temporary, destination)
-                    .map_err(|err| failed(format!("cannot rename the copy: {err}")))?;
-            }
-        }
-        self.path = None;
-        sync_directory(destination);
-        Ok(())
-    }
-}
-
-impl Drop for TemporaryFile {
-    fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            let _ = std::fs::remove_file(path);
-            for suffix in ["-journal", "-wal", "-shm"] {
-                let mut side = path.as_os_str().to_owned();
-                side.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(side));
-            }
-        }
-    }
-}
-
-/// Makes a new directory entry durable (best effort: not every platform
-/// can open a directory).
-fn sync_directory(path: &Path) {
-    if let Some(parent) = path.parent() {
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        if let Ok(directory) = std::fs::File::open(parent) {
-            let _ = directory.sync_all();
-        }
-    }
-}
-
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use std::ffi::CString;
@@ -331,11 +170,7 @@ mod sqlite {
         // go to a blocking thread and outlive a dropped future safely.
         let conn = acquired.map(sqlx::pool::PoolConnection::detach);
         let _ = dedicated.close().await;
-        let mut conn = conn.map_err(|err| {
-            Error::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
-                err.into(),
-            )))
-        })?;
+        let mut conn = conn.map_err(Error::from_sqlx)?;
         sqlx::query("BEGIN")
             .execute(&mut conn)
             .await
@@ -471,9 +306,7 @@ mod sqlite {
     }
 
     fn db_err(err: sqlx::Error) -> Error {
-        Error::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
-            err.into(),
-        )))
+        Error::from_sqlx(err)
     }
 
     /// The two SQLite calls sqlx does not wrap: the backup API, and closing

@@ -518,6 +518,25 @@ impl Error {
         }
     }
 
+    /// A sqlx error (from code that talks to sqlx directly: the backup
+    /// API, `COPY`), classified like SeaORM's: pool and transport failures
+    /// are [`Error::Connection`], database errors by their codes.
+    pub(crate) fn from_sqlx(err: sqlx::Error) -> Self {
+        let runtime = |err: sqlx::Error| RuntimeErr::SqlxError(err.into());
+        match err {
+            sqlx::Error::PoolTimedOut => {
+                Self::Connection(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+            }
+            sqlx::Error::PoolClosed => Self::Connection(DbErr::ConnectionAcquire(
+                sea_orm::ConnAcquireErr::ConnectionClosed,
+            )),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                Self::from(DbErr::Conn(runtime(err)))
+            }
+            err => Self::from(DbErr::Exec(runtime(err))),
+        }
+    }
+
     /// The SQLite primary result code of the underlying error, if it came
     /// from SQLite.
     #[must_use]

@@ -29,6 +29,7 @@ pub mod config;
 pub mod copy;
 pub mod database;
 pub mod error;
+mod files;
 pub mod health;
 mod init;
 

@@ -252,11 +252,14 @@ async fn copy(config: DatabaseConfig, from: Option<&str>, to: &str, page_rows: u
             return ExitCode::from(2);
         }
     };
+    let bar = Arc::new(progress::CopyProgressBar::new());
     let options = CopyOptions {
         page_rows,
-        progress: Some(Arc::new(progress::CopyProgressBar::new())),
+        progress: Some(bar.clone()),
     };
-    match interview_persistence::copy(&from, &to, options).await {
+    let copied = interview_persistence::copy(&from, &to, options).await;
+    bar.clear();
+    match copied {
         Ok(report) => print_json(&report),
         Err(Error::CopyMismatch(report)) => {
             tracing::error!("the target does not match the source; nothing was committed");

@@ -36,6 +36,15 @@ impl CopyProgressBar {
     }
 }
 
+impl CopyProgressBar {
+    /// Takes the bar off the terminal (a copy that ended in an error).
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 impl CopyProgress for CopyProgressBar {
     fn table_started(&self, table: &'static str, rows: u64) {
         match &self.bar {

@@ -33,10 +33,11 @@ use serde::Serialize;
 
 pub use checksum::TableChecksum;
 
-use crate::backup::{DATA_TABLES, TemporaryFile, refuse_existing};
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
 use crate::database::{Database, query_value};
 use crate::error::{Error, Result};
+use crate::files::{TemporaryFile, names_database_file, refuse_existing};
+use crate::schema::DATA_TABLES;
 use crate::schema::{SchemaStatus, require_current, schema_status};
 use target::TargetTransaction;
 
@@ -243,7 +244,7 @@ fn refuse_same(
             // The same file by another path, or one SQLite keeps beside
             // the source (a copy named `<db>-journal` would be taken for
             // its hot journal).
-            a == b || crate::backup::names_database_file(a, b)
+            a == b || names_database_file(a, b)
         }
         _ => from.url.expose() == to.url.expose(),
     };
@@ -370,6 +371,7 @@ impl Target {
 /// Folds the WAL of the closed SQLite file at `path` into it and switches
 /// it to a rollback journal, so that nothing of it stays in a `-wal`
 /// beside its temporary name.
+#[cfg(feature = "sqlite")]
 async fn fold_wal(path: &std::path::Path) -> std::result::Result<(), String> {
     use sea_orm::sqlx::{self, Connection};
     let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -384,6 +386,12 @@ async fn fold_wal(path: &std::path::Path) -> std::result::Result<(), String> {
     if std::path::Path::new(&wal).exists() {
         return Err("its WAL was not folded in".into());
     }
+    Ok(())
+}
+
+/// Without SQLite there is no SQLite file to fold.
+#[cfg(not(feature = "sqlite"))]
+async fn fold_wal(_: &std::path::Path) -> std::result::Result<(), String> {
     Ok(())
 }
 

@@ -26,9 +26,7 @@ pub(super) type PgTransaction = Transaction<'static, Postgres>;
 
 /// A sqlx error as the crate's classified error.
 pub(super) fn db_err(err: sqlx::Error) -> Error {
-    Error::from(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
-        err.into(),
-    )))
+    Error::from_sqlx(err)
 }
 
 /// Writes `rows` into `E`'s table with one `COPY`.

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::checksum::TableChecksum;
 use super::table::{self, Successor};
-use crate::backup::DATA_TABLES;
 use crate::database::{Database, WriteTransaction, query_value};
 use crate::error::Result;
+use crate::schema::DATA_TABLES;
 
 /// Rows per data table.
 pub(super) type Counts = BTreeMap<&'static str, u64>;
