@@ -201,7 +201,12 @@ pub async fn copy(
         // there, not even a schema.
         let snapshot = source.begin_read().await?;
         let counts = target::count_rows(&snapshot).await?;
+        let scanning = Instant::now();
         refuse_unstorable_values(&snapshot, source.backend(), to.url.backend()).await?;
+        tracing::debug!(
+            elapsed_ms = scanning.elapsed().as_secs_f64() * 1000.0,
+            "source searched for values the target cannot keep"
+        );
         let mut target = Target::open(to, target_location.as_ref(), &status).await?;
         let copied = copy_rows(snapshot, counts, &target.db, &options).await;
         let report = match copied {
@@ -361,7 +366,12 @@ impl Target {
                     path.display()
                 ))
             };
+            let folding = Instant::now();
             fold_wal(temporary.path()).await.map_err(&failed)?;
+            tracing::debug!(
+                elapsed_ms = folding.elapsed().as_secs_f64() * 1000.0,
+                "new file folded into one"
+            );
             temporary.publish(&path, failed)?;
         }
         Ok(())
@@ -511,13 +521,16 @@ async fn copy_rows(
     progress.verifying();
     let verifying = Instant::now();
     let targets = [
-        txn.checksum::<entity::session::Entity>().await?,
-        txn.checksum::<entity::utterance::Entity>().await?,
-        txn.checksum::<entity::kg_node::Entity>().await?,
-        txn.checksum::<entity::kg_edge::Entity>().await?,
-        txn.checksum::<entity::scoring_history::Entity>().await?,
-        txn.checksum::<entity::concept_element::Entity>().await?,
-        txn.checksum::<entity::session_erasure::Entity>().await?,
+        txn.checksum::<entity::session::Entity>(page_rows).await?,
+        txn.checksum::<entity::utterance::Entity>(page_rows).await?,
+        txn.checksum::<entity::kg_node::Entity>(page_rows).await?,
+        txn.checksum::<entity::kg_edge::Entity>(page_rows).await?,
+        txn.checksum::<entity::scoring_history::Entity>(page_rows)
+            .await?,
+        txn.checksum::<entity::concept_element::Entity>(page_rows)
+            .await?,
+        txn.checksum::<entity::session_erasure::Entity>(page_rows)
+            .await?,
     ];
     tracing::debug!(
         elapsed_ms = verifying.elapsed().as_secs_f64() * 1000.0,

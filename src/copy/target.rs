@@ -126,13 +126,13 @@ impl TargetTransaction {
     }
 
     /// Reads every row of `E` back and checksums it.
-    pub(super) async fn checksum<E>(&mut self) -> Result<TableChecksum>
+    pub(super) async fn checksum<E>(&mut self, page_rows: usize) -> Result<TableChecksum>
     where
         E: EntityTrait,
         E::Model: Serialize,
     {
         match self {
-            Self::Sqlite(txn) => table::checksum::<E, _>(&**txn).await,
+            Self::Sqlite(txn) => table::checksum::<E>(&**txn, page_rows).await,
             #[cfg(feature = "postgres")]
             Self::Postgres(txn, _) => super::postgres::checksum::<E>(txn).await,
         }
