@@ -439,25 +439,58 @@ struct Checked {
 /// Copies every table in one write transaction on the target and reads it
 /// back; commits only when everything matched.
 /// Refuses a source snapshot holding a value the target's backend cannot
-/// keep as it is.
+/// keep as it is — a JSON number the entity models would round (see
+/// [`json_numbers`]); for PostgreSQL a NUL character or a time finer than
+/// the microsecond; for SQLite a NaN or −0; from SQLite a boolean other
+/// than 0 or 1 — naming the first such table, row and column.
 async fn refuse_unstorable_values(
     snapshot: &DatabaseTransaction,
     source: Backend,
     target: Backend,
 ) -> Result<()> {
-    refuse_inexact_json(snapshot).await?;
-    match (source, target) {
-        (Backend::Sqlite, Backend::Postgres) => {
-            refuse_unstorable(snapshot, table::Direction::ToPostgres).await
-        }
-        (Backend::Postgres, Backend::Sqlite) => {
-            refuse_unstorable(snapshot, table::Direction::ToSqlite).await
-        }
-        (Backend::Sqlite, Backend::Sqlite) => {
-            refuse_unstorable(snapshot, table::Direction::SqliteToSqlite).await
-        }
-        (Backend::Postgres, Backend::Postgres) => Ok(()),
+    let direction = match (source, target) {
+        (Backend::Sqlite, Backend::Postgres) => Some(table::Direction::ToPostgres),
+        (Backend::Postgres, Backend::Sqlite) => Some(table::Direction::ToSqlite),
+        (Backend::Sqlite, Backend::Sqlite) => Some(table::Direction::SqliteToSqlite),
+        (Backend::Postgres, Backend::Postgres) => None,
+    };
+    macro_rules! scan {
+        ($entity:ty) => {
+            let table = sea_orm::EntityName::table_name(&<$entity>::default());
+            let refused = |row: String, column: String, what: String| {
+                Err(Error::CopyRefused(format!(
+                    "`{table}` row `{}`: `{column}` holds {what}; nothing was written",
+                    row.escape_debug(),
+                )))
+            };
+            if let Some((row, column, number)) =
+                table::find_inexact_json_number::<$entity, _>(snapshot).await?
+            {
+                return refused(
+                    row,
+                    column,
+                    format!(
+                        "the JSON number {number}, which this module reads as a 64-bit \
+                         integer or a double and would round"
+                    ),
+                );
+            }
+            if let Some(direction) = direction
+                && let Some((row, column, what)) =
+                    table::find_unstorable::<$entity>(snapshot, direction).await?
+            {
+                return refused(row, column, what.to_owned());
+            }
+        };
     }
+    scan!(entity::session::Entity);
+    scan!(entity::utterance::Entity);
+    scan!(entity::kg_node::Entity);
+    scan!(entity::kg_edge::Entity);
+    scan!(entity::scoring_history::Entity);
+    scan!(entity::concept_element::Entity);
+    scan!(entity::session_erasure::Entity);
+    Ok(())
 }
 
 async fn copy_rows(
@@ -551,63 +584,6 @@ async fn copy_rows(
         txn.rollback().await?;
     }
     Ok(checked)
-}
-
-/// Refuses a source holding a value the target cannot keep as it is (a
-/// NUL character or a time finer than the microsecond for PostgreSQL, NaN
-/// or −0 for SQLite), naming the first such table, row and column.
-async fn refuse_unstorable(
-    snapshot: &DatabaseTransaction,
-    direction: table::Direction,
-) -> Result<()> {
-    macro_rules! scan {
-        ($entity:ty) => {
-            if let Some((row, column, what)) =
-                table::find_unstorable::<$entity>(snapshot, direction).await?
-            {
-                return Err(Error::CopyRefused(format!(
-                    "`{}` row `{}`: `{column}` holds {what}; nothing was written",
-                    sea_orm::EntityName::table_name(&<$entity>::default()),
-                    row.escape_debug(),
-                )));
-            }
-        };
-    }
-    scan!(entity::session::Entity);
-    scan!(entity::utterance::Entity);
-    scan!(entity::kg_node::Entity);
-    scan!(entity::kg_edge::Entity);
-    scan!(entity::scoring_history::Entity);
-    scan!(entity::concept_element::Entity);
-    scan!(entity::session_erasure::Entity);
-    Ok(())
-}
-
-/// Refuses a source holding a JSON number the entity models would round
-/// (see [`json_numbers`]), naming its table, row, column and number.
-async fn refuse_inexact_json(snapshot: &DatabaseTransaction) -> Result<()> {
-    macro_rules! scan {
-        ($entity:ty) => {
-            if let Some((row, column, number)) =
-                table::find_inexact_json_number::<$entity, _>(snapshot).await?
-            {
-                return Err(Error::CopyRefused(format!(
-                    "`{}` row `{}`: `{column}` holds the JSON number {number}, which this module \
-                     reads as a 64-bit integer or a double and would round; nothing was written",
-                    sea_orm::EntityName::table_name(&<$entity>::default()),
-                    row.escape_debug(),
-                )));
-            }
-        };
-    }
-    scan!(entity::session::Entity);
-    scan!(entity::utterance::Entity);
-    scan!(entity::kg_node::Entity);
-    scan!(entity::kg_edge::Entity);
-    scan!(entity::scoring_history::Entity);
-    scan!(entity::concept_element::Entity);
-    scan!(entity::session_erasure::Entity);
-    Ok(())
 }
 
 impl CopyReport {

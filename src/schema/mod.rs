@@ -9,15 +9,16 @@ mod preflight;
 /// The tables a backup and a copy count: the six interview tables and the
 /// record of erasures (the edge-type vocabulary and the migration records
 /// belong to the schema version, which is compared as a whole).
-pub const DATA_TABLES: [&str; 7] = [
-    "sessions",
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-    "session_erasures",
-];
+pub const DATA_TABLES: [&str; 7] = {
+    let mut tables = [""; 7];
+    let mut i = 0;
+    while i < migration::INTERVIEW_TABLES.len() {
+        tables[i] = migration::INTERVIEW_TABLES[i];
+        i += 1;
+    }
+    tables[6] = "session_erasures";
+    tables
+};
 
 pub use adopt::{AdoptionOptions, AdoptionReport, RepairedNode};
 pub(crate) use adopt::{adopt_if_needed, assess_before_opening};
