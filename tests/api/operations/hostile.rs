@@ -27,7 +27,7 @@ async fn sqlite_source(prepare: &[&str]) -> (tempfile::TempDir, DatabaseConfig) 
 /// anything is written (and the checksum, hashing float bits, would tell
 /// NaN from NULL anyway).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nan_score_from_postgresql_is_not_verified_as_null_in_sqlite() {
+async fn a_nan_score_from_postgresql_is_refused_before_anything_is_written_to_sqlite() {
     let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
         return;
     };
@@ -54,7 +54,7 @@ async fn a_nan_score_from_postgresql_is_not_verified_as_null_in_sqlite() {
 /// PostgreSQL keeps microseconds: a SQLite time with nanoseconds is
 /// refused before anything is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_timestamp_postgresql_cannot_hold_is_not_reported_verified() {
+async fn a_time_finer_than_postgresql_keeps_is_refused_before_anything_is_written() {
     let (_dir, source_config) =
         sqlite_source(&["UPDATE utterances SET created_at = '2026-01-02 03:04:05.123456789'"])
             .await;
