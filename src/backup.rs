@@ -136,6 +136,13 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
     Ok(report)
 }
 
+/// What a backup's snapshot held.
+struct Snapshot {
+    migrations: Vec<String>,
+    tables: Vec<TableRows>,
+    held_ms: f64,
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use std::ffi::CString;
@@ -144,17 +151,10 @@ mod sqlite {
 
     use sea_orm::sqlx::{self, Connection, Row, SqliteConnection};
 
-    use super::{DATA_TABLES, TableRows};
+    use super::{DATA_TABLES, Snapshot, TableRows};
     use crate::database::Database;
     use crate::error::{Error, Result};
     use crate::health::IntegrityFinding;
-
-    /// What the snapshot held.
-    pub(super) struct Snapshot {
-        pub(super) migrations: Vec<String>,
-        pub(super) tables: Vec<TableRows>,
-        pub(super) held_ms: f64,
-    }
 
     /// Copies one snapshot of the database into the (empty) file at
     /// `target` and says what was in it.
@@ -419,16 +419,10 @@ mod sqlite {
 mod sqlite {
     use std::path::Path;
 
-    use super::TableRows;
+    use super::Snapshot;
     use crate::database::Database;
     use crate::error::{Error, Result};
     use crate::health::IntegrityFinding;
-
-    pub(super) struct Snapshot {
-        pub(super) migrations: Vec<String>,
-        pub(super) tables: Vec<TableRows>,
-        pub(super) held_ms: f64,
-    }
 
     pub(super) async fn copy_snapshot(_: &Database, _: &Path) -> Result<Snapshot> {
         Err(Error::Unsupported(

@@ -103,24 +103,7 @@ fn float(bytes: &mut Vec<u8>, x: f64) {
 
 /// Whether `value` is a NULL of any type.
 pub(crate) fn is_null(value: &Value) -> bool {
-    matches!(
-        value,
-        Value::Bool(None)
-            | Value::TinyInt(None)
-            | Value::SmallInt(None)
-            | Value::Int(None)
-            | Value::BigInt(None)
-            | Value::TinyUnsigned(None)
-            | Value::SmallUnsigned(None)
-            | Value::Unsigned(None)
-            | Value::BigUnsigned(None)
-            | Value::Float(None)
-            | Value::Double(None)
-            | Value::String(None)
-            | Value::Char(None)
-            | Value::Json(None)
-            | Value::ChronoDateTime(None)
-    )
+    *value == value.as_null()
 }
 
 impl Serialize for TableChecksum {

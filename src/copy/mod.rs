@@ -17,6 +17,20 @@
 //!   JSON number the entity models would round) is found in the snapshot
 //!   before the target is even opened.
 
+/// Runs the macro `$action!(Entity)` for the entity of each of
+/// [`DATA_TABLES`], in that order (foreign-key order).
+macro_rules! for_each_data_table {
+    ($action:ident) => {
+        $action!(entity::session::Entity);
+        $action!(entity::utterance::Entity);
+        $action!(entity::kg_node::Entity);
+        $action!(entity::kg_edge::Entity);
+        $action!(entity::scoring_history::Entity);
+        $action!(entity::concept_element::Entity);
+        $action!(entity::session_erasure::Entity);
+    };
+}
+
 mod checksum;
 mod json_numbers;
 #[cfg(feature = "postgres")]
@@ -28,13 +42,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::Serialize;
 
 pub use checksum::TableChecksum;
 
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
-use crate::database::{Database, query_value};
+use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::files::{TemporaryFile, names_database_file, refuse_existing};
 use crate::schema::DATA_TABLES;
@@ -407,25 +421,25 @@ async fn fold_wal(_: &std::path::Path) -> std::result::Result<(), String> {
 
 /// The interview tables that exist in `db`.
 async fn interview_tables_present(db: &Database) -> Result<Vec<String>> {
-    let mut present = Vec::new();
-    for table in DATA_TABLES {
-        let sql = match db.backend() {
-            Backend::Sqlite => format!(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"
-            ),
-            Backend::Postgres => format!(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{table}'"
-            ),
-        };
-        if query_value::<i64>(db.connection(), &sql)
-            .await?
-            .unwrap_or(0)
-            > 0
-        {
-            present.push(table.to_owned());
-        }
-    }
-    Ok(present)
+    let names = DATA_TABLES.map(|table| format!("'{table}'")).join(", ");
+    let sql = match db.backend() {
+        Backend::Sqlite => format!(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ({names}) ORDER BY name"
+        ),
+        Backend::Postgres => format!(
+            "SELECT tablename::text FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename IN ({names}) ORDER BY tablename"
+        ),
+    };
+    let conn = db.connection();
+    conn.query_all_raw(sea_orm::Statement::from_string(
+        conn.get_database_backend(),
+        sql,
+    ))
+    .await?
+    .iter()
+    .map(|row| Ok(row.try_get_by_index::<String>(0)?))
+    .collect()
 }
 
 /// One table's checksums: the source's (as read) and the target's (read
@@ -483,13 +497,7 @@ async fn refuse_unstorable_values(
             }
         };
     }
-    scan!(entity::session::Entity);
-    scan!(entity::utterance::Entity);
-    scan!(entity::kg_node::Entity);
-    scan!(entity::kg_edge::Entity);
-    scan!(entity::scoring_history::Entity);
-    scan!(entity::concept_element::Entity);
-    scan!(entity::session_erasure::Entity);
+    for_each_data_table!(scan);
     Ok(())
 }
 
@@ -536,13 +544,7 @@ async fn copy_rows(
             sources.push((table, checksum));
         }};
     }
-    copy_table!(entity::session::Entity);
-    copy_table!(entity::utterance::Entity);
-    copy_table!(entity::kg_node::Entity);
-    copy_table!(entity::kg_edge::Entity);
-    copy_table!(entity::scoring_history::Entity);
-    copy_table!(entity::concept_element::Entity);
-    copy_table!(entity::session_erasure::Entity);
+    for_each_data_table!(copy_table);
     let _ = snapshot.rollback().await;
     let loaded = Instant::now();
     txn.end_load().await?;
@@ -553,18 +555,13 @@ async fn copy_rows(
 
     progress.verifying();
     let verifying = Instant::now();
-    let targets = [
-        txn.checksum::<entity::session::Entity>(page_rows).await?,
-        txn.checksum::<entity::utterance::Entity>(page_rows).await?,
-        txn.checksum::<entity::kg_node::Entity>(page_rows).await?,
-        txn.checksum::<entity::kg_edge::Entity>(page_rows).await?,
-        txn.checksum::<entity::scoring_history::Entity>(page_rows)
-            .await?,
-        txn.checksum::<entity::concept_element::Entity>(page_rows)
-            .await?,
-        txn.checksum::<entity::session_erasure::Entity>(page_rows)
-            .await?,
-    ];
+    let mut targets = Vec::with_capacity(DATA_TABLES.len());
+    macro_rules! read_back {
+        ($entity:ty) => {
+            targets.push(txn.checksum::<$entity>(page_rows).await?);
+        };
+    }
+    for_each_data_table!(read_back);
     tracing::debug!(
         elapsed_ms = verifying.elapsed().as_secs_f64() * 1000.0,
         "target read back"

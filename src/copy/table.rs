@@ -103,6 +103,12 @@ const PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Rows of the first page of a table, before its rows' size is known.
 const FIRST_PAGE_ROWS: usize = 256;
 
+/// How many rows the next page asks for, now that `rows` rows took `bytes`:
+/// about [`PAGE_BYTES`], at least one, at most `page_rows`.
+fn next_page_rows(bytes: usize, rows: usize, page_rows: usize) -> usize {
+    (PAGE_BYTES / (bytes / rows.max(1)).max(1)).clamp(1, page_rows)
+}
+
 /// Copies every row of `E` from `source` to `target`, at most `page_rows`
 /// (and about [`PAGE_BYTES`]) at a time, and returns the checksum of what was read and the rows whose
 /// self-reference waits.
@@ -137,7 +143,7 @@ where
         }
         let write = target.write::<E>(models);
         let complete = read < asked;
-        asked = (PAGE_BYTES / (bytes / read).max(1)).clamp(1, page_rows);
+        asked = next_page_rows(bytes, read, page_rows);
         let next = async {
             if complete {
                 Ok(Vec::new())
@@ -227,7 +233,7 @@ where
         if rows.len() < asked {
             break;
         }
-        asked = (PAGE_BYTES / (bytes / rows.len()).max(1)).clamp(1, page_rows);
+        asked = next_page_rows(bytes, rows.len(), page_rows);
     }
     Ok(checksum)
 }

@@ -20,6 +20,14 @@ use sea_orm::{
 
 pub(crate) use batch::StatementBatch;
 
+use checkpoint::{CheckpointSettings, Checkpointer};
+pub(crate) use sqlite_file::prepare as check_sqlite_file;
+pub(crate) use sqlite_file::shared_mode;
+use writer::{Writer, WriterLease};
+
+use crate::config::{Backend, DatabaseConfig, SqliteLocation};
+use crate::error::{Error, Result};
+
 /// A batch that failed (and was rolled back), and which of its statements
 /// failed when the backend says.
 pub(crate) struct FailedBatch {
@@ -28,13 +36,6 @@ pub(crate) struct FailedBatch {
     /// The failing statement's index in the batch (PostgreSQL only).
     pub(crate) statement: Option<usize>,
 }
-use checkpoint::{CheckpointSettings, Checkpointer};
-pub(crate) use sqlite_file::prepare as check_sqlite_file;
-pub(crate) use sqlite_file::shared_mode;
-use writer::{Writer, WriterLease};
-
-use crate::config::{Backend, DatabaseConfig, SqliteLocation};
-use crate::error::{Error, Result};
 
 /// A pooled connection to the interview store: cheap to clone (an `Arc`
 /// inside), safe to share between tasks, and what a web framework keeps as

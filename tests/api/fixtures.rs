@@ -181,14 +181,7 @@ pub async fn query_one<T: sea_orm::TryGetable>(db: &Database, sql: &str) -> T {
 }
 
 /// The six tables of the schema that hold a session's rows.
-pub const TABLES: [&str; 6] = [
-    "sessions",
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-];
+pub use interview_persistence::migration::INTERVIEW_TABLES as TABLES;
 
 /// A session with one element, `e0`.
 pub async fn start(repos: &interview_persistence::repositories::Repositories) -> String {
