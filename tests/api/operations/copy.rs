@@ -380,3 +380,46 @@ async fn negative_zero_is_refused_so_that_both_backends_hold_the_same_value(db: 
 }
 
 crate::on_both_backends!(negative_zero_is_refused_so_that_both_backends_hold_the_same_value);
+
+/// A target with interview tables but no migration records (a
+/// Python-made file, another program's tables) is refused: the copy
+/// neither adopts nor migrates it, and writes none of its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_tables_but_no_migration_records_is_refused() {
+    let (dir, source_config, source) = sqlite_study().await;
+    source.close().await.expect("close");
+    let sqlite_target = DatabaseConfig::sqlite_file(dir.path().join("foreign.db")).expect("a path");
+    let postgres = helpers::postgres_config().await;
+    let mut targets = vec![sqlite_target];
+    targets.extend(postgres.as_ref().map(|(_, config)| config.clone()));
+    for target in &targets {
+        let outside = helpers::outside_connection_to(target).await;
+        outside
+            .execute_unprepared("CREATE TABLE sessions (id TEXT PRIMARY KEY)")
+            .await
+            .expect("a table");
+        outside.close().await.expect("close");
+
+        let refused = copy(&source_config, target, CopyOptions::default()).await;
+
+        match refused {
+            Err(Error::CopyRefused(reason)) => {
+                assert!(reason.contains("no migration records"), "{reason}");
+            }
+            other => panic!("{}: expected CopyRefused, got {other:?}", target.url),
+        }
+        let outside = helpers::outside_connection_to(target).await;
+        let sessions: i64 = outside
+            .query_one_raw(sea_orm::Statement::from_string(
+                outside.get_database_backend(),
+                "SELECT count(*) FROM sessions",
+            ))
+            .await
+            .expect("count")
+            .expect("a row")
+            .try_get_by_index(0)
+            .expect("a count");
+        outside.close().await.expect("close");
+        assert_eq!(sessions, 0, "{}: no row was written", target.url);
+    }
+}
