@@ -440,6 +440,11 @@ pub struct DatabaseConfig {
     /// SQLite files: once checkpointed, the WAL file is truncated to this
     /// many bytes (`journal_size_limit`).
     pub wal_size_limit: u64,
+    /// SQLite files: the most pages the file may grow to
+    /// (`max_page_count`, set on every connection that writes); a write
+    /// past it fails with [`Error::StorageFull`](crate::Error::StorageFull)
+    /// and writes nothing. `None`: SQLite's own limit.
+    pub max_page_count: Option<u32>,
 }
 
 impl DatabaseConfig {
@@ -465,6 +470,7 @@ impl DatabaseConfig {
             checkpoint_after_commits: 32,
             checkpoint_interval: Duration::from_secs(1),
             wal_size_limit: 64 * 1024 * 1024,
+            max_page_count: None,
         }
     }
 

@@ -577,6 +577,9 @@ fn driver_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'stati
 #[cfg(feature = "sqlite")]
 fn sqlite_code(err: &DbErr) -> Option<i64> {
     let driver = driver_error(err)?;
+    if let Some(extended) = crate::database::direct::sqlite_error_code(driver) {
+        return Some(extended & 0xff);
+    }
     driver.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
     let extended: i64 = driver.code()?.parse().ok()?;
     Some(extended & 0xff)

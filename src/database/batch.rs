@@ -1,6 +1,53 @@
 //! Statements that must commit together, as the writer runs them.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Values};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement};
+
+#[cfg(feature = "sqlite")]
+use super::direct::{DirectRow, decode};
+
+/// A row a write returned (`RETURNING`): from the pool's driver on
+/// PostgreSQL, from the direct writer on SQLite.
+#[derive(Debug)]
+pub(crate) enum WrittenRow {
+    /// Through SeaORM.
+    Pooled(QueryResult),
+    /// From the SQLite writer.
+    #[cfg(feature = "sqlite")]
+    Direct(DirectRow),
+}
+
+impl WrittenRow {
+    /// A text column, by name (`None` when absent, NULL or not text).
+    pub(crate) fn text(&self, column: &str) -> Option<String> {
+        match self {
+            Self::Pooled(row) => row.try_get("", column).ok(),
+            #[cfg(feature = "sqlite")]
+            Self::Direct(row) => decode::returned_text(row, column),
+        }
+    }
+
+    /// A timestamp column, by name (`None` when absent, NULL or not a
+    /// timestamp).
+    pub(crate) fn timestamp(&self, column: &str) -> Option<chrono::NaiveDateTime> {
+        match self {
+            Self::Pooled(row) => row.try_get("", column).ok(),
+            #[cfg(feature = "sqlite")]
+            Self::Direct(row) => decode::returned_timestamp(row, column),
+        }
+    }
+
+    /// The row as a session, when the statement returned every column of
+    /// one, in the entity's order.
+    pub(crate) fn session(&self) -> Result<entity::session::Model, DbErr> {
+        match self {
+            Self::Pooled(row) => {
+                <entity::session::Model as sea_orm::FromQueryResult>::from_query_result(row, "")
+            }
+            #[cfg(feature = "sqlite")]
+            Self::Direct(row) => decode::session(row),
+        }
+    }
+}
 
 /// Statements, built for one backend, that must commit together; rows they
 /// return (by `RETURNING`) come back in statement order. See
@@ -67,38 +114,29 @@ impl StatementBatch {
         !self.rows_may_be_missing
     }
 
+    /// The statements, in order.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn statements(&self) -> &[Statement] {
+        &self.statements
+    }
+
     /// Runs the statements one by one on `conn` (PostgreSQL: it cannot
     /// prepare several commands at once). On failure, the index of the
     /// statement that failed comes with the error.
     pub(crate) async fn run_each(
         self,
         conn: &impl ConnectionTrait,
-    ) -> Result<Vec<QueryResult>, (usize, DbErr)> {
+    ) -> Result<Vec<WrittenRow>, (usize, DbErr)> {
         let mut rows = Vec::new();
         for (i, statement) in self.statements.into_iter().enumerate() {
             rows.extend(
                 conn.query_all_raw(statement)
                     .await
-                    .map_err(|err| (i, err))?,
+                    .map_err(|err| (i, err))?
+                    .into_iter()
+                    .map(WrittenRow::Pooled),
             );
         }
         Ok(rows)
-    }
-
-    /// The batches, in order, as one SQLite write transaction in one
-    /// multi-statement query, `BEGIN IMMEDIATE; …; COMMIT`: SQLite binds
-    /// the arguments across the statements in order.
-    pub(crate) fn sqlite_transaction<'a>(batches: impl IntoIterator<Item = &'a Self>) -> Statement {
-        let mut sql = String::from("BEGIN IMMEDIATE");
-        let mut values = Vec::new();
-        for statement in batches.into_iter().flat_map(|b| &b.statements) {
-            sql.push_str(";\n");
-            sql.push_str(&statement.sql);
-            if let Some(Values(v)) = &statement.values {
-                values.extend(v.iter().cloned());
-            }
-        }
-        sql.push_str(";\nCOMMIT");
-        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
     }
 }

@@ -7,6 +7,11 @@
 
 mod batch;
 mod checkpoint;
+#[cfg(feature = "sqlite")]
+pub(crate) mod direct;
+#[cfg(not(feature = "sqlite"))]
+#[path = "direct_unavailable.rs"]
+pub(crate) mod direct;
 mod sqlite_file;
 mod writer;
 
@@ -15,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    IsolationLevel, QueryResult, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-pub(crate) use batch::StatementBatch;
+pub(crate) use batch::{StatementBatch, WrittenRow};
+use direct::{DirectReaders, DirectSettings, DirectWriter};
 
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
@@ -68,6 +74,9 @@ struct Inner {
     writer: Option<SqliteWriter>,
     /// The options of the read pool, reused for dedicated connections.
     reader_options: ConnectOptions,
+    /// SQLite: readers for the reads a turn plans from (see [`direct`]).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    direct_readers: Option<Arc<DirectReaders>>,
     /// Where the URL says the database is (`Memory` for `sqlite::memory:`).
     location: Option<SqliteLocation>,
     /// The file connections open: the URL's, or the private file behind a
@@ -146,6 +155,15 @@ impl Database {
             _ => None,
         };
         let connection = open(&reader_options, file_location.as_ref(), config.busy_timeout).await?;
+        let direct_readers = match &file_location {
+            Some(SqliteLocation::File { path, .. }) if !config.url.is_read_only() => {
+                Some(DirectReaders::new(
+                    DirectSettings::new(config, path),
+                    config.max_connections as usize,
+                ))
+            }
+            _ => None,
+        };
         tracing::debug!(backend = %config.url.backend(), "database pool opened");
         Ok(Self {
             connection,
@@ -153,6 +171,7 @@ impl Database {
                 config: config.clone(),
                 writer,
                 reader_options,
+                direct_readers,
                 location,
                 file_location,
                 _memory_file: memory_file,
@@ -292,7 +311,7 @@ impl Database {
     ///
     /// On PostgreSQL, which cannot take several commands in one prepared
     /// query, the statements run one by one in a transaction.
-    pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+    pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         self.write_batch_telling_where(batch)
             .await
             .map_err(|failed| failed.error)
@@ -305,7 +324,7 @@ impl Database {
     pub(crate) async fn write_batch_telling_where(
         &self,
         batch: StatementBatch,
-    ) -> std::result::Result<Vec<QueryResult>, FailedBatch> {
+    ) -> std::result::Result<Vec<WrittenRow>, FailedBatch> {
         let unplaced = |error: Error| FailedBatch {
             error,
             statement: None,
@@ -326,6 +345,13 @@ impl Database {
                 Ok(rows)
             }
         }
+    }
+
+    /// SQLite: the direct readers (see [`direct`]); `None` on PostgreSQL
+    /// and for a read-only database.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn direct_readers(&self) -> Option<&Arc<DirectReaders>> {
+        self.inner.direct_readers.as_ref()
     }
 
     /// Begins a read transaction: every query in it sees one consistent
@@ -463,9 +489,20 @@ impl SqliteWriter {
             sqlite_file::probe_writable(&connection, path, config.busy_timeout).await?;
         }
         let checkpoint_connection = open(&options, Some(location), config.busy_timeout).await?;
+        let direct = match location {
+            SqliteLocation::File { path, .. } => {
+                DirectWriter::open(DirectSettings::new(config, path)).await?
+            }
+            SqliteLocation::Memory => {
+                return Err(Error::Unsupported(
+                    "the writer needs a file (`sqlite::memory:` is a private one)".into(),
+                ));
+            }
+        };
         let checkpointer = Checkpointer::new(config.checkpoint_after_commits);
         let queue = Writer::start(
             connection.clone(),
+            direct,
             checkpointer.clone(),
             config.busy_timeout,
         );
@@ -684,6 +721,7 @@ fn configure_sqlite(
     options.test_before_acquire(false);
     let wal_size_limit = config.wal_size_limit.to_string();
     let read_only = config.url.is_read_only();
+    let max_page_count = config.max_page_count;
     options.map_sqlx_sqlite_opts(move |o| {
         let mut o = if read_only {
             // `mode=ro` changes nothing: no WAL switch, no pragma that
@@ -717,6 +755,9 @@ fn configure_sqlite(
                 o = o
                     .pragma("secure_delete", "ON")
                     .pragma("temp_store", "MEMORY");
+                if let Some(pages) = max_page_count {
+                    o = o.pragma("max_page_count", pages.to_string());
+                }
             }
         }
         o

@@ -24,12 +24,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
-use super::batch::StatementBatch;
+use super::batch::{StatementBatch, WrittenRow};
 use super::checkpoint::Checkpointer;
-use super::set_busy_timeout;
+use super::direct::DirectWriter;
 use crate::error::{Error, Result};
 
 /// The sending end of the writer's queue. Cheap to clone; the task ends
@@ -92,7 +92,7 @@ struct LeaseRequest {
 /// A batch waiting for the writer, and where its outcome goes.
 struct QueuedBatch {
     batch: StatementBatch,
-    reply: oneshot::Sender<Result<Vec<QueryResult>>>,
+    reply: oneshot::Sender<Result<Vec<WrittenRow>>>,
     /// When the caller's busy timeout runs out: queued time counts, so
     /// that writes lined up behind a lock another process holds are not
     /// each given a whole timeout of their own.
@@ -107,15 +107,39 @@ impl QueuedBatch {
 }
 
 impl Writer {
-    /// Starts the writer task on `connection` (a pool of exactly one
-    /// connection). Commits are counted on `checkpointer`.
+    /// Starts the writer task: batches run on `direct`, leases lend
+    /// `connection` (a pool of exactly one connection; both are
+    /// connections to the same file, used one at a time). Commits are
+    /// counted on `checkpointer`.
     pub(crate) fn start(
         connection: DatabaseConnection,
+        direct: DirectWriter,
         checkpointer: Arc<Checkpointer>,
         busy_timeout: Duration,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(connection, queue, checkpointer, busy_timeout));
+        let runtime = tokio::runtime::Handle::current();
+        // A thread of its own, not a task: a batch runs on it directly, so
+        // that a turn costs one hand-off each way (the caller's task to
+        // this thread, and back), not a task plus a blocking thread.
+        let spawned = std::thread::Builder::new()
+            .name("interview-writer".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                run(
+                    &runtime,
+                    connection,
+                    direct,
+                    queue,
+                    checkpointer,
+                    busy_timeout,
+                );
+            });
+        if let Err(err) = spawned {
+            // The queue's receiver is gone with the closure: every write
+            // answers `WriteAbandoned`.
+            tracing::error!(error = %err, "cannot start the writer thread");
+        }
         Self { jobs, busy_timeout }
     }
 
@@ -129,7 +153,7 @@ impl Writer {
     /// Queues `batch` and waits for its outcome. Dropping the returned
     /// future before the writer took the batch from the queue means it is
     /// never run.
-    pub(crate) async fn write(&self, batch: StatementBatch) -> Result<Vec<QueryResult>> {
+    pub(crate) async fn write(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         let (reply, outcome) = oneshot::channel();
         let deadline = Instant::now() + self.busy_timeout;
         self.jobs
@@ -182,8 +206,10 @@ impl WeakWriter {
     }
 }
 
-async fn run(
+fn run(
+    runtime: &tokio::runtime::Handle,
     connection: DatabaseConnection,
+    mut direct: DirectWriter,
     mut queue: mpsc::UnboundedReceiver<Job>,
     checkpointer: Arc<Checkpointer>,
     busy_timeout: Duration,
@@ -194,13 +220,15 @@ async fn run(
     loop {
         let job = match next.take() {
             Some(job) => job,
-            None => match queue.recv().await {
+            None => match queue.blocking_recv() {
                 Some(job) => job,
                 None => break,
             },
         };
         match job {
-            Job::Lease(request) => lend(&connection, request).await,
+            // Leases lend the sqlx connection; this thread waits, as the
+            // queue does, until the lease is dropped.
+            Job::Lease(request) => runtime.block_on(lend(&connection, request)),
             Job::Close(reply) => {
                 let _ = reply.send(());
                 break;
@@ -237,11 +265,11 @@ async fn run(
                     .unwrap_or(busy_timeout);
                 let shortened = left + BUSY_TIMEOUT_SLACK < busy_timeout;
                 if shortened {
-                    let _ = set_busy_timeout(&connection, left).await;
+                    let _ = direct.set_busy_timeout(left);
                 }
-                commit(&connection, group, checkpointer).await;
+                commit(&mut direct, group, checkpointer);
                 if shortened {
-                    let _ = set_busy_timeout(&connection, busy_timeout).await;
+                    let _ = direct.set_busy_timeout(busy_timeout);
                 }
             }
         }
@@ -309,37 +337,29 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
 
 /// Commits `group` in order: runs of batches that may share a transaction
 /// together, any other batch alone.
-async fn commit(
-    connection: &DatabaseConnection,
-    group: Vec<QueuedBatch>,
-    checkpointer: &Checkpointer,
-) {
+fn commit(connection: &mut DirectWriter, group: Vec<QueuedBatch>, checkpointer: &Checkpointer) {
     let mut together = Vec::new();
     for write in group {
         if write.batch.can_join_a_group() {
             together.push(write);
         } else {
-            commit_together(connection, std::mem::take(&mut together), checkpointer).await;
-            commit_together(connection, vec![write], checkpointer).await;
+            commit_together(connection, std::mem::take(&mut together), checkpointer);
+            commit_together(connection, vec![write], checkpointer);
         }
     }
-    commit_together(connection, together, checkpointer).await;
+    commit_together(connection, together, checkpointer);
 }
 
 /// Commits `group` as one transaction, or each member alone when that
 /// fails, and answers every member.
-async fn commit_together(
-    connection: &DatabaseConnection,
+fn commit_together(
+    connection: &mut DirectWriter,
     group: Vec<QueuedBatch>,
     checkpointer: &Checkpointer,
 ) {
     let committed = || checkpointer.committed();
     if group.len() > 1 {
-        let statement = StatementBatch::sqlite_transaction(group.iter().map(|w| &w.batch));
-        match transaction(connection, statement)
-            .await
-            .map_err(Error::from)
-        {
+        match connection.transaction(group.iter().map(|w| &w.batch)) {
             Ok(mut rows) => {
                 committed();
                 for write in group {
@@ -363,29 +383,10 @@ async fn commit_together(
         }
     }
     for write in group {
-        let result = transaction(
-            connection,
-            StatementBatch::sqlite_transaction([&write.batch]),
-        )
-        .await;
+        let result = connection.transaction([&write.batch]);
         if result.is_ok() {
             committed();
         }
-        let _ = write.reply.send(result.map_err(Error::from));
+        let _ = write.reply.send(result);
     }
-}
-
-/// Runs one `BEGIN IMMEDIATE; …; COMMIT` query; on failure rolls back what
-/// it left open (SQLite stops a multi-statement query at the failing
-/// statement, inside the transaction).
-async fn transaction(
-    connection: &DatabaseConnection,
-    statement: sea_orm::Statement,
-) -> std::result::Result<Vec<QueryResult>, DbErr> {
-    let result = connection.query_all_raw(statement).await;
-    if result.is_err() {
-        // Fails harmlessly when the error came before BEGIN or at COMMIT.
-        let _ = connection.execute_unprepared("ROLLBACK").await;
-    }
-    result
 }

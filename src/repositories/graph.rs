@@ -618,29 +618,39 @@ pub(crate) async fn current_nodes(
     conn: &impl ConnectionTrait,
     session_id: &str,
 ) -> Result<Vec<kg_node::Model>> {
-    Ok(kg_node::Entity::find()
+    Ok(current_nodes_query(conn.get_database_backend(), session_id)
+        .all(conn)
+        .await?)
+}
+
+/// The query behind [`current_nodes`]; its one value is the session id.
+pub(crate) fn current_nodes_query(
+    backend: sea_orm::DbBackend,
+    session_id: &str,
+) -> sea_orm::Select<kg_node::Entity> {
+    kg_node::Entity::find()
         .filter(kg_node::Column::SessionId.eq(session_id))
         .filter(kg_node::Column::SupersededBy.is_null())
         .order_by_asc(kg_node::Column::RecordedAt)
-        .order_by(
-            by_bytes(conn.get_database_backend(), kg_node::Column::Id),
-            Order::Asc,
-        )
-        .all(conn)
-        .await?)
+        .order_by(by_bytes(backend, kg_node::Column::Id), Order::Asc)
 }
 
 pub(crate) async fn session_edges(
     conn: &impl ConnectionTrait,
     session_id: &str,
 ) -> Result<Vec<kg_edge::Model>> {
-    Ok(kg_edge::Entity::find()
-        .filter(kg_edge::Column::SessionId.eq(session_id))
-        .order_by_asc(kg_edge::Column::RecordedAt)
-        .order_by(
-            by_bytes(conn.get_database_backend(), kg_edge::Column::Id),
-            Order::Asc,
-        )
+    Ok(session_edges_query(conn.get_database_backend(), session_id)
         .all(conn)
         .await?)
+}
+
+/// The query behind [`session_edges`]; its one value is the session id.
+pub(crate) fn session_edges_query(
+    backend: sea_orm::DbBackend,
+    session_id: &str,
+) -> sea_orm::Select<kg_edge::Entity> {
+    kg_edge::Entity::find()
+        .filter(kg_edge::Column::SessionId.eq(session_id))
+        .order_by_asc(kg_edge::Column::RecordedAt)
+        .order_by(by_bytes(backend, kg_edge::Column::Id), Order::Asc)
 }

@@ -15,6 +15,8 @@ use sea_orm::{ActiveModelTrait, EntityTrait, QueryTrait};
 use crate::database::{Database, StatementBatch};
 
 pub mod concept_elements;
+#[cfg(feature = "sqlite")]
+mod context_sqlite;
 pub mod graph;
 mod graph_summary;
 pub mod scoring;

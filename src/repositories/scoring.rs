@@ -176,9 +176,12 @@ pub(crate) async fn history(
     conn: &impl ConnectionTrait,
     session_id: &str,
 ) -> Result<Vec<scoring_history::Model>> {
-    Ok(scoring_history::Entity::find()
+    Ok(history_query(session_id).all(conn).await?)
+}
+
+/// The query behind [`history`]; its one value is the session id.
+pub(crate) fn history_query(session_id: &str) -> sea_orm::Select<scoring_history::Entity> {
+    scoring_history::Entity::find()
         .filter(scoring_history::Column::SessionId.eq(session_id))
         .order_by_asc(scoring_history::Column::TurnNumber)
-        .all(conn)
-        .await?)
 }

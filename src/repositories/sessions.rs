@@ -5,9 +5,8 @@ use entity::session::{self, SessionStatus};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session_erasure, utterance};
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    prelude::Json,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, prelude::Json,
 };
 use serde::{Deserialize, Serialize};
 
@@ -571,7 +570,7 @@ impl SessionRepository {
             ))
             .await?;
         match rows.first() {
-            Some(row) => Ok(session::Model::from_query_result(row, "")?),
+            Some(row) => Ok(row.session()?),
             None => Err(not_found(session_id)),
         }
     }

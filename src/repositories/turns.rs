@@ -312,6 +312,14 @@ impl TurnRepository {
     /// [`Error::NotFound`] when the session does not exist.
     #[tracing::instrument(skip(self))]
     pub async fn context(&self, session_id: &str, recent_utterances: u64) -> Result<TurnContext> {
+        #[cfg(feature = "sqlite")]
+        if let Some(readers) = self.db.direct_readers() {
+            let id = session_id.to_owned();
+            return readers
+                .read(move |conn| super::context_sqlite::read(conn, &id, recent_utterances))
+                .await?
+                .ok_or_else(|| not_found(session_id));
+        }
         let txn = self.db.begin_read().await?;
         let session = session::Entity::find_by_id(session_id)
             .one(&txn)
@@ -381,14 +389,14 @@ struct TurnPlan {
 /// statements returned (a first cover carries this turn's time and node).
 fn newly_covered(
     plan: &TurnPlan,
-    rows: &[sea_orm::QueryResult],
+    rows: &[crate::database::WrittenRow],
     covered_at: chrono::NaiveDateTime,
 ) -> Vec<String> {
     let mut newly = Vec::new();
     for row in rows {
-        let element: Option<String> = row.try_get("", "element_id").ok();
-        let at: Option<chrono::NaiveDateTime> = row.try_get("", "covered_at").ok().flatten();
-        let by: Option<String> = row.try_get("", "covered_by_node_id").ok().flatten();
+        let element = row.text("element_id");
+        let at = row.timestamp("covered_at");
+        let by = row.text("covered_by_node_id");
         let Some(element) = element else { continue };
         let ours = plan
             .covers

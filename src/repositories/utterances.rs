@@ -151,17 +151,24 @@ pub(crate) async fn last_utterances(
     session_id: &str,
     n: u64,
 ) -> Result<Vec<utterance::Model>> {
-    let mut newest_first = utterance::Entity::find()
-        .filter(utterance::Column::SessionId.eq(session_id))
-        .order_by_desc(utterance::Column::TurnNumber)
-        .order_by_desc(utterance::Column::CreatedAt)
-        .order_by(
-            by_bytes(conn.get_database_backend(), utterance::Column::Id),
-            Order::Desc,
-        )
-        .limit(super::row_limit(n))
+    let mut newest_first = last_utterances_query(conn.get_database_backend(), session_id, n)
         .all(conn)
         .await?;
     newest_first.reverse();
     Ok(newest_first)
+}
+
+/// The query behind [`last_utterances`], newest first; its values are the
+/// session id and the limit.
+pub(crate) fn last_utterances_query(
+    backend: sea_orm::DbBackend,
+    session_id: &str,
+    n: u64,
+) -> sea_orm::Select<utterance::Entity> {
+    utterance::Entity::find()
+        .filter(utterance::Column::SessionId.eq(session_id))
+        .order_by_desc(utterance::Column::TurnNumber)
+        .order_by_desc(utterance::Column::CreatedAt)
+        .order_by(by_bytes(backend, utterance::Column::Id), Order::Desc)
+        .limit(super::row_limit(n))
 }

@@ -522,25 +522,22 @@ async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_space_returns() {
-    let test_db = helpers::sqlite().await;
-    let db = &test_db.db;
-    let repos = Repositories::new(db);
+    let (_dir, mut config) = helpers::sqlite_config();
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
     let session_id = start(&repos).await;
     repos
         .turns
         .record_turn(chain_turn(&session_id, 1))
         .await
         .expect("turn 1");
-    let limit = |pages: i64| async move {
-        let txn = db.begin_write().await.expect("the writer");
-        txn.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
-            .await
-            .expect("set the limit");
-        txn.commit().await.expect("commit");
-    };
-    let page_count: i64 = query_one(db, "PRAGMA page_count").await;
-    limit(page_count + 2).await;
+    let page_count: i64 = query_one(&db, "PRAGMA page_count").await;
+    db.close().await.expect("close");
 
+    // `max_page_count` holds on every connection that writes.
+    config.max_page_count = Some(u32::try_from(page_count + 2).expect("a small file"));
+    let db = Database::connect(&config).await.expect("reopen with a cap");
+    let repos = Repositories::new(&db);
     let mut t = 2;
     let refused = loop {
         match repos.turns.record_turn(chain_turn(&session_id, t)).await {
@@ -567,14 +564,18 @@ async fn a_full_database_refuses_writes_with_a_typed_error_and_recovers_when_spa
     );
     assert_eq!(context.session.turn_count, recorded);
     assert_eq!(context.current_nodes.len(), 4 * recorded as usize);
+    db.close().await.expect("close");
 
-    limit(1_073_741_823).await;
-    repos
+    config.max_page_count = None;
+    let db = Database::connect(&config)
+        .await
+        .expect("reopen without the cap");
+    Repositories::new(&db)
         .turns
         .record_turn(chain_turn(&session_id, t))
         .await
         .expect("writes work again");
-    assert_eq!(integrity(db).await, "ok");
+    assert_eq!(integrity(&db).await, "ok");
 }
 
 /// Turns recorded at the same moment may be committed as one group on

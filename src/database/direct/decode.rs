@@ -1,0 +1,372 @@
+//! Rows of a direct connection decoded into the entity models, column by
+//! column in the entities' field order (the order SeaORM selects and
+//! `RETURNING *`-style statements list them), accepting what SeaORM over
+//! sqlx accepts: the same timestamp formats (with the module's own format
+//! parsed first, without trial), JSON as text, integers where a float is
+//! declared. A value of the wrong kind is a typed error naming its column.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use entity::{kg_edge, kg_node, scoring_history, session, utterance};
+use rusqlite::types::ValueRef;
+use sea_orm::{ActiveEnum, DbErr};
+
+use super::DirectRow;
+
+/// Where a decoder reads its cells from.
+pub(crate) trait Cells {
+    /// The value of column `i`.
+    fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbErr>;
+}
+
+impl Cells for rusqlite::Row<'_> {
+    fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbErr> {
+        self.get_ref(i)
+            .map_err(|err| DbErr::Type(format!("column {i}: {err}")))
+    }
+}
+
+impl Cells for DirectRow {
+    fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbErr> {
+        self.values()
+            .nth(i)
+            .ok_or_else(|| DbErr::Type(format!("the row has no column {i}")))
+    }
+}
+
+fn wrong(column: &str, expected: &str, value: ValueRef<'_>) -> DbErr {
+    DbErr::Type(format!(
+        "column `{column}`: expected {expected}, found {}",
+        value.data_type()
+    ))
+}
+
+fn text<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<String, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
+            .map_err(|_| DbErr::Type(format!("column `{column}`: text that is not UTF-8"))),
+        other => Err(wrong(column, "text", other)),
+    }
+}
+
+fn optional_text<C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<Option<String>, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Null => Ok(None),
+        _ => text(row, i, column).map(Some),
+    }
+}
+
+fn real(value: ValueRef<'_>, column: &str) -> Result<f64, DbErr> {
+    match value {
+        ValueRef::Real(x) => Ok(x),
+        // An INTEGER in a REAL column (SQLite stores 1.0 as 1 in a column
+        // without REAL affinity, and Python's module may have written one).
+        #[allow(clippy::cast_precision_loss)]
+        ValueRef::Integer(n) => Ok(n as f64),
+        other => Err(wrong(column, "a number", other)),
+    }
+}
+
+fn float<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<f64, DbErr> {
+    real(row.cell(i)?, column)
+}
+
+fn optional_float<C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<Option<f64>, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Null => Ok(None),
+        value => real(value, column).map(Some),
+    }
+}
+
+fn int32<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<i32, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Integer(n) => i32::try_from(n)
+            .map_err(|_| DbErr::Type(format!("column `{column}`: {n} is out of range"))),
+        other => Err(wrong(column, "an integer", other)),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned, C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<Option<T>, DbErr> {
+    let bytes = match row.cell(i)? {
+        ValueRef::Null => return Ok(None),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes,
+        other => return Err(wrong(column, "JSON text", other)),
+    };
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|err| DbErr::Json(format!("column `{column}`: {err}")))
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, DbErr> {
+    value.ok_or_else(|| DbErr::Type(format!("column `{column}`: NULL in a NOT NULL field")))
+}
+
+fn enumerated<E: ActiveEnum<Value = String>, C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<E, DbErr> {
+    E::try_from_value(&text(row, i, column)?)
+}
+
+fn timestamp<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<NaiveDateTime, DbErr> {
+    let value = row.cell(i)?;
+    let parsed = match value {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| module_timestamp(text).or_else(|| other_timestamp(text))),
+        ValueRef::Integer(seconds) => Utc
+            .timestamp_opt(seconds, 0)
+            .single()
+            .map(|t| t.naive_utc()),
+        ValueRef::Real(julian_day) => from_julian_day(julian_day),
+        _ => None,
+    };
+    parsed.ok_or_else(|| wrong(column, "a timestamp", value))
+}
+
+fn optional_timestamp<C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<Option<NaiveDateTime>, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Null => Ok(None),
+        _ => timestamp(row, i, column).map(Some),
+    }
+}
+
+/// The format this module (sqlx) writes, `YYYY-MM-DD HH:MM:SS[.fffffffff]`,
+/// read without trying formats one after another.
+fn module_timestamp(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+            let digits = number(20..b.len())?;
+            let scale = 10u32.pow(9 - u32::try_from(fraction.len()).ok()?);
+            digits * scale
+        }
+        _ => return None,
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)?;
+    let time =
+        NaiveTime::from_hms_nano_opt(number(11..13)?, number(14..16)?, number(17..19)?, nanos)?;
+    Some(date.and_time(time))
+}
+
+/// Every other text format sqlx reads, in sqlx's order (RFC 3339 first),
+/// kept as the local time of its offset, as sqlx does.
+fn other_timestamp(text: &str) -> Option<NaiveDateTime> {
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.naive_local());
+    }
+    FORMATS.iter().find_map(|format| {
+        DateTime::<FixedOffset>::parse_from_str(text, format)
+            .map(|t| t.naive_local())
+            .or_else(|_| NaiveDateTime::parse_from_str(text, format))
+            .ok()
+    })
+}
+
+/// A Julian day number as sqlx reads one.
+fn from_julian_day(day: f64) -> Option<NaiveDateTime> {
+    let seconds = (day - 2_440_587.5) * 86_400.0;
+    if !seconds.is_finite() {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let (whole, nanos) = (seconds.trunc() as i64, (seconds.fract() * 1e9).abs() as u32);
+    Utc.timestamp_opt(whole, nanos)
+        .single()
+        .map(|t| t.naive_utc())
+}
+
+/// A session row, columns in the entity's order.
+pub(crate) fn session<C: Cells + ?Sized>(row: &C) -> Result<session::Model, DbErr> {
+    Ok(session::Model {
+        id: text(row, 0, "id")?,
+        methodology: text(row, 1, "methodology")?,
+        concept_id: text(row, 2, "concept_id")?,
+        concept_name: text(row, 3, "concept_name")?,
+        status: enumerated(row, 4, "status")?,
+        config: required(json(row, 5, "config")?, "config")?,
+        created_at: timestamp(row, 6, "created_at")?,
+        updated_at: timestamp(row, 7, "updated_at")?,
+        completed_at: optional_timestamp(row, 8, "completed_at")?,
+        turn_count: int32(row, 9, "turn_count")?,
+        coverage_score: optional_float(row, 10, "coverage_score")?,
+    })
+}
+
+/// A node row, columns in the entity's order.
+pub(crate) fn node<C: Cells + ?Sized>(row: &C) -> Result<kg_node::Model, DbErr> {
+    Ok(kg_node::Model {
+        id: text(row, 0, "id")?,
+        session_id: text(row, 1, "session_id")?,
+        label: text(row, 2, "label")?,
+        node_type: text(row, 3, "node_type")?,
+        confidence: float(row, 4, "confidence")?,
+        properties: json(row, 5, "properties")?,
+        source_utterance_ids: required(
+            json(row, 6, "source_utterance_ids")?,
+            "source_utterance_ids",
+        )?,
+        recorded_at: timestamp(row, 7, "recorded_at")?,
+        superseded_by: optional_text(row, 8, "superseded_by")?,
+    })
+}
+
+/// An edge row, columns in the entity's order.
+pub(crate) fn edge<C: Cells + ?Sized>(row: &C) -> Result<kg_edge::Model, DbErr> {
+    Ok(kg_edge::Model {
+        id: text(row, 0, "id")?,
+        session_id: text(row, 1, "session_id")?,
+        source_node_id: text(row, 2, "source_node_id")?,
+        target_node_id: text(row, 3, "target_node_id")?,
+        edge_type: enumerated(row, 4, "edge_type")?,
+        confidence: float(row, 5, "confidence")?,
+        properties: json(row, 6, "properties")?,
+        source_utterance_ids: required(
+            json(row, 7, "source_utterance_ids")?,
+            "source_utterance_ids",
+        )?,
+        recorded_at: timestamp(row, 8, "recorded_at")?,
+    })
+}
+
+/// An utterance row, columns in the entity's order.
+pub(crate) fn utterance<C: Cells + ?Sized>(row: &C) -> Result<utterance::Model, DbErr> {
+    Ok(utterance::Model {
+        id: text(row, 0, "id")?,
+        session_id: text(row, 1, "session_id")?,
+        turn_number: int32(row, 2, "turn_number")?,
+        speaker: enumerated(row, 3, "speaker")?,
+        text: text(row, 4, "text")?,
+        discourse_markers: json(row, 5, "discourse_markers")?,
+        created_at: timestamp(row, 6, "created_at")?,
+    })
+}
+
+/// A scoring row, columns in the entity's order.
+pub(crate) fn scores<C: Cells + ?Sized>(row: &C) -> Result<scoring_history::Model, DbErr> {
+    Ok(scoring_history::Model {
+        id: text(row, 0, "id")?,
+        session_id: text(row, 1, "session_id")?,
+        turn_number: int32(row, 2, "turn_number")?,
+        coverage_score: float(row, 3, "coverage_score")?,
+        depth_score: float(row, 4, "depth_score")?,
+        saturation_score: float(row, 5, "saturation_score")?,
+        novelty_score: optional_float(row, 6, "novelty_score")?,
+        richness_score: optional_float(row, 7, "richness_score")?,
+        strategy_selected: text(row, 8, "strategy_selected")?,
+        strategy_reasoning: optional_text(row, 9, "strategy_reasoning")?,
+        scorer_details: json(row, 10, "scorer_details")?,
+        created_at: timestamp(row, 11, "created_at")?,
+    })
+}
+
+/// A text column of a returned row, by name.
+pub(crate) fn returned_text(row: &DirectRow, column: &str) -> Option<String> {
+    match row.get(column)? {
+        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec()).ok(),
+        _ => None,
+    }
+}
+
+/// A timestamp column of a returned row, by name.
+pub(crate) fn returned_timestamp(row: &DirectRow, column: &str) -> Option<NaiveDateTime> {
+    match row.get(column)? {
+        ValueRef::Text(bytes) => {
+            let text = std::str::from_utf8(bytes).ok()?;
+            module_timestamp(text).or_else(|| other_timestamp(text))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_module_format_reads_as_sqlx_reads_it() {
+        for text in [
+            "2026-11-27 19:12:17",
+            "2026-11-27 19:12:17.5",
+            "2026-11-27 19:12:17.123",
+            "2026-11-27 19:12:17.123456",
+            "2026-11-27 19:12:17.123456789",
+            "0001-01-01 00:00:00",
+        ] {
+            let expected = NaiveDateTime::parse_from_str(text, "%F %T%.f").ok();
+            assert!(expected.is_some(), "{text}");
+            assert_eq!(module_timestamp(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_other_formats() {
+        for text in [
+            "2026-11-27T19:12:17",
+            "2026-11-27 19:12",
+            "2026-11-27 19:12:17.",
+            "2026-11-27 19:12:17.1234567890",
+            "2026-11-27 19:12:17+00:00",
+            "2026-13-27 19:12:17",
+            "2026-11-27 25:12:17",
+            "２０２６-11-27 19:12:17",
+        ] {
+            assert_eq!(module_timestamp(text), None, "{text}");
+        }
+        assert_eq!(
+            other_timestamp("2026-11-27T19:12:17+02:00"),
+            NaiveDateTime::parse_from_str("2026-11-27 19:12:17", "%F %T").ok()
+        );
+        assert_eq!(
+            other_timestamp("2026-11-27 19:12"),
+            NaiveDateTime::parse_from_str("2026-11-27 19:12", "%F %R").ok()
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! SQLite's hot paths on rusqlite: the writer's transactions and the
+//! reads a turn plans from, on connections this module drives itself.
+//!
+//! sqlx runs each SQLite connection on a worker thread of its own and
+//! hands it every statement, and every row back, as a message; SeaORM then
+//! decodes each row through a generic layer. The turn benchmark measured
+//! that as most of the module's cost over raw SQLite (per-row thread
+//! hand-offs, per-row decoding, timestamps parsed by trial). Here a whole
+//! transaction, or a whole read, is one hand-off to a blocking thread that
+//! runs it on a rusqlite connection with cached prepared statements, and
+//! rows are decoded straight into the entity models ([`decode`]).
+//!
+//! Everything else (SeaORM queries on [`Database::connection`](super::Database::connection),
+//! interactive write transactions, migrations) still goes through sqlx:
+//! both link the same bundled SQLite, and the writer queue orders this
+//! path's writes with the others.
+
+pub(crate) mod decode;
+mod error;
+mod values;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::{DbErr, Statement};
+
+pub(crate) use error::sqlite_error_code;
+use error::{from_rusqlite, internal};
+pub(crate) use values::DirectRow;
+
+use super::batch::{StatementBatch, WrittenRow};
+use crate::config::DatabaseConfig;
+use crate::error::{Error, Result};
+
+/// How a direct connection is set up: as the sqlx connections of the same
+/// role are (see `configure_sqlite`).
+#[derive(Debug, Clone)]
+pub(crate) struct DirectSettings {
+    path: PathBuf,
+    synchronous: &'static str,
+    busy_timeout: Duration,
+    wal_size_limit: u64,
+    max_page_count: Option<u32>,
+}
+
+impl DirectSettings {
+    pub(crate) fn new(config: &DatabaseConfig, path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            synchronous: match config.synchronous {
+                crate::Synchronous::Normal => "NORMAL",
+                crate::Synchronous::Full => "FULL",
+            },
+            busy_timeout: config.busy_timeout,
+            wal_size_limit: config.wal_size_limit,
+            max_page_count: config.max_page_count,
+        }
+    }
+
+    /// Opens the writer's connection: the file exists already (the sqlx
+    /// writer created it and switched it to WAL).
+    fn open_writer(&self) -> rusqlite::Result<Connection> {
+        let conn = self.open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        // Freed space zeroed and temporary files in memory, as on the sqlx
+        // writer (see `configure_sqlite` for why).
+        conn.execute_batch("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;")?;
+        if let Some(pages) = self.max_page_count {
+            conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))?;
+        }
+        Ok(conn)
+    }
+
+    /// Opens a reader: `query_only`, so that nothing can write around the
+    /// writer.
+    fn open_reader(&self) -> rusqlite::Result<Connection> {
+        let conn = self.open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+        Ok(conn)
+    }
+
+    fn open(&self, access: OpenFlags) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            self.synchronous, self.wal_size_limit
+        ))?;
+        // Every statement of a turn, and of a read, stays prepared.
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+}
+
+/// The writer's rusqlite connection, owned by the writer thread, which
+/// runs one transaction at a time on it.
+#[derive(Debug)]
+pub(crate) struct DirectWriter {
+    conn: Connection,
+}
+
+impl DirectWriter {
+    /// Opens it (on a blocking thread: opening reads the file).
+    pub(crate) async fn open(settings: DirectSettings) -> Result<Self> {
+        let conn = blocking(move || settings.open_writer().map_err(from_rusqlite)).await??;
+        Ok(Self { conn })
+    }
+
+    /// Runs the statements of `batches` as ONE write transaction
+    /// (`BEGIN IMMEDIATE` … `COMMIT`) and returns the rows they returned,
+    /// in order; on failure rolls back what the transaction did.
+    pub(crate) fn transaction<'a>(
+        &mut self,
+        batches: impl IntoIterator<Item = &'a StatementBatch>,
+    ) -> Result<Vec<WrittenRow>> {
+        run_transaction(
+            &self.conn,
+            batches.into_iter().flat_map(StatementBatch::statements),
+        )
+    }
+
+    /// Sets SQLite's busy timeout on the connection.
+    pub(crate) fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.conn.busy_timeout(timeout).map_err(from_rusqlite)
+    }
+}
+
+/// Reader connections, opened when needed and kept for the next read.
+#[derive(Debug)]
+pub(crate) struct DirectReaders {
+    settings: DirectSettings,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl DirectReaders {
+    pub(crate) fn new(settings: DirectSettings, keep: usize) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            idle: Mutex::new(Vec::new()),
+            keep: keep.max(1),
+        })
+    }
+
+    /// Runs `read` in ONE read transaction on a reader, on a blocking
+    /// thread: every query in it sees the same snapshot.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(self);
+        blocking(move || {
+            let conn = match readers.take() {
+                Some(conn) => conn,
+                None => readers.settings.open_reader().map_err(from_rusqlite)?,
+            };
+            let outcome = in_read_transaction(&conn, read);
+            readers.give_back(conn);
+            outcome
+        })
+        .await?
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.keep {
+            idle.push(conn);
+        }
+    }
+}
+
+fn in_read_transaction<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.prepare_cached("BEGIN DEFERRED")
+        .and_then(|mut begin| begin.execute([]))
+        .map_err(from_rusqlite)?;
+    let outcome = read(conn);
+    // A read transaction has nothing to keep: ending it releases the
+    // snapshot (and its hold on the WAL) whatever the outcome.
+    let ended = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut commit| commit.execute([]));
+    match (outcome, ended) {
+        (Ok(value), Ok(_)) => Ok(value),
+        (Ok(_), Err(err)) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(from_rusqlite(err))
+        }
+        (Err(err), _) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+/// Runs `statements` between `BEGIN IMMEDIATE` and `COMMIT`.
+fn run_transaction<'a>(
+    conn: &Connection,
+    statements: impl Iterator<Item = &'a Statement>,
+) -> Result<Vec<WrittenRow>> {
+    let outcome = (|| {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let mut rows = Vec::new();
+        for statement in statements {
+            values::run(conn, statement, &mut rows)?;
+        }
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok::<_, rusqlite::Error>(rows)
+    })();
+    match outcome {
+        Ok(rows) => Ok(rows.into_iter().map(WrittenRow::Direct).collect()),
+        Err(err) => {
+            // Harmless when the error came at BEGIN, or at a COMMIT that
+            // already rolled back.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(from_rusqlite(err))
+        }
+    }
+}
+
+/// Runs `work` on Tokio's blocking pool; a panic in it is an error, not a
+/// panic of the caller.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| internal(DbErr::Custom(format!("the SQLite thread failed: {err}"))))
+}
+
+/// Reads every row of `sql` (one bound session id, and an optional limit)
+/// with `decode`.
+pub(crate) fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    decode: impl Fn(&rusqlite::Row<'_>) -> std::result::Result<T, DbErr>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(from_rusqlite)?;
+    let mut rows = statement.query(params).map_err(from_rusqlite)?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next().map_err(from_rusqlite)? {
+        decoded.push(decode(row).map_err(Error::from)?);
+    }
+    Ok(decoded)
+}
