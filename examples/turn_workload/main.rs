@@ -12,6 +12,7 @@
 //! (its `public` schema is dropped and re-created). `scripts/bench.sh` runs
 //! both implementations side by side and prints the ratios.
 
+mod raw_postgres;
 mod raw_sqlite;
 // The benchmark's turn, shared with the tests.
 #[path = "../../tests/common/turns.rs"]
@@ -20,8 +21,8 @@ mod turn_builders;
 use turn_builders::benchmark_turn;
 pub use turn_builders::{ANSWER, NODE_TYPES};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -39,6 +40,8 @@ enum Implementation {
     InterviewPersistence,
     /// Raw SQLite through rusqlite: one connection, prepared statements.
     Rusqlite,
+    /// Raw PostgreSQL through sqlx: one prepared statement per turn.
+    Sqlx,
 }
 
 /// Which UUIDs the raw baseline generates.
@@ -77,10 +80,6 @@ struct Args {
     /// SQLite `synchronous=FULL` instead of NORMAL.
     #[arg(long)]
     full_sync: bool,
-    /// SQLite: turn the module's `secure_delete` off on the writer
-    /// connection, to measure what it costs.
-    #[arg(long)]
-    secure_delete_off: bool,
     /// After the read phase, erase every session one by one
     /// (`sessions.delete`) and report the time each took.
     #[arg(long)]
@@ -104,11 +103,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let db = init_database(&config).await?;
     let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let secure_delete = match url.backend() {
-        Backend::Sqlite => Some(secure_delete(&db, args.secure_delete_off).await?),
-        Backend::Postgres => None,
-    };
 
+    let blocks = Arc::new(TurnBlocks::new(args.turns));
+    let read_rows = Arc::new(AtomicUsize::new(0));
     let (write_s, read_s, implementation, erase_ms) = match args.implementation {
         Implementation::InterviewPersistence => {
             let repos = Repositories::new(&db);
@@ -117,10 +114,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let repos = repos.clone();
                 let ids = Arc::clone(&ids);
                 let turns = args.turns;
+                let blocks = Arc::clone(&blocks);
                 move |i| {
                     let repos = repos.clone();
                     let ids = Arc::clone(&ids);
-                    async move { write_session(&repos, &ids[i], turns).await }
+                    let blocks = Arc::clone(&blocks);
+                    async move { write_session(&repos, &ids[i], turns, &blocks).await }
                 }
             }))
             .await?;
@@ -131,12 +130,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let repos = repos.clone();
                     let ids = Arc::clone(&ids);
                     let turns = args.turns;
+                    let read_rows = Arc::clone(&read_rows);
                     move |i| {
                         let repos = repos.clone();
                         let ids = Arc::clone(&ids);
+                        let read_rows = Arc::clone(&read_rows);
                         async move {
                             let context = repos.turns.context(&ids[i % ids.len()], 10).await?;
                             assert_eq!(context.current_nodes.len(), 4 * turns);
+                            let rows = 1
+                                + context.current_nodes.len()
+                                + context.edges.len()
+                                + context.recent_utterances.len()
+                                + context.scoring_history.len();
+                            read_rows.fetch_add(rows, Ordering::Relaxed);
                             Ok(())
                         }
                     }
@@ -169,12 +176,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 args.full_sync,
                 args.read_rounds,
             );
+            let raw_blocks = Arc::clone(&blocks);
+            let raw_rows = Arc::clone(&read_rows);
             let figures = tokio::task::spawn_blocking(move || {
-                raw_sqlite::run(&path, sessions, turns, ids, full, rounds)
+                raw_sqlite::run(
+                    &path,
+                    sessions,
+                    turns,
+                    ids,
+                    full,
+                    rounds,
+                    &raw_blocks,
+                    &raw_rows,
+                )
             })
             .await?
             .map_err(|e| e.to_string())?;
             (figures.0, figures.1, "rusqlite", Vec::new())
+        }
+        Implementation::Sqlx => {
+            if url.backend() != Backend::Postgres {
+                return Err("the sqlx baseline needs a PostgreSQL URL".into());
+            }
+            let (write_s, read_s) = raw_postgres::run(
+                &args.database_url,
+                args.sessions,
+                args.turns,
+                args.concurrency,
+                Arc::clone(&blocks),
+                Arc::clone(&read_rows),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            (write_s, read_s, "sqlx", Vec::new())
         }
     };
 
@@ -188,6 +222,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.close().await?;
 
     let total_turns = (args.sessions * args.turns) as f64;
+    let reads = (args.sessions * args.read_rounds) as f64;
     println!(
         "{}",
         json!({
@@ -202,39 +237,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "concurrency": args.concurrency,
             "init_ms": round(init_ms),
             "write_turns_per_s": round(total_turns / write_s),
-            "read_sessions_per_s": round((args.sessions * args.read_rounds) as f64 / read_s),
+            "read_sessions_per_s": round(reads / read_s),
+            "read_us_per_session": round(read_s * 1e6 / reads),
+            "read_us_per_row": round(read_s * 1e6 / read_rows.load(Ordering::Relaxed).max(1) as f64),
+            "turn_us_by_100": blocks.means_us(),
+            "peak_rss_kb": peak_rss_kb(),
             "health_ms": round(health_ms),
             "db_bytes": db_bytes,
-            "secure_delete": secure_delete,
             "erase_ms_mean": (!erase_ms.is_empty())
                 .then(|| round(erase_ms.iter().sum::<f64>() / erase_ms.len() as f64)),
             "erase_ms_max": erase_ms.iter().copied().reduce(f64::max).map(round),
         })
     );
     Ok(())
-}
-
-/// Turns the writer connection's `secure_delete` off when asked, and
-/// returns whether it is on.
-async fn secure_delete(
-    db: &interview_persistence::Database,
-    turn_off: bool,
-) -> Result<bool, Box<dyn std::error::Error>> {
-    let txn = db.begin_write().await?;
-    if turn_off {
-        txn.execute_unprepared("PRAGMA secure_delete = OFF").await?;
-    }
-    let on = txn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA secure_delete",
-        ))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        == Some(1);
-    txn.commit().await?;
-    Ok(on)
 }
 
 fn round(x: f64) -> f64 {
@@ -293,6 +308,7 @@ async fn write_session(
     repos: &Repositories,
     session_id: &str,
     turns: usize,
+    blocks: &TurnBlocks,
 ) -> interview_persistence::Result<()> {
     let elements = (0..10)
         .map(|k| NewConceptElement {
@@ -318,12 +334,53 @@ async fn write_session(
     let turns = i32::try_from(turns)
         .map_err(|_| interview_persistence::Error::InvalidInput("too many turns".into()))?;
     for t in 1..=turns {
+        let started = Instant::now();
         repos
             .turns
             .record_turn(benchmark_turn(session_id, t))
             .await?;
+        blocks.add(t as usize, started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Time spent per turn, by blocks of 100 turns of a session (turns 1–100,
+/// 101–200, …), summed over sessions: whether a turn costs more as its
+/// session grows.
+pub struct TurnBlocks {
+    blocks: Mutex<Vec<(f64, usize)>>,
+}
+
+impl TurnBlocks {
+    fn new(turns: usize) -> Self {
+        Self {
+            blocks: Mutex::new(vec![(0.0, 0); turns.div_ceil(100)]),
+        }
+    }
+
+    /// Counts turn `t` (from 1), which took `seconds`.
+    pub fn add(&self, t: usize, seconds: f64) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(block) = blocks.get_mut((t - 1) / 100) {
+            block.0 += seconds;
+            block.1 += 1;
+        }
+    }
+
+    fn means_us(&self) -> Vec<f64> {
+        let blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        blocks
+            .iter()
+            .map(|&(seconds, n)| round(seconds * 1e6 / n.max(1) as f64))
+            .collect()
+    }
+}
+
+/// The process's peak resident set size (`VmHWM`), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Deletes the SQLite file (and its WAL) or empties the PostgreSQL database.

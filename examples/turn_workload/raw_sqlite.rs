@@ -9,7 +9,9 @@ use std::time::Instant;
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
-use crate::{ANSWER, IdKind, NODE_TYPES, PRIORITIES};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{ANSWER, IdKind, NODE_TYPES, PRIORITIES, TurnBlocks};
 
 fn now() -> String {
     chrono::Utc::now()
@@ -27,6 +29,7 @@ fn priority(k: usize) -> &'static str {
 }
 
 /// Runs the write and read phases; returns their durations in seconds.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     path: &Path,
     sessions: usize,
@@ -34,6 +37,8 @@ pub fn run(
     ids: IdKind,
     full_sync: bool,
     read_rounds: usize,
+    blocks: &TurnBlocks,
+    read_rows_total: &AtomicUsize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error + Send + Sync>> {
     let new_id = move || match ids {
         IdKind::V4 => uuid::Uuid::new_v4().to_string(),
@@ -73,6 +78,7 @@ pub fn run(
         txn.commit()?;
 
         for t in 1..=turns as i64 {
+            let turn_started = Instant::now();
             let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let at = now();
             let user_id = new_id();
@@ -149,6 +155,7 @@ pub fn run(
             ])?;
             drop(utterance);
             txn.commit()?;
+            blocks.add(t as usize, turn_started.elapsed().as_secs_f64());
         }
     }
     let write_s = started.elapsed().as_secs_f64();
@@ -194,6 +201,7 @@ pub fn run(
             &[10],
         )?;
         assert!(rows > 0);
+        read_rows_total.fetch_add(rows, Ordering::Relaxed);
         txn.commit()?;
     }
     let read_s = started.elapsed().as_secs_f64();

@@ -12,6 +12,8 @@ pub(crate) mod direct;
 #[cfg(not(feature = "sqlite"))]
 #[path = "direct_unavailable.rs"]
 pub(crate) mod direct;
+#[cfg(feature = "postgres")]
+mod postgres_script;
 mod sqlite_file;
 mod writer;
 
@@ -309,8 +311,10 @@ impl Database {
     /// writer took the batch from the queue means it never runs; once
     /// taken, it commits or fails as a whole, in its place in the order.
     ///
-    /// On PostgreSQL, which cannot take several commands in one prepared
-    /// query, the statements run one by one in a transaction.
+    /// On PostgreSQL the batch goes as ONE script in one round trip (see
+    /// `postgres_script`); when the server refuses it, or a value cannot
+    /// be written into a script, the statements run one by one in a
+    /// transaction, which says which statement failed.
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         self.write_batch_telling_where(batch)
             .await
@@ -332,6 +336,16 @@ impl Database {
         match &self.inner.writer {
             Some(writer) => writer.queue.write(batch).await.map_err(unplaced),
             None => {
+                #[cfg(feature = "postgres")]
+                if let Some(script) = postgres_script::script(&batch) {
+                    let pool = self.connection.get_postgres_connection_pool();
+                    match postgres_script::run(pool, script).await.map_err(unplaced)? {
+                        postgres_script::ScriptOutcome::Committed(rows) => return Ok(rows),
+                        // Run again statement by statement, which names
+                        // the statement that fails.
+                        postgres_script::ScriptOutcome::Refused => {}
+                    }
+                }
                 let txn = self
                     .connection
                     .begin()
@@ -467,6 +481,9 @@ impl Database {
     /// # Errors
     /// The classified database error if closing fails.
     pub async fn close(self) -> Result<()> {
+        if let Some(readers) = &self.inner.direct_readers {
+            readers.close();
+        }
         if let Some(writer) = &self.inner.writer {
             writer.queue.close().await;
             writer.connection.close_by_ref().await?;

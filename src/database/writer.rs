@@ -217,6 +217,7 @@ fn run(
     let checkpointer = checkpointer.as_ref();
     // A lease found while gathering a group waits here for its turn.
     let mut next: Option<Job> = None;
+    let mut closing = None;
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -230,7 +231,7 @@ fn run(
             // queue does, until the lease is dropped.
             Job::Lease(request) => runtime.block_on(lend(&connection, request)),
             Job::Close(reply) => {
-                let _ = reply.send(());
+                closing = Some(reply);
                 break;
             }
             Job::Batch(first) => {
@@ -273,6 +274,13 @@ fn run(
                 }
             }
         }
+    }
+    // The direct connection is closed before `close` is answered, so that
+    // the last connection to the file (whose close folds the WAL in) is
+    // closed by the time `Database::close` returns.
+    drop(direct);
+    if let Some(reply) = closing {
+        let _ = reply.send(());
     }
 }
 

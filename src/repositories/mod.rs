@@ -19,6 +19,7 @@ pub mod concept_elements;
 mod context_sqlite;
 pub mod graph;
 mod graph_summary;
+mod insert;
 pub mod scoring;
 pub mod sessions;
 pub mod turns;

@@ -5,10 +5,7 @@ use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
-use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait,
-    prelude::Json,
-};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, prelude::Json};
 use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
@@ -19,6 +16,7 @@ use super::graph::{
     NewEdge, NewNode, check_nodes_of_session, current_nodes, duplicate_edge, duplicate_node,
     session_edges,
 };
+use super::insert::insert_row;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
@@ -570,19 +568,15 @@ impl TurnPlan {
         // statement, which measurably slowed every turn; single-row
         // statements cost nothing extra in one batch.
         for utterance in &self.utterances {
-            batch.push(
-                utterance::Entity::insert(utterance.clone().into_active_model()).build(backend),
-            );
+            batch.push(insert_row(backend, utterance));
         }
         for node in &self.nodes {
-            batch.push(kg_node::Entity::insert(node.clone().into_active_model()).build(backend));
+            batch.push(insert_row(backend, node));
         }
         for edge in &self.edges {
-            batch.push(kg_edge::Entity::insert(edge.clone().into_active_model()).build(backend));
+            batch.push(insert_row(backend, edge));
         }
-        batch.push(
-            scoring_history::Entity::insert(self.scores.clone().into_active_model()).build(backend),
-        );
+        batch.push(insert_row(backend, &self.scores));
         for (element_id, node_id) in &self.covers {
             batch.push(element_guard(backend, &self.session_id, element_id)?);
             batch.push_returning_one(cover_once(

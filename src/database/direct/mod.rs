@@ -20,6 +20,7 @@ mod error;
 mod values;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -136,6 +137,7 @@ pub(crate) struct DirectReaders {
     settings: DirectSettings,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    closed: AtomicBool,
 }
 
 impl DirectReaders {
@@ -144,6 +146,7 @@ impl DirectReaders {
             settings,
             idle: Mutex::new(Vec::new()),
             keep: keep.max(1),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -154,6 +157,11 @@ impl DirectReaders {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Connection(DbErr::ConnectionAcquire(
+                sea_orm::ConnAcquireErr::ConnectionClosed,
+            )));
+        }
         let readers = Arc::clone(self);
         blocking(move || {
             let conn = match readers.take() {
@@ -176,9 +184,17 @@ impl DirectReaders {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.keep {
+        if idle.len() < self.keep && !self.closed.load(Ordering::Acquire) {
             idle.push(conn);
         }
+    }
+
+    /// Closes the idle readers; a read in progress closes its reader when
+    /// it ends, and later reads fail as on a closed pool.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(idle);
     }
 }
 

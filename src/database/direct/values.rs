@@ -95,7 +95,7 @@ fn bindable(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
         Value::Bytes(None) => Owned(SqliteValue::Null),
         Value::ChronoDate(d) => text(d.map(|d| d.format("%F").to_string())),
         Value::ChronoTime(t) => text(t.map(|t| t.format("%T%.f").to_string())),
-        Value::ChronoDateTime(t) => text(t.map(|t| t.format("%F %T%.f").to_string())),
+        Value::ChronoDateTime(t) => text(t.map(|t| timestamp_text(&t))),
         Value::Json(j) => text(j.as_ref().map(|j| j.to_string())),
         other => {
             return Err(rusqlite::Error::ToSqlConversionFailure(
@@ -103,4 +103,77 @@ fn bindable(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
             ));
         }
     })
+}
+
+/// `t` as sqlx writes a timestamp, chrono's `%F %T%.f` (the fraction
+/// left out when zero, else 3, 6 or 9 digits), without interpreting a
+/// format string for each of a turn's dozen timestamps.
+fn timestamp_text(t: &chrono::NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let nanos = t.nanosecond();
+    if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
+        // Years chrono writes with a sign, and leap seconds.
+        return t.format("%F %T%.f").to_string();
+    }
+    let mut text = String::with_capacity(29);
+    let _ = write!(
+        text,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let _ = if nanos == 0 {
+        Ok(())
+    } else if nanos.is_multiple_of(1_000_000) {
+        write!(text, ".{:03}", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        write!(text, ".{:06}", nanos / 1_000)
+    } else {
+        write!(text, ".{nanos:09}")
+    };
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveDateTime};
+
+    use super::timestamp_text;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 27).and_then(|d| d.and_hms_opt(19, 5, 7));
+        let Some(day) = day else {
+            panic!("a valid date");
+        };
+        let nanos = [
+            0,
+            1,
+            999,
+            1_000,
+            120_000,
+            123_456_000,
+            500_000_000,
+            123_456_789,
+            999_999_999,
+        ];
+        let mut times: Vec<NaiveDateTime> = nanos
+            .iter()
+            .filter_map(|&n| chrono::Timelike::with_nanosecond(&day, n))
+            .collect();
+        times.extend(
+            [(1, 1, 1), (9999, 12, 31), (10_000, 1, 1), (-1, 6, 1)]
+                .iter()
+                .filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d)?.and_hms_opt(0, 0, 0)),
+        );
+        assert_eq!(times.len(), nanos.len() + 4);
+        for t in times {
+            assert_eq!(timestamp_text(&t), t.format("%F %T%.f").to_string());
+        }
+    }
 }
