@@ -52,8 +52,8 @@ impl WrittenRow {
 /// Statements, built for one backend, that must commit together; rows they
 /// return (by `RETURNING`) come back in statement order. See
 /// [`Database::write_batch`](super::Database::write_batch) for how they
-/// are run: on SQLite as one multi-statement transaction, on PostgreSQL one
-/// by one inside a transaction.
+/// are run: on SQLite in one transaction on the writer thread, on
+/// PostgreSQL as one script (or one by one, to say which failed).
 #[derive(Default)]
 pub(crate) struct StatementBatch {
     statements: Vec<Statement>,
@@ -63,6 +63,11 @@ pub(crate) struct StatementBatch {
     /// was not there): such a batch is committed alone, since a group's
     /// rows could not be told apart between its members.
     rows_may_be_missing: bool,
+    /// PostgreSQL: the same writes in fewer statements (multi-row
+    /// inserts), returning the same rows, for the one-script path; the
+    /// statements above stay for the statement-by-statement path, which
+    /// says which row failed.
+    script: Option<Vec<Statement>>,
 }
 
 impl StatementBatch {
@@ -112,6 +117,18 @@ impl StatementBatch {
     /// count is exact).
     pub(crate) fn can_join_a_group(&self) -> bool {
         !self.rows_may_be_missing
+    }
+
+    /// Sets the writes the PostgreSQL script runs instead of the
+    /// statements (see the field).
+    pub(crate) fn set_script(&mut self, statements: Vec<Statement>) {
+        self.script = Some(statements);
+    }
+
+    /// What the PostgreSQL script runs: the shorter form if there is one.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn script_statements(&self) -> &[Statement] {
+        self.script.as_deref().unwrap_or(&self.statements)
     }
 
     /// The statements, in order.

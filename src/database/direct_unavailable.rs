@@ -46,7 +46,7 @@ impl DirectWriter {
 pub(crate) struct DirectReaders;
 
 impl DirectReaders {
-    pub(crate) fn new(_: DirectSettings, _: usize) -> Arc<Self> {
+    pub(crate) fn new(_: DirectSettings, _: &DatabaseConfig) -> Arc<Self> {
         Arc::new(Self)
     }
 

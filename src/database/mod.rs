@@ -158,12 +158,9 @@ impl Database {
         };
         let connection = open(&reader_options, file_location.as_ref(), config.busy_timeout).await?;
         let direct_readers = match &file_location {
-            Some(SqliteLocation::File { path, .. }) if !config.url.is_read_only() => {
-                Some(DirectReaders::new(
-                    DirectSettings::new(config, path),
-                    config.max_connections as usize,
-                ))
-            }
+            Some(SqliteLocation::File { path, .. }) if !config.url.is_read_only() => Some(
+                DirectReaders::new(DirectSettings::new(config, path), config),
+            ),
             _ => None,
         };
         tracing::debug!(backend = %config.url.backend(), "database pool opened");
@@ -245,6 +242,14 @@ impl Database {
     /// it before it ends: that call waits for the transaction its own task
     /// holds, forever. Do such work inside the transaction instead.
     ///
+    /// On SQLite the transaction runs on the writer's SeaORM connection;
+    /// batches (every repository write) run on its second, rusqlite
+    /// connection (see `database::direct`). A per-connection setting made
+    /// inside this transaction (`PRAGMA max_page_count`, `busy_timeout`,
+    /// …) therefore does not reach the repositories' writes: set those with
+    /// [`DatabaseConfig`](crate::DatabaseConfig) (`max_page_count`,
+    /// `busy_timeout`, `synchronous`), which configures both.
+    ///
     /// # Errors
     /// [`Error::Busy`] when another process holds the lock past the busy
     /// timeout, or another classified database error.
@@ -303,17 +308,18 @@ impl Database {
     /// Runs `batch` as one write transaction and returns the rows its
     /// statements returned: all of it lands or none of it does.
     ///
-    /// On SQLite the batch goes to the writer's queue and runs in ONE round
-    /// trip (`BEGIN IMMEDIATE; …; COMMIT` as one multi-statement query):
-    /// sqlx runs each SQLite connection on a thread of its own, and every
-    /// round trip there costs two thread wake-ups. Batches queued together
-    /// commit together (see [`writer`]). Dropping the future before the
-    /// writer took the batch from the queue means it never runs; once
-    /// taken, it commits or fails as a whole, in its place in the order.
+    /// On SQLite the batch goes to the writer's queue and runs on the
+    /// writer thread, `BEGIN IMMEDIATE` … `COMMIT` on its rusqlite
+    /// connection with cached statements (see [`direct`]): one hand-off
+    /// to the thread and one back, whatever the batch's size. Batches
+    /// queued together commit together (see [`writer`]). Dropping the
+    /// future before the writer took the batch from the queue means it
+    /// never runs; once taken, it commits or fails as a whole, in its
+    /// place in the order.
     ///
-    /// On PostgreSQL the batch goes as ONE script in one round trip (see
-    /// `postgres_script`); when the server refuses it, or a value cannot
-    /// be written into a script, the statements run one by one in a
+    /// On PostgreSQL the batch goes as one script in two round trips (see
+    /// `postgres_script`); when the server refuses a row of it, or a value
+    /// cannot be written into a script, the statements run one by one in a
     /// transaction, which says which statement failed.
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         self.write_batch_telling_where(batch)
@@ -322,9 +328,9 @@ impl Database {
     }
 
     /// [`write_batch`](Self::write_batch), saying on failure which
-    /// statement failed when the backend knows: on PostgreSQL (statements
-    /// run one by one) its index in the batch; on SQLite (one
-    /// multi-statement query) never.
+    /// statement failed when the backend knows: on PostgreSQL (the
+    /// statement-by-statement run after a refused script) its index in the
+    /// batch; on SQLite (whose group transactions do not say) never.
     pub(crate) async fn write_batch_telling_where(
         &self,
         batch: StatementBatch,

@@ -1,4 +1,4 @@
-//! PostgreSQL: a batch in ONE round trip.
+//! PostgreSQL: a batch in one script, two round trips.
 //!
 //! The extended protocol (prepared statements, what SeaORM and sqlx use)
 //! takes one statement per round trip, and sqlx does not pipeline them:
@@ -9,22 +9,17 @@
 //! SeaORM's own debug output uses: `E'…'` strings, doubles in their
 //! shortest exact form); the server stops at the first failing statement.
 //!
-//! The script runs inside a sqlx transaction (`BEGIN`, the script,
-//! `COMMIT`: three round trips whatever the batch's size), not as
-//! `BEGIN; …; COMMIT` in one message: a caller that gives up while the
-//! script waits for a lock must not see it commit later. Dropping the
-//! transaction makes sqlx roll it back before the connection is used
-//! again, as SeaORM's transactions did.
-//!
-//! A value the script cannot carry exactly (a NUL byte, which PostgreSQL
-//! text cannot hold; a float that is not finite; any type the repositories
-//! never write) sends the batch down the statement-by-statement path,
-//! which reports such values with a typed error. So does a failure the
-//! server reported: that path runs the batch again and says which
-//! statement failed (the script rolled back, so nothing of it remains).
+//! Two round trips whatever the batch's size: `BEGIN` and the script in
+//! one message, then `COMMIT`. Not `COMMIT` in the same message: a caller
+//! that gives up while the script waits for a lock must not see it commit
+//! later. A connection whose caller gave up before `COMMIT` was answered
+//! is closed instead of going back to the pool, so the server rolls back
+//! whatever it had done.
 
 use sea_orm::sea_query::{self, OptionEnum, PostgresQueryBuilder, Value};
-use sea_orm::sqlx::{self, postgres::PgPool};
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::{self};
 use sea_orm::{QueryResult, Values};
 
 use super::batch::{StatementBatch, WrittenRow};
@@ -43,7 +38,7 @@ pub(crate) enum ScriptOutcome {
 /// into it exactly.
 pub(crate) fn script(batch: &StatementBatch) -> Option<String> {
     let mut sql = String::new();
-    for statement in batch.statements() {
+    for statement in batch.script_statements() {
         let values = match &statement.values {
             Some(Values(values)) => values.as_slice(),
             None => &[],
@@ -88,16 +83,19 @@ fn exact_as_literal(value: &Value) -> bool {
 
 /// Runs `script` in a transaction on a connection of `pool`.
 pub(crate) async fn run(pool: &PgPool, script: String) -> Result<ScriptOutcome> {
-    let mut transaction = pool.begin().await.map_err(Error::from_sqlx)?;
-    let rows = match sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-        .fetch_all(&mut *transaction)
+    let mut held = HeldConnection(Some(pool.acquire().await.map_err(Error::from_sqlx)?));
+    let conn = held.connection();
+    let rows = match sqlx::raw_sql(sqlx::AssertSqlSafe(format!("BEGIN;\n{script}")))
+        .fetch_all(&mut **conn)
         .await
     {
         Ok(rows) => rows,
         Err(err) => {
             let error = Error::from_sqlx(err);
-            // Dropping the transaction rolls it back.
-            drop(transaction);
+            // A failed script leaves its transaction open, aborted.
+            if sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await.is_ok() {
+                held.give_back();
+            }
             return match error {
                 // A row the batch may not write: the statement-by-statement
                 // run says which. Anything else (a lost connection, a
@@ -109,10 +107,41 @@ pub(crate) async fn run(pool: &PgPool, script: String) -> Result<ScriptOutcome> 
             };
         }
     };
-    transaction.commit().await.map_err(Error::from_sqlx)?;
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut **conn)
+        .await
+        .map_err(Error::from_sqlx)?;
+    held.give_back();
     Ok(ScriptOutcome::Committed(
         rows.into_iter()
             .map(|row| WrittenRow::Pooled(QueryResult::from(row)))
             .collect(),
     ))
+}
+
+/// A pooled connection that may be inside a transaction: given back to the
+/// pool once it is known to be outside one, closed otherwise (dropped
+/// mid-call, or after an error whose outcome is unknown), so that the
+/// server rolls the transaction back.
+struct HeldConnection(Option<PoolConnection<Postgres>>);
+
+impl HeldConnection {
+    fn connection(&mut self) -> &mut PoolConnection<Postgres> {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the connection is held until given back"))
+    }
+
+    fn give_back(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Dropping the detached connection closes its socket.
+            drop(conn.detach());
+        }
+    }
 }

@@ -1,12 +1,13 @@
-//! The one write path on SQLite: a task that owns the writer connection and
-//! takes every write of this process from one queue, in order.
+//! The one write path on SQLite: a thread that owns the writer connections
+//! (rusqlite for batches, SeaORM's for leases) and takes every write of
+//! this process from one queue, in order.
 //!
 //! SQLite has one writer at a time. Instead of letting writers race for
 //! the lock in SQLite's busy handler (which polls with sleeps of up to
 //! 100 ms), every write of this process is a job on this queue:
 //!
-//! - a **batch** (the statements of one call, run in one round trip as
-//!   `BEGIN IMMEDIATE; …; COMMIT`). Batches that are queued together are
+//! - a **batch** (the statements of one call, run on the thread as
+//!   `BEGIN IMMEDIATE` … `COMMIT` with cached prepared statements). Batches that are queued together are
 //!   committed as one transaction (group commit); if that transaction
 //!   fails, each batch is run alone so that one bad write cannot take the
 //!   others down. A batch whose caller stopped waiting before the task
@@ -18,7 +19,7 @@
 //!   until the lease is dropped.
 //!
 //! Each caller gets its answer as soon as its transaction has committed
-//! (or failed), from the task itself: nobody waits for anyone else's turn
+//! (or failed), from the thread itself: nobody waits for anyone else's turn
 //! to read their own outcome.
 
 use std::sync::Arc;
@@ -63,10 +64,9 @@ enum Job {
     Close(oneshot::Sender<()>),
 }
 
-/// The most batches committed in one group, and the most SQL text: SQLite
-/// refuses a statement text over its length limit (1 MB by default), and a
-/// failing group is retried batch by batch, so a backlog is cut into
-/// groups well below it.
+/// The most batches committed in one group, and the most SQL text they
+/// may carry: a failing group is retried batch by batch, so a backlog is
+/// cut into groups whose retry stays short.
 const MAX_GROUP_BATCHES: usize = 64;
 const MAX_GROUP_SQL_BYTES: usize = 256 * 1024;
 

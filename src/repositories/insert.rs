@@ -12,7 +12,8 @@ use sea_orm::{
     DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, Statement, Values,
 };
 
-type SqlCache = RwLock<HashMap<(TypeId, u8), Arc<str>>>;
+/// SQL by row type, backend and row count.
+type SqlCache = RwLock<HashMap<(TypeId, u8, usize), Arc<str>>>;
 
 fn backend_key(backend: DbBackend) -> u8 {
     match backend {
@@ -28,9 +29,18 @@ pub(crate) fn insert_row<M>(backend: DbBackend, model: &M) -> Statement
 where
     M: ModelTrait + Clone + IntoActiveModel<<M::Entity as EntityTrait>::ActiveModel> + 'static,
 {
+    insert_rows(backend, std::slice::from_ref(model))
+}
+
+/// One `INSERT INTO <table> (<every column>) VALUES (…), (…), …` for
+/// `models` (at least one).
+pub(crate) fn insert_rows<M>(backend: DbBackend, models: &[M]) -> Statement
+where
+    M: ModelTrait + Clone + IntoActiveModel<<M::Entity as EntityTrait>::ActiveModel> + 'static,
+{
     static CACHE: OnceLock<SqlCache> = OnceLock::new();
     let cache = CACHE.get_or_init(SqlCache::default);
-    let key = (TypeId::of::<M>(), backend_key(backend));
+    let key = (TypeId::of::<M>(), backend_key(backend), models.len());
     let cached = cache
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -39,9 +49,11 @@ where
     let sql = match cached {
         Some(sql) => sql,
         None => {
-            let built = <M::Entity as EntityTrait>::insert(model.clone().into_active_model())
-                .build(backend)
-                .sql;
+            let built = <M::Entity as EntityTrait>::insert_many(
+                models.iter().map(|m| m.clone().into_active_model()),
+            )
+            .build(backend)
+            .sql;
             let sql: Arc<str> = built.into();
             cache
                 .write()
@@ -50,8 +62,11 @@ where
             sql
         }
     };
-    let values = <M::Entity as EntityTrait>::Column::iter()
-        .map(|column| model.get(column))
+    let values = models
+        .iter()
+        .flat_map(|model| {
+            <M::Entity as EntityTrait>::Column::iter().map(move |column| model.get(column))
+        })
         .collect();
     Statement::from_sql_and_values(backend, sql.as_ref(), Values(values))
 }
@@ -62,7 +77,7 @@ mod tests {
     use sea_orm::{DbBackend, EntityTrait, IntoActiveModel, QueryTrait};
     use serde_json::json;
 
-    use super::insert_row;
+    use super::{insert_row, insert_rows};
     use crate::repositories::graph::{NewEdge, NewNode};
     use crate::repositories::scoring::{NewScores, TurnScores};
     use crate::repositories::utterances::NewUtterance;
@@ -81,6 +96,14 @@ mod tests {
                     <M::Entity as EntityTrait>::insert(model.clone().into_active_model())
                         .build(backend);
                 let cached = insert_row(backend, model);
+                assert_eq!(cached.sql, expected.sql);
+                assert_eq!(cached.values, expected.values);
+                let three = [model.clone(), model.clone(), model.clone()];
+                let expected = <M::Entity as EntityTrait>::insert_many(
+                    three.iter().map(|m| m.clone().into_active_model()),
+                )
+                .build(backend);
+                let cached = insert_rows(backend, &three);
                 assert_eq!(cached.sql, expected.sql);
                 assert_eq!(cached.values, expected.values);
             }

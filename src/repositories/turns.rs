@@ -16,7 +16,7 @@ use super::graph::{
     NewEdge, NewNode, check_nodes_of_session, current_nodes, duplicate_edge, duplicate_node,
     session_edges,
 };
-use super::insert::insert_row;
+use super::insert::{insert_row, insert_rows};
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
@@ -577,15 +577,37 @@ impl TurnPlan {
             batch.push(insert_row(backend, edge));
         }
         batch.push(insert_row(backend, &self.scores));
+        let mut covers = Vec::with_capacity(2 * self.covers.len());
         for (element_id, node_id) in &self.covers {
-            batch.push(element_guard(backend, &self.session_id, element_id)?);
-            batch.push_returning_one(cover_once(
+            covers.push(element_guard(backend, &self.session_id, element_id)?);
+            covers.push(cover_once(
                 backend,
                 &self.session_id,
                 element_id,
                 node_id,
                 covered_at,
             ));
+        }
+        if backend == DbBackend::Postgres {
+            // One script: each table's rows in one INSERT.
+            let mut script = vec![batch.statements()[0].clone()];
+            script.push(insert_rows(backend, &self.utterances));
+            if !self.nodes.is_empty() {
+                script.push(insert_rows(backend, &self.nodes));
+            }
+            if !self.edges.is_empty() {
+                script.push(insert_rows(backend, &self.edges));
+            }
+            script.push(insert_row(backend, &self.scores));
+            script.extend(covers.iter().cloned());
+            batch.set_script(script);
+        }
+        for (i, statement) in covers.into_iter().enumerate() {
+            if i % 2 == 0 {
+                batch.push(statement);
+            } else {
+                batch.push_returning_one(statement);
+            }
         }
         Ok(batch)
     }

@@ -132,20 +132,26 @@ impl DirectWriter {
 }
 
 /// Reader connections, opened when needed and kept for the next read.
+///
+/// At most `max_connections` read at once, as on the pool: a read waits
+/// for its turn up to the acquire timeout.
 #[derive(Debug)]
 pub(crate) struct DirectReaders {
     settings: DirectSettings,
     idle: Mutex<Vec<Connection>>,
-    keep: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+    acquire_timeout: Duration,
     closed: AtomicBool,
 }
 
 impl DirectReaders {
-    pub(crate) fn new(settings: DirectSettings, keep: usize) -> Arc<Self> {
+    pub(crate) fn new(settings: DirectSettings, config: &DatabaseConfig) -> Arc<Self> {
+        let most = usize::try_from(config.max_connections.max(1)).unwrap_or(usize::MAX);
         Arc::new(Self {
             settings,
             idle: Mutex::new(Vec::new()),
-            keep: keep.max(1),
+            permits: Arc::new(tokio::sync::Semaphore::new(most)),
+            acquire_timeout: config.acquire_timeout,
             closed: AtomicBool::new(false),
         })
     }
@@ -157,13 +163,25 @@ impl DirectReaders {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Connection(DbErr::ConnectionAcquire(
+        let closed = || {
+            Error::Connection(DbErr::ConnectionAcquire(
                 sea_orm::ConnAcquireErr::ConnectionClosed,
-            )));
+            ))
+        };
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
         }
+        let permit = tokio::time::timeout(
+            self.acquire_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::Connection(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)))?
+        .map_err(|_| closed())?;
         let readers = Arc::clone(self);
         blocking(move || {
+            // Held until the read is done, even if the caller gave up.
+            let _permit = permit;
             let conn = match readers.take() {
                 Some(conn) => conn,
                 None => readers.settings.open_reader().map_err(from_rusqlite)?,
@@ -184,7 +202,7 @@ impl DirectReaders {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.keep && !self.closed.load(Ordering::Acquire) {
+        if !self.closed.load(Ordering::Acquire) {
             idle.push(conn);
         }
     }
@@ -193,6 +211,7 @@ impl DirectReaders {
     /// it ends, and later reads fail as on a closed pool.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.permits.close();
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
         drop(idle);
     }

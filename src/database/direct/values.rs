@@ -41,23 +41,26 @@ pub(super) fn run(
             prepared.raw_bind_parameter(i + 1, bindable(value)?)?;
         }
     }
-    let width = prepared.column_count();
-    if width == 0 {
-        prepared.raw_execute()?;
-        return Ok(());
-    }
-    let columns: Arc<[String]> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    // The columns are read from the first row, not before the first step:
+    // a cached statement is prepared again inside that step when another
+    // connection changed the schema, and may then have other columns.
+    let mut columns: Option<(usize, Arc<[String]>)> = None;
     let mut returned = prepared.raw_query();
     while let Some(row) = returned.next()? {
-        let values = (0..width)
+        let (width, names) = columns.get_or_insert_with(|| {
+            let statement = row.as_ref();
+            let names: Arc<[String]> = statement
+                .column_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            (statement.column_count(), names)
+        });
+        let values = (0..*width)
             .map(|i| row.get::<_, SqliteValue>(i))
             .collect::<rusqlite::Result<_>>()?;
         rows.push(DirectRow {
-            columns: Arc::clone(&columns),
+            columns: Arc::clone(names),
             values,
         });
     }

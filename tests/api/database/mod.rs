@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod connections;
+mod direct_paths;
 mod postgres_errors;
 mod sqlite_file;
 mod writer;
