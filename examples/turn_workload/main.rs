@@ -239,7 +239,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "write_turns_per_s": round(total_turns / write_s),
             "read_sessions_per_s": round(reads / read_s),
             "read_us_per_session": round(read_s * 1e6 / reads),
-            "read_us_per_row": round(read_s * 1e6 / read_rows.load(Ordering::Relaxed).max(1) as f64),
+            "read_us_per_row": (read_s * 1e8 / read_rows.load(Ordering::Relaxed).max(1) as f64).round() / 100.0,
             "turn_us_by_100": blocks.means_us(),
             "peak_rss_kb": peak_rss_kb(),
             "health_ms": round(health_ms),

@@ -33,8 +33,8 @@ impl DirectWriter {
     pub(crate) fn transaction<'a>(
         &mut self,
         _: impl IntoIterator<Item = &'a StatementBatch>,
-    ) -> Result<Vec<WrittenRow>> {
-        Err(unavailable())
+    ) -> std::result::Result<Vec<WrittenRow>, (Option<usize>, Error)> {
+        Err((None, unavailable()))
     }
 
     pub(crate) fn set_busy_timeout(&mut self, _: Duration) -> Result<()> {

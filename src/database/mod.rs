@@ -37,11 +37,12 @@ use crate::config::{Backend, DatabaseConfig, SqliteLocation};
 use crate::error::{Error, Result};
 
 /// A batch that failed (and was rolled back), and which of its statements
-/// failed when the backend says.
+/// failed when that is known (a batch run alone on SQLite's writer, or
+/// statement by statement on PostgreSQL).
 pub(crate) struct FailedBatch {
     /// The classified error.
     pub(crate) error: Error,
-    /// The failing statement's index in the batch (PostgreSQL only).
+    /// The failing statement's index in the batch, when known.
     pub(crate) statement: Option<usize>,
 }
 
@@ -328,9 +329,10 @@ impl Database {
     }
 
     /// [`write_batch`](Self::write_batch), saying on failure which
-    /// statement failed when the backend knows: on PostgreSQL (the
-    /// statement-by-statement run after a refused script) its index in the
-    /// batch; on SQLite (whose group transactions do not say) never.
+    /// statement failed (its index in the batch) when that is known: on
+    /// SQLite always for a statement's own failure (a failed group is run
+    /// again batch by batch), on PostgreSQL from the statement-by-statement
+    /// run after a refused script.
     pub(crate) async fn write_batch_telling_where(
         &self,
         batch: StatementBatch,
@@ -340,7 +342,7 @@ impl Database {
             statement: None,
         };
         match &self.inner.writer {
-            Some(writer) => writer.queue.write(batch).await.map_err(unplaced),
+            Some(writer) => writer.queue.write(batch).await,
             None => {
                 #[cfg(feature = "postgres")]
                 if let Some(script) = postgres_script::script(&batch) {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
+use super::FailedBatch;
 use super::batch::{StatementBatch, WrittenRow};
 use super::checkpoint::Checkpointer;
 use super::direct::DirectWriter;
@@ -92,7 +93,7 @@ struct LeaseRequest {
 /// A batch waiting for the writer, and where its outcome goes.
 struct QueuedBatch {
     batch: StatementBatch,
-    reply: oneshot::Sender<Result<Vec<WrittenRow>>>,
+    reply: oneshot::Sender<std::result::Result<Vec<WrittenRow>, FailedBatch>>,
     /// When the caller's busy timeout runs out: queued time counts, so
     /// that writes lined up behind a lock another process holds are not
     /// each given a whole timeout of their own.
@@ -153,7 +154,16 @@ impl Writer {
     /// Queues `batch` and waits for its outcome. Dropping the returned
     /// future before the writer took the batch from the queue means it is
     /// never run.
-    pub(crate) async fn write(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
+    /// On failure, the index of the batch's statement that failed comes
+    /// with the error when it is known.
+    pub(crate) async fn write(
+        &self,
+        batch: StatementBatch,
+    ) -> std::result::Result<Vec<WrittenRow>, FailedBatch> {
+        let abandoned = || FailedBatch {
+            error: Error::WriteAbandoned,
+            statement: None,
+        };
         let (reply, outcome) = oneshot::channel();
         let deadline = Instant::now() + self.busy_timeout;
         self.jobs
@@ -162,8 +172,8 @@ impl Writer {
                 reply,
                 deadline,
             }))
-            .map_err(|_| Error::WriteAbandoned)?;
-        outcome.await.unwrap_or(Err(Error::WriteAbandoned))
+            .map_err(|_| abandoned())?;
+        outcome.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
     /// Lets every write queued so far finish, then stops the task: writes
@@ -296,11 +306,14 @@ fn refuse_expired(group: Vec<QueuedBatch>) -> Vec<QueuedBatch> {
     let now = Instant::now();
     let (expired, live): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| w.deadline <= now);
     for write in expired {
-        let _ = write.reply.send(Err(Error::Busy(DbErr::Custom(
-            "the database stayed locked for the whole busy timeout while this write waited \
-             in line; nothing was written"
-                .into(),
-        ))));
+        let _ = write.reply.send(Err(FailedBatch {
+            error: Error::Busy(DbErr::Custom(
+                "the database stayed locked for the whole busy timeout while this write \
+                 waited in line; nothing was written"
+                    .into(),
+            )),
+            statement: None,
+        }));
     }
     live
 }
@@ -378,12 +391,13 @@ fn commit_together(
             }
             // The lock, not a member, failed the group: running each alone
             // would wait a whole busy timeout each, for the same answer.
-            Err(Error::Busy(err)) => {
+            Err((_, Error::Busy(err))) => {
                 let reason = err.to_string();
                 for write in group {
-                    let _ = write
-                        .reply
-                        .send(Err(Error::Busy(DbErr::Custom(reason.clone()))));
+                    let _ = write.reply.send(Err(FailedBatch {
+                        error: Error::Busy(DbErr::Custom(reason.clone())),
+                        statement: None,
+                    }));
                 }
                 return;
             }
@@ -395,6 +409,8 @@ fn commit_together(
         if result.is_ok() {
             committed();
         }
-        let _ = write.reply.send(result);
+        let _ = write
+            .reply
+            .send(result.map_err(|(statement, error)| FailedBatch { error, statement }));
     }
 }

@@ -200,11 +200,10 @@ impl TurnRepository {
     /// ([`ConflictKind::DuplicateUtterance`], speaker `system`), a node
     /// duplicates a current one or another node of the turn
     /// ([`ConflictKind::DuplicateCurrentNode`]), or an edge an existing one
-    /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]). On
-    /// PostgreSQL the kind is named from the statement that failed; on
-    /// SQLite it is inferred from the rows present right after the
-    /// rollback, which another writer may change in between: it can then
-    /// be wrong, or [`ConflictKind::Other`];
+    /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]). The
+    /// kind is named from the statement that failed (only "this turn's
+    /// question exists" looks up whether the turn's scores do, to tell a
+    /// repeated turn from a question recorded ahead);
     /// [`Error::Busy`] when the write lock stays taken past the busy timeout.
     #[tracing::instrument(skip_all, fields(session_id = %record.session_id, turn = record.turn_number))]
     pub async fn record_turn(&self, record: TurnRecord) -> Result<RecordedTurn> {
@@ -237,14 +236,13 @@ impl TurnRepository {
 
     /// After a turn was refused (and rolled back): a missing session shows
     /// as the utterances' foreign key, a missing element as its guard's NOT
-    /// NULL; say what was missing instead. A unique violation is named, on
-    /// PostgreSQL, from the statement that failed (`statement`, its index
-    /// in the batch); on SQLite, whose batch ran as one multi-statement
-    /// query (the driver does not say which statement failed), it is
-    /// inferred from the rows present right after the rollback: the first
-    /// of the turn's inserts, in the batch's order, that collides with one.
-    /// Another writer may change those rows in between, so on SQLite the
-    /// kind can be wrong or [`ConflictKind::Other`].
+    /// NULL; say what was missing instead. A unique violation is named
+    /// from the statement that failed (`statement`, its index in the
+    /// batch). When that index is unknown it is inferred from the rows
+    /// present right after the rollback: the first of the turn's inserts,
+    /// in the batch's order, that collides with one (another writer may
+    /// change those rows in between, so the kind can then be wrong or
+    /// [`ConflictKind::Other`]).
     async fn explain_failure(
         &self,
         plan: &TurnPlan,

@@ -115,10 +115,14 @@ impl DirectWriter {
     /// Runs the statements of `batches` as ONE write transaction
     /// (`BEGIN IMMEDIATE` … `COMMIT`) and returns the rows they returned,
     /// in order; on failure rolls back what the transaction did.
+    ///
+    /// On failure, the index of the statement that failed among the
+    /// batches' statements comes with the error (`None` when `BEGIN` or
+    /// `COMMIT` failed).
     pub(crate) fn transaction<'a>(
         &mut self,
         batches: impl IntoIterator<Item = &'a StatementBatch>,
-    ) -> Result<Vec<WrittenRow>> {
+    ) -> std::result::Result<Vec<WrittenRow>, (Option<usize>, Error)> {
         run_transaction(
             &self.conn,
             batches.into_iter().flat_map(StatementBatch::statements),
@@ -243,17 +247,21 @@ fn in_read_transaction<T>(
     }
 }
 
-/// Runs `statements` between `BEGIN IMMEDIATE` and `COMMIT`.
+/// Runs `statements` between `BEGIN IMMEDIATE` and `COMMIT`; on failure
+/// says which statement failed.
 fn run_transaction<'a>(
     conn: &Connection,
     statements: impl Iterator<Item = &'a Statement>,
-) -> Result<Vec<WrittenRow>> {
+) -> std::result::Result<Vec<WrittenRow>, (Option<usize>, Error)> {
+    let mut failed_at = None;
     let outcome = (|| {
         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         let mut rows = Vec::new();
-        for statement in statements {
+        for (i, statement) in statements.enumerate() {
+            failed_at = Some(i);
             values::run(conn, statement, &mut rows)?;
         }
+        failed_at = None;
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok::<_, rusqlite::Error>(rows)
     })();
@@ -265,7 +273,7 @@ fn run_transaction<'a>(
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            Err(from_rusqlite(err))
+            Err((failed_at, from_rusqlite(err)))
         }
     }
 }
