@@ -64,9 +64,10 @@ pub(crate) struct StatementBatch {
     /// rows could not be told apart between its members.
     rows_may_be_missing: bool,
     /// PostgreSQL: the same writes in fewer statements (multi-row
-    /// inserts), returning the same rows, for the one-script path; the
-    /// statements above stay for the statement-by-statement path, which
-    /// says which row failed.
+    /// inserts), returning the same rows, for the one-script path (see
+    /// `postgres_script`); without it the batch runs statement by
+    /// statement. The statements above stay for that path, which says
+    /// which row failed.
     script: Option<Vec<Statement>>,
 }
 
@@ -125,10 +126,10 @@ impl StatementBatch {
         self.script = Some(statements);
     }
 
-    /// What the PostgreSQL script runs: the shorter form if there is one.
+    /// What the PostgreSQL script runs, if the batch asked for one.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn script_statements(&self) -> &[Statement] {
-        self.script.as_deref().unwrap_or(&self.statements)
+    pub(crate) fn script(&self) -> Option<&[Statement]> {
+        self.script.as_deref()
     }
 
     /// The statements, in order.

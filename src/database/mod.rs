@@ -318,10 +318,11 @@ impl Database {
     /// never runs; once taken, it commits or fails as a whole, in its
     /// place in the order.
     ///
-    /// On PostgreSQL the batch goes as one script in two round trips (see
-    /// `postgres_script`); when the server refuses a row of it, or a value
-    /// cannot be written into a script, the statements run one by one in a
-    /// transaction, which says which statement failed.
+    /// On PostgreSQL the statements run one by one in a transaction, which
+    /// says which statement failed; a batch that asked for a script (a
+    /// turn's) goes as one script in two round trips first (see
+    /// `postgres_script`), and one by one only when the server refuses a
+    /// row of it or a value cannot be written into a script.
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         self.write_batch_telling_where(batch)
             .await

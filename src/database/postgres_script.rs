@@ -1,4 +1,4 @@
-//! PostgreSQL: a batch in one script, two round trips.
+//! PostgreSQL: a turn's batch in one script, two round trips.
 //!
 //! The extended protocol (prepared statements, what SeaORM and sqlx use)
 //! takes one statement per round trip, and sqlx does not pipeline them:
@@ -9,12 +9,22 @@
 //! SeaORM's own debug output uses: `E'…'` strings, doubles in their
 //! shortest exact form); the server stops at the first failing statement.
 //!
-//! Two round trips whatever the batch's size: `BEGIN` and the script in
-//! one message, then `COMMIT`. Not `COMMIT` in the same message: a caller
-//! that gives up while the script waits for a lock must not see it commit
-//! later. A connection whose caller gave up before `COMMIT` was answered
-//! is closed instead of going back to the pool, so the server rolls back
-//! whatever it had done.
+//! Two round trips whatever the batch's size (plus the pool's liveness
+//! check when it hands out the connection): `BEGIN` and the script in one
+//! message, then `COMMIT`. Not `COMMIT` in the same message: a caller that
+//! gives up while the script runs (waiting for a lock, say) must not see it
+//! commit later. Such a connection is not given back to the pool as it is:
+//! a task of its own waits for the script to end, rolls it back, and only
+//! then lets the pool have the connection, so the pool's limit still
+//! counts it meanwhile (a closed socket would free the slot while the
+//! server still ran the script, holding its locks). A caller that gives up
+//! after `COMMIT` was sent cannot know whether it committed, as with any
+//! client.
+//!
+//! Only batches that ask for it use a script (a turn's, see
+//! `StatementBatch::set_script`): its returned rows come back as text,
+//! which sqlx cannot read for every timestamp PostgreSQL holds (`BC`
+//! dates, years past 9999); the rows a turn returns are its own.
 
 use sea_orm::sea_query::{self, OptionEnum, PostgresQueryBuilder, Value};
 use sea_orm::sqlx::pool::PoolConnection;
@@ -34,11 +44,11 @@ pub(crate) enum ScriptOutcome {
     Refused,
 }
 
-/// The batch as one script, or `None` when a value cannot be written
-/// into it exactly.
+/// The batch as one script, or `None` when it did not ask for one or a
+/// value cannot be written into it exactly.
 pub(crate) fn script(batch: &StatementBatch) -> Option<String> {
     let mut sql = String::new();
-    for statement in batch.script_statements() {
+    for statement in batch.script()? {
         let values = match &statement.values {
             Some(Values(values)) => values.as_slice(),
             None => &[],
@@ -95,6 +105,8 @@ pub(crate) async fn run(pool: &PgPool, script: String) -> Result<ScriptOutcome> 
             // A failed script leaves its transaction open, aborted.
             if sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await.is_ok() {
                 held.give_back();
+            } else if let Some(conn) = held.0.take() {
+                drop(conn.detach());
             }
             return match error {
                 // A row the batch may not write: the statement-by-statement
@@ -120,9 +132,10 @@ pub(crate) async fn run(pool: &PgPool, script: String) -> Result<ScriptOutcome> 
 }
 
 /// A pooled connection that may be inside a transaction: given back to the
-/// pool once it is known to be outside one, closed otherwise (dropped
-/// mid-call, or after an error whose outcome is unknown), so that the
-/// server rolls the transaction back.
+/// pool as it is once known to be outside one; otherwise (dropped mid-call,
+/// or after an error) rolled back first by a task of its own, which holds
+/// it, and so its slot in the pool, until the server has answered; closed
+/// if that fails or no runtime is there to run the task.
 struct HeldConnection(Option<PoolConnection<Postgres>>);
 
 impl HeldConnection {
@@ -139,9 +152,20 @@ impl HeldConnection {
 
 impl Drop for HeldConnection {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    // Waits for what the script still has to answer.
+                    if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        drop(conn.detach());
+                    }
+                });
+            }
             // Dropping the detached connection closes its socket.
-            drop(conn.detach());
+            Err(_) => drop(conn.detach()),
         }
     }
 }

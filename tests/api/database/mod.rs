@@ -5,5 +5,6 @@ mod checkpoint;
 mod connections;
 mod direct_paths;
 mod postgres_errors;
+mod postgres_script;
 mod sqlite_file;
 mod writer;
