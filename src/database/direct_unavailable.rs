@@ -50,5 +50,6 @@ impl DirectReaders {
         Arc::new(Self)
     }
 
-    pub(crate) fn close(&self) {}
+    #[allow(clippy::unused_async)]
+    pub(crate) async fn close(&self) {}
 }

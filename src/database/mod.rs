@@ -1,9 +1,10 @@
 //! Opening the database: the pooled handle services share, the one write
 //! path, and dedicated connections.
 //!
-//! On SQLite, reads use a pool of `query_only` connections and every write
-//! goes through the `writer` task and its one connection; on PostgreSQL
-//! both use the pool (the server orders writers itself).
+//! On SQLite, reads use a pool of `query_only` connections (and `direct`
+//! readers for a turn's context) and every write goes through the
+//! `writer` thread and its connections; on PostgreSQL both use the pool
+//! (the server orders writers itself).
 
 mod batch;
 mod checkpoint;
@@ -56,9 +57,10 @@ pub(crate) struct FailedBatch {
 /// connections are `query_only`, so a write attempted around the writer
 /// fails with [`Error::ReadOnly`] instead of racing it.
 ///
-/// The SQLite writer and checkpoint tasks run on the Tokio runtime that
-/// called [`connect`](Self::connect): the handle must not outlive that
-/// runtime (writes would then fail with [`Error::WriteAbandoned`]).
+/// The SQLite checkpoint task runs on the Tokio runtime that called
+/// [`connect`](Self::connect), and the writer thread lends its SeaORM
+/// connection through that runtime: the handle must not outlive it
+/// (checkpoints would stop, and `begin_write` and migrations fail).
 #[derive(Clone, Debug)]
 pub struct Database {
     connection: DatabaseConnection,
@@ -491,7 +493,7 @@ impl Database {
     /// The classified database error if closing fails.
     pub async fn close(self) -> Result<()> {
         if let Some(readers) = &self.inner.direct_readers {
-            readers.close();
+            readers.close().await;
         }
         if let Some(writer) = &self.inner.writer {
             writer.queue.close().await;

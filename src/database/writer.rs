@@ -10,7 +10,7 @@
 //!   `BEGIN IMMEDIATE` … `COMMIT` with cached prepared statements). Batches that are queued together are
 //!   committed as one transaction (group commit); if that transaction
 //!   fails, each batch is run alone so that one bad write cannot take the
-//!   others down. A batch whose caller stopped waiting before the task
+//!   others down. A batch whose caller stopped waiting before the thread
 //!   took it from the queue is dropped unrun: a cancelled write never lands
 //!   later, behind writes that came after it.
 //! - a **lease**: the writer connection lent to one caller for an
@@ -34,7 +34,7 @@ use super::checkpoint::Checkpointer;
 use super::direct::DirectWriter;
 use crate::error::{Error, Result};
 
-/// The sending end of the writer's queue. Cheap to clone; the task ends
+/// The sending end of the writer's queue. Cheap to clone; the thread ends
 /// when every `Writer` is gone (a [`WeakWriter`] does not keep it alive).
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -42,8 +42,8 @@ pub(crate) struct Writer {
     busy_timeout: Duration,
 }
 
-/// A handle on the writer that does not keep its task alive (held by the
-/// checkpointer, which the task itself keeps alive).
+/// A handle on the writer that does not keep its thread alive (held by the
+/// checkpointer, which the writer itself keeps alive).
 #[derive(Debug, Clone)]
 pub(crate) struct WeakWriter {
     jobs: mpsc::WeakUnboundedSender<Job>,
@@ -60,7 +60,7 @@ pub(crate) struct WriterLease {
 enum Job {
     Batch(QueuedBatch),
     Lease(LeaseRequest),
-    /// Answered once every job queued before it is done; the task then
+    /// Answered once every job queued before it is done; the thread then
     /// stops taking jobs.
     Close(oneshot::Sender<()>),
 }
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Job {
 struct LeaseRequest {
     reply: oneshot::Sender<WriterLease>,
     /// Lend the connection with `PRAGMA foreign_keys=OFF`, turned back on
-    /// by this task once the lease ends, however it ends (see
+    /// by the writer thread once the lease ends, however it ends (see
     /// [`Writer::lease`] with `foreign_keys_off`).
     foreign_keys_off: bool,
 }
@@ -108,7 +108,7 @@ impl QueuedBatch {
 }
 
 impl Writer {
-    /// Starts the writer task: batches run on `direct`, leases lend
+    /// Starts the writer thread: batches run on `direct`, leases lend
     /// `connection` (a pool of exactly one connection; both are
     /// connections to the same file, used one at a time). Commits are
     /// counted on `checkpointer`.
@@ -176,7 +176,7 @@ impl Writer {
         outcome.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
-    /// Lets every write queued so far finish, then stops the task: writes
+    /// Lets every write queued so far finish, then stops the thread: writes
     /// queued after it fail with [`Error::WriteAbandoned`].
     pub(crate) async fn close(&self) {
         let (reply, done) = oneshot::channel();
@@ -191,7 +191,7 @@ impl Writer {
     /// until the lease ends: for a table rebuild, whose `DROP TABLE` would
     /// otherwise delete the children of the dropped table through `ON
     /// DELETE CASCADE`. The pragma must be set outside a transaction
-    /// (inside one it does nothing), so the task sets it before lending the
+    /// (inside one it does nothing), so the thread sets it before lending the
     /// connection and sets it back after the lease is dropped — a caller
     /// that fails or is cancelled cannot leave it off.
     pub(crate) async fn lease(&self, foreign_keys_off: bool) -> Result<WriterLease> {
@@ -207,7 +207,7 @@ impl Writer {
 }
 
 impl WeakWriter {
-    /// The writer, while its task runs.
+    /// The writer, while its thread runs.
     pub(crate) fn upgrade(&self) -> Option<Writer> {
         self.jobs.upgrade().map(|jobs| Writer {
             jobs,
@@ -267,21 +267,7 @@ fn run(
                 if group.is_empty() {
                     continue;
                 }
-                // The SQLite lock is waited for no longer than the earliest
-                // caller has left (another process may hold it).
-                let left = group
-                    .iter()
-                    .map(|w| w.deadline.saturating_duration_since(Instant::now()))
-                    .min()
-                    .unwrap_or(busy_timeout);
-                let shortened = left + BUSY_TIMEOUT_SLACK < busy_timeout;
-                if shortened {
-                    let _ = direct.set_busy_timeout(left);
-                }
-                commit(&mut direct, group, checkpointer);
-                if shortened {
-                    let _ = direct.set_busy_timeout(busy_timeout);
-                }
+                commit(&mut direct, group, checkpointer, busy_timeout);
             }
         }
     }
@@ -340,6 +326,13 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
     {
         // Err once the lease is dropped: that is the signal.
         let _ = released.await;
+        // A transaction dropped without commit only queues its rollback on
+        // sqlx's worker thread; a round trip behind it makes sure it ran,
+        // so that the next batch's `BEGIN IMMEDIATE` on the other
+        // connection does not find this one still holding the lock.
+        if let Err(err) = connection.execute_unprepared("SELECT 1").await {
+            tracing::warn!(error = %err, "the writer connection did not answer after a lease");
+        }
     }
     if request.foreign_keys_off {
         // A holder cancelled mid-way may have left a transaction it began
@@ -358,59 +351,101 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
 
 /// Commits `group` in order: runs of batches that may share a transaction
 /// together, any other batch alone.
-fn commit(connection: &mut DirectWriter, group: Vec<QueuedBatch>, checkpointer: &Checkpointer) {
+fn commit(
+    connection: &mut DirectWriter,
+    group: Vec<QueuedBatch>,
+    checkpointer: &Checkpointer,
+    busy_timeout: Duration,
+) {
     let mut together = Vec::new();
     for write in group {
         if write.batch.can_join_a_group() {
             together.push(write);
         } else {
-            commit_together(connection, std::mem::take(&mut together), checkpointer);
-            commit_together(connection, vec![write], checkpointer);
+            let run = std::mem::take(&mut together);
+            commit_together(connection, run, checkpointer, busy_timeout);
+            commit_together(connection, vec![write], checkpointer, busy_timeout);
         }
     }
-    commit_together(connection, together, checkpointer);
+    commit_together(connection, together, checkpointer, busy_timeout);
 }
 
-/// Commits `group` as one transaction, or each member alone when that
-/// fails, and answers every member.
+/// How close to its deadline a write counts as out of time after SQLite
+/// answered `SQLITE_BUSY` (its busy handler sleeps in steps).
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// Commits `group` as one transaction, or each member alone when a member
+/// fails it, and answers every member.
+///
+/// SQLite waits for the lock no longer than the member with the least time
+/// left has (another process may hold the lock). When the lock, not a
+/// member, fails the group, the members whose own time ran out are
+/// answered `Busy`, with SQLite's error, and the others try again with
+/// what they have left: a write queued late is not refused on behalf of
+/// one queued early.
 fn commit_together(
     connection: &mut DirectWriter,
-    group: Vec<QueuedBatch>,
+    mut group: Vec<QueuedBatch>,
     checkpointer: &Checkpointer,
+    busy_timeout: Duration,
 ) {
-    let committed = || checkpointer.committed();
-    if group.len() > 1 {
-        match connection.transaction(group.iter().map(|w| &w.batch)) {
+    while group.len() > 1 {
+        match attempt(connection, &group, busy_timeout) {
             Ok(mut rows) => {
-                committed();
+                checkpointer.committed();
                 for write in group {
                     let rest = rows.split_off(write.batch.returning().min(rows.len()));
                     let _ = write.reply.send(Ok(std::mem::replace(&mut rows, rest)));
                 }
                 return;
             }
-            // The lock, not a member, failed the group: running each alone
-            // would wait a whole busy timeout each, for the same answer.
             Err((_, Error::Busy(err))) => {
-                let reason = err.to_string();
-                for write in group {
+                let now = Instant::now() + DEADLINE_MARGIN;
+                let (expired, live): (Vec<_>, Vec<_>) =
+                    group.into_iter().partition(|w| w.deadline <= now);
+                for write in expired {
                     let _ = write.reply.send(Err(FailedBatch {
-                        error: Error::Busy(DbErr::Custom(reason.clone())),
+                        error: Error::Busy(err.clone()),
                         statement: None,
                     }));
                 }
-                return;
+                group = live;
             }
-            Err(_) => {} // a member's fault: each runs alone below
+            // A member's fault: each runs alone below.
+            Err(_) => break,
         }
     }
     for write in group {
-        let result = connection.transaction([&write.batch]);
+        let result = attempt(connection, std::slice::from_ref(&write), busy_timeout);
         if result.is_ok() {
-            committed();
+            checkpointer.committed();
         }
         let _ = write
             .reply
             .send(result.map_err(|(statement, error)| FailedBatch { error, statement }));
     }
+}
+
+/// One transaction of `group`'s batches, SQLite's busy timeout shortened
+/// to the least time a member has left.
+fn attempt(
+    connection: &mut DirectWriter,
+    group: &[QueuedBatch],
+    busy_timeout: Duration,
+) -> std::result::Result<Vec<WrittenRow>, (Option<usize>, Error)> {
+    let now = Instant::now();
+    let left = group
+        .iter()
+        .map(|w| w.deadline.saturating_duration_since(now))
+        .min()
+        .unwrap_or(busy_timeout);
+    let shortened = left + BUSY_TIMEOUT_SLACK < busy_timeout;
+    if shortened {
+        let _ = connection.set_busy_timeout(left);
+    }
+    let result = connection.transaction(group.iter().map(|w| &w.batch));
+    if shortened {
+        let _ = connection.set_busy_timeout(busy_timeout);
+    }
+    result
 }

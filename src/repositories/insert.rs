@@ -12,6 +12,9 @@ use sea_orm::{
     DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, Statement, Values,
 };
 
+/// The most rows of a multi-row INSERT whose SQL is kept.
+const MAX_CACHED_ROWS: usize = 32;
+
 /// SQL by row type, backend and row count.
 type SqlCache = RwLock<HashMap<(TypeId, u8, usize), Arc<str>>>;
 
@@ -55,10 +58,14 @@ where
             .build(backend)
             .sql;
             let sql: Arc<str> = built.into();
-            cache
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key, Arc::clone(&sql));
+            // Row counts are the caller's: only the usual ones are kept, so
+            // that the cache stays small whatever turns come.
+            if models.len() <= MAX_CACHED_ROWS {
+                cache
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, Arc::clone(&sql));
+            }
             sql
         }
     };

@@ -144,6 +144,8 @@ pub(crate) struct DirectReaders {
     settings: DirectSettings,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<tokio::sync::Semaphore>,
+    /// How many permits there are.
+    most: u32,
     acquire_timeout: Duration,
     closed: AtomicBool,
 }
@@ -155,13 +157,15 @@ impl DirectReaders {
         // them. Eight at once on 2 cores read 1,630–1,720 contexts/s in the
         // turn benchmark, two at once 2,010–2,250.
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let most = usize::try_from(config.max_connections.max(1))
-            .unwrap_or(usize::MAX)
-            .min(cpus);
+        let most = config
+            .max_connections
+            .max(1)
+            .min(u32::try_from(cpus).unwrap_or(u32::MAX));
         Arc::new(Self {
             settings,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(tokio::sync::Semaphore::new(most)),
+            permits: Arc::new(tokio::sync::Semaphore::new(most as usize)),
+            most,
             acquire_timeout: config.acquire_timeout,
             closed: AtomicBool::new(false),
         })
@@ -218,10 +222,15 @@ impl DirectReaders {
         }
     }
 
-    /// Closes the idle readers; a read in progress closes its reader when
-    /// it ends, and later reads fail as on a closed pool.
-    pub(crate) fn close(&self) {
+    /// Refuses later reads (as on a closed pool), waits for the reads in
+    /// progress (a read whose caller gave up still runs to its end, on its
+    /// blocking thread), then closes every reader.
+    pub(crate) async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        // Every permit back means no read holds a reader.
+        if let Ok(all) = self.permits.acquire_many(self.most).await {
+            all.forget();
+        }
         self.permits.close();
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
         drop(idle);

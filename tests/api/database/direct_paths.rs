@@ -46,6 +46,47 @@ async fn close_folds_the_wal_in_with_or_without_a_context_read() {
     }
 }
 
+/// A context read whose caller gave up still runs to its end on its
+/// blocking thread: `close()` waits for it, so no reader is left open on
+/// the file when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_a_context_read_its_caller_gave_up() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.checkpoint_interval = Duration::from_secs(3600);
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let session_id = start(&repos).await;
+    for t in 1..=300 {
+        repos
+            .turns
+            .record_turn(chain_turn(&session_id, t))
+            .await
+            .expect("turn");
+    }
+    let started = std::time::Instant::now();
+    repos
+        .turns
+        .context(&session_id, u64::MAX)
+        .await
+        .expect("a whole read");
+    let whole_read = started.elapsed();
+    let path = std::fs::canonicalize(file_of(&db)).expect("the file");
+    let mut given_up = 0;
+    for _ in 0..50 {
+        let read = repos.turns.context(&session_id, u64::MAX);
+        if tokio::time::timeout(whole_read / 4, read).await.is_err() {
+            given_up += 1;
+            if given_up == 5 {
+                break;
+            }
+        }
+    }
+    assert_eq!(given_up, 5, "reads given up while they ran");
+    db.close().await.expect("close");
+    assert_eq!(fds_on(&path), 0, "a reader is still open on the file");
+    assert_eq!(wal_bytes(&path), 0, "closing folds the WAL in");
+}
+
 /// After `close()` reads through a clone fail, on the SeaORM path and on
 /// the direct one alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -474,6 +474,60 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
     );
 }
 
+/// Writes that queued while the lock was taken are committed together,
+/// and SQLite waits no longer than the member with the least time left:
+/// when that wait fails, only the members whose own busy timeout ran out
+/// get `Busy` (with SQLite's code); a write queued late waits out its own
+/// time and lands when the lock comes free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_queued_late_is_not_refused_busy_on_behalf_of_an_early_one() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_secs(1);
+    let db = init_database(&config).await.expect("init");
+    let repos = Arc::new(Repositories::new(&db));
+    let sessions = [
+        start(&repos).await,
+        start(&repos).await,
+        start(&repos).await,
+    ];
+    let other = helpers::outside_connection(&db).await;
+    other
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .expect("take the lock");
+    let started = Instant::now();
+    let mut turns = Vec::new();
+    for (session_id, after) in sessions.iter().zip([0, 50, 900]) {
+        let (repos, session_id) = (Arc::clone(&repos), session_id.clone());
+        turns.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            repos.turns.record_turn(chain_turn(&session_id, 1)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1400).saturating_sub(started.elapsed())).await;
+    other
+        .execute_unprepared("ROLLBACK")
+        .await
+        .expect("release the lock");
+    let mut answers = Vec::new();
+    for turn in turns {
+        answers.push(turn.await.expect("the turn's task"));
+    }
+    for early in &answers[..2] {
+        assert!(
+            matches!(early, Err(Error::Busy(_))),
+            "an early write waited its whole timeout: {early:?}"
+        );
+        let code = early.as_ref().err().and_then(Error::sqlite_code);
+        assert_eq!(code, Some(5), "Busy keeps SQLite's code");
+    }
+    assert!(
+        answers[2].is_ok(),
+        "the write queued at 900 ms had until 1,900 ms and the lock came free at 1,400 ms: {:?}",
+        answers[2]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_that_cannot_get_the_lock_in_time_gets_a_typed_busy_error() {
     let (_dir, mut config) = helpers::sqlite_config();
