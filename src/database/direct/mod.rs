@@ -186,13 +186,20 @@ impl DirectReaders {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        let permit = tokio::time::timeout(
-            self.acquire_timeout,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await
-        .map_err(|_| Error::Connection(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)))?
-        .map_err(|_| closed())?;
+        // A free permit is taken without arming a timer.
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => tokio::time::timeout(
+                self.acquire_timeout,
+                Arc::clone(&self.permits).acquire_owned(),
+            )
+            .await
+            .map_err(|_| {
+                Error::Connection(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+            })?
+            .map_err(|_| closed())?,
+        };
         let readers = Arc::clone(self);
         blocking(move || {
             // Held until the read is done, even if the caller gave up.
