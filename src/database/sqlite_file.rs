@@ -48,7 +48,17 @@ pub(crate) fn prepare(path: &Path, create: bool) -> Result<()> {
             if header[..SQLITE_HEADER.len()] != SQLITE_HEADER[..] {
                 return Err(not_a_database("its header is not `SQLite format 3`"));
             }
-            check_not_truncated(path, &header, metadata.len())
+            // The length is read after the header: another process creating
+            // the file may write its first page between the two, and a
+            // length read before would then look short.
+            let file_len = file
+                .metadata()
+                .map_err(|source| Error::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+                .len();
+            check_not_truncated(path, &header, file_len)
         }
         // Missing, or a parent is not a directory: creating the parents
         // says precisely what is in the way.
