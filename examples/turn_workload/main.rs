@@ -90,7 +90,7 @@ struct Args {
 pub const PRIORITIES: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let url = DatabaseUrl::parse(&args.database_url)?;
     let mut config = DatabaseConfig::new(url.clone());
@@ -144,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 + context.recent_utterances.len()
                                 + context.scoring_history.len();
                             read_rows.fetch_add(rows, Ordering::Relaxed);
-                            Ok(())
+                            Ok::<(), interview_persistence::Error>(())
                         }
                     }
                 },
@@ -263,24 +263,29 @@ fn session_ids(sessions: usize) -> Vec<String> {
         .collect()
 }
 
-async fn timed<F>(work: F) -> Result<f64, Box<dyn std::error::Error>>
+async fn timed<F>(work: F) -> Result<f64, BoxError>
 where
-    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+    F: std::future::Future<Output = Result<(), BoxError>>,
 {
     let started = Instant::now();
     work.await?;
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Runs `job(i)` for every session index, `concurrency` at a time.
-async fn run_sessions<J, F>(
+/// Any error of the benchmark.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs `job(i)` for every session index, `concurrency` at a time; the
+/// first error stops the run.
+pub async fn run_sessions<J, F, E>(
     concurrency: usize,
     sessions: usize,
     job: J,
-) -> Result<(), Box<dyn std::error::Error>>
+) -> Result<(), BoxError>
 where
     J: Fn(usize) -> F + Send + Sync + 'static,
-    F: std::future::Future<Output = interview_persistence::Result<()>> + Send + 'static,
+    F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let job = Arc::new(job);
@@ -292,9 +297,9 @@ where
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= sessions {
-                    return Ok::<(), interview_persistence::Error>(());
+                    return Ok::<(), BoxError>(());
                 }
-                job(i).await?;
+                job(i).await.map_err(Into::into)?;
             }
         });
     }
@@ -384,7 +389,7 @@ fn peak_rss_kb() -> Option<u64> {
 }
 
 /// Deletes the SQLite file (and its WAL) or empties the PostgreSQL database.
-async fn reset(config: &DatabaseConfig) -> Result<(), Box<dyn std::error::Error>> {
+async fn reset(config: &DatabaseConfig) -> Result<(), BoxError> {
     match config.url.sqlite_location() {
         Some(SqliteLocation::File { path, .. }) => {
             for suffix in ["", "-wal", "-shm"] {
@@ -407,9 +412,7 @@ async fn reset(config: &DatabaseConfig) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
-async fn database_bytes(
-    db: &interview_persistence::Database,
-) -> Result<u64, Box<dyn std::error::Error>> {
+async fn database_bytes(db: &interview_persistence::Database) -> Result<u64, BoxError> {
     Ok(match (db.backend(), db.sqlite_location()) {
         (Backend::Sqlite, Some(SqliteLocation::File { path, .. })) => {
             let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));

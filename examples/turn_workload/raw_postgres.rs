@@ -14,7 +14,7 @@ use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sea_orm::sqlx::{self, Column, Row, TypeInfo, ValueRef};
 use serde_json::{Value, json};
 
-use crate::{ANSWER, NODE_TYPES, PRIORITIES, TurnBlocks};
+use crate::{ANSWER, BoxError, NODE_TYPES, PRIORITIES, TurnBlocks, run_sessions};
 
 /// A turn: utterances, nodes, edges, scores, the element's first cover and
 /// the session's progress, all in one statement.
@@ -75,8 +75,6 @@ const READS: [(&str, &[usize]); 5] = [
     ),
 ];
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 fn id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -102,7 +100,7 @@ pub async fn run(
     let ids: Arc<Vec<String>> = Arc::new((0..sessions).map(|_| id()).collect());
 
     let started = Instant::now();
-    in_parallel(concurrency, sessions, {
+    run_sessions(concurrency, sessions, {
         let (pool, ids) = (pool.clone(), Arc::clone(&ids));
         move |i| {
             let (pool, ids, blocks) = (pool.clone(), Arc::clone(&ids), Arc::clone(&blocks));
@@ -113,14 +111,14 @@ pub async fn run(
     let write_s = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    in_parallel(concurrency, sessions, {
+    run_sessions(concurrency, sessions, {
         let (pool, ids) = (pool.clone(), Arc::clone(&ids));
         move |i| {
             let (pool, ids, read_rows) = (pool.clone(), Arc::clone(&ids), Arc::clone(&read_rows));
             async move {
                 let rows = read_session(&pool, &ids[i]).await?;
                 read_rows.fetch_add(rows, Ordering::Relaxed);
-                Ok(())
+                Ok::<(), BoxError>(())
             }
         }
     })
@@ -128,32 +126,6 @@ pub async fn run(
     let read_s = started.elapsed().as_secs_f64();
     pool.close().await;
     Ok((write_s, read_s))
-}
-
-async fn in_parallel<J, F>(concurrency: usize, n: usize, job: J) -> Result<(), BoxError>
-where
-    J: Fn(usize) -> F + Send + Sync + 'static,
-    F: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let job = Arc::new(job);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (next, job) = (Arc::clone(&next), Arc::clone(&job));
-        workers.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<(), BoxError>(());
-                }
-                job(i).await?;
-            }
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done??;
-    }
-    Ok(())
 }
 
 async fn write_session(

@@ -673,7 +673,7 @@ fn single(options: &ConnectOptions) -> ConnectOptions {
 
 /// What a SQLite connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     /// The pool and dedicated connections: `query_only`.
     Reader,
     /// The writer and checkpoint connections.
@@ -747,9 +747,8 @@ fn configure_sqlite(
     // can die: pinging it before every use costs a round trip to its
     // worker thread and finds nothing.
     options.test_before_acquire(false);
-    let wal_size_limit = config.wal_size_limit.to_string();
     let read_only = config.url.is_read_only();
-    let max_page_count = config.max_page_count;
+    let pragmas = role_pragmas(config, role);
     options.map_sqlx_sqlite_opts(move |o| {
         let mut o = if read_only {
             // `mode=ro` changes nothing: no WAL switch, no pragma that
@@ -758,10 +757,11 @@ fn configure_sqlite(
                 .foreign_keys(true)
                 .busy_timeout(busy_timeout)
         } else {
-            // Checkpoints run in the background (see `checkpoint`).
-            sqlite_pragmas::configure(o, synchronous, busy_timeout)
-                .pragma("wal_autocheckpoint", "0")
-                .pragma("journal_size_limit", wal_size_limit.clone())
+            let mut o = sqlite_pragmas::configure(o, synchronous, busy_timeout);
+            for (name, value) in &pragmas {
+                o = o.pragma(*name, value.clone());
+            }
+            o
         };
         if let Some(file) = &file {
             o = o.filename(file).in_memory(false).shared_cache(false);
@@ -769,31 +769,43 @@ fn configure_sqlite(
         if create {
             o = o.create_if_missing(true);
         }
-        match role {
-            // Last, after journal_mode: writes go through the writer.
-            Role::Reader => o = o.pragma("query_only", "ON"),
-            // Freed space is overwritten with zeros, so that what a
-            // DELETE or an UPDATE replaced (a participant's words) does
-            // not stay readable in free pages and cells of the file.
-            // Always on, not only during an erasure: an UPDATE frees the
-            // old version of a row too.
-            // Temporary files (statement journals, VACUUM's copy) in
-            // memory: on disk they would hold the text being erased.
-            Role::Writer => {
-                o = o
-                    .pragma("secure_delete", "ON")
-                    .pragma("temp_store", "MEMORY");
-                if let Some(pages) = max_page_count {
-                    o = o.pragma("max_page_count", pages.to_string());
-                }
-            }
-        }
         o
     });
 }
 
 /// Without the `sqlite` feature no SQLite URL parses, so there is nothing
 /// to configure.
+/// The pragmas a writable SQLite connection of `role` gets after the
+/// shared ones (foreign keys, WAL, synchronous, busy timeout), in order:
+/// one list for the sqlx connections and the direct ones
+/// (`database::direct`), so that the two cannot drift apart.
+#[cfg(feature = "sqlite")]
+pub(crate) fn role_pragmas(config: &DatabaseConfig, role: Role) -> Vec<(&'static str, String)> {
+    // Checkpoints run in the background (see `checkpoint`).
+    let mut pragmas = vec![
+        ("wal_autocheckpoint", "0".to_owned()),
+        ("journal_size_limit", config.wal_size_limit.to_string()),
+    ];
+    match role {
+        // Last, after journal_mode: writes go through the writer.
+        Role::Reader => pragmas.push(("query_only", "ON".to_owned())),
+        // Freed space is overwritten with zeros, so that what a DELETE or
+        // an UPDATE replaced (a participant's words) does not stay
+        // readable in free pages and cells of the file. Always on, not
+        // only during an erasure: an UPDATE frees the old version of a row
+        // too. Temporary files (statement journals, VACUUM's copy) in
+        // memory: on disk they would hold the text being erased.
+        Role::Writer => {
+            pragmas.push(("secure_delete", "ON".to_owned()));
+            pragmas.push(("temp_store", "MEMORY".to_owned()));
+            if let Some(pages) = config.max_page_count {
+                pragmas.push(("max_page_count", pages.to_string()));
+            }
+        }
+    }
+    pragmas
+}
+
 #[cfg(not(feature = "sqlite"))]
 fn configure_sqlite(_: &mut ConnectOptions, _: &DatabaseConfig, _: &SqliteLocation, _: Role) {}
 

@@ -554,13 +554,14 @@ impl TurnPlan {
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
         let mut batch = StatementBatch::new();
-        batch.push(session_progress(
+        let progress = session_progress(
             backend,
             &self.session_id,
             self.turn_number,
             self.coverage_score,
             covered_at,
-        ));
+        );
+        batch.push(progress.clone());
         // One row per INSERT: a multi-row INSERT inside a transaction
         // makes SQLite keep a statement journal to undo a half-done
         // statement, which measurably slowed every turn; single-row
@@ -575,21 +576,19 @@ impl TurnPlan {
             batch.push(insert_row(backend, edge));
         }
         batch.push(insert_row(backend, &self.scores));
-        let mut covers = Vec::with_capacity(2 * self.covers.len());
-        for (element_id, node_id) in &self.covers {
-            covers.push(element_guard(backend, &self.session_id, element_id)?);
-            covers.push(cover_once(
-                backend,
-                &self.session_id,
-                element_id,
-                node_id,
-                covered_at,
-            ));
-        }
+        // Per covered element: its guard, then its cover.
+        let covers = self
+            .covers
+            .iter()
+            .map(|(element_id, node_id)| {
+                let guard = element_guard(backend, &self.session_id, element_id)?;
+                let cover = cover_once(backend, &self.session_id, element_id, node_id, covered_at);
+                Ok((guard, cover))
+            })
+            .collect::<Result<Vec<_>>>()?;
         if backend == DbBackend::Postgres {
             // One script: each table's rows in one INSERT.
-            let mut script = vec![batch.statements()[0].clone()];
-            script.push(insert_rows(backend, &self.utterances));
+            let mut script = vec![progress, insert_rows(backend, &self.utterances)];
             if !self.nodes.is_empty() {
                 script.push(insert_rows(backend, &self.nodes));
             }
@@ -597,15 +596,16 @@ impl TurnPlan {
                 script.push(insert_rows(backend, &self.edges));
             }
             script.push(insert_row(backend, &self.scores));
-            script.extend(covers.iter().cloned());
+            script.extend(
+                covers
+                    .iter()
+                    .flat_map(|(guard, cover)| [guard.clone(), cover.clone()]),
+            );
             batch.set_script(script);
         }
-        for (i, statement) in covers.into_iter().enumerate() {
-            if i % 2 == 0 {
-                batch.push(statement);
-            } else {
-                batch.push_returning_one(statement);
-            }
+        for (guard, cover) in covers {
+            batch.push(guard);
+            batch.push_returning_one(cover);
         }
         Ok(batch)
     }

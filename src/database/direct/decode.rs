@@ -27,8 +27,7 @@ impl Cells for rusqlite::Row<'_> {
 
 impl Cells for DirectRow {
     fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbErr> {
-        self.values()
-            .nth(i)
+        self.value(i)
             .ok_or_else(|| DbErr::Type(format!("the row has no column {i}")))
     }
 }
@@ -307,23 +306,16 @@ pub(crate) fn scores<C: Cells + ?Sized>(row: &C) -> Result<scoring_history::Mode
     })
 }
 
-/// A text column of a returned row, by name.
+/// A text column of a returned row, by name (`None` when absent, NULL or
+/// not text).
 pub(crate) fn returned_text(row: &DirectRow, column: &str) -> Option<String> {
-    match row.get(column)? {
-        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec()).ok(),
-        _ => None,
-    }
+    text(row, row.position(column)?, column).ok()
 }
 
-/// A timestamp column of a returned row, by name.
+/// A timestamp column of a returned row, by name (`None` when absent,
+/// NULL or not a timestamp).
 pub(crate) fn returned_timestamp(row: &DirectRow, column: &str) -> Option<NaiveDateTime> {
-    match row.get(column)? {
-        ValueRef::Text(bytes) => {
-            let text = std::str::from_utf8(bytes).ok()?;
-            module_timestamp(text).or_else(|| other_timestamp(text))
-        }
-        _ => None,
-    }
+    timestamp(row, row.position(column)?, column).ok()
 }
 
 #[cfg(test)]

@@ -89,8 +89,3 @@ pub(crate) fn from_rusqlite(err: rusqlite::Error) -> Error {
     };
     Error::from(db_err)
 }
-
-/// An error of this module's own (not SQLite's) as a database error.
-pub(crate) fn internal(err: DbErr) -> Error {
-    Error::Database(err)
-}

@@ -27,23 +27,24 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::{DbErr, Statement};
 
+use error::from_rusqlite;
 pub(crate) use error::sqlite_error_code;
-use error::{from_rusqlite, internal};
 pub(crate) use values::DirectRow;
 
 use super::batch::{StatementBatch, WrittenRow};
+use super::{Role, role_pragmas};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, Result};
 
 /// How a direct connection is set up: as the sqlx connections of the same
-/// role are (see `configure_sqlite`).
+/// role are (see `configure_sqlite` and [`role_pragmas`]).
 #[derive(Debug, Clone)]
 pub(crate) struct DirectSettings {
     path: PathBuf,
     synchronous: &'static str,
     busy_timeout: Duration,
-    wal_size_limit: u64,
-    max_page_count: Option<u32>,
+    writer_pragmas: Vec<(&'static str, String)>,
+    reader_pragmas: Vec<(&'static str, String)>,
 }
 
 impl DirectSettings {
@@ -55,43 +56,38 @@ impl DirectSettings {
                 crate::Synchronous::Full => "FULL",
             },
             busy_timeout: config.busy_timeout,
-            wal_size_limit: config.wal_size_limit,
-            max_page_count: config.max_page_count,
+            writer_pragmas: role_pragmas(config, Role::Writer),
+            reader_pragmas: role_pragmas(config, Role::Reader),
         }
     }
 
     /// Opens the writer's connection: the file exists already (the sqlx
     /// writer created it and switched it to WAL).
     fn open_writer(&self) -> rusqlite::Result<Connection> {
-        let conn = self.open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        // Freed space zeroed and temporary files in memory, as on the sqlx
-        // writer (see `configure_sqlite` for why).
-        conn.execute_batch("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;")?;
-        if let Some(pages) = self.max_page_count {
-            conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))?;
-        }
-        Ok(conn)
+        self.open(&self.writer_pragmas)
     }
 
     /// Opens a reader: `query_only`, so that nothing can write around the
     /// writer.
     fn open_reader(&self) -> rusqlite::Result<Connection> {
-        let conn = self.open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        conn.execute_batch("PRAGMA query_only = ON;")?;
-        Ok(conn)
+        self.open(&self.reader_pragmas)
     }
 
-    fn open(&self, access: OpenFlags) -> rusqlite::Result<Connection> {
+    fn open(&self, pragmas: &[(&'static str, String)]) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
-            access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE,
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.execute_batch(&format!(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
-            self.synchronous, self.wal_size_limit
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+            self.synchronous
         ))?;
+        for (name, value) in pragmas {
+            conn.execute_batch(&format!("PRAGMA {name} = {value};"))?;
+        }
         // Every statement of a turn, and of a read, stays prepared.
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
@@ -257,17 +253,11 @@ fn in_read_transaction<T>(
     let ended = conn
         .prepare_cached("COMMIT")
         .and_then(|mut commit| commit.execute([]));
-    match (outcome, ended) {
-        (Ok(value), Ok(_)) => Ok(value),
-        (Ok(_), Err(err)) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(from_rusqlite(err))
-        }
-        (Err(err), _) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(err)
-        }
+    let outcome = outcome.and_then(|value| ended.map(|_| value).map_err(from_rusqlite));
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
+    outcome
 }
 
 /// Runs `statements` between `BEGIN IMMEDIATE` and `COMMIT`; on failure
@@ -306,11 +296,10 @@ fn run_transaction<'a>(
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|err| internal(DbErr::Custom(format!("the SQLite thread failed: {err}"))))
+        .map_err(|err| Error::Database(DbErr::Custom(format!("the SQLite thread failed: {err}"))))
 }
 
-/// Reads every row of `sql` (one bound session id, and an optional limit)
-/// with `decode`.
+/// Reads every row of `sql`, with `params` bound, through `decode`.
 pub(crate) fn query_rows<T>(
     conn: &Connection,
     sql: &str,

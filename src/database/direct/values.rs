@@ -17,15 +17,14 @@ pub(crate) struct DirectRow {
 }
 
 impl DirectRow {
-    /// The value of `column`, if the row has it.
-    pub(crate) fn get(&self, column: &str) -> Option<ValueRef<'_>> {
-        let i = self.columns.iter().position(|c| c == column)?;
-        self.values.get(i).map(ValueRef::from)
+    /// Where `column` is in the row.
+    pub(crate) fn position(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == column)
     }
 
-    /// Every value, in column order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = ValueRef<'_>> {
-        self.values.iter().map(ValueRef::from)
+    /// The value of column `i`.
+    pub(crate) fn value(&self, i: usize) -> Option<ValueRef<'_>> {
+        self.values.get(i).map(ValueRef::from)
     }
 }
 
