@@ -9,7 +9,10 @@
 # there is none), creates the role `interview_test`, and exports the URL
 # and POSTGRES_RESTART_COMMAND (how to restart that server, for the restart
 # test).
-# Extra arguments go to `cargo test` (e.g. a test-name filter).
+# Every test runs under a deadline: cargo-nextest with the limits in
+# .config/nextest.toml (a stuck test is killed and named), doctests under
+# `timeout`. Any failure fails the script, after every group has run.
+# Extra arguments go to each runner (e.g. a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,4 +80,18 @@ if [[ -z ${POSTGRES_TEST_URL:-} ]]; then
 fi
 echo "PostgreSQL tests use ${POSTGRES_TEST_URL%%:*}://…@${POSTGRES_TEST_URL##*@}" >&2
 
-cargo test --workspace "$@"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+status=0
+# Everything but the long multi-process tests, two at a time.
+cargo nextest run --workspace --no-tests=pass \
+  -E 'not (binary(processes) | binary(crash) | binary(postgres_restart))' "$@" || status=1
+# Then those, alone: they measure a file shared by several processes, and
+# the restart test restarts the server the others use.
+cargo nextest run --workspace --no-tests=pass --test-threads 1 \
+  -E 'binary(processes) | binary(crash) | binary(postgres_restart)' "$@" || status=1
+# nextest does not run doctests.
+timeout --kill-after=10s 600s cargo test --workspace --doc "$@" || status=1
+exit "$status"

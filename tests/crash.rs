@@ -22,6 +22,8 @@ use interview_persistence::{DatabaseConfig, init_database};
 
 #[path = "common/acknowledged.rs"]
 mod acknowledged;
+#[path = "common/single_test.rs"]
+mod single_test;
 #[path = "common/turns.rs"]
 mod turn_builders;
 
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if single_test::invocation("kill_9_keeps_every_acknowledged_turn")
+        != single_test::Invocation::Run
+    {
+        return ExitCode::SUCCESS;
     }
     let seed = std::env::var("CRASH_SEED")
         .ok()

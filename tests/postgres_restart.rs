@@ -3,8 +3,9 @@
 //! error), the next calls recover on their own, and no turn is half
 //! written.
 //!
-//! Its own test binary, because it restarts the test server: cargo runs
-//! test binaries one after another, so nothing else is using the server.
+//! Its own test binary, because it restarts the test server:
+//! `scripts/test.sh` runs it after every other test, one at a time, so
+//! nothing else is using the server.
 //! The restart is `POSTGRES_RESTART_COMMAND`, which `scripts/test.sh`
 //! exports when it started the server itself (with
 //! `POSTGRES_RESTART_REQUIRED=1`); without it the test is skipped, loudly —

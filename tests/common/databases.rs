@@ -204,6 +204,40 @@ pub async fn outside_connection_without_foreign_keys(db: &Database) -> sea_orm::
         .expect("an outside connection")
 }
 
+/// The pid and query of a backend of `db`'s PostgreSQL database that waits
+/// for a lock, once one does; panics after `within`.
+///
+/// It polls on a pooled connection, one statement per transaction:
+/// statistics views are snapshots per transaction, so a poll from inside a
+/// lock holder's open transaction keeps seeing its first answer and would
+/// wait forever.
+pub async fn lock_waiter(db: &Database, within: std::time::Duration) -> (i32, String) {
+    use sea_orm::{DbBackend, Statement};
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let row = db
+            .connection()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pid, query FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .expect("read pg_stat_activity");
+        if let Some(row) = row {
+            return (
+                row.try_get_by_index::<i32>(0).expect("a pid"),
+                row.try_get_by_index::<String>(1).expect("a query"),
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backend waited for a lock within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs each named scenario (`async fn(&Database)`) as two tests,
 /// `<scenario>::sqlite` and `<scenario>::postgres`, each on a fresh
 /// initialised database of its own.

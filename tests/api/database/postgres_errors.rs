@@ -70,21 +70,8 @@ async fn a_backend_terminated_mid_turn_leaves_no_part_of_the_turn_and_the_retry_
         let session_id = session_id.clone();
         async move { repos.turns.record_turn(chain_turn(&session_id, 1)).await }
     });
-    let waiting_pid = loop {
-        let row = holder
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pid FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            ))
-            .await
-            .expect("pg_stat_activity");
-        if let Some(row) = row {
-            break row.try_get_by_index::<i32>(0).expect("a pid");
-        }
-        assert!(!turn.is_finished(), "the turn did not wait for kg_edges");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let (waiting_pid, _) = helpers::lock_waiter(db, std::time::Duration::from_secs(30)).await;
+    assert!(!turn.is_finished(), "the turn did not wait for kg_edges");
     holder
         .execute_unprepared(&format!("SELECT pg_terminate_backend({waiting_pid})"))
         .await

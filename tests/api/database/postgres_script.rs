@@ -136,26 +136,6 @@ async fn values_round_trip_through_the_script() {
     assert_eq!(replaced.config, cfg);
 }
 
-async fn waiting_query(holder: &impl ConnectionTrait) -> (i32, String) {
-    loop {
-        let row = holder
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pid, query FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            ))
-            .await
-            .expect("pg_stat_activity");
-        if let Some(row) = row {
-            return (
-                row.try_get_by_index::<i32>(0).unwrap(),
-                row.try_get_by_index::<String>(1).unwrap(),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn states(db: &interview_persistence::Database) -> Vec<(i32, String, String)> {
     let rows = db
         .connection()
@@ -196,7 +176,7 @@ async fn cancel_while_the_script_waits_never_commits() {
         async move { repos.turns.record_turn(t).await }
     };
     let task = tokio::spawn(tokio::time::timeout(Duration::from_millis(2000), fut));
-    let (pid, query) = waiting_query(&holder).await;
+    let (pid, query) = helpers::lock_waiter(db, Duration::from_secs(30)).await;
     eprintln!("waiting pid {pid}: {}", &query[..query.len().min(3000)]);
     let res = task.await.unwrap();
     assert!(res.is_err(), "timed out");
