@@ -210,6 +210,19 @@ pub enum Error {
     #[error("the write was abandoned: the database was closed, or its runtime is shutting down")]
     WriteAbandoned,
 
+    /// A write that waited its whole busy timeout for the SQLite writer
+    /// while its own task held the writer through an open
+    /// [`WriteTransaction`](crate::WriteTransaction) (a repository write,
+    /// or a second `begin_write`, inside the transaction's task): it was
+    /// waiting for that transaction, which cannot end while its own task
+    /// waits. Nothing was written; do the work inside the transaction, or
+    /// end it first.
+    #[error(
+        "this task holds the writer in an open write transaction; a write from it would wait \
+         for itself (write inside that transaction, or end it first)"
+    )]
+    WriterHeldByThisTask,
+
     /// The role lacks a privilege the call needs (PostgreSQL
     /// `insufficient_privilege`). Not worth retrying.
     #[error("permission denied: {0}")]
@@ -506,6 +519,7 @@ impl Error {
             Self::Corrupt(_) => "corrupt",
             Self::ReadOnly(_) => "read_only",
             Self::WriteAbandoned => "write_abandoned",
+            Self::WriterHeldByThisTask => "writer_held_by_this_task",
             Self::PermissionDenied(_) => "permission_denied",
             Self::Timeout(_) => "timeout",
             Self::MissingPrivilege { .. } => "missing_privilege",

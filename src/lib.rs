@@ -43,7 +43,7 @@ pub mod schema;
 pub use backup::{BackupReport, backup};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
-pub use database::{Database, WriteTransaction};
+pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};
 pub use error::{ConflictKind, EntityKind, Error, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,

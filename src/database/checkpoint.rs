@@ -53,6 +53,7 @@ use tokio::sync::Notify;
 
 use super::writer::WeakWriter;
 use super::{query_value, set_busy_timeout};
+use crate::error::Error;
 
 /// The longest an escalated (`TRUNCATE`) checkpoint waits for the write
 /// lock and for readers, while it keeps every process's writers waiting.
@@ -176,8 +177,12 @@ async fn run(
             let Some(queue) = writer.upgrade() else {
                 return Ok(Round::WriterStopped);
             };
-            let Ok(writers_wait) = queue.lease(false).await else {
-                return Ok(Round::WriterStopped);
+            let writers_wait = match queue.lease(false).await {
+                Ok(lease) => lease,
+                // The writer was busy for a whole busy timeout: the next
+                // round tries again.
+                Err(Error::Busy(_)) => return Ok(Round::Deferred),
+                Err(_) => return Ok(Round::WriterStopped),
             };
             if truncate {
                 let truncated =
@@ -234,7 +239,9 @@ enum Round {
     /// The WAL is under the escalation threshold (or an erasure's
     /// truncation ran).
     Done,
-    /// Past the threshold, but the last escalation failed too recently.
+    /// Nothing done this round: past the threshold, but the last
+    /// escalation failed too recently, or the writer stayed busy for a
+    /// whole busy timeout.
     Deferred,
     /// The WAL was past its limit; `truncated` when the escalated
     /// checkpoint could restart it.

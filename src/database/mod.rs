@@ -32,6 +32,7 @@ use direct::{DirectReaders, DirectSettings, DirectWriter};
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::shared_mode;
+pub use writer::QUEUE_CAPACITY as WRITER_QUEUE_CAPACITY;
 use writer::{Writer, WriterLease};
 
 use crate::config::{Backend, DatabaseConfig, SqliteLocation};
@@ -243,7 +244,10 @@ impl Database {
     /// until it commits or is dropped, so keep it short — and do not call
     /// a repository write (or `begin_write` again) from the task that holds
     /// it before it ends: that call waits for the transaction its own task
-    /// holds, forever. Do such work inside the transaction instead.
+    /// holds, and fails with [`Error::WriterHeldByThisTask`] after the busy
+    /// timeout. Do such work inside the transaction instead. Every wait
+    /// for the writer (room in its queue, its turn) counts against the
+    /// busy timeout and ends in [`Error::Busy`], with nothing written.
     ///
     /// On SQLite the transaction runs on the writer's SeaORM connection;
     /// batches (every repository write) run on its second, rusqlite
@@ -254,8 +258,10 @@ impl Database {
     /// `busy_timeout`, `synchronous`), which configures both.
     ///
     /// # Errors
-    /// [`Error::Busy`] when another process holds the lock past the busy
-    /// timeout, or another classified database error.
+    /// [`Error::Busy`] when another process holds the lock, or this
+    /// process's writer stays busy, past the busy timeout;
+    /// [`Error::WriterHeldByThisTask`] as above; or another classified
+    /// database error.
     pub async fn begin_write(&self) -> Result<WriteTransaction> {
         self.begin_write_with(false).await
     }

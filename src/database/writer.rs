@@ -21,8 +21,21 @@
 //! Each caller gets its answer as soon as its transaction has committed
 //! (or failed), from the thread itself: nobody waits for anyone else's turn
 //! to read their own outcome.
+//!
+//! No caller waits without a bound. The queue holds at most
+//! [`QUEUE_CAPACITY`] jobs (a full queue is backpressure), and every wait
+//! — for room in the queue, for the thread to take the job, for a lease —
+//! counts against the caller's busy timeout and ends in [`Error::Busy`].
+//! A job the caller gave up on is claimed as such first, so the thread
+//! never runs it: `Busy` always means nothing was written. A caller that
+//! gave up while its own task held the lease (a repository write inside
+//! an open `begin_write`, which would wait for itself) is answered
+//! [`Error::WriterHeldByThisTask`] instead. That is decided at the
+//! deadline, not up front: futures joined in one task (`tokio::join!`)
+//! may rightly wait for each other's lease.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
@@ -38,23 +51,114 @@ use crate::error::{Error, Result};
 /// when every `Writer` is gone (a [`WeakWriter`] does not keep it alive).
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
     busy_timeout: Duration,
+    holder: LeaseHolder,
 }
 
 /// A handle on the writer that does not keep its thread alive (held by the
 /// checkpointer, which the writer itself keeps alive).
 #[derive(Debug, Clone)]
 pub(crate) struct WeakWriter {
-    jobs: mpsc::WeakUnboundedSender<Job>,
+    jobs: mpsc::WeakSender<Job>,
     busy_timeout: Duration,
+    holder: LeaseHolder,
+}
+
+/// Who holds the current lease: a write from the same caller would wait
+/// for its own lease.
+type LeaseHolder = Arc<Mutex<Option<Caller>>>;
+
+/// The task a call runs in, or, outside any task (the future a runtime's
+/// `block_on` runs: `#[tokio::main]`, `#[tokio::test]`), the thread that
+/// runs it: such a future never moves to another thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Task(tokio::task::Id),
+    Thread(std::thread::ThreadId),
+}
+
+impl Caller {
+    fn current() -> Self {
+        tokio::task::try_id().map_or_else(|| Self::Thread(std::thread::current().id()), Self::Task)
+    }
 }
 
 /// Exclusive use of the writer connection; the queue moves on when it is
 /// dropped.
 #[derive(Debug)]
 pub(crate) struct WriterLease {
+    holder: LeaseHolder,
+    caller: Caller,
+    /// Dropped after [`Drop::drop`] has cleared the holder, so the next
+    /// lease's holder is never cleared by this one.
     _release: oneshot::Sender<()>,
+}
+
+impl Drop for WriterLease {
+    fn drop(&mut self) {
+        let mut holder = self.holder.lock().unwrap_or_else(|e| e.into_inner());
+        if *holder == Some(self.caller) {
+            *holder = None;
+        }
+    }
+}
+
+/// How many writes (and `begin_write` calls) of one SQLite database handle
+/// may wait for its writer at once: enough for several full groups of
+/// group commit. Past it, callers wait for room — within their busy
+/// timeout, ending in [`Error::Busy`] — so a burst cannot queue without a
+/// bound.
+pub const QUEUE_CAPACITY: usize = 256;
+
+/// Who a queued job belongs to: the writer thread that takes it, or the
+/// caller that gave up on it first. Exactly one of them wins.
+#[derive(Debug, Default)]
+struct Claim(AtomicU8);
+
+impl Claim {
+    const WAITING: u8 = 0;
+    const TAKEN: u8 = 1;
+    const GIVEN_UP: u8 = 2;
+
+    /// The writer takes the job; false when its caller gave up first.
+    fn take(&self) -> bool {
+        self.0
+            .compare_exchange(
+                Self::WAITING,
+                Self::TAKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The caller gives up; false when the writer took the job first (it
+    /// then runs, and answers, within the caller's busy timeout).
+    fn give_up(&self) -> bool {
+        self.0
+            .compare_exchange(
+                Self::WAITING,
+                Self::GIVEN_UP,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+}
+
+/// How long after its deadline a caller waits for the thread to answer it
+/// before giving up itself: the thread answers expired jobs with SQLite's
+/// own `Busy` when it can, so the caller's own answer is for a thread that
+/// is held (a lease, a long group).
+const GIVE_UP_SLACK: Duration = Duration::from_millis(20);
+
+/// The `Busy` of a job whose caller gave up before the writer took it.
+fn gave_up(waiting_for: &str) -> Error {
+    Error::Busy(DbErr::Custom(format!(
+        "the writer stayed busy for the whole busy timeout while this call waited for {waiting_for}; \
+         nothing was written"
+    )))
 }
 
 enum Job {
@@ -83,7 +187,8 @@ impl std::fmt::Debug for Job {
 
 /// A caller waiting for the writer connection.
 struct LeaseRequest {
-    reply: oneshot::Sender<WriterLease>,
+    reply: oneshot::Sender<oneshot::Sender<()>>,
+    claim: Arc<Claim>,
     /// Lend the connection with `PRAGMA foreign_keys=OFF`, turned back on
     /// by the writer thread once the lease ends, however it ends (see
     /// [`Writer::lease`] with `foreign_keys_off`).
@@ -98,12 +203,14 @@ struct QueuedBatch {
     /// that writes lined up behind a lock another process holds are not
     /// each given a whole timeout of their own.
     deadline: Instant,
+    claim: Arc<Claim>,
 }
 
 impl QueuedBatch {
-    /// Whether the caller stopped waiting for the outcome.
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+    /// Takes the batch for the writer: false when its caller stopped
+    /// waiting (dropped the future, or gave up at its deadline).
+    fn take(&self) -> bool {
+        !self.reply.is_closed() && self.claim.take()
     }
 }
 
@@ -118,7 +225,7 @@ impl Writer {
         checkpointer: Arc<Checkpointer>,
         busy_timeout: Duration,
     ) -> Self {
-        let (jobs, queue) = mpsc::unbounded_channel();
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Handle::current();
         // A thread of its own, not a task: a batch runs on it directly, so
         // that a turn costs one hand-off each way (the caller's task to
@@ -141,13 +248,39 @@ impl Writer {
             // answers `WriteAbandoned`.
             tracing::error!(error = %err, "cannot start the writer thread");
         }
-        Self { jobs, busy_timeout }
+        Self {
+            jobs,
+            busy_timeout,
+            holder: LeaseHolder::default(),
+        }
     }
 
     pub(crate) fn downgrade(&self) -> WeakWriter {
         WeakWriter {
             jobs: self.jobs.downgrade(),
             busy_timeout: self.busy_timeout,
+            holder: self.holder.clone(),
+        }
+    }
+
+    /// The error of a call that gave up waiting for the writer:
+    /// [`Error::WriterHeldByThisTask`] when its own task holds the lease
+    /// (it waited for itself), `Busy` otherwise.
+    fn gave_up(&self, waiting_for: &str) -> Error {
+        let holder = *self.holder.lock().unwrap_or_else(|e| e.into_inner());
+        if holder == Some(Caller::current()) {
+            return Error::WriterHeldByThisTask;
+        }
+        gave_up(waiting_for)
+    }
+
+    /// Queues `job`, waiting for room until `deadline`.
+    async fn enqueue(&self, job: Job, deadline: Instant, waiting_for: &str) -> Result<()> {
+        match tokio::time::timeout_at(deadline.into(), self.jobs.send(job)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Error::WriteAbandoned),
+            // `send` is cancel-safe: timed out, nothing was queued.
+            Err(_) => Err(self.gave_up(waiting_for)),
         }
     }
 
@@ -164,15 +297,31 @@ impl Writer {
             error: Error::WriteAbandoned,
             statement: None,
         };
-        let (reply, outcome) = oneshot::channel();
+        let unplaced = |error| FailedBatch {
+            error,
+            statement: None,
+        };
+        let (reply, mut outcome) = oneshot::channel();
         let deadline = Instant::now() + self.busy_timeout;
-        self.jobs
-            .send(Job::Batch(QueuedBatch {
-                batch,
-                reply,
-                deadline,
-            }))
-            .map_err(|_| abandoned())?;
+        let claim = Arc::new(Claim::default());
+        let job = Job::Batch(QueuedBatch {
+            batch,
+            reply,
+            deadline,
+            claim: claim.clone(),
+        });
+        self.enqueue(job, deadline, "room in the writer's queue")
+            .await
+            .map_err(unplaced)?;
+        tokio::select! {
+            answer = &mut outcome => return answer.unwrap_or_else(|_| Err(abandoned())),
+            () = tokio::time::sleep_until((deadline + GIVE_UP_SLACK).into()) => {}
+        }
+        if claim.give_up() {
+            return Err(unplaced(self.gave_up("the writer")));
+        }
+        // Taken just in time: it runs within what is left of SQLite's busy
+        // timeout, and its outcome is the answer.
         outcome.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
@@ -180,7 +329,7 @@ impl Writer {
     /// queued after it fail with [`Error::WriteAbandoned`].
     pub(crate) async fn close(&self) {
         let (reply, done) = oneshot::channel();
-        if self.jobs.send(Job::Close(reply)).is_ok() {
+        if self.jobs.send(Job::Close(reply)).await.is_ok() {
             let _ = done.await;
         }
     }
@@ -194,15 +343,39 @@ impl Writer {
     /// (inside one it does nothing), so the thread sets it before lending the
     /// connection and sets it back after the lease is dropped — a caller
     /// that fails or is cancelled cannot leave it off.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the writer stayed busy for the whole busy
+    /// timeout, [`Error::WriterHeldByThisTask`] when this task held the
+    /// lease meanwhile, [`Error::WriteAbandoned`] when the writer stopped.
     pub(crate) async fn lease(&self, foreign_keys_off: bool) -> Result<WriterLease> {
-        let (reply, lease) = oneshot::channel();
-        self.jobs
-            .send(Job::Lease(LeaseRequest {
-                reply,
-                foreign_keys_off,
-            }))
-            .map_err(|_| Error::WriteAbandoned)?;
-        lease.await.map_err(|_| Error::WriteAbandoned)
+        let (reply, mut lease) = oneshot::channel();
+        let deadline = Instant::now() + self.busy_timeout;
+        let claim = Arc::new(Claim::default());
+        let job = Job::Lease(LeaseRequest {
+            reply,
+            claim: claim.clone(),
+            foreign_keys_off,
+        });
+        self.enqueue(job, deadline, "room in the writer's queue")
+            .await?;
+        let release = tokio::select! {
+            release = &mut lease => release,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if claim.give_up() {
+                    return Err(self.gave_up("the writer connection"));
+                }
+                lease.await
+            }
+        }
+        .map_err(|_| Error::WriteAbandoned)?;
+        let caller = Caller::current();
+        *self.holder.lock().unwrap_or_else(|e| e.into_inner()) = Some(caller);
+        Ok(WriterLease {
+            holder: self.holder.clone(),
+            caller,
+            _release: release,
+        })
     }
 }
 
@@ -212,6 +385,7 @@ impl WeakWriter {
         self.jobs.upgrade().map(|jobs| Writer {
             jobs,
             busy_timeout: self.busy_timeout,
+            holder: self.holder.clone(),
         })
     }
 }
@@ -220,7 +394,7 @@ fn run(
     runtime: &tokio::runtime::Handle,
     connection: DatabaseConnection,
     mut direct: DirectWriter,
-    mut queue: mpsc::UnboundedReceiver<Job>,
+    mut queue: mpsc::Receiver<Job>,
     checkpointer: Arc<Checkpointer>,
     busy_timeout: Duration,
 ) {
@@ -262,7 +436,7 @@ fn run(
                 }
                 // Taken from the queue now: a caller gone before this point
                 // never sees its write land.
-                group.retain(|write| !write.abandoned());
+                group.retain(QueuedBatch::take);
                 let group = refuse_expired(group);
                 if group.is_empty() {
                     continue;
@@ -306,7 +480,7 @@ fn refuse_expired(group: Vec<QueuedBatch>) -> Vec<QueuedBatch> {
 
 /// Lends the connection until the lease is dropped.
 async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
-    if request.reply.is_closed() {
+    if request.reply.is_closed() || !request.claim.take() {
         return;
     }
     if request.foreign_keys_off
@@ -319,11 +493,7 @@ async fn lend(connection: &DatabaseConnection, request: LeaseRequest) {
         return;
     }
     let (release, released) = oneshot::channel();
-    if request
-        .reply
-        .send(WriterLease { _release: release })
-        .is_ok()
-    {
+    if request.reply.send(release).is_ok() {
         // Err once the lease is dropped: that is the signal.
         let _ = released.await;
         // A transaction dropped without commit only queues its rollback on

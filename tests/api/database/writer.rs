@@ -60,12 +60,21 @@ async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Databas
     let before = repos.sessions.get(&session_id).await.expect("session");
 
     let blocker = block_the_session(db, &session_id).await;
-    let cancelled = tokio::time::timeout(
-        Duration::from_millis(300),
-        repos.turns.record_turn(chain_turn(&session_id, 1)),
-    )
-    .await;
-    assert!(cancelled.is_err(), "the turn should still be waiting");
+    // From another task: a write from the blocker's own task is refused
+    // at once on SQLite (it would wait for itself).
+    let cancelled = tokio::spawn({
+        let repos = repos.clone();
+        let turn = chain_turn(&session_id, 1);
+        async move {
+            tokio::time::timeout(Duration::from_millis(300), repos.turns.record_turn(turn))
+                .await
+                .is_err()
+        }
+    });
+    assert!(
+        cancelled.await.expect("joined"),
+        "the turn should still be waiting"
+    );
     blocker.rollback().await.expect("release");
 
     // Later writes of the session, and of another one, go through.
@@ -902,8 +911,13 @@ async fn cancelled_write_transactions_do_not_wedge_the_writer() {
     let db = test_db.db.clone();
     let repos = Repositories::new(&db);
     let blocker = db.begin_write().await.expect("hold the writer");
-    let timed_out = tokio::time::timeout(Duration::from_millis(100), db.begin_write()).await;
-    assert!(timed_out.is_err());
+    let other_task = db.clone();
+    let timed_out = tokio::spawn(async move {
+        tokio::time::timeout(Duration::from_millis(100), other_task.begin_write())
+            .await
+            .is_err()
+    });
+    assert!(timed_out.await.expect("joined"), "begin_write did not wait");
     let db2 = db.clone();
     let aborted = tokio::spawn(async move {
         let _txn = db2.begin_write().await;
@@ -1096,4 +1110,131 @@ async fn writes_queued_behind_another_process_lock_wait_one_busy_timeout_at_most
             .await
             .expect("the same turn, once the lock is free");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_from_the_task_that_holds_the_writer_fails_in_time_instead_of_waiting_for_itself() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(300);
+    let db = &init_database(&config).await.expect("init");
+    let repos = Repositories::new(db);
+    let txn = db.begin_write().await.expect("hold the writer");
+
+    let within = Duration::from_secs(3);
+    let write = tokio::time::timeout(within, repos.sessions.create(new_session()))
+        .await
+        .expect("the write answered instead of waiting for its own task forever");
+    assert!(
+        matches!(write, Err(Error::WriterHeldByThisTask)),
+        "{write:?}"
+    );
+    let second = tokio::time::timeout(within, db.begin_write())
+        .await
+        .expect("a second begin_write answered instead of waiting forever");
+    assert!(
+        matches!(second, Err(Error::WriterHeldByThisTask)),
+        "{:?}",
+        second.map(|_| ())
+    );
+    assert_eq!(
+        Error::WriterHeldByThisTask.kind(),
+        "writer_held_by_this_task"
+    );
+
+    // Work inside the transaction is the way, and once it ends the task
+    // writes as usual.
+    txn.execute_unprepared(
+        "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('inside', 'm', 'c', 'n')",
+    )
+    .await
+    .expect("a write inside the transaction");
+    txn.commit().await.expect("commit");
+    tokio::time::timeout(within, repos.sessions.create(new_session()))
+        .await
+        .expect("in time")
+        .expect("a write after the transaction ended");
+    assert_eq!(count(db, "sessions").await, 2);
+}
+
+/// With the writer held past the busy timeout, more writes than the queue
+/// holds are each answered `Busy` within about one busy timeout (those
+/// that found the queue full, and those that waited in it), as is a
+/// `begin_write`; none of them lands once the writer is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_behind_a_writer_held_too_long_answer_busy_in_time_and_never_land() {
+    let (_dir, mut config) = helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(300);
+    let db = init_database(&config).await.expect("init");
+    let repos = Repositories::new(&db);
+    let holder = db.begin_write().await.expect("hold the writer");
+
+    let writes = interview_persistence::WRITER_QUEUE_CAPACITY + 44;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..writes {
+        let repos = repos.clone();
+        handles.push(tokio::spawn(async move {
+            repos.sessions.create(new_session()).await
+        }));
+    }
+    let lease = {
+        let db = db.clone();
+        tokio::spawn(async move { db.begin_write().await.map(|_| ()) })
+    };
+    for handle in handles {
+        let answer = tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("every write answered in time")
+            .expect("joined");
+        assert!(matches!(answer, Err(Error::Busy(_))), "{answer:?}");
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(10), lease)
+        .await
+        .expect("begin_write answered in time")
+        .expect("joined");
+    assert!(matches!(answer, Err(Error::Busy(_))), "{answer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the refusals took {:?} for a busy timeout of 300 ms",
+        started.elapsed()
+    );
+
+    drop(holder);
+    repos
+        .sessions
+        .create(new_session())
+        .await
+        .expect("a write once the writer is free");
+    assert_eq!(count(&db, "sessions").await, 1, "a refused write landed");
+}
+
+/// Futures joined in one task may wait for each other's write transaction:
+/// that is no self-deadlock, and neither is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_transactions_joined_in_one_task_wait_for_each_other() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let insert = |id: &'static str| async move {
+        let txn = db.begin_write().await?;
+        txn.execute_unprepared(&format!(
+            "INSERT INTO sessions (id, methodology, concept_id, concept_name) VALUES ('{id}', 'm', 'c', 'n')"
+        ))
+        .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        txn.commit().await
+    };
+    let (a, b, c) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(
+            insert("a"),
+            insert("b"),
+            repos.sessions.create(new_session())
+        )
+    })
+    .await
+    .expect("in time");
+    a.expect("the first transaction");
+    b.expect("the second transaction, after the first");
+    c.expect("a repository write, after both");
+    assert_eq!(count(db, "sessions").await, 3);
 }
