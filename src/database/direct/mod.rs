@@ -150,8 +150,8 @@ impl DirectReaders {
     pub(crate) fn new(settings: DirectSettings, config: &DatabaseConfig) -> Arc<Self> {
         // A read runs on a CPU from start to end (its pages are cached, or
         // in the OS's cache): more readers than CPUs only switch between
-        // them. Eight at once on 2 cores read 1,630–1,720 contexts/s in the
-        // turn benchmark, two at once 2,010–2,250.
+        // them, and the turn benchmark read fewer contexts a second with
+        // eight readers on 2 cores than with two (docs/benchmarks.md).
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let most = config
             .max_connections
