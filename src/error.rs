@@ -474,6 +474,18 @@ impl Error {
         }
     }
 
+    /// The name of the constraint (for a unique rule, the unique index)
+    /// that a write violated, as the database reports it: PostgreSQL
+    /// names it, SQLite does not.
+    pub(crate) fn violated_constraint(&self) -> Option<&str> {
+        let source = match self {
+            Self::Conflict { source, .. } => source.as_ref(),
+            Self::InvalidReference(source) | Self::InvalidValue(source) => source,
+            _ => return None,
+        };
+        driver_error(source)?.constraint()
+    }
+
     /// Names the rule behind a [`Conflict`](Self::Conflict) that the
     /// database error alone left as [`ConflictKind::Other`]: the caller
     /// knows which statement it ran. Any other error is returned as it is.

@@ -53,7 +53,8 @@ impl WrittenRow {
 /// return (by `RETURNING`) come back in statement order. See
 /// [`Database::write_batch`](super::Database::write_batch) for how they
 /// are run: on SQLite in one transaction on the writer thread, on
-/// PostgreSQL as one script (or one by one, to say which failed).
+/// PostgreSQL one statement alone in its own implicit transaction, or
+/// several one by one in a transaction, which says which failed.
 #[derive(Default)]
 pub(crate) struct StatementBatch {
     statements: Vec<Statement>,
@@ -63,12 +64,6 @@ pub(crate) struct StatementBatch {
     /// was not there): such a batch is committed alone, since a group's
     /// rows could not be told apart between its members.
     rows_may_be_missing: bool,
-    /// PostgreSQL: the same writes in fewer statements (multi-row
-    /// inserts), returning the same rows, for the one-script path (see
-    /// `postgres_script`); without it the batch runs statement by
-    /// statement. The statements above stay for that path, which says
-    /// which row failed.
-    script: Option<Vec<Statement>>,
 }
 
 impl StatementBatch {
@@ -80,6 +75,15 @@ impl StatementBatch {
     pub(crate) fn of(statement: Statement) -> Self {
         let mut batch = Self::new();
         batch.push(statement);
+        batch
+    }
+
+    /// A batch of one statement that returns `rows` rows when it
+    /// succeeds (PostgreSQL: a whole turn).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn of_one_returning(statement: Statement, rows: usize) -> Self {
+        let mut batch = Self::of(statement);
+        batch.returning = rows;
         batch
     }
 
@@ -120,20 +124,7 @@ impl StatementBatch {
         !self.rows_may_be_missing
     }
 
-    /// Sets the writes the PostgreSQL script runs instead of the
-    /// statements (see the field).
-    pub(crate) fn set_script(&mut self, statements: Vec<Statement>) {
-        self.script = Some(statements);
-    }
-
-    /// What the PostgreSQL script runs, if the batch asked for one.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn script(&self) -> Option<&[Statement]> {
-        self.script.as_deref()
-    }
-
     /// The statements, in order.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn statements(&self) -> &[Statement] {
         &self.statements
     }

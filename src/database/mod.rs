@@ -13,8 +13,6 @@ pub(crate) mod direct;
 #[cfg(not(feature = "sqlite"))]
 #[path = "direct_unavailable.rs"]
 pub(crate) mod direct;
-#[cfg(feature = "postgres")]
-mod postgres_script;
 mod sqlite_file;
 mod writer;
 
@@ -326,11 +324,10 @@ impl Database {
     /// never runs; once taken, it commits or fails as a whole, in its
     /// place in the order.
     ///
-    /// On PostgreSQL the statements run one by one in a transaction, which
-    /// says which statement failed; a batch that asked for a script (a
-    /// turn's) goes as one script in two round trips first (see
-    /// `postgres_script`), and one by one only when the server refuses a
-    /// row of it or a value cannot be written into a script.
+    /// On PostgreSQL a batch of one statement (a whole turn is one) runs
+    /// alone, in its own implicit transaction: one round trip, every value
+    /// bound. Several statements run one by one in a transaction, which
+    /// says which statement failed.
     pub(crate) async fn write_batch(&self, batch: StatementBatch) -> Result<Vec<WrittenRow>> {
         self.write_batch_telling_where(batch)
             .await
@@ -340,8 +337,8 @@ impl Database {
     /// [`write_batch`](Self::write_batch), saying on failure which
     /// statement failed (its index in the batch) when that is known: on
     /// SQLite always for a statement's own failure (a failed group is run
-    /// again batch by batch), on PostgreSQL from the statement-by-statement
-    /// run after a refused script.
+    /// again batch by batch), on PostgreSQL for a batch of several
+    /// statements.
     pub(crate) async fn write_batch_telling_where(
         &self,
         batch: StatementBatch,
@@ -353,15 +350,15 @@ impl Database {
         match &self.inner.writer {
             Some(writer) => writer.queue.write(batch).await,
             None => {
-                #[cfg(feature = "postgres")]
-                if let Some(script) = postgres_script::script(&batch) {
-                    let pool = self.connection.get_postgres_connection_pool();
-                    match postgres_script::run(pool, script).await.map_err(unplaced)? {
-                        postgres_script::ScriptOutcome::Committed(rows) => return Ok(rows),
-                        // Run again statement by statement, which names
-                        // the statement that fails.
-                        postgres_script::ScriptOutcome::Refused => {}
-                    }
+                // One statement (a whole turn): alone, in the statement's
+                // own implicit transaction, one round trip.
+                if let [statement] = batch.statements() {
+                    let rows = self
+                        .connection
+                        .query_all_raw(statement.clone())
+                        .await
+                        .map_err(|e| unplaced(e.into()))?;
+                    return Ok(rows.into_iter().map(WrittenRow::Pooled).collect());
                 }
                 let txn = self
                     .connection

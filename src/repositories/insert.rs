@@ -3,14 +3,26 @@
 //! SQL text through sea-query for each of them was a measurable part of
 //! a turn's cost. The text is what SeaORM builds for the same row
 //! (checked by the tests below); only the values are new each time.
+//!
+//! On PostgreSQL, [`unnest_insert`] writes any number of rows of one
+//! entity as one `INSERT … SELECT … FROM UNNEST(…)` with one bound array
+//! per column, for a turn written as one statement: values are always
+//! bound, never written into the SQL text.
 
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+#[cfg(feature = "postgres")]
+use sea_orm::sea_query::ArrayType;
+#[cfg(feature = "postgres")]
+use sea_orm::{ColumnTrait, ColumnType, EntityName, IdenStatic, Value};
 use sea_orm::{
     DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, Statement, Values,
 };
+
+#[cfg(feature = "postgres")]
+use crate::error::{Error, Result};
 
 /// The most rows of a multi-row INSERT whose SQL is kept.
 const MAX_CACHED_ROWS: usize = 32;
@@ -76,6 +88,145 @@ where
         })
         .collect();
     Statement::from_sql_and_values(backend, sql.as_ref(), Values(values))
+}
+
+#[cfg(feature = "postgres")]
+/// Binds `value` as the next parameter of `values` and returns its
+/// placeholder (`$n`).
+pub(crate) fn bind(values: &mut Vec<Value>, value: impl Into<Value>) -> String {
+    values.push(value.into());
+    format!("${}", values.len())
+}
+
+#[cfg(feature = "postgres")]
+/// How a column's values travel in an array: the array's element type and
+/// the SQL that turns an element back into the column's type.
+struct ArrayColumn {
+    array_type: ArrayType,
+    element_sql: &'static str,
+    /// The cast applied to an element (JSON travels as text).
+    cast: &'static str,
+}
+
+#[cfg(feature = "postgres")]
+fn array_column(column_type: &ColumnType) -> Option<ArrayColumn> {
+    let (array_type, element_sql, cast) = match column_type {
+        ColumnType::String(_)
+        | ColumnType::Text
+        | ColumnType::Char(_)
+        | ColumnType::Enum { .. } => (ArrayType::String, "text", ""),
+        ColumnType::Integer => (ArrayType::Int, "int4", ""),
+        ColumnType::BigInteger => (ArrayType::BigInt, "int8", ""),
+        ColumnType::Double => (ArrayType::Double, "float8", ""),
+        ColumnType::Boolean => (ArrayType::Bool, "bool", ""),
+        ColumnType::DateTime | ColumnType::Timestamp => {
+            (ArrayType::ChronoDateTime, "timestamp", "")
+        }
+        ColumnType::Json | ColumnType::JsonBinary => (ArrayType::String, "text", "::jsonb"),
+        _ => return None,
+    };
+    Some(ArrayColumn {
+        array_type,
+        element_sql,
+        cast,
+    })
+}
+
+#[cfg(feature = "postgres")]
+/// A cell as an array element: a NULL becomes a placeholder of the
+/// element type, flagged in the column's null mask (an array bound through
+/// sqlx cannot hold NULL elements).
+fn element(value: Value, column: &ArrayColumn) -> Option<(Value, bool)> {
+    Some(match value {
+        Value::String(Some(s)) => (Value::String(Some(s)), false),
+        Value::Int(Some(v)) => (Value::Int(Some(v)), false),
+        Value::BigInt(Some(v)) => (Value::BigInt(Some(v)), false),
+        Value::Double(Some(v)) => (Value::Double(Some(v)), false),
+        Value::Bool(Some(v)) => (Value::Bool(Some(v)), false),
+        Value::ChronoDateTime(Some(v)) => (Value::ChronoDateTime(Some(v)), false),
+        Value::Json(Some(json)) => (Value::String(Some(json.to_string())), false),
+        Value::String(None)
+        | Value::Int(None)
+        | Value::BigInt(None)
+        | Value::Double(None)
+        | Value::Bool(None)
+        | Value::ChronoDateTime(None)
+        | Value::Json(None) => (
+            match column.array_type {
+                ArrayType::Int => Value::Int(Some(0)),
+                ArrayType::BigInt => Value::BigInt(Some(0)),
+                ArrayType::Double => Value::Double(Some(0.0)),
+                ArrayType::Bool => Value::Bool(Some(false)),
+                ArrayType::ChronoDateTime => Value::ChronoDateTime(Some(Default::default())),
+                _ => Value::String(Some(String::new())),
+            },
+            true,
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(feature = "postgres")]
+/// PostgreSQL: `INSERT INTO "<table>" (<every column>) SELECT … FROM
+/// UNNEST($a::type[], …) AS r(…)` for `models` (at least one), each
+/// column's values bound into `values` as one array (plus a `bool[]` null
+/// mask for a column that holds NULL in some rows but not all).
+///
+/// # Errors
+/// [`Error::Unsupported`] for a column type this does not bind as an
+/// array (none of the interview tables has one).
+pub(crate) fn unnest_insert<M>(models: &[M], values: &mut Vec<Value>) -> Result<String>
+where
+    M: ModelTrait,
+{
+    let table = <M::Entity as Default>::default().table_name().to_owned();
+    let mut names = Vec::new();
+    let mut selected = Vec::new();
+    let mut arrays = Vec::new();
+    for column in <M::Entity as EntityTrait>::Column::iter() {
+        let name = column.as_str();
+        let def = column.def();
+        let unsupported = || Error::Unsupported(format!("binding {table}.{name} as an array"));
+        let array = array_column(def.get_column_type()).ok_or_else(unsupported)?;
+        let mut elements = Vec::with_capacity(models.len());
+        let mut nulls = Vec::with_capacity(models.len());
+        for model in models {
+            let (value, null) = element(model.get(column), &array).ok_or_else(unsupported)?;
+            elements.push(value);
+            nulls.push(null);
+        }
+        let cell = format!("r.\"{name}\"");
+        let expression = if nulls.iter().all(|null| *null) {
+            format!("NULL::{}{}", array.element_sql, array.cast)
+        } else if nulls.iter().any(|null| *null) {
+            let mask = bind(values, nulls);
+            arrays.push(format!("{mask}::bool[]"));
+            let mask_name = format!("{name}__null");
+            names.push(format!("\"{mask_name}\""));
+            format!(
+                "CASE WHEN r.\"{mask_name}\" THEN NULL ELSE {cell}{} END",
+                array.cast
+            )
+        } else {
+            format!("{cell}{}", array.cast)
+        };
+        let placeholder = bind(
+            values,
+            Value::Array(array.array_type.clone(), Some(Box::new(elements))),
+        );
+        arrays.push(format!("{placeholder}::{}[]", array.element_sql));
+        names.push(format!("\"{name}\""));
+        selected.push((format!("\"{name}\""), expression));
+    }
+    let columns: Vec<&str> = selected.iter().map(|(c, _)| c.as_str()).collect();
+    let expressions: Vec<&str> = selected.iter().map(|(_, e)| e.as_str()).collect();
+    Ok(format!(
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM UNNEST({}) AS r({})",
+        columns.join(", "),
+        expressions.join(", "),
+        arrays.join(", "),
+        names.join(", "),
+    ))
 }
 
 #[cfg(test)]
@@ -165,6 +316,71 @@ mod tests {
         }
         .into_model()?;
         same_as_seaorm(&scores);
+        Ok(())
+    }
+
+    /// Rows of one entity as one `INSERT … FROM UNNEST`: one bound array
+    /// per column, a null mask only for a column NULL in some rows, a typed
+    /// NULL for a column NULL in all, and no value in the SQL text.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn unnest_binds_every_value_and_masks_the_nulls_of_a_mixed_column() -> crate::Result<()> {
+        use sea_orm::Value;
+        use sea_orm::sea_query::ArrayType;
+
+        let row = |novelty: Option<f64>| {
+            NewScores {
+                session_id: "s".into(),
+                turn_number: 1,
+                scores: TurnScores {
+                    coverage_score: 0.25,
+                    depth_score: 0.5,
+                    saturation_score: 0.1,
+                    novelty_score: novelty,
+                    richness_score: None,
+                    strategy_selected: "it's $1 -- not sql".into(),
+                    strategy_reasoning: None,
+                    scorer_details: json!({"k": "v"}),
+                },
+            }
+            .into_model()
+        };
+        let rows: Vec<scoring_history::Model> = vec![row(Some(0.9))?, row(None)?];
+        let mut values = vec![Value::from("taken")];
+        let sql = super::unnest_insert(&rows, &mut values)?;
+        assert!(
+            sql.starts_with("INSERT INTO \"scoring_history\" (\"id\", "),
+            "{sql}"
+        );
+        assert!(!sql.contains("$1 --") && !sql.contains("0.25"), "{sql}");
+        assert!(
+            sql.contains("$2::text[]"),
+            "placeholders follow those bound before: {sql}"
+        );
+        assert!(
+            sql.contains(
+                "CASE WHEN r.\"novelty_score__null\" THEN NULL ELSE r.\"novelty_score\" END"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("NULL::float8"),
+            "richness is NULL in every row: {sql}"
+        );
+        assert!(sql.contains("r.\"scorer_details\"::jsonb"), "{sql}");
+        assert!(values.contains(&Value::Array(
+            ArrayType::Bool,
+            Some(Box::new(vec![
+                Value::Bool(Some(false)),
+                Value::Bool(Some(true))
+            ]))
+        )));
+        assert!(
+            values
+                .iter()
+                .any(|v| matches!(v, Value::Array(ArrayType::String, Some(items))
+            if items.contains(&Value::String(Some("it's $1 -- not sql".into())))))
+        );
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use super::graph::{
     NewEdge, NewNode, check_nodes_of_session, current_nodes, duplicate_edge, duplicate_node,
     session_edges,
 };
-use super::insert::{insert_row, insert_rows};
+use super::insert::insert_row;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::utterances::{NewUtterance, check_turn, last_utterances};
@@ -181,7 +181,10 @@ impl TurnRepository {
     /// Cancellation: if this future is dropped (a request timeout, a client
     /// gone) before the writer took the turn from its queue, the turn is
     /// never written; once taken, it commits or fails as a whole, in its
-    /// place in the order. The session's `turn_count` becomes the highest
+    /// place in the order. On PostgreSQL the turn is one statement with
+    /// every value bound: once sent, the server runs it to its end, so a
+    /// turn given up on lands whole or not at all (a retry answers
+    /// `DuplicateTurn` if it landed). The session's `turn_count` becomes the highest
     /// turn recorded, and its `updated_at` never goes backwards.
     ///
     /// # Errors
@@ -201,7 +204,8 @@ impl TurnRepository {
     /// duplicates a current one or another node of the turn
     /// ([`ConflictKind::DuplicateCurrentNode`]), or an edge an existing one
     /// or another edge of the turn ([`ConflictKind::DuplicateEdge`]). The
-    /// kind is named from the statement that failed (only "this turn's
+    /// kind is named from the statement that failed on SQLite, from the
+    /// unique index the server names on PostgreSQL (only "this turn's
     /// question exists" looks up whether the turn's scores do, to tell a
     /// repeated turn from a question recorded ahead);
     /// [`Error::Busy`] when the write lock stays taken past the busy timeout.
@@ -237,8 +241,10 @@ impl TurnRepository {
     /// After a turn was refused (and rolled back): a missing session shows
     /// as the utterances' foreign key, a missing element as its guard's NOT
     /// NULL; say what was missing instead. A unique violation is named
-    /// from the statement that failed (`statement`, its index in the
-    /// batch). When that index is unknown it is inferred from the rows
+    /// from the unique index it violated where the database names it
+    /// (PostgreSQL: the rows of that table alone are then looked up, to
+    /// say which), else from the statement that failed (`statement`, its
+    /// index in the batch: SQLite). When neither is known it is inferred from the rows
     /// present right after the rollback: the first of the turn's inserts,
     /// in the batch's order, that collides with one (another writer may
     /// change those rows in between, so the kind can then be wrong or
@@ -255,6 +261,14 @@ impl TurnRepository {
                 conflict: ConflictKind::Other,
                 ..
             } => {
+                // PostgreSQL names the unique index (a turn is one
+                // statement there, so no statement index says it).
+                if let Some(constraint) = err.violated_constraint() {
+                    return match plan.conflict_on(constraint, conn).await {
+                        Ok(Some(kind)) => err.conflict_as(|| kind),
+                        _ => err,
+                    };
+                }
                 match statement.and_then(|i| plan.conflict_at(i)) {
                     // The system's question of this turn exists: the turn
                     // itself was recorded only if its scores were (the one
@@ -282,6 +296,15 @@ impl TurnRepository {
                 }
             }
             Error::InvalidValue(_) => {
+                // On PostgreSQL the guard's NOT NULL fires before the
+                // foreign keys, which are checked at the statement's end:
+                // a missing session shows as a missing element there.
+                if let Ok(None) = session::Entity::find_by_id(plan.session_id.as_str())
+                    .one(conn)
+                    .await
+                {
+                    return not_found(&plan.session_id);
+                }
                 for (element_id, _) in &plan.covers {
                     let found = concept_element::Entity::find()
                         .filter(concept_element::Column::SessionId.eq(plan.session_id.as_str()))
@@ -469,6 +492,43 @@ impl TurnPlan {
         &self,
         conn: &impl sea_orm::ConnectionTrait,
     ) -> Result<Option<ConflictKind>> {
+        if let Some(kind) = self.utterance_collision(conn).await? {
+            return Ok(Some(kind));
+        }
+        if let Some(kind) = self.node_collision(conn).await? {
+            return Ok(Some(kind));
+        }
+        if let Some(kind) = self.edge_collision(conn).await? {
+            return Ok(Some(kind));
+        }
+        Ok(self.scored(conn).await?.map(|_| self.recorded()))
+    }
+
+    /// The conflict behind the unique index `constraint` that the turn
+    /// violated (PostgreSQL names it): which of the turn's rows of that
+    /// table collides, looked up in that table alone. `None` for an index
+    /// the turn's rows do not answer to.
+    async fn conflict_on(
+        &self,
+        constraint: &str,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<ConflictKind>> {
+        match constraint {
+            "uq_utterances_session_turn_speaker" => self.utterance_collision(conn).await,
+            "uq_kg_nodes_current_label_type" => self.node_collision(conn).await,
+            "uq_kg_edges_source_target_type" => self.edge_collision(conn).await,
+            "uq_scoring_history_session_turn" => Ok(Some(self.recorded())),
+            _ => Ok(None),
+        }
+    }
+
+    /// An utterance of this turn that exists already: the turn was
+    /// recorded (its user utterance, or its question and its scores), or
+    /// only its question was.
+    async fn utterance_collision(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<ConflictKind>> {
         let recorded = || self.recorded();
         let speakers: Vec<Speaker> = self.utterances.iter().map(|u| u.speaker).collect();
         let spoken: Vec<Speaker> = utterance::Entity::find()
@@ -492,7 +552,15 @@ impl TurnPlan {
                 self.duplicate_utterance(speaker)
             }));
         }
+        Ok(None)
+    }
 
+    /// The first node of the turn that duplicates a current node of the
+    /// session or an earlier node of the turn.
+    async fn node_collision(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<ConflictKind>> {
         let labels = self.nodes.iter().map(|n| n.label.as_str());
         let current: Vec<(String, String)> = kg_node::Entity::find()
             .select_only()
@@ -517,7 +585,15 @@ impl TurnPlan {
                 )));
             }
         }
+        Ok(None)
+    }
 
+    /// The first edge of the turn that duplicates an existing edge or an
+    /// earlier edge of the turn.
+    async fn edge_collision(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<ConflictKind>> {
         let sources = self.edges.iter().map(|e| e.source_node_id.as_str());
         let existing: Vec<(String, String, EdgeType)> = kg_edge::Entity::find()
             .select_only()
@@ -540,8 +616,7 @@ impl TurnPlan {
                 return Ok(Some(duplicate_edge(edge)));
             }
         }
-
-        Ok(self.scored(conn).await?.map(|_| recorded()))
+        Ok(None)
     }
 
     /// The turn's writes, in order: session metrics, utterances, nodes,
@@ -553,6 +628,10 @@ impl TurnPlan {
         backend: DbBackend,
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
+        #[cfg(feature = "postgres")]
+        if backend == DbBackend::Postgres {
+            return self.postgres_statement(covered_at);
+        }
         let mut batch = StatementBatch::new();
         let progress = session_progress(
             backend,
@@ -586,28 +665,113 @@ impl TurnPlan {
                 Ok((guard, cover))
             })
             .collect::<Result<Vec<_>>>()?;
-        if backend == DbBackend::Postgres {
-            // One script: each table's rows in one INSERT.
-            let mut script = vec![progress, insert_rows(backend, &self.utterances)];
-            if !self.nodes.is_empty() {
-                script.push(insert_rows(backend, &self.nodes));
-            }
-            if !self.edges.is_empty() {
-                script.push(insert_rows(backend, &self.edges));
-            }
-            script.push(insert_row(backend, &self.scores));
-            script.extend(
-                covers
-                    .iter()
-                    .flat_map(|(guard, cover)| [guard.clone(), cover.clone()]),
-            );
-            batch.set_script(script);
-        }
         for (guard, cover) in covers {
             batch.push(guard);
             batch.push_returning_one(cover);
         }
         Ok(batch)
+    }
+
+    /// PostgreSQL: the whole turn as ONE statement of data-modifying
+    /// CTEs — the session's progress, each table's rows as one `INSERT …
+    /// FROM UNNEST` of bound arrays, the covered elements' guard and
+    /// covers — returning the covers' rows: one round trip, in the
+    /// statement's own transaction, with every value bound. Foreign keys
+    /// are checked at the end of the statement, so edges and covers may
+    /// name the nodes it inserts. An element covered twice in one turn is
+    /// covered once, by its first node (as the statements one by one do).
+    #[cfg(feature = "postgres")]
+    fn postgres_statement(&self, covered_at: chrono::NaiveDateTime) -> Result<StatementBatch> {
+        use super::insert::{bind, unnest_insert};
+        let mut values = Vec::new();
+        let v = &mut values;
+        let session = bind(v, self.session_id.as_str());
+        let turn = bind(v, self.turn_number);
+        let coverage = bind(v, self.coverage_score);
+        let now = bind(v, covered_at);
+        let mut ctes = vec![format!(
+            "progress AS (UPDATE \"sessions\" SET \
+             \"coverage_score\" = CASE WHEN \"turn_count\" <= {turn} THEN {coverage} ELSE \"coverage_score\" END, \
+             \"turn_count\" = GREATEST(\"turn_count\", {turn}), \
+             \"updated_at\" = GREATEST(\"updated_at\", {now}) \
+             WHERE \"id\" = {session})"
+        )];
+        ctes.push(format!(
+            "utterances_written AS ({})",
+            unnest_insert(&self.utterances, v)?
+        ));
+        if !self.nodes.is_empty() {
+            ctes.push(format!(
+                "nodes_written AS ({})",
+                unnest_insert(&self.nodes, v)?
+            ));
+        }
+        if !self.edges.is_empty() {
+            ctes.push(format!(
+                "edges_written AS ({})",
+                unnest_insert(&self.edges, v)?
+            ));
+        }
+        ctes.push(format!(
+            "scores_written AS ({})",
+            unnest_insert(std::slice::from_ref(&self.scores), v)?
+        ));
+        let mut covers: Vec<(&str, &str)> = Vec::new();
+        for (element, node) in &self.covers {
+            if !covers.iter().any(|(e, _)| e == element) {
+                covers.push((element, node));
+            }
+        }
+        let primary = if covers.is_empty() {
+            "SELECT 1 WHERE FALSE".to_owned()
+        } else {
+            let guard_ids = bind(
+                v,
+                covers
+                    .iter()
+                    .map(|_| super::new_id())
+                    .collect::<Vec<String>>(),
+            );
+            let elements = bind(
+                v,
+                covers
+                    .iter()
+                    .map(|(e, _)| (*e).to_owned())
+                    .collect::<Vec<String>>(),
+            );
+            let nodes = bind(
+                v,
+                covers
+                    .iter()
+                    .map(|(_, n)| (*n).to_owned())
+                    .collect::<Vec<String>>(),
+            );
+            // The guard inserts a row with a NULL label (refused: NOT
+            // NULL) exactly when the session has no such element.
+            ctes.push(format!(
+                "elements_guarded AS (INSERT INTO \"concept_elements\" \
+                 (\"id\", \"session_id\", \"element_id\", \"label\") \
+                 SELECT g.\"id\", {session}, g.\"element_id\", NULL::text \
+                 FROM UNNEST({guard_ids}::text[], {elements}::text[]) AS g(\"id\", \"element_id\") \
+                 WHERE NOT EXISTS (SELECT 1 FROM \"concept_elements\" c \
+                 WHERE c.\"session_id\" = {session} AND c.\"element_id\" = g.\"element_id\"))"
+            ));
+            ctes.push(format!(
+                "covered AS (UPDATE \"concept_elements\" c SET \
+                 \"covered_at\" = CASE WHEN c.\"is_covered\" THEN c.\"covered_at\" ELSE {now} END, \
+                 \"covered_by_node_id\" = CASE WHEN c.\"is_covered\" THEN c.\"covered_by_node_id\" ELSE w.\"node_id\" END, \
+                 \"is_covered\" = TRUE \
+                 FROM UNNEST({elements}::text[], {nodes}::text[]) AS w(\"element_id\", \"node_id\") \
+                 WHERE c.\"session_id\" = {session} AND c.\"element_id\" = w.\"element_id\" \
+                 RETURNING c.\"element_id\", c.\"covered_at\", c.\"covered_by_node_id\")"
+            ));
+            "SELECT \"element_id\", \"covered_at\", \"covered_by_node_id\" FROM covered".to_owned()
+        };
+        let sql = format!("WITH {} {primary}", ctes.join(", "));
+        Ok(StatementBatch::of_one_returning(
+            sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            covers.len(),
+        ))
     }
 
     fn new(record: TurnRecord) -> Result<Self> {

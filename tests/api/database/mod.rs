@@ -5,6 +5,6 @@ mod checkpoint;
 mod connections;
 mod direct_paths;
 mod postgres_errors;
-mod postgres_script;
+mod postgres_turns;
 mod sqlite_file;
 mod writer;

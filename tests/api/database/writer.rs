@@ -27,7 +27,7 @@ use crate::repositories::{element, new_session};
 use crate::turn_builders::{chain_turn, labeled_turn};
 
 on_both_backends!(
-    a_turn_cancelled_while_it_waits_for_the_writer_never_lands,
+    a_turn_cancelled_while_it_waits_lands_whole_or_not_at_all,
     every_write_call_at_once_loses_nothing_and_meets_no_busy_error,
     turns_committed_together_keep_their_own_outcomes,
 );
@@ -54,14 +54,15 @@ async fn block_the_session(
     txn
 }
 
-async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Database) {
+async fn a_turn_cancelled_while_it_waits_lands_whole_or_not_at_all(db: &Database) {
     let repos = Repositories::new(db);
     let session_id = start(&repos).await;
     let before = repos.sessions.get(&session_id).await.expect("session");
 
     let blocker = block_the_session(db, &session_id).await;
     // From another task: a write from the blocker's own task is refused
-    // at once on SQLite (it would wait for itself).
+    // on SQLite (it would wait for itself). On SQLite the cancelled turn
+    // never lands: it was still in the queue.
     let cancelled = tokio::spawn({
         let repos = repos.clone();
         let turn = chain_turn(&session_id, 1);
@@ -76,6 +77,9 @@ async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Databas
         "the turn should still be waiting"
     );
     blocker.rollback().await.expect("release");
+    if db.backend() == interview_persistence::Backend::Postgres {
+        return a_turn_given_up_on_the_server_lands_whole_or_not_at_all(db, &session_id).await;
+    }
 
     // Later writes of the session, and of another one, go through.
     let abandoned = repos
@@ -113,6 +117,59 @@ async fn a_turn_cancelled_while_it_waits_for_the_writer_never_lands(db: &Databas
         .record_turn(chain_turn(&session_id, 1))
         .await
         .expect("the retried turn");
+}
+
+/// PostgreSQL: a turn is one statement in its own transaction, and the
+/// server runs a statement it was sent to its end whether or not the
+/// client still waits: the turn given up on while it waited for a lock
+/// lands whole or not at all, and its retry says which.
+async fn a_turn_given_up_on_the_server_lands_whole_or_not_at_all(db: &Database, session_id: &str) {
+    let repos = Repositories::new(db);
+    // The server finishes the statement once the lock is free.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let landed = loop {
+        let scores = count(
+            db,
+            &format!("scoring_history WHERE session_id = '{session_id}'"),
+        )
+        .await;
+        let active: i64 = crate::fixtures::query_one(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND pid <> pg_backend_pid()",
+        )
+        .await;
+        if active == 0 {
+            break scores == 1;
+        }
+        assert!(Instant::now() < deadline, "the given-up turn never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let session = repos.sessions.get(session_id).await.expect("session");
+    let utterances = count(db, &format!("utterances WHERE session_id = '{session_id}'")).await;
+    let nodes = count(db, &format!("kg_nodes WHERE session_id = '{session_id}'")).await;
+    if landed {
+        assert_eq!(
+            (session.turn_count, utterances, nodes),
+            (1, 2, 4),
+            "a partial turn"
+        );
+    } else {
+        assert_eq!(
+            (session.turn_count, utterances, nodes),
+            (0, 0, 0),
+            "a partial turn"
+        );
+    }
+    let retried = repos.turns.record_turn(chain_turn(session_id, 1)).await;
+    match retried {
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateTurn { .. },
+            ..
+        }) => assert!(landed, "the retry was refused but nothing landed"),
+        Ok(_) => assert!(!landed, "the retry was written twice"),
+        other => panic!("the retry answered {other:?}"),
+    }
 }
 
 const TASKS: usize = 6;

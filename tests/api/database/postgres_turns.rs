@@ -1,6 +1,7 @@
-//! PostgreSQL: a turn written as one script (`database::postgres_script`):
-//! values through literals, cancellation, the pool's limit, conflicts,
-//! timeouts, and the writes that do not use a script.
+//! PostgreSQL: a turn written as ONE prepared statement with every value
+//! bound (`TurnPlan::postgres_statement`): hostile values round-trip and
+//! never appear in the SQL text, cancellation, the pool's limit, conflicts
+//! named from the violated index, timeouts, and other writes.
 
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ fn turn(session_id: &str, t: i32, text: &str, floats: [f64; 4]) -> TurnRecord {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn values_round_trip_through_the_script() {
+async fn values_round_trip_bound_in_one_statement() {
     let Some(test_db) = helpers::postgres().await else {
         return;
     };
@@ -157,8 +158,12 @@ async fn states(db: &interview_persistence::Database) -> Vec<(i32, String, Strin
         .collect()
 }
 
+/// A turn given up on while it waits for a lock: the server has the
+/// whole statement, so the turn lands whole or not at all, and its retry
+/// says which. The statement the server waits on carries no participant's
+/// words: they are bound values, not SQL text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_while_the_script_waits_never_commits() {
+async fn a_turn_given_up_while_it_waits_lands_whole_or_not_at_all_and_its_sql_holds_no_words() {
     let Some(test_db) = helpers::postgres().await else {
         return;
     };
@@ -170,28 +175,56 @@ async fn cancel_while_the_script_waits_never_commits() {
         .execute_unprepared("LOCK TABLE kg_edges IN EXCLUSIVE MODE")
         .await
         .expect("lock");
+    let words = "the participant said: oat milk 🥛 reminds me of home";
     let fut = {
         let repos = repos.clone();
-        let t = turn(&session_id, 1, "x", [0.5, 0.5, 0.5, 0.5]);
+        let t = turn(&session_id, 1, words, [0.5, 0.5, 0.5, 0.5]);
         async move { repos.turns.record_turn(t).await }
     };
     let task = tokio::spawn(tokio::time::timeout(Duration::from_millis(2000), fut));
-    let (pid, query) = helpers::lock_waiter(db, Duration::from_secs(30)).await;
-    eprintln!("waiting pid {pid}: {}", &query[..query.len().min(3000)]);
-    let res = task.await.unwrap();
-    assert!(res.is_err(), "timed out");
-    eprintln!("states after cancel: {:?}", states(db).await);
+    let (_, query) = helpers::lock_waiter(db, Duration::from_secs(30)).await;
+    assert!(query.starts_with("WITH progress AS"), "{query}");
+    assert!(
+        !query.contains("oat milk") && !query.contains('🥛'),
+        "a participant's words in the SQL text: {query}"
+    );
+    let res = task.await.expect("joined");
+    assert!(res.is_err(), "the turn should have waited past its timeout");
     holder.commit().await.expect("release");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    eprintln!("states after release: {:?}", states(db).await);
-    assert_eq!(count(db, "utterances").await, 0);
-    assert_eq!(count(db, "kg_nodes").await, 0);
-    repos
-        .turns
-        .record_turn(turn(&session_id, 1, "x", [0.5, 0.5, 0.5, 0.5]))
+
+    // The server ends the statement once the lock is free.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while states(db)
         .await
-        .expect("retry");
-    eprintln!("states end: {:?}", states(db).await);
+        .iter()
+        .any(|(_, state, _)| state == "active")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the statement never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (utterances, nodes, edges) = (
+        count(db, "utterances").await,
+        count(db, "kg_nodes").await,
+        count(db, "kg_edges").await,
+    );
+    let landed = utterances > 0;
+    let expected = if landed { (2, 2, 1) } else { (0, 0, 0) };
+    assert_eq!((utterances, nodes, edges), expected, "a partial turn");
+    let retried = repos
+        .turns
+        .record_turn(turn(&session_id, 1, words, [0.5, 0.5, 0.5, 0.5]))
+        .await;
+    match retried {
+        Err(Error::Conflict {
+            conflict: ConflictKind::DuplicateTurn { .. },
+            ..
+        }) => assert!(landed, "refused, but nothing landed"),
+        Ok(_) => assert!(!landed, "written twice"),
+        other => panic!("the retry answered {other:?}"),
+    }
 }
 
 async fn backends(conn: &impl ConnectionTrait) -> i64 {
@@ -210,7 +243,7 @@ async fn backends(conn: &impl ConnectionTrait) -> i64 {
 /// README: "keeps its own pool of DATABASE_MAX_CONNECTIONS connections —
 /// keep instances × pool size below the server's max_connections".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_scripts_do_not_exceed_the_pool_size_on_the_server() {
+async fn cancelled_turns_do_not_exceed_the_pool_size_on_the_server() {
     let Some((_database, mut config)) = helpers::postgres_config().await else {
         return;
     };
@@ -290,7 +323,7 @@ async fn update_metrics_reads_back_any_session_the_entities_can_hold() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn minimal_turn_and_its_conflicts_are_named() {
+async fn a_minimal_turn_and_its_conflicts_are_named_from_the_violated_index() {
     let Some(test_db) = helpers::postgres().await else {
         return;
     };
@@ -369,7 +402,7 @@ async fn minimal_turn_and_its_conflicts_are_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_and_statement_timeouts_in_the_script() {
+async fn a_lock_timeout_on_the_server_answers_busy_and_the_turn_retries() {
     let Some((_database, mut config)) = helpers::postgres_config().await else {
         return;
     };
