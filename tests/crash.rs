@@ -155,7 +155,7 @@ async fn verify(path: &Path, session_id: &str, acknowledged: &[i32]) -> Result<(
     if integrity != "ok" {
         return Err(format!("integrity_check: {integrity}").into());
     }
-    verify_session(&db, session_id, acknowledged).await?;
+    verify_session(&db, &session_id.into(), acknowledged).await?;
     db.close().await?;
     Ok(())
 }
@@ -169,10 +169,13 @@ fn child(path: &Path, session_id: &str) -> Result<(), Failure> {
     runtime.block_on(async {
         let db = init_database(&DatabaseConfig::sqlite_file(path)?).await?;
         let repos = Repositories::new(&db);
-        create_session(&repos, session_id).await?;
+        create_session(&repos, &session_id.into()).await?;
         let mut stdout = std::io::stdout().lock();
         for t in 1.. {
-            repos.turns.record_turn(chain_turn(session_id, t)).await?;
+            repos
+                .turns
+                .record_turn(chain_turn(&session_id.into(), t))
+                .await?;
             writeln!(stdout, "ack {t}")?;
             stdout.flush()?;
         }

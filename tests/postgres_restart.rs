@@ -62,7 +62,7 @@ async fn a_server_restart_under_a_running_process_loses_no_turn_and_calls_recove
     };
     let db = &test_db.db;
     let repos = Repositories::new(db);
-    let session_id = "restart-session";
+    let session_id = &interview_persistence::entity::SessionId::from("restart-session");
     acknowledged::create_session(&repos, session_id)
         .await
         .expect("a session");
@@ -71,7 +71,9 @@ async fn a_server_restart_under_a_running_process_loses_no_turn_and_calls_recove
     let writer = tokio::spawn({
         let repos = repos.clone();
         let restarted_at = restarted_at.clone();
+        let session_id = session_id.clone();
         async move {
+            let session_id = &session_id;
             let mut answers = Vec::new();
             let mut turn = 1;
             let deadline = Instant::now() + Duration::from_secs(60);

@@ -184,7 +184,7 @@ fn parent(run_for: Duration) -> Result<String, Failure> {
         let db = init_database(&config(&path)?).await?;
         let repos = Repositories::new(&db);
         for session in &sessions {
-            create_session(&repos, session).await?;
+            create_session(&repos, &session.into()).await?;
         }
         db.close().await?;
         Ok::<(), Failure>(())
@@ -365,7 +365,7 @@ fn parent(run_for: Duration) -> Result<String, Failure> {
             return Err::<(), Failure>(format!("integrity_check: {integrity}").into());
         }
         for (session, acknowledged) in &acknowledged_by_session {
-            verify_session(&db, session, acknowledged).await?;
+            verify_session(&db, &session.into(), acknowledged).await?;
         }
         db.close().await?;
         Ok(())
@@ -414,7 +414,10 @@ fn writer(path: &Path, session_id: &str, run_for: Duration) -> Result<(), Failur
         let mut t = 1;
         while started.elapsed() < run_for {
             let asked = Instant::now();
-            let answer = repos.turns.record_turn(chain_turn(session_id, t)).await;
+            let answer = repos
+                .turns
+                .record_turn(chain_turn(&session_id.into(), t))
+                .await;
             let took = micros(asked.elapsed());
             match answer {
                 Ok(_) => {

@@ -184,7 +184,12 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
         }
     };
     let erased = match require_current(db.connection()).await {
-        Ok(_) => Repositories::new(&db).sessions.delete(session_id).await,
+        Ok(_) => {
+            Repositories::new(&db)
+                .sessions
+                .delete(&interview_persistence::entity::SessionId::from(session_id))
+                .await
+        }
         Err(err) => Err(err),
     };
     let _ = db.close().await;

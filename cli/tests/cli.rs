@@ -251,7 +251,7 @@ async fn a_session_with_a_turn(config: &interview_persistence::DatabaseConfig) -
         .await
         .expect("a turn");
     db.close().await.expect("close");
-    session.id
+    session.id.into_string()
 }
 
 /// Runs `erase` and checks that it printed one record of `session_id`

@@ -29,9 +29,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// The session this element belongs to.
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// The element's id within the concept, e.g. `e0`.
-    pub element_id: String,
+    pub element_id: crate::ElementId,
     /// Human-readable name.
     pub label: String,
     /// Kind of element (default `attribute`).
@@ -44,7 +44,7 @@ pub struct Model {
     #[serde(with = "crate::utc_timestamp::option", default)]
     pub covered_at: Option<DateTime>,
     /// The node that covered it; set to NULL if that node is deleted.
-    pub covered_by_node_id: Option<String>,
+    pub covered_by_node_id: Option<crate::NodeId>,
 }
 
 /// How an element relates to other rows.

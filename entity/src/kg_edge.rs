@@ -138,13 +138,13 @@ pub enum EdgeType {
 pub struct Model {
     /// UUID string.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::EdgeId,
     /// The session this edge belongs to.
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// Where the edge starts.
-    pub source_node_id: String,
+    pub source_node_id: crate::NodeId,
     /// Where the edge ends.
-    pub target_node_id: String,
+    pub target_node_id: crate::NodeId,
     /// What the edge expresses.
     pub edge_type: EdgeType,
     /// Extraction confidence in [0, 1] (default 0.8).

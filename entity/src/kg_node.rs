@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     /// UUID string.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::NodeId,
     /// The session this node belongs to.
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// What the node is called.
     pub label: String,
     /// Free text set by the methodology, e.g. `attribute` or `value`.
@@ -29,7 +29,7 @@ pub struct Model {
     #[serde(with = "crate::utc_timestamp")]
     pub recorded_at: DateTime,
     /// The node that replaced this one; set to NULL if that node is deleted.
-    pub superseded_by: Option<String>,
+    pub superseded_by: Option<crate::NodeId>,
 }
 
 /// How a node relates to other rows.

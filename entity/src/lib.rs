@@ -6,8 +6,9 @@
 //! `migration` crate, which never imports these types.
 //!
 //! Conventions shared by every table:
-//! - ids are UUID strings stored as text (`String`), as the Python system
-//!   stores them;
+//! - ids are UUID strings stored as text, as the Python system stores
+//!   them, each with a type of its own ([`SessionId`], [`NodeId`], …: see
+//!   [`ids`]);
 //! - timestamps are UTC [`DateTime`](sea_orm::prelude::DateTime) values
 //!   (`NaiveDateTime`), which SQLite stores as `YYYY-MM-DD HH:MM:SS[.fff]`
 //!   text — the same form the Python system and the database defaults
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod concept_element;
+pub mod ids;
 pub mod kg_edge;
 pub mod kg_node;
 pub mod scoring_history;
@@ -32,6 +34,7 @@ mod string_list;
 pub mod utc_timestamp;
 pub mod utterance;
 
+pub use ids::{EdgeId, ElementId, NodeId, ScoringId, SessionId, UtteranceId};
 pub use string_list::StringList;
 
 pub mod prelude;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     /// UUID string.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::ScoringId,
     /// The session this score belongs to.
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// The turn scored.
     pub turn_number: i32,
     /// How much of the concept the interview has covered.

@@ -27,7 +27,7 @@ pub enum SessionStatus {
 pub struct Model {
     /// UUID string.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::SessionId,
     /// Interview methodology, e.g. `means_end_chain`.
     pub methodology: String,
     /// Id of the concept the interview explores.

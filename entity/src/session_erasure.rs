@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     /// The id the erased session had.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// When it was erased (UTC).
     #[serde(with = "crate::utc_timestamp")]
     pub erased_at: DateTime,

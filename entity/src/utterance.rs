@@ -24,9 +24,9 @@ pub enum Speaker {
 pub struct Model {
     /// UUID string.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::UtteranceId,
     /// The session this utterance belongs to.
-    pub session_id: String,
+    pub session_id: crate::SessionId,
     /// The turn, counted from 1; unique per (session, speaker).
     pub turn_number: i32,
     /// Who spoke.

@@ -35,7 +35,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use interview_persistence::entity::{concept_element, session};
+use interview_persistence::entity::{SessionId, concept_element, session};
 use interview_persistence::repositories::{
     NewConceptElement, NewSession, RecordedTurn, Repositories, TurnContext, TurnRecord,
 };
@@ -221,7 +221,7 @@ async fn create_session(
 
 async fn record_turn(
     State(state): State<AppState>,
-    session_id: Result<Path<String>, PathRejection>,
+    session_id: Result<Path<SessionId>, PathRejection>,
     body: Result<Json<TurnRecord>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RecordedTurn>), ApiError> {
     let Path(session_id) = session_id?;
@@ -244,7 +244,7 @@ struct ContextQuery {
 
 async fn turn_context(
     State(state): State<AppState>,
-    session_id: Result<Path<String>, PathRejection>,
+    session_id: Result<Path<SessionId>, PathRejection>,
     query: Result<Query<ContextQuery>, QueryRejection>,
 ) -> Result<Json<TurnContext>, ApiError> {
     let Path(session_id) = session_id?;

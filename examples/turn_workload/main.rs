@@ -18,6 +18,7 @@ mod raw_sqlite;
 #[path = "../../tests/common/turns.rs"]
 mod turn_builders;
 
+use interview_persistence::entity::SessionId;
 use turn_builders::benchmark_turn;
 pub use turn_builders::{ANSWER, NODE_TYPES};
 
@@ -257,9 +258,9 @@ fn round(x: f64) -> f64 {
 }
 
 /// Session ids decided up front, so the read phase knows them.
-fn session_ids(sessions: usize) -> Vec<String> {
+fn session_ids(sessions: usize) -> Vec<SessionId> {
     (0..sessions)
-        .map(|_| interview_persistence::repositories::new_id())
+        .map(|_| interview_persistence::repositories::new_id().into())
         .collect()
 }
 
@@ -311,13 +312,13 @@ where
 
 async fn write_session(
     repos: &Repositories,
-    session_id: &str,
+    session_id: &SessionId,
     turns: usize,
     blocks: &TurnBlocks,
 ) -> interview_persistence::Result<()> {
     let elements = (0..10)
         .map(|k| NewConceptElement {
-            element_id: format!("e{k}"),
+            element_id: format!("e{k}").into(),
             label: format!("Element {k}"),
             element_type: "attribute".into(),
             priority: PRIORITIES[k % 3],
@@ -327,7 +328,7 @@ async fn write_session(
         .sessions
         .create_with_elements(
             NewSession {
-                id: Some(session_id.to_owned()),
+                id: Some(session_id.clone()),
                 methodology: "means_end_chain".into(),
                 concept_id: "oat-milk".into(),
                 concept_name: "Oat milk latte".into(),

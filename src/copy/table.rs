@@ -58,8 +58,8 @@ impl CopiedTable for entity::kg_node::Entity {
         let superseded_by = row.superseded_by.take()?;
         row.superseded_by = Some(row.id.clone());
         Some(Successor {
-            node_id: row.id.clone(),
-            superseded_by,
+            node_id: row.id.to_string(),
+            superseded_by: superseded_by.into_string(),
         })
     }
 }

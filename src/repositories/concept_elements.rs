@@ -1,5 +1,6 @@
 //! Concept elements: what an interview must cover, and what it has.
 
+use entity::{ElementId, NodeId, SessionId};
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
@@ -28,7 +29,7 @@ use super::{by_bytes, new_id, now_utc};
 #[serde(deny_unknown_fields)]
 pub struct NewConceptElement {
     /// The element's id within the concept, e.g. `e0`.
-    pub element_id: String,
+    pub element_id: ElementId,
     /// Its name.
     pub label: String,
     /// Its kind (the schema's default is `attribute`).
@@ -100,7 +101,7 @@ impl ConceptElementRepository {
     #[tracing::instrument(skip(self, elements), fields(count = elements.len()))]
     pub async fn seed(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         elements: Vec<NewConceptElement>,
     ) -> Result<Vec<concept_element::Model>> {
         let models = element_models(session_id, elements);
@@ -135,7 +136,7 @@ impl ConceptElementRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn elements(&self, session_id: &str) -> Result<Vec<concept_element::Model>> {
+    pub async fn elements(&self, session_id: &SessionId) -> Result<Vec<concept_element::Model>> {
         Ok(concept_element::Entity::find()
             .filter(concept_element::Column::SessionId.eq(session_id))
             .order_by(
@@ -156,9 +157,9 @@ impl ConceptElementRepository {
     #[tracing::instrument(skip(self))]
     pub async fn mark_covered(
         &self,
-        session_id: &str,
-        element_id: &str,
-        node_id: &str,
+        session_id: &SessionId,
+        element_id: &ElementId,
+        node_id: &NodeId,
     ) -> Result<concept_element::Model> {
         let txn = self.db.begin_write().await?;
         check_nodes_of_session(&*txn, &[node_id], session_id).await?;
@@ -182,7 +183,7 @@ impl ConceptElementRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn coverage(&self, session_id: &str) -> Result<CoverageSummary> {
+    pub async fn coverage(&self, session_id: &SessionId) -> Result<CoverageSummary> {
         let rows: Vec<(Priority, bool)> = concept_element::Entity::find()
             .select_only()
             .column(concept_element::Column::Priority)
@@ -207,7 +208,7 @@ impl ConceptElementRepository {
 }
 
 pub(crate) fn element_models(
-    session_id: &str,
+    session_id: &SessionId,
     elements: Vec<NewConceptElement>,
 ) -> Vec<concept_element::Model> {
     elements
@@ -247,9 +248,9 @@ pub(crate) async fn insert_elements(
 /// and no row when the session has no such element.
 pub(crate) fn cover_once(
     backend: DbBackend,
-    session_id: &str,
-    element_id: &str,
-    node_id: &str,
+    session_id: &SessionId,
+    element_id: &ElementId,
+    node_id: &NodeId,
     covered_at: NaiveDateTime,
 ) -> Statement {
     use concept_element::Column;
@@ -288,8 +289,8 @@ pub(crate) fn cover_once(
 /// [`Error::InvalidInput`] if the statement cannot be built.
 pub(crate) fn element_guard(
     backend: DbBackend,
-    session_id: &str,
-    element_id: &str,
+    session_id: &SessionId,
+    element_id: &ElementId,
 ) -> Result<Statement> {
     use concept_element::Column;
     let exists = Query::select()
@@ -324,8 +325,8 @@ pub(crate) fn element_guard(
 
 async fn find_element(
     conn: &impl ConnectionTrait,
-    session_id: &str,
-    element_id: &str,
+    session_id: &SessionId,
+    element_id: &ElementId,
 ) -> Result<concept_element::Model> {
     concept_element::Entity::find()
         .filter(concept_element::Column::SessionId.eq(session_id))
@@ -335,20 +336,20 @@ async fn find_element(
         .ok_or_else(|| element_not_found(session_id, element_id))
 }
 
-pub(crate) fn element_not_found(session_id: &str, element_id: &str) -> Error {
-    tracing::debug!(session_id, element_id, "no such concept element");
+pub(crate) fn element_not_found(session_id: &SessionId, element_id: &ElementId) -> Error {
+    tracing::debug!(%session_id, %element_id, "no such concept element");
     Error::NotFound {
         entity: EntityKind::ConceptElement,
-        id: element_id.to_owned(),
+        id: element_id.to_string(),
     }
 }
 
 /// The element id an insert of `models` ran into: the first one the call
 /// repeats, else the first one `existing` (the session's ids) holds.
 pub(crate) fn duplicate_element(
-    session_id: &str,
+    session_id: &SessionId,
     models: &[concept_element::Model],
-    existing: &[String],
+    existing: &[ElementId],
 ) -> Option<ConflictKind> {
     let repeated = models.iter().enumerate().find_map(|(i, m)| {
         models[..i]
@@ -365,7 +366,7 @@ pub(crate) fn duplicate_element(
     repeated
         .or_else(taken)
         .map(|element_id| ConflictKind::DuplicateElement {
-            session_id: session_id.to_owned(),
-            element_id: element_id.clone(),
+            session_id: session_id.to_string(),
+            element_id: element_id.to_string(),
         })
 }

@@ -2,6 +2,7 @@
 //! `database::direct`): the same queries the SeaORM path runs, their SQL
 //! built once, rows decoded straight into the entity models.
 
+use entity::SessionId;
 use std::sync::OnceLock;
 
 use entity::session;
@@ -29,11 +30,19 @@ fn sql() -> &'static ContextSql {
     SQL.get_or_init(|| {
         let backend = DbBackend::Sqlite;
         ContextSql {
-            session: session::Entity::find_by_id("").build(backend).sql,
-            nodes: current_nodes_query(backend, "").build(backend).sql,
-            edges: session_edges_query(backend, "").build(backend).sql,
-            utterances: last_utterances_query(backend, "", 1).build(backend).sql,
-            scores: history_query("").build(backend).sql,
+            session: session::Entity::find_by_id(SessionId::from(""))
+                .build(backend)
+                .sql,
+            nodes: current_nodes_query(backend, &SessionId::from(""))
+                .build(backend)
+                .sql,
+            edges: session_edges_query(backend, &SessionId::from(""))
+                .build(backend)
+                .sql,
+            utterances: last_utterances_query(backend, &SessionId::from(""), 1)
+                .build(backend)
+                .sql,
+            scores: history_query(&SessionId::from("")).build(backend).sql,
         }
     })
 }
@@ -42,11 +51,11 @@ fn sql() -> &'static ContextSql {
 /// The caller runs it in one read transaction.
 pub(super) fn read(
     conn: &rusqlite::Connection,
-    session_id: &str,
+    session_id: &SessionId,
     recent_utterances: u64,
 ) -> Result<Option<TurnContext>> {
     let sql = sql();
-    let id: &dyn rusqlite::ToSql = &session_id;
+    let id: &dyn rusqlite::ToSql = &session_id.as_str();
     let Some(session) = query_rows(conn, &sql.session, &[id], |row| decode::session(row))?
         .into_iter()
         .next()

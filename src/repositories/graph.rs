@@ -1,6 +1,7 @@
 //! The knowledge graph: nodes, the edges between them, and its shape.
 
 use entity::kg_edge::{self, EdgeType};
+use entity::{EdgeId, NodeId, SessionId, UtteranceId};
 use entity::{kg_node, utterance};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -19,7 +20,7 @@ use super::{by_bytes, check_fraction, check_json_object, insert_one, new_id, now
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// The session it belongs to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// What the node is called.
     pub label: String,
     /// Its type, set by the methodology (e.g. `attribute`, `value`).
@@ -32,14 +33,14 @@ pub struct NewNode {
     pub properties: Json,
     /// The utterances it was extracted from.
     #[serde(default)]
-    pub source_utterance_ids: Vec<String>,
+    pub source_utterance_ids: Vec<UtteranceId>,
 }
 
 impl NewNode {
     /// A node with the schema's defaults: confidence 0.8, no properties, no
     /// provenance.
     #[must_use]
-    pub fn new(session_id: &str, label: &str, node_type: &str) -> Self {
+    pub fn new(session_id: &SessionId, label: &str, node_type: &str) -> Self {
         Self {
             session_id: session_id.to_owned(),
             label: label.to_owned(),
@@ -55,7 +56,7 @@ impl NewNode {
         check_fraction("confidence", self.confidence)?;
         check_json_object("node properties", &self.properties)?;
         Ok(kg_node::Model {
-            id: new_id(),
+            id: new_id().into(),
             session_id: self.session_id,
             label: self.label,
             node_type: self.node_type,
@@ -85,11 +86,11 @@ pub struct NodeUpdate {
 #[serde(deny_unknown_fields)]
 pub struct NewEdge {
     /// The session it belongs to (both nodes must belong to it too).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Where it starts.
-    pub source_node_id: String,
+    pub source_node_id: NodeId,
     /// Where it ends.
-    pub target_node_id: String,
+    pub target_node_id: NodeId,
     /// What it expresses.
     pub edge_type: EdgeType,
     /// Extraction confidence in [0, 1].
@@ -100,7 +101,7 @@ pub struct NewEdge {
     pub properties: Json,
     /// The utterances it was extracted from.
     #[serde(default)]
-    pub source_utterance_ids: Vec<String>,
+    pub source_utterance_ids: Vec<UtteranceId>,
 }
 
 impl NewEdge {
@@ -108,9 +109,9 @@ impl NewEdge {
     /// no provenance.
     #[must_use]
     pub fn new(
-        session_id: &str,
-        source_node_id: &str,
-        target_node_id: &str,
+        session_id: &SessionId,
+        source_node_id: &NodeId,
+        target_node_id: &NodeId,
         edge_type: EdgeType,
     ) -> Self {
         Self {
@@ -129,7 +130,7 @@ impl NewEdge {
         check_fraction("confidence", self.confidence)?;
         check_json_object("edge properties", &self.properties)?;
         Ok(kg_edge::Model {
-            id: new_id(),
+            id: new_id().into(),
             session_id: self.session_id,
             source_node_id: self.source_node_id,
             target_node_id: self.target_node_id,
@@ -148,24 +149,24 @@ pub struct GraphRepository {
     db: Database,
 }
 
-pub(crate) fn node_not_found(id: &str) -> Error {
+pub(crate) fn node_not_found(id: &NodeId) -> Error {
     Error::NotFound {
         entity: EntityKind::Node,
-        id: id.to_owned(),
+        id: id.to_string(),
     }
 }
 
-fn edge_not_found(id: &str) -> Error {
+fn edge_not_found(id: &EdgeId) -> Error {
     Error::NotFound {
         entity: EntityKind::Edge,
-        id: id.to_owned(),
+        id: id.to_string(),
     }
 }
 
 /// The conflict of a second current node with this label and type.
-pub(crate) fn duplicate_node(session_id: &str, label: &str, node_type: &str) -> ConflictKind {
+pub(crate) fn duplicate_node(session_id: &SessionId, label: &str, node_type: &str) -> ConflictKind {
     ConflictKind::DuplicateCurrentNode {
-        session_id: session_id.to_owned(),
+        session_id: session_id.to_string(),
         label: label.to_owned(),
         node_type: node_type.to_owned(),
     }
@@ -174,8 +175,8 @@ pub(crate) fn duplicate_node(session_id: &str, label: &str, node_type: &str) -> 
 /// The conflict of a second edge of this type between these nodes.
 pub(crate) fn duplicate_edge(edge: &kg_edge::Model) -> ConflictKind {
     ConflictKind::DuplicateEdge {
-        source_node_id: edge.source_node_id.clone(),
-        target_node_id: edge.target_node_id.clone(),
+        source_node_id: edge.source_node_id.to_string(),
+        target_node_id: edge.target_node_id.to_string(),
         edge_type: sea_orm::ActiveEnum::to_value(&edge.edge_type),
     }
 }
@@ -212,7 +213,7 @@ impl GraphRepository {
     /// # Errors
     /// [`Error::NotFound`] when there is none.
     #[tracing::instrument(skip(self))]
-    pub async fn node(&self, node_id: &str) -> Result<kg_node::Model> {
+    pub async fn node(&self, node_id: &NodeId) -> Result<kg_node::Model> {
         kg_node::Entity::find_by_id(node_id)
             .one(self.db.connection())
             .await?
@@ -224,7 +225,7 @@ impl GraphRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn current_nodes(&self, session_id: &str) -> Result<Vec<kg_node::Model>> {
+    pub async fn current_nodes(&self, session_id: &SessionId) -> Result<Vec<kg_node::Model>> {
         current_nodes(self.db.connection(), session_id).await
     }
 
@@ -233,7 +234,7 @@ impl GraphRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn all_nodes(&self, session_id: &str) -> Result<Vec<kg_node::Model>> {
+    pub async fn all_nodes(&self, session_id: &SessionId) -> Result<Vec<kg_node::Model>> {
         Ok(kg_node::Entity::find()
             .filter(kg_node::Column::SessionId.eq(session_id))
             .order_by_asc(kg_node::Column::RecordedAt)
@@ -252,7 +253,7 @@ impl GraphRepository {
     #[tracing::instrument(skip(self))]
     pub async fn find_current_node(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         label: &str,
         node_type: &str,
     ) -> Result<Option<kg_node::Model>> {
@@ -273,7 +274,11 @@ impl GraphRepository {
     /// with another current node;
     /// [`Error::InvalidInput`] for a confidence outside [0, 1].
     #[tracing::instrument(skip(self, update))]
-    pub async fn update_node(&self, node_id: &str, update: NodeUpdate) -> Result<kg_node::Model> {
+    pub async fn update_node(
+        &self,
+        node_id: &NodeId,
+        update: NodeUpdate,
+    ) -> Result<kg_node::Model> {
         if let Some(confidence) = update.confidence {
             check_fraction("confidence", confidence)?;
         }
@@ -315,14 +320,14 @@ impl GraphRepository {
     #[tracing::instrument(skip(self))]
     pub async fn add_node_provenance(
         &self,
-        node_id: &str,
-        utterance_id: &str,
+        node_id: &NodeId,
+        utterance_id: &UtteranceId,
     ) -> Result<kg_node::Model> {
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;
         check_utterance_of_session(&*txn, utterance_id, &node.session_id).await?;
         let mut provenance = node.source_utterance_ids.clone();
-        if !provenance.add_once(utterance_id) {
+        if !provenance.add_once(utterance_id.as_str()) {
             txn.commit().await?;
             return Ok(node);
         }
@@ -344,8 +349,8 @@ impl GraphRepository {
     #[tracing::instrument(skip(self))]
     pub async fn supersede_node(
         &self,
-        old_node_id: &str,
-        new_node_id: &str,
+        old_node_id: &NodeId,
+        new_node_id: &NodeId,
     ) -> Result<kg_node::Model> {
         if old_node_id == new_node_id {
             return Err(Error::InvalidInput(format!(
@@ -386,7 +391,7 @@ impl GraphRepository {
     #[tracing::instrument(skip(self, new))]
     pub async fn replace_node(
         &self,
-        old_node_id: &str,
+        old_node_id: &NodeId,
         new: NewNode,
     ) -> Result<(kg_node::Model, kg_node::Model)> {
         let replacement = new.into_model()?;
@@ -452,7 +457,7 @@ impl GraphRepository {
         let txn = self.db.begin_write().await?;
         check_nodes_of_session(
             &*txn,
-            &[model.source_node_id.as_str(), model.target_node_id.as_str()],
+            &[&model.source_node_id, &model.target_node_id],
             &model.session_id,
         )
         .await?;
@@ -472,8 +477,8 @@ impl GraphRepository {
     #[tracing::instrument(skip(self))]
     pub async fn find_edge(
         &self,
-        source_node_id: &str,
-        target_node_id: &str,
+        source_node_id: &NodeId,
+        target_node_id: &NodeId,
         edge_type: EdgeType,
     ) -> Result<Option<kg_edge::Model>> {
         Ok(kg_edge::Entity::find()
@@ -489,7 +494,7 @@ impl GraphRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn edges(&self, session_id: &str) -> Result<Vec<kg_edge::Model>> {
+    pub async fn edges(&self, session_id: &SessionId) -> Result<Vec<kg_edge::Model>> {
         session_edges(self.db.connection(), session_id).await
     }
 
@@ -502,8 +507,8 @@ impl GraphRepository {
     #[tracing::instrument(skip(self))]
     pub async fn add_edge_provenance(
         &self,
-        edge_id: &str,
-        utterance_id: &str,
+        edge_id: &EdgeId,
+        utterance_id: &UtteranceId,
     ) -> Result<kg_edge::Model> {
         let txn = self.db.begin_write().await?;
         let edge = kg_edge::Entity::find_by_id(edge_id)
@@ -513,7 +518,7 @@ impl GraphRepository {
             .ok_or_else(|| edge_not_found(edge_id))?;
         check_utterance_of_session(&*txn, utterance_id, &edge.session_id).await?;
         let mut provenance = edge.source_utterance_ids.clone();
-        if !provenance.add_once(utterance_id) {
+        if !provenance.add_once(utterance_id.as_str()) {
             txn.commit().await?;
             return Ok(edge);
         }
@@ -529,7 +534,7 @@ impl GraphRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn summary(&self, session_id: &str) -> Result<GraphSummary> {
+    pub async fn summary(&self, session_id: &SessionId) -> Result<GraphSummary> {
         let txn = self.db.begin_read().await?;
         let nodes: Vec<(String, String)> = kg_node::Entity::find()
             .select_only()
@@ -555,7 +560,7 @@ impl GraphRepository {
     }
 }
 
-async fn lock_node(conn: &impl ConnectionTrait, node_id: &str) -> Result<kg_node::Model> {
+async fn lock_node(conn: &impl ConnectionTrait, node_id: &NodeId) -> Result<kg_node::Model> {
     kg_node::Entity::find_by_id(node_id)
         .lock_exclusive()
         .one(conn)
@@ -566,10 +571,10 @@ async fn lock_node(conn: &impl ConnectionTrait, node_id: &str) -> Result<kg_node
 /// Fails unless every node exists and belongs to `session_id`.
 pub(crate) async fn check_nodes_of_session(
     conn: &impl ConnectionTrait,
-    node_ids: &[&str],
-    session_id: &str,
+    node_ids: &[&NodeId],
+    session_id: &SessionId,
 ) -> Result<()> {
-    let found: Vec<(String, String)> = kg_node::Entity::find()
+    let found: Vec<(NodeId, SessionId)> = kg_node::Entity::find()
         .select_only()
         .column(kg_node::Column::Id)
         .column(kg_node::Column::SessionId)
@@ -578,7 +583,7 @@ pub(crate) async fn check_nodes_of_session(
         .all(conn)
         .await?;
     for id in node_ids {
-        match found.iter().find(|(found_id, _)| found_id == id) {
+        match found.iter().find(|(found_id, _)| found_id == *id) {
             None => return Err(node_not_found(id)),
             Some((_, other)) if other != session_id => {
                 return Err(Error::SessionMismatch(format!(
@@ -593,10 +598,10 @@ pub(crate) async fn check_nodes_of_session(
 
 async fn check_utterance_of_session(
     conn: &impl ConnectionTrait,
-    utterance_id: &str,
-    session_id: &str,
+    utterance_id: &UtteranceId,
+    session_id: &SessionId,
 ) -> Result<()> {
-    let owner: Option<String> = utterance::Entity::find_by_id(utterance_id)
+    let owner: Option<SessionId> = utterance::Entity::find_by_id(utterance_id)
         .select_only()
         .column(utterance::Column::SessionId)
         .into_tuple()
@@ -605,9 +610,9 @@ async fn check_utterance_of_session(
     match owner {
         None => Err(Error::NotFound {
             entity: EntityKind::Utterance,
-            id: utterance_id.to_owned(),
+            id: utterance_id.to_string(),
         }),
-        Some(owner) if owner != session_id => Err(Error::SessionMismatch(format!(
+        Some(owner) if owner != *session_id => Err(Error::SessionMismatch(format!(
             "utterance {utterance_id} belongs to session {owner}, not {session_id}"
         ))),
         Some(_) => Ok(()),
@@ -616,7 +621,7 @@ async fn check_utterance_of_session(
 
 pub(crate) async fn current_nodes(
     conn: &impl ConnectionTrait,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<Vec<kg_node::Model>> {
     Ok(current_nodes_query(conn.get_database_backend(), session_id)
         .all(conn)
@@ -626,7 +631,7 @@ pub(crate) async fn current_nodes(
 /// The query behind [`current_nodes`]; its one value is the session id.
 pub(crate) fn current_nodes_query(
     backend: sea_orm::DbBackend,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> sea_orm::Select<kg_node::Entity> {
     kg_node::Entity::find()
         .filter(kg_node::Column::SessionId.eq(session_id))
@@ -637,7 +642,7 @@ pub(crate) fn current_nodes_query(
 
 pub(crate) async fn session_edges(
     conn: &impl ConnectionTrait,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<Vec<kg_edge::Model>> {
     Ok(session_edges_query(conn.get_database_backend(), session_id)
         .all(conn)
@@ -647,7 +652,7 @@ pub(crate) async fn session_edges(
 /// The query behind [`session_edges`]; its one value is the session id.
 pub(crate) fn session_edges_query(
     backend: sea_orm::DbBackend,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> sea_orm::Select<kg_edge::Entity> {
     kg_edge::Entity::find()
         .filter(kg_edge::Column::SessionId.eq(session_id))

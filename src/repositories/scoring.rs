@@ -1,5 +1,6 @@
 //! The scores that steered each turn.
 
+use entity::SessionId;
 use entity::scoring_history;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -65,7 +66,7 @@ impl TurnScores {
 #[serde(deny_unknown_fields)]
 pub struct NewScores {
     /// The session scored.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The turn scored (one row per turn).
     pub turn_number: i32,
     /// The scores.
@@ -79,7 +80,7 @@ impl NewScores {
         let scores = self.scores;
         scores.check()?;
         Ok(scoring_history::Model {
-            id: new_id(),
+            id: new_id().into(),
             session_id: self.session_id,
             turn_number: self.turn_number,
             coverage_score: scores.coverage_score,
@@ -122,7 +123,7 @@ impl ScoringRepository {
             .await
             .map_err(|err| {
                 err.conflict_as(|| ConflictKind::DuplicateTurn {
-                    session_id: model.session_id.clone(),
+                    session_id: model.session_id.to_string(),
                     turn_number: model.turn_number,
                 })
             })?;
@@ -134,7 +135,7 @@ impl ScoringRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn history(&self, session_id: &str) -> Result<Vec<scoring_history::Model>> {
+    pub async fn history(&self, session_id: &SessionId) -> Result<Vec<scoring_history::Model>> {
         history(self.db.connection(), session_id).await
     }
 
@@ -143,7 +144,7 @@ impl ScoringRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn latest(&self, session_id: &str) -> Result<Option<scoring_history::Model>> {
+    pub async fn latest(&self, session_id: &SessionId) -> Result<Option<scoring_history::Model>> {
         Ok(scoring_history::Entity::find()
             .filter(scoring_history::Column::SessionId.eq(session_id))
             .order_by_desc(scoring_history::Column::TurnNumber)
@@ -157,7 +158,7 @@ impl ScoringRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn last_strategies(&self, session_id: &str, n: u64) -> Result<Vec<String>> {
+    pub async fn last_strategies(&self, session_id: &SessionId, n: u64) -> Result<Vec<String>> {
         let mut newest_first: Vec<String> = scoring_history::Entity::find()
             .select_only()
             .column(scoring_history::Column::StrategySelected)
@@ -174,13 +175,13 @@ impl ScoringRepository {
 
 pub(crate) async fn history(
     conn: &impl ConnectionTrait,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<Vec<scoring_history::Model>> {
     Ok(history_query(session_id).all(conn).await?)
 }
 
 /// The query behind [`history`]; its one value is the session id.
-pub(crate) fn history_query(session_id: &str) -> sea_orm::Select<scoring_history::Entity> {
+pub(crate) fn history_query(session_id: &SessionId) -> sea_orm::Select<scoring_history::Entity> {
     scoring_history::Entity::find()
         .filter(scoring_history::Column::SessionId.eq(session_id))
         .order_by_asc(scoring_history::Column::TurnNumber)

@@ -1,6 +1,7 @@
 //! Interview sessions.
 
 use chrono::{DateTime, Utc};
+use entity::SessionId;
 use entity::session::{self, SessionStatus};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session_erasure, utterance};
 use sea_orm::sea_query::{Expr, Func, OnConflict};
@@ -29,7 +30,7 @@ use super::{by_bytes, check_fraction, check_json_object, insert_one, new_id, now
 pub struct NewSession {
     /// The id to use; a new UUIDv7 when `None`.
     #[serde(default)]
-    pub id: Option<String>,
+    pub id: Option<SessionId>,
     /// Interview methodology, e.g. `means_end_chain`.
     pub methodology: String,
     /// Id of the concept explored.
@@ -89,7 +90,7 @@ impl ErasedRows {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErasureRecord {
     /// The id the erased session had.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// When it was erased (serialised `…Z`, to the microsecond).
     #[serde(with = "entity::utc_timestamp::utc")]
     pub erased_at: DateTime<Utc>,
@@ -140,7 +141,7 @@ impl ErasureRecord {
 async fn count_of<E: EntityTrait>(
     conn: &impl ConnectionTrait,
     column: E::Column,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<i64>
 where
     E::Model: Sync,
@@ -153,7 +154,7 @@ fn session_model(new: NewSession) -> Result<session::Model> {
     check_config(&new.config)?;
     let now = now_utc();
     Ok(session::Model {
-        id: new.id.unwrap_or_else(new_id),
+        id: new.id.unwrap_or_else(|| new_id().into()),
         methodology: new.methodology,
         concept_id: new.concept_id,
         concept_name: new.concept_name,
@@ -171,16 +172,16 @@ fn check_config(config: &Json) -> Result<()> {
     check_json_object("a session's config", config)
 }
 
-fn duplicate_session(session_id: &str) -> ConflictKind {
+fn duplicate_session(session_id: &SessionId) -> ConflictKind {
     ConflictKind::DuplicateSession {
-        session_id: session_id.to_owned(),
+        session_id: session_id.to_string(),
     }
 }
 
-pub(crate) fn not_found(id: &str) -> Error {
+pub(crate) fn not_found(id: &SessionId) -> Error {
     Error::NotFound {
         entity: EntityKind::Session,
-        id: id.to_owned(),
+        id: id.to_string(),
     }
 }
 
@@ -245,7 +246,7 @@ impl SessionRepository {
     /// # Errors
     /// [`Error::NotFound`] when there is none.
     #[tracing::instrument(skip(self))]
-    pub async fn get(&self, session_id: &str) -> Result<session::Model> {
+    pub async fn get(&self, session_id: &SessionId) -> Result<session::Model> {
         session::Entity::find_by_id(session_id)
             .one(self.db.connection())
             .await?
@@ -284,7 +285,7 @@ impl SessionRepository {
     #[tracing::instrument(skip(self))]
     pub async fn update_status(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         status: SessionStatus,
     ) -> Result<session::Model> {
         let txn = self.db.begin_write().await?;
@@ -317,7 +318,7 @@ impl SessionRepository {
     #[tracing::instrument(skip(self))]
     pub async fn update_metrics(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         turn_count: i32,
         coverage_score: f64,
     ) -> Result<session::Model> {
@@ -339,7 +340,7 @@ impl SessionRepository {
     /// # Errors
     /// [`Error::NotFound`] when there is no such session.
     #[tracing::instrument(skip(self))]
-    pub async fn config(&self, session_id: &str) -> Result<Json> {
+    pub async fn config(&self, session_id: &SessionId) -> Result<Json> {
         let config: Option<Json> = session::Entity::find_by_id(session_id)
             .select_only()
             .column(session::Column::Config)
@@ -355,7 +356,11 @@ impl SessionRepository {
     /// [`Error::NotFound`] when there is no such session;
     /// [`Error::InvalidInput`] when `config` is not a JSON object.
     #[tracing::instrument(skip(self, config))]
-    pub async fn replace_config(&self, session_id: &str, config: Json) -> Result<session::Model> {
+    pub async fn replace_config(
+        &self,
+        session_id: &SessionId,
+        config: Json,
+    ) -> Result<session::Model> {
         check_config(&config)?;
         self.update_columns(session_id, move |active| active.config = Set(config))
             .await
@@ -390,7 +395,7 @@ impl SessionRepository {
     /// recorded), or the classified database error of the transaction
     /// (nothing was deleted).
     #[tracing::instrument(skip(self))]
-    pub async fn delete(&self, session_id: &str) -> Result<ErasureRecord> {
+    pub async fn delete(&self, session_id: &SessionId) -> Result<ErasureRecord> {
         let erased_at = now_utc();
         let txn = self.db.begin_write().await?;
         // Locks the session (PostgreSQL: FOR UPDATE), so that no row of it
@@ -509,14 +514,14 @@ impl SessionRepository {
     /// [`Error::NotFound`] ([`EntityKind::Erasure`]) when no session of
     /// that id was erased.
     #[tracing::instrument(skip(self))]
-    pub async fn erasure(&self, session_id: &str) -> Result<ErasureRecord> {
+    pub async fn erasure(&self, session_id: &SessionId) -> Result<ErasureRecord> {
         session_erasure::Entity::find_by_id(session_id)
             .one(self.db.connection())
             .await?
             .map(|model| ErasureRecord::from_model(model, self.db.backend()))
             .ok_or_else(|| Error::NotFound {
                 entity: EntityKind::Erasure,
-                id: session_id.to_owned(),
+                id: session_id.to_string(),
             })
     }
 
@@ -545,7 +550,7 @@ impl SessionRepository {
     /// later write already set it later), in one write.
     async fn update_columns(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         change: impl FnOnce(&mut session::ActiveModel),
     ) -> Result<session::Model> {
         let mut active = session::ActiveModel {

@@ -3,6 +3,7 @@
 
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
+use entity::{EdgeId, ElementId, NodeId, ScoringId, SessionId, UtteranceId};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, prelude::Json};
@@ -47,7 +48,7 @@ pub enum NodeRef {
     /// The turn's `nodes[i]`.
     New(usize),
     /// An existing node of the same session.
-    Existing(String),
+    Existing(NodeId),
 }
 
 /// A node the turn extracted. Its provenance is the turn's user utterance.
@@ -102,7 +103,7 @@ pub struct TurnEdge {
 #[serde(deny_unknown_fields)]
 pub struct TurnRecord {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The turn, counted from 1. The session's turn count becomes the
     /// highest turn recorded: turns may arrive out of order (concurrent
     /// requests), and the count never goes down.
@@ -120,7 +121,7 @@ pub struct TurnRecord {
     /// Concept elements this turn covers (element id, covering node); an
     /// element covered before keeps its first node.
     #[serde(default)]
-    pub covered_elements: Vec<(String, NodeRef)>,
+    pub covered_elements: Vec<(ElementId, NodeRef)>,
     /// The session's coverage after the turn, in [0, 1]; kept unless no
     /// later turn was recorded already.
     pub coverage_score: f64,
@@ -133,17 +134,17 @@ pub struct TurnRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordedTurn {
     /// The user utterance.
-    pub user_utterance_id: String,
+    pub user_utterance_id: UtteranceId,
     /// The system utterance, if there was one.
-    pub system_utterance_id: Option<String>,
+    pub system_utterance_id: Option<UtteranceId>,
     /// The nodes, in the order of [`TurnRecord::nodes`].
-    pub node_ids: Vec<String>,
+    pub node_ids: Vec<NodeId>,
     /// The edges, in the order of [`TurnRecord::edges`].
-    pub edge_ids: Vec<String>,
+    pub edge_ids: Vec<EdgeId>,
     /// The scoring row.
-    pub scores_id: String,
+    pub scores_id: ScoringId,
     /// The element ids this turn covered for the first time.
-    pub newly_covered: Vec<String>,
+    pub newly_covered: Vec<ElementId>,
 }
 
 /// What planning the next question reads: one consistent snapshot.
@@ -215,7 +216,7 @@ impl TurnRepository {
         if !plan.existing_nodes.is_empty() {
             // Nodes never change session, and one deleted in between makes
             // an edge's foreign key fail: checking ahead is safe.
-            let ids: Vec<&str> = plan.existing_nodes.iter().map(String::as_str).collect();
+            let ids: Vec<&NodeId> = plan.existing_nodes.iter().collect();
             check_nodes_of_session(self.db.connection(), &ids, &plan.session_id).await?;
         }
         let covered_at = now_utc();
@@ -330,7 +331,11 @@ impl TurnRepository {
     /// # Errors
     /// [`Error::NotFound`] when the session does not exist.
     #[tracing::instrument(skip(self))]
-    pub async fn context(&self, session_id: &str, recent_utterances: u64) -> Result<TurnContext> {
+    pub async fn context(
+        &self,
+        session_id: &SessionId,
+        recent_utterances: u64,
+    ) -> Result<TurnContext> {
         #[cfg(feature = "sqlite")]
         if let Some(readers) = self.db.direct_readers() {
             let id = session_id.to_owned();
@@ -362,7 +367,7 @@ impl TurnRepository {
 /// turn's), and `updated_at` never goes backwards.
 fn session_progress(
     backend: DbBackend,
-    session_id: &str,
+    session_id: &SessionId,
     turn_number: i32,
     coverage_score: f64,
     now: chrono::NaiveDateTime,
@@ -393,15 +398,15 @@ fn session_progress(
 
 /// A turn turned into rows, checked before anything is written.
 struct TurnPlan {
-    session_id: String,
+    session_id: SessionId,
     turn_number: i32,
     coverage_score: f64,
     utterances: Vec<utterance::Model>,
     nodes: Vec<kg_node::Model>,
     edges: Vec<kg_edge::Model>,
     scores: scoring_history::Model,
-    covers: Vec<(String, String)>,
-    existing_nodes: Vec<String>,
+    covers: Vec<(ElementId, NodeId)>,
+    existing_nodes: Vec<NodeId>,
 }
 
 /// Which covered elements the turn covered first, from the rows the cover
@@ -410,10 +415,10 @@ fn newly_covered(
     plan: &TurnPlan,
     rows: &[crate::database::WrittenRow],
     covered_at: chrono::NaiveDateTime,
-) -> Vec<String> {
+) -> Vec<ElementId> {
     let mut newly = Vec::new();
     for row in rows {
-        let element = row.text("element_id");
+        let element = row.text("element_id").map(ElementId::from);
         let at = row.timestamp("covered_at");
         let by = row.text("covered_by_node_id");
         let Some(element) = element else { continue };
@@ -460,7 +465,7 @@ impl TurnPlan {
 
     fn recorded(&self) -> ConflictKind {
         ConflictKind::DuplicateTurn {
-            session_id: self.session_id.clone(),
+            session_id: self.session_id.to_string(),
             turn_number: self.turn_number,
         }
     }
@@ -479,7 +484,7 @@ impl TurnPlan {
 
     fn duplicate_utterance(&self, speaker: Speaker) -> ConflictKind {
         ConflictKind::DuplicateUtterance {
-            session_id: self.session_id.clone(),
+            session_id: self.session_id.to_string(),
             turn_number: self.turn_number,
             speaker: sea_orm::ActiveEnum::to_value(&speaker),
         }
@@ -595,7 +600,7 @@ impl TurnPlan {
         conn: &impl sea_orm::ConnectionTrait,
     ) -> Result<Option<ConflictKind>> {
         let sources = self.edges.iter().map(|e| e.source_node_id.as_str());
-        let existing: Vec<(String, String, EdgeType)> = kg_edge::Entity::find()
+        let existing: Vec<(NodeId, NodeId, EdgeType)> = kg_edge::Entity::find()
             .select_only()
             .column(kg_edge::Column::SourceNodeId)
             .column(kg_edge::Column::TargetNodeId)
@@ -605,8 +610,8 @@ impl TurnPlan {
             .all(conn)
             .await?;
         for (i, edge) in self.edges.iter().enumerate() {
-            let same = |s: &str, t: &str, kind: EdgeType| {
-                s == edge.source_node_id && t == edge.target_node_id && kind == edge.edge_type
+            let same = |s: &NodeId, t: &NodeId, kind: EdgeType| {
+                *s == edge.source_node_id && *t == edge.target_node_id && kind == edge.edge_type
             };
             if self.edges[..i]
                 .iter()
@@ -716,9 +721,9 @@ impl TurnPlan {
             "scores_written AS ({})",
             unnest_insert(std::slice::from_ref(&self.scores), v)?
         ));
-        let mut covers: Vec<(&str, &str)> = Vec::new();
+        let mut covers: Vec<(&ElementId, &NodeId)> = Vec::new();
         for (element, node) in &self.covers {
-            if !covers.iter().any(|(e, _)| e == element) {
+            if !covers.iter().any(|(e, _)| *e == element) {
                 covers.push((element, node));
             }
         }
@@ -736,14 +741,14 @@ impl TurnPlan {
                 v,
                 covers
                     .iter()
-                    .map(|(e, _)| (*e).to_owned())
+                    .map(|(e, _)| e.to_string())
                     .collect::<Vec<String>>(),
             );
             let nodes = bind(
                 v,
                 covers
                     .iter()
-                    .map(|(_, n)| (*n).to_owned())
+                    .map(|(_, n)| n.to_string())
                     .collect::<Vec<String>>(),
             );
             // The guard inserts a row with a NULL label (refused: NOT
@@ -811,7 +816,7 @@ impl TurnPlan {
             .collect::<Result<Vec<_>>>()?;
 
         let mut existing_nodes = Vec::new();
-        let mut resolve = |node: NodeRef| -> Result<String> {
+        let mut resolve = |node: NodeRef| -> Result<NodeId> {
             match node {
                 NodeRef::New(i) => nodes.get(i).map(|n| n.id.clone()).ok_or_else(|| {
                     Error::InvalidInput(format!(

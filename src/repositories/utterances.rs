@@ -1,5 +1,6 @@
 //! The transcript: one utterance per speaker per turn.
 
+use entity::SessionId;
 use entity::utterance::{self, Speaker};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -17,7 +18,7 @@ use super::{by_bytes, insert_one, new_id, now_utc};
 #[serde(deny_unknown_fields)]
 pub struct NewUtterance {
     /// The session it belongs to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The turn, counted from 1.
     pub turn_number: i32,
     /// Who spoke.
@@ -33,7 +34,7 @@ impl NewUtterance {
     /// The row this utterance becomes, with a new id.
     pub(crate) fn into_model(self) -> utterance::Model {
         utterance::Model {
-            id: new_id(),
+            id: new_id().into(),
             session_id: self.session_id,
             turn_number: self.turn_number,
             speaker: self.speaker,
@@ -72,7 +73,7 @@ impl UtteranceRepository {
             .await
             .map_err(|err| {
                 err.conflict_as(|| ConflictKind::DuplicateUtterance {
-                    session_id: model.session_id.clone(),
+                    session_id: model.session_id.to_string(),
                     turn_number: model.turn_number,
                     speaker: sea_orm::ActiveEnum::to_value(&model.speaker),
                 })
@@ -86,7 +87,7 @@ impl UtteranceRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn last(&self, session_id: &str, n: u64) -> Result<Vec<utterance::Model>> {
+    pub async fn last(&self, session_id: &SessionId, n: u64) -> Result<Vec<utterance::Model>> {
         last_utterances(self.db.connection(), session_id, n).await
     }
 
@@ -97,7 +98,7 @@ impl UtteranceRepository {
     #[tracing::instrument(skip(self))]
     pub async fn of_turn(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         turn_number: i32,
     ) -> Result<Vec<utterance::Model>> {
         Ok(in_order(
@@ -115,7 +116,7 @@ impl UtteranceRepository {
     /// # Errors
     /// The classified database error.
     #[tracing::instrument(skip(self))]
-    pub async fn transcript(&self, session_id: &str) -> Result<Vec<utterance::Model>> {
+    pub async fn transcript(&self, session_id: &SessionId) -> Result<Vec<utterance::Model>> {
         Ok(in_order(
             utterance::Entity::find().filter(utterance::Column::SessionId.eq(session_id)),
             self.db.backend().into(),
@@ -148,7 +149,7 @@ fn in_order(
 
 pub(crate) async fn last_utterances(
     conn: &impl ConnectionTrait,
-    session_id: &str,
+    session_id: &SessionId,
     n: u64,
 ) -> Result<Vec<utterance::Model>> {
     let mut newest_first = last_utterances_query(conn.get_database_backend(), session_id, n)
@@ -162,7 +163,7 @@ pub(crate) async fn last_utterances(
 /// session id and the limit.
 pub(crate) fn last_utterances_query(
     backend: sea_orm::DbBackend,
-    session_id: &str,
+    session_id: &SessionId,
     n: u64,
 ) -> sea_orm::Select<utterance::Entity> {
     utterance::Entity::find()

@@ -145,7 +145,7 @@ async fn timestamps_from_the_default_this_module_and_the_python_system_sort_toge
         .await
         .expect("read in order")
         .into_iter()
-        .map(|s| s.id)
+        .map(|s| s.id.into_string())
         .collect();
     assert_eq!(
         ordered,
@@ -262,7 +262,11 @@ async fn string_lists_written_as_python_json_text_read_back_typed(db: &Database)
     .await
     .expect("rows as the Python module wrote them");
     let repos = interview_persistence::repositories::Repositories::new(db);
-    let transcript = repos.utterances.transcript("py").await.expect("transcript");
+    let transcript = repos
+        .utterances
+        .transcript(&"py".into())
+        .await
+        .expect("transcript");
     let markers: Vec<Option<entity::StringList>> = transcript
         .into_iter()
         .map(|u| u.discourse_markers)
@@ -275,23 +279,23 @@ async fn string_lists_written_as_python_json_text_read_back_typed(db: &Database)
             None
         ]
     );
-    let creamy = repos.graph.node("n-1").await.expect("node");
+    let creamy = repos.graph.node(&"n-1".into()).await.expect("node");
     assert_eq!(creamy.source_utterance_ids, ["u-1", "u-3"].into());
     assert!(
         repos
             .graph
-            .node("n-2")
+            .node(&"n-2".into())
             .await
             .expect("node")
             .source_utterance_ids
             .is_empty()
     );
-    let edges = repos.graph.edges("py").await.expect("edges");
+    let edges = repos.graph.edges(&"py".into()).await.expect("edges");
     assert_eq!(edges[0].source_utterance_ids, ["u-1"].into());
     // And they keep working: provenance added to a Python row stays a list.
     let node = repos
         .graph
-        .add_node_provenance("n-2", "u-2")
+        .add_node_provenance(&"n-2".into(), &"u-2".into())
         .await
         .expect("provenance");
     assert_eq!(node.source_utterance_ids, ["u-2"].into());

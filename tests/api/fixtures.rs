@@ -2,6 +2,7 @@
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
+use interview_persistence::entity::{NodeId, SessionId};
 use std::path::{Path, PathBuf};
 
 use interview_persistence::repositories::Repositories;
@@ -28,7 +29,7 @@ pub fn id(prefix: &str) -> String {
 pub fn session_model(id: &str) -> session::Model {
     let now = now();
     session::Model {
-        id: id.to_owned(),
+        id: id.into(),
         methodology: "means_end_chain".into(),
         concept_id: "oat-milk".into(),
         concept_name: "Oat milk latte".into(),
@@ -55,9 +56,9 @@ pub async fn insert_session(db: &Database) -> session::Model {
 }
 
 /// A user utterance of `session_id` at `turn`.
-pub fn utterance_model(session_id: &str, turn: i32) -> utterance::Model {
+pub fn utterance_model(session_id: &SessionId, turn: i32) -> utterance::Model {
     utterance::Model {
-        id: id("utterance"),
+        id: id("utterance").into(),
         session_id: session_id.to_owned(),
         turn_number: turn,
         speaker: utterance::Speaker::User,
@@ -68,9 +69,9 @@ pub fn utterance_model(session_id: &str, turn: i32) -> utterance::Model {
 }
 
 /// A current node of `session_id`.
-pub fn node_model(session_id: &str, label: &str) -> kg_node::Model {
+pub fn node_model(session_id: &SessionId, label: &str) -> kg_node::Model {
     kg_node::Model {
-        id: id("node"),
+        id: id("node").into(),
         session_id: session_id.to_owned(),
         label: label.to_owned(),
         node_type: "attribute".into(),
@@ -83,9 +84,9 @@ pub fn node_model(session_id: &str, label: &str) -> kg_node::Model {
 }
 
 /// A `leads_to` edge.
-pub fn edge_model(session_id: &str, source: &str, target: &str) -> kg_edge::Model {
+pub fn edge_model(session_id: &SessionId, source: &NodeId, target: &NodeId) -> kg_edge::Model {
     kg_edge::Model {
-        id: id("edge"),
+        id: id("edge").into(),
         session_id: session_id.to_owned(),
         source_node_id: source.to_owned(),
         target_node_id: target.to_owned(),
@@ -98,9 +99,9 @@ pub fn edge_model(session_id: &str, source: &str, target: &str) -> kg_edge::Mode
 }
 
 /// The scores of `turn`.
-pub fn score_model(session_id: &str, turn: i32) -> scoring_history::Model {
+pub fn score_model(session_id: &SessionId, turn: i32) -> scoring_history::Model {
     scoring_history::Model {
-        id: id("score"),
+        id: id("score").into(),
         session_id: session_id.to_owned(),
         turn_number: turn,
         coverage_score: 0.01,
@@ -116,11 +117,11 @@ pub fn score_model(session_id: &str, turn: i32) -> scoring_history::Model {
 }
 
 /// An uncovered element.
-pub fn element_model(session_id: &str, element_id: &str) -> concept_element::Model {
+pub fn element_model(session_id: &SessionId, element_id: &str) -> concept_element::Model {
     concept_element::Model {
         id: id("element"),
         session_id: session_id.to_owned(),
-        element_id: element_id.to_owned(),
+        element_id: element_id.to_owned().into(),
         label: format!("Element {element_id}"),
         element_type: "attribute".into(),
         priority: concept_element::Priority::High,
@@ -184,7 +185,9 @@ pub async fn query_one<T: sea_orm::TryGetable>(db: &Database, sql: &str) -> T {
 pub use interview_persistence::migration::INTERVIEW_TABLES as TABLES;
 
 /// A session with one element, `e0`.
-pub async fn start(repos: &interview_persistence::repositories::Repositories) -> String {
+pub async fn start(
+    repos: &interview_persistence::repositories::Repositories,
+) -> interview_persistence::entity::SessionId {
     repos
         .sessions
         .create_with_elements(
@@ -413,11 +416,14 @@ pub async fn populate(db: &Database, turns: i32) -> Vec<String> {
             .replace_node(&node.id, NewNode::new(&session.id, "n1_0", "attribute"))
             .await
             .expect("replace a node");
-        ids.push(session.id);
+        ids.push(session.id.to_string());
     }
     repos
         .sessions
-        .update_status(&ids[2], entity::session::SessionStatus::Abandoned)
+        .update_status(
+            &ids[2].as_str().into(),
+            entity::session::SessionStatus::Abandoned,
+        )
         .await
         .expect("abandon");
     ids
@@ -426,7 +432,7 @@ pub async fn populate(db: &Database, turns: i32) -> Vec<String> {
 /// The session's `turn_count` as the repository reads it.
 pub async fn turn_count(
     repos: &interview_persistence::repositories::Repositories,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> i32 {
     repos
         .sessions

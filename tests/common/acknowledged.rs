@@ -6,6 +6,7 @@
 //! row, four nodes and three edges each, every node and edge marked with
 //! its turn in `properties.turn`.
 
+use interview_persistence::entity::SessionId;
 use std::collections::BTreeMap;
 
 use interview_persistence::Database;
@@ -21,10 +22,10 @@ pub type Failure = Box<dyn std::error::Error>;
 ///
 /// # Errors
 /// The repository's error.
-pub async fn create_session(repos: &Repositories, session_id: &str) -> Result<(), Failure> {
+pub async fn create_session(repos: &Repositories, session_id: &SessionId) -> Result<(), Failure> {
     let elements = (0..10)
         .map(|k| NewConceptElement {
-            element_id: format!("e{k}"),
+            element_id: format!("e{k}").into(),
             label: format!("Element {k}"),
             element_type: "attribute".into(),
             priority: entity::concept_element::Priority::Medium,
@@ -67,7 +68,7 @@ pub async fn integrity(db: &Database) -> Result<String, Failure> {
 /// What is missing or partial, in words.
 pub async fn verify_session(
     db: &Database,
-    session_id: &str,
+    session_id: &SessionId,
     acknowledged: &[i32],
 ) -> Result<(), Failure> {
     let TurnRows {
@@ -136,7 +137,7 @@ pub struct TurnRows {
 ///
 /// # Errors
 /// The query's error.
-pub async fn turn_rows(db: &Database, session_id: &str) -> Result<TurnRows, Failure> {
+pub async fn turn_rows(db: &Database, session_id: &SessionId) -> Result<TurnRows, Failure> {
     let conn = db.connection();
     let backend = conn.get_database_backend();
     let marked_turn = match backend {

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each includer uses some of them
 
+use interview_persistence::entity::SessionId;
 use interview_persistence::entity::kg_edge::EdgeType;
 use interview_persistence::repositories::{
     NodeRef, TurnEdge, TurnNode, TurnRecord, TurnScores, TurnUtterance,
@@ -33,9 +34,9 @@ pub fn coverage(t: i32) -> f64 {
 /// (`n{t}_{k}`, one of each [`NODE_TYPES`], properties `{"turn": t}`)
 /// chained by three `leads_to` edges, the turn's scores, a cover of
 /// element `e{t mod 10}` by the first node, and the next question.
-pub fn benchmark_turn(session_id: &str, t: i32) -> TurnRecord {
+pub fn benchmark_turn(session_id: &SessionId, t: i32) -> TurnRecord {
     TurnRecord {
-        session_id: session_id.to_owned(),
+        session_id: session_id.clone(),
         turn_number: t,
         user_utterance: TurnUtterance {
             text: ANSWER.into(),
@@ -70,7 +71,7 @@ pub fn benchmark_turn(session_id: &str, t: i32) -> TurnRecord {
             strategy_reasoning: Some("the answer named a consequence worth laddering".into()),
             scorer_details: json!({"depth": {"chain": 3}, "novelty": {"new_nodes": 4}}),
         },
-        covered_elements: vec![(format!("e{}", t % 10), NodeRef::New(0))],
+        covered_elements: vec![(format!("e{}", t % 10).into(), NodeRef::New(0))],
         coverage_score: coverage(t),
         system_utterance: Some(TurnUtterance {
             text: "And why does feeling calmer in the morning matter to you?".into(),
@@ -80,7 +81,7 @@ pub fn benchmark_turn(session_id: &str, t: i32) -> TurnRecord {
 }
 
 /// [`benchmark_turn`] covering `e0`, for sessions that have that element.
-pub fn chain_turn(session_id: &str, t: i32) -> TurnRecord {
+pub fn chain_turn(session_id: &SessionId, t: i32) -> TurnRecord {
     TurnRecord {
         covered_elements: vec![("e0".into(), NodeRef::New(0))],
         ..benchmark_turn(session_id, t)
@@ -90,7 +91,7 @@ pub fn chain_turn(session_id: &str, t: i32) -> TurnRecord {
 /// Turn `t` with one `attribute` node per label, chained by `leads_to`
 /// edges, covering `e0` by the first node when there is one; coverage
 /// t/10.
-pub fn labeled_turn(session_id: &str, t: i32, labels: &[&str]) -> TurnRecord {
+pub fn labeled_turn(session_id: &SessionId, t: i32, labels: &[&str]) -> TurnRecord {
     TurnRecord {
         session_id: session_id.into(),
         turn_number: t,

@@ -225,7 +225,7 @@ fn from_julian_day(day: f64) -> Option<NaiveDateTime> {
 /// A session row, columns in the entity's order.
 pub(crate) fn session<C: Cells + ?Sized>(row: &C) -> Result<session::Model, DbErr> {
     Ok(session::Model {
-        id: text(row, 0, "id")?,
+        id: text(row, 0, "id")?.into(),
         methodology: text(row, 1, "methodology")?,
         concept_id: text(row, 2, "concept_id")?,
         concept_name: text(row, 3, "concept_name")?,
@@ -242,8 +242,8 @@ pub(crate) fn session<C: Cells + ?Sized>(row: &C) -> Result<session::Model, DbEr
 /// A node row, columns in the entity's order.
 pub(crate) fn node<C: Cells + ?Sized>(row: &C) -> Result<kg_node::Model, DbErr> {
     Ok(kg_node::Model {
-        id: text(row, 0, "id")?,
-        session_id: text(row, 1, "session_id")?,
+        id: text(row, 0, "id")?.into(),
+        session_id: text(row, 1, "session_id")?.into(),
         label: text(row, 2, "label")?,
         node_type: text(row, 3, "node_type")?,
         confidence: float(row, 4, "confidence")?,
@@ -253,17 +253,17 @@ pub(crate) fn node<C: Cells + ?Sized>(row: &C) -> Result<kg_node::Model, DbErr> 
             "source_utterance_ids",
         )?,
         recorded_at: timestamp(row, 7, "recorded_at")?,
-        superseded_by: optional_text(row, 8, "superseded_by")?,
+        superseded_by: optional_text(row, 8, "superseded_by")?.map(Into::into),
     })
 }
 
 /// An edge row, columns in the entity's order.
 pub(crate) fn edge<C: Cells + ?Sized>(row: &C) -> Result<kg_edge::Model, DbErr> {
     Ok(kg_edge::Model {
-        id: text(row, 0, "id")?,
-        session_id: text(row, 1, "session_id")?,
-        source_node_id: text(row, 2, "source_node_id")?,
-        target_node_id: text(row, 3, "target_node_id")?,
+        id: text(row, 0, "id")?.into(),
+        session_id: text(row, 1, "session_id")?.into(),
+        source_node_id: text(row, 2, "source_node_id")?.into(),
+        target_node_id: text(row, 3, "target_node_id")?.into(),
         edge_type: enumerated(row, 4, "edge_type")?,
         confidence: float(row, 5, "confidence")?,
         properties: json(row, 6, "properties")?,
@@ -278,8 +278,8 @@ pub(crate) fn edge<C: Cells + ?Sized>(row: &C) -> Result<kg_edge::Model, DbErr> 
 /// An utterance row, columns in the entity's order.
 pub(crate) fn utterance<C: Cells + ?Sized>(row: &C) -> Result<utterance::Model, DbErr> {
     Ok(utterance::Model {
-        id: text(row, 0, "id")?,
-        session_id: text(row, 1, "session_id")?,
+        id: text(row, 0, "id")?.into(),
+        session_id: text(row, 1, "session_id")?.into(),
         turn_number: int32(row, 2, "turn_number")?,
         speaker: enumerated(row, 3, "speaker")?,
         text: text(row, 4, "text")?,
@@ -291,8 +291,8 @@ pub(crate) fn utterance<C: Cells + ?Sized>(row: &C) -> Result<utterance::Model, 
 /// A scoring row, columns in the entity's order.
 pub(crate) fn scores<C: Cells + ?Sized>(row: &C) -> Result<scoring_history::Model, DbErr> {
     Ok(scoring_history::Model {
-        id: text(row, 0, "id")?,
-        session_id: text(row, 1, "session_id")?,
+        id: text(row, 0, "id")?.into(),
+        session_id: text(row, 1, "session_id")?.into(),
         turn_number: int32(row, 2, "turn_number")?,
         coverage_score: float(row, 3, "coverage_score")?,
         depth_score: float(row, 4, "depth_score")?,

@@ -176,9 +176,13 @@ async fn a_failed_context_read_keeps_its_sqlite_code() {
         .await
         .expect("connect without init");
     let repos = Repositories::new(&db);
-    let via_seaorm = repos.sessions.get("s").await.expect_err("no table");
+    let via_seaorm = repos.sessions.get(&"s".into()).await.expect_err("no table");
     assert_eq!(via_seaorm.sqlite_code(), Some(1), "{via_seaorm:?}");
-    let via_direct = repos.turns.context("s", 10).await.expect_err("no table");
+    let via_direct = repos
+        .turns
+        .context(&"s".into(), 10)
+        .await
+        .expect_err("no table");
     assert_eq!(via_direct.sqlite_code(), Some(1), "{via_direct:?}");
 }
 

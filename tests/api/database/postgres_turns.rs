@@ -3,6 +3,7 @@
 //! never appear in the SQL text, cancellation, the pool's limit, conflicts
 //! named from the violated index, timeouts, and other writes.
 
+use interview_persistence::entity::SessionId;
 use std::time::Duration;
 
 use interview_persistence::entity::kg_edge::EdgeType;
@@ -27,7 +28,7 @@ fn hostile_text() -> String {
     s
 }
 
-fn turn(session_id: &str, t: i32, text: &str, floats: [f64; 4]) -> TurnRecord {
+fn turn(session_id: &SessionId, t: i32, text: &str, floats: [f64; 4]) -> TurnRecord {
     TurnRecord {
         session_id: session_id.to_owned(),
         turn_number: t,

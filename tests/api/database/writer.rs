@@ -2,6 +2,7 @@
 //! write call at once, group commit, busy and full databases, and no write
 //! around the writer.
 
+use interview_persistence::entity::SessionId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,7 +37,7 @@ on_both_backends!(
 /// turn of `session_id` has to wait.
 async fn block_the_session(
     db: &Database,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> interview_persistence::WriteTransaction {
     let txn = db.begin_write().await.expect("the writer");
     txn.execute_raw(Statement::from_sql_and_values(
@@ -123,7 +124,10 @@ async fn a_turn_cancelled_while_it_waits_lands_whole_or_not_at_all(db: &Database
 /// server runs a statement it was sent to its end whether or not the
 /// client still waits: the turn given up on while it waited for a lock
 /// lands whole or not at all, and its retry says which.
-async fn a_turn_given_up_on_the_server_lands_whole_or_not_at_all(db: &Database, session_id: &str) {
+async fn a_turn_given_up_on_the_server_lands_whole_or_not_at_all(
+    db: &Database,
+    session_id: &SessionId,
+) {
     let repos = Repositories::new(db);
     // The server finishes the statement once the lock is free.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -290,7 +294,7 @@ async fn write_everything(
             .expect("supersede_node");
         repos
             .concept_elements
-            .mark_covered(&id, "e1", &b.id)
+            .mark_covered(&id, &"e1".into(), &b.id)
             .await
             .expect("mark_covered");
         repos
@@ -303,7 +307,7 @@ async fn write_everything(
         let shared = repos
             .utterances
             .save(NewUtterance {
-                session_id: hub_session.clone(),
+                session_id: hub_session.clone().into(),
                 turn_number: i32::try_from(task).expect("small") * 100 + round,
                 speaker: Speaker::User,
                 text: "shared".into(),
@@ -313,7 +317,7 @@ async fn write_everything(
             .expect("a shared utterance");
         repos
             .graph
-            .add_node_provenance(&hub_node, &shared.id)
+            .add_node_provenance(&hub_node.as_str().into(), &shared.id)
             .await
             .expect("shared add_node_provenance");
         let txn = db.begin_write().await.expect("begin_write");
@@ -376,8 +380,8 @@ async fn every_write_call_at_once_loses_nothing_and_meets_no_busy_error(db: &Dat
             repos.clone(),
             db.clone(),
             task,
-            hub_node.clone(),
-            hub_session.clone(),
+            hub_node.to_string(),
+            hub_session.to_string(),
         ));
     }
     while let Some(done) = tasks.join_next().await {
@@ -463,8 +467,9 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
     let deadline = Instant::now() + Duration::from_secs(3);
 
     let mut writers = tokio::task::JoinSet::new();
-    for session_id in sessions.iter().cloned() {
+    for session_id in sessions.iter() {
         let (repos, stop) = (Arc::clone(&repos), Arc::clone(&stop));
+        let session_id = session_id.clone();
         writers.spawn(async move {
             let mut t = 0;
             while !stop.load(Ordering::Relaxed) && t < 400 {
@@ -474,7 +479,7 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
                     .await?;
                 t += 1;
             }
-            Ok::<(String, i32), Error>((session_id, t))
+            Ok::<(String, i32), Error>((session_id.to_string(), t))
         });
     }
     let mut readers = tokio::task::JoinSet::new();
@@ -512,13 +517,13 @@ async fn writers_and_readers_at_once_see_whole_turns_and_no_busy_error() {
             .expect("writer ran")
             .expect("no write failed (busy or otherwise)");
         assert_eq!(
-            crate::fixtures::turn_count(&repos, &session_id).await,
+            crate::fixtures::turn_count(&repos, &session_id.as_str().into()).await,
             turns
         );
         assert_eq!(
             repos
                 .scoring
-                .history(&session_id)
+                .history(&session_id.as_str().into())
                 .await
                 .expect("history")
                 .len(),

@@ -34,12 +34,14 @@ async fn a_backup_taken_while_turns_are_written_holds_every_turn_acknowledged_be
         let (repos, acknowledged, stop) = (repos.clone(), acknowledged.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let session = interview_persistence::repositories::new_id();
-            create_session(&repos, &session).await.expect("a session");
+            create_session(&repos, &session.as_str().into())
+                .await
+                .expect("a session");
             let mut turn = 1;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 repos
                     .turns
-                    .record_turn(benchmark_turn(&session, turn))
+                    .record_turn(benchmark_turn(&session.as_str().into(), turn))
                     .await
                     .expect("a turn");
                 acknowledged
@@ -89,7 +91,7 @@ async fn a_backup_taken_while_turns_are_written_holds_every_turn_acknowledged_be
     .await;
     assert!(health.is_healthy(), "{health:?}");
     for (session, turns) in &before {
-        verify_session(&copy, session, turns)
+        verify_session(&copy, &session.into(), turns)
             .await
             .unwrap_or_else(|e| panic!("the backup: {e}"));
     }

@@ -31,7 +31,7 @@ pub async fn hostile_study(db: &Database) -> String {
     // An erasure record travels with the study.
     Repositories::new(db)
         .sessions
-        .delete(&sessions[1])
+        .delete(&sessions[1].as_str().into())
         .await
         .expect("erase a session");
 
@@ -62,7 +62,7 @@ pub async fn hostile_study(db: &Database) -> String {
         utterance::Model {
             text,
             discourse_markers: markers,
-            ..utterance_model(&id, turn)
+            ..utterance_model(&id.as_str().into(), turn)
         }
         .into_active_model()
         .insert(&*txn)
@@ -73,8 +73,8 @@ pub async fn hostile_study(db: &Database) -> String {
     // `zz` is superseded by `aa`, which sorts (and so is read) first; `mm`
     // by `zz2`, which sorts after it.
     let node = |suffix: &str, label: &str| kg_node::Model {
-        id: format!("node-{suffix}"),
-        ..node_model(&id, label)
+        id: format!("node-{suffix}").into(),
+        ..node_model(&id.as_str().into(), label)
     };
     let nodes = [
         kg_node::Model {
@@ -110,13 +110,13 @@ pub async fn hostile_study(db: &Database) -> String {
         properties: None,
         edge_type: kg_edge::EdgeType::Revises,
         confidence: 1.0 / 3.0,
-        ..edge_model(&id, "node-zz", "node-aa")
+        ..edge_model(&id.as_str().into(), &"node-zz".into(), &"node-aa".into())
     }
     .into_active_model()
     .insert(&*txn)
     .await
     .expect("an edge");
-    edge_model(&id, "node-mm", "node-zz2")
+    edge_model(&id.as_str().into(), &"node-mm".into(), &"node-zz2".into())
         .into_active_model()
         .insert(&*txn)
         .await
@@ -128,13 +128,13 @@ pub async fn hostile_study(db: &Database) -> String {
         strategy_reasoning: None,
         scorer_details: None,
         strategy_selected: HOSTILE.into(),
-        ..score_model(&id, 1)
+        ..score_model(&id.as_str().into(), 1)
     }
     .into_active_model()
     .insert(&*txn)
     .await
     .expect("scores");
-    score_model(&id, 2)
+    score_model(&id.as_str().into(), 2)
         .into_active_model()
         .insert(&*txn)
         .await
@@ -146,13 +146,13 @@ pub async fn hostile_study(db: &Database) -> String {
         covered_by_node_id: Some("node-aa".into()),
         label: HOSTILE.into(),
         priority: concept_element::Priority::Low,
-        ..element_model(&id, "e-covered")
+        ..element_model(&id.as_str().into(), "e-covered")
     }
     .into_active_model()
     .insert(&*txn)
     .await
     .expect("a covered element");
-    element_model(&id, "e-open")
+    element_model(&id.as_str().into(), "e-open")
         .into_active_model()
         .insert(&*txn)
         .await

@@ -56,7 +56,7 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
     assert!(matches!(
         repos
             .concept_elements
-            .seed("nope", vec![element("e0", Priority::Low)])
+            .seed(&"nope".into(), vec![element("e0", Priority::Low)])
             .await,
         Err(Error::InvalidReference(_))
     ));
@@ -78,7 +78,7 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
         .expect("node");
     let covered = repos
         .concept_elements
-        .mark_covered(&session.id, "e0", &first.id)
+        .mark_covered(&session.id, &"e0".into(), &first.id)
         .await
         .expect("cover");
     assert!(covered.is_covered);
@@ -89,7 +89,7 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
     let covered_at = covered.covered_at.expect("a time");
     let again = repos
         .concept_elements
-        .mark_covered(&session.id, "e0", &second.id)
+        .mark_covered(&session.id, &"e0".into(), &second.id)
         .await
         .expect("cover again");
     assert_eq!(
@@ -101,27 +101,27 @@ async fn elements_are_seeded_covered_once_and_summarised(db: &Database) {
     assert!(matches!(
         repos
             .concept_elements
-            .mark_covered(&session.id, "e1", &foreign.id)
+            .mark_covered(&session.id, &"e1".into(), &foreign.id)
             .await,
         Err(Error::SessionMismatch(_))
     ));
     assert!(is_not_found(
         &repos
             .concept_elements
-            .mark_covered(&session.id, "e9", &first.id)
+            .mark_covered(&session.id, &"e9".into(), &first.id)
             .await,
         EntityKind::ConceptElement
     ));
     assert!(is_not_found(
         &repos
             .concept_elements
-            .mark_covered(&session.id, "e1", "nope")
+            .mark_covered(&session.id, &"e1".into(), &"nope".into())
             .await,
         EntityKind::Node
     ));
     repos
         .concept_elements
-        .mark_covered(&session.id, "e2", &second.id)
+        .mark_covered(&session.id, &"e2".into(), &second.id)
         .await
         .expect("cover e2");
 
@@ -170,7 +170,7 @@ async fn elements_list_in_byte_order_on_both_backends(db: &Database) {
         .await
         .expect("elements")
         .into_iter()
-        .map(|e| e.element_id)
+        .map(|e| e.element_id.into_string())
         .collect();
     let mut by_bytes: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
     by_bytes.sort();

@@ -2,6 +2,7 @@
 //! SQLite: sessions recorded side by side, cancellation before and after
 //! the commit, statistics, temporary files, odd ids, umask 000.
 
+use interview_persistence::entity::SessionId;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ fn tag() -> String {
     format!("ZQ{}", uuid::Uuid::new_v4().simple())
 }
 
-fn turn(session_id: &str, t: i32, mark: &str, nodes: usize) -> TurnRecord {
+fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord {
     TurnRecord {
         session_id: session_id.to_owned(),
         turn_number: t,
@@ -70,7 +71,13 @@ fn turn(session_id: &str, t: i32, mark: &str, nodes: usize) -> TurnRecord {
 async fn marked_session(repos: &Repositories, mark: &str) -> String {
     let mut new = new_session();
     new.config = json!({"note": format!("{mark}config")});
-    repos.sessions.create(new).await.expect("create").id
+    repos
+        .sessions
+        .create(new)
+        .await
+        .expect("create")
+        .id
+        .to_string()
 }
 
 /// A marked session with `turns` turns of `nodes` marked nodes each.
@@ -84,7 +91,7 @@ async fn marked_session_with_turns(
     for t in 1..=turns {
         repos
             .turns
-            .record_turn(turn(&erased, t, mark, nodes))
+            .record_turn(turn(&erased.as_str().into(), t, mark, nodes))
             .await
             .expect("turn");
     }
@@ -115,7 +122,7 @@ async fn erasing_a_session_recorded_beside_others_leaves_none_of_its_text_in_the
     for t in 1..=40 {
         repos
             .turns
-            .record_turn(turn(&erased, t, &mark, 4))
+            .record_turn(turn(&erased.as_str().into(), t, &mark, 4))
             .await
             .expect("turn");
         for (i, other) in others.iter().enumerate() {
@@ -128,7 +135,11 @@ async fn erasing_a_session_recorded_beside_others_leaves_none_of_its_text_in_the
     }
     let needles = vec![mark.clone()];
     assert!(!found_in_files(&path, &needles).is_empty());
-    let record = repos.sessions.delete(&erased).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&erased.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.wal_truncated, Some(true));
     assert_eq!(integrity(db).await, "ok");
     let left = found_in_files(&path, &needles);
@@ -152,13 +163,22 @@ async fn a_delete_dropped_while_its_checkpoint_waits_for_a_reader_still_truncate
     let snapshot = reader.begin().await.expect("begin");
     assert!(crate::fixtures::count_in(&snapshot, "utterances").await > 0);
 
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(500), repos.sessions.delete(&erased)).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(500),
+        repos.sessions.delete(&erased.as_str().into()),
+    )
+    .await;
     assert!(cancelled.is_err(), "the delete should still be waiting");
     // The erasure did commit.
-    assert!(repos.sessions.erasure(&erased).await.is_ok());
+    assert!(
+        repos
+            .sessions
+            .erasure(&erased.as_str().into())
+            .await
+            .is_ok()
+    );
     assert!(is_not_found(
-        &repos.sessions.get(&erased).await,
+        &repos.sessions.get(&erased.as_str().into()).await,
         EntityKind::Session
     ));
 
@@ -205,7 +225,11 @@ async fn a_memory_database_loses_the_erased_text_once_the_reader_ends() {
     assert!(crate::fixtures::count_in(&snapshot, "utterances").await > 0);
     let needles = vec![mark.clone()];
     assert!(!found_in_files(&path, &needles).is_empty(), "not written");
-    let record = repos.sessions.delete(&erased).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&erased.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.wal_truncated, Some(false));
     let held = found_in_files(&path, &needles);
     assert!(!held.is_empty(), "gone while the reader held it");
@@ -236,12 +260,12 @@ async fn updated_and_huge_values_leave_nothing() {
     let erased = marked_session(&repos, &mark).await;
     repos
         .concept_elements
-        .seed(&erased, vec![element("e0", Priority::High)])
+        .seed(&erased.as_str().into(), vec![element("e0", Priority::High)])
         .await
         .expect("seed");
     let recorded = repos
         .turns
-        .record_turn(turn(&erased, 1, &mark, 3))
+        .record_turn(turn(&erased.as_str().into(), 1, &mark, 3))
         .await
         .expect("turn");
     repos
@@ -253,7 +277,7 @@ async fn updated_and_huge_values_leave_nothing() {
         repos
             .sessions
             .replace_config(
-                &erased,
+                &erased.as_str().into(),
                 json!({"note": format!("{mark}config v{v} {}", "c".repeat(v * 300))}),
             )
             .await
@@ -276,7 +300,7 @@ async fn updated_and_huge_values_leave_nothing() {
         .replace_node(
             &recorded.node_ids[1],
             NewNode {
-                session_id: erased.clone(),
+                session_id: erased.clone().into(),
                 label: format!("{mark}replacement"),
                 node_type: "attribute".into(),
                 confidence: 0.5,
@@ -289,7 +313,7 @@ async fn updated_and_huge_values_leave_nothing() {
     repos
         .utterances
         .save(NewUtterance {
-            session_id: erased.clone(),
+            session_id: erased.clone().into(),
             turn_number: 2,
             speaker: Speaker::User,
             text: format!("{mark}huge {}", "h".repeat(1 << 20)),
@@ -304,7 +328,11 @@ async fn updated_and_huge_values_leave_nothing() {
         .expect("t");
     let needles = vec![mark.clone()];
     assert!(!found_in_files(&path, &needles).is_empty());
-    let record = repos.sessions.delete(&erased).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&erased.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.wal_truncated, Some(true));
     let left = found_in_files(&path, &needles);
     assert!(left.is_empty(), "erased text left in: {left:?}");
@@ -331,12 +359,12 @@ async fn counts_concurrent_deletes_and_odd_ids() {
         "x".repeat(1 << 20),
     ] {
         let mut new: NewSession = new_session();
-        new.id = Some(id.clone());
+        new.id = Some(id.clone().into());
         repos.sessions.create(new).await.expect("create odd id");
         repos
             .concept_elements
             .seed(
-                &id,
+                &id.as_str().into(),
                 vec![element("e0", Priority::High), element("e1", Priority::Low)],
             )
             .await
@@ -344,7 +372,7 @@ async fn counts_concurrent_deletes_and_odd_ids() {
         for t in 1..=3 {
             repos
                 .turns
-                .record_turn(turn(&id, t, &mark, 3))
+                .record_turn(turn(&id.as_str().into(), t, &mark, 3))
                 .await
                 .expect("turn");
         }
@@ -359,7 +387,11 @@ async fn counts_concurrent_deletes_and_odd_ids() {
         for t in tables {
             before.push(count(db, t).await);
         }
-        let (a, b) = tokio::join!(repos.sessions.delete(&id), repos.sessions.delete(&id));
+        let session = SessionId::from(id.as_str());
+        let (a, b) = tokio::join!(
+            repos.sessions.delete(&session),
+            repos.sessions.delete(&session)
+        );
         let record = match (a, b) {
             (Ok(r), Err(e)) | (Err(e), Ok(r)) => {
                 assert!(
@@ -383,10 +415,18 @@ async fn counts_concurrent_deletes_and_odd_ids() {
         assert!(!json.to_string().contains(&mark));
         // Re-used id: erased again, last record kept.
         let mut new: NewSession = new_session();
-        new.id = Some(id.clone());
+        new.id = Some(id.clone().into());
         repos.sessions.create(new).await.expect("re-create");
-        let again = repos.sessions.delete(&id).await.expect("erase again");
-        let stored = repos.sessions.erasure(&id).await.expect("record");
+        let again = repos
+            .sessions
+            .delete(&id.as_str().into())
+            .await
+            .expect("erase again");
+        let stored = repos
+            .sessions
+            .erasure(&id.as_str().into())
+            .await
+            .expect("record");
         assert_eq!(stored.erased_at, again.erased_at);
         assert_eq!(
             serde_json::to_value(&stored).unwrap()["rows"]["utterances"],
@@ -419,7 +459,11 @@ async fn an_analyzed_database_keeps_no_erased_label_in_sqlite_stat4() {
         .await
         .expect("analyze");
     outside.close().await.expect("close");
-    let record = repos.sessions.delete(&erased).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&erased.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.wal_truncated, Some(true));
     // Not a byte search (see the interleaving test): the live rows of
     // sqlite_stat4 themselves still hold the erased labels.
@@ -455,7 +499,12 @@ async fn a_delete_cancelled_after_its_commit_still_scrubs_the_file_and_wal() {
     let delete = {
         let db = db.clone();
         let erased = erased.clone();
-        tokio::spawn(async move { Repositories::new(&db).sessions.delete(&erased).await })
+        tokio::spawn(async move {
+            Repositories::new(&db)
+                .sessions
+                .delete(&erased.as_str().into())
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     // ...and a third write queues behind the erasure's transaction.
@@ -471,7 +520,14 @@ async fn a_delete_cancelled_after_its_commit_still_scrubs_the_file_and_wal() {
     drop(first);
     // The erasure commits, then waits for the writer to truncate the WAL.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(repos.sessions.erasure(&erased).await.is_ok(), "committed");
+    assert!(
+        repos
+            .sessions
+            .erasure(&erased.as_str().into())
+            .await
+            .is_ok(),
+        "committed"
+    );
     delete.abort(); // the caller's future is dropped
     assert!(delete.await.is_err(), "it was still waiting");
     third.await.expect("third");

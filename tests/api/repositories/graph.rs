@@ -28,7 +28,10 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
         .await
         .expect("node");
     assert_eq!(graph.node(&creamy.id).await.expect("get"), creamy);
-    assert!(is_not_found(&graph.node("nope").await, EntityKind::Node));
+    assert!(is_not_found(
+        &graph.node(&"nope".into()).await,
+        EntityKind::Node
+    ));
     assert!(matches!(
         graph
             .create_node(NewNode::new(&session.id, "creamy", "attribute"))
@@ -46,7 +49,7 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
     ));
     assert!(matches!(
         graph
-            .create_node(NewNode::new("no-such-session", "x", "attribute"))
+            .create_node(NewNode::new(&"no-such-session".into(), "x", "attribute"))
             .await,
         Err(Error::InvalidReference(_))
     ));
@@ -111,7 +114,9 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert!(is_not_found(
-        &graph.update_node("nope", NodeUpdate::default()).await,
+        &graph
+            .update_node(&"nope".into(), NodeUpdate::default())
+            .await,
         EntityKind::Node
     ));
 
@@ -140,7 +145,7 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
         "a superseded replacement"
     );
     assert!(is_not_found(
-        &graph.supersede_node(&delicious.id, "nope").await,
+        &graph.supersede_node(&delicious.id, &"nope".into()).await,
         EntityKind::Node
     ));
 
@@ -220,7 +225,12 @@ async fn superseding_and_edges_refuse_nodes_of_another_session(db: &Database) {
     assert!(is_not_found(
         &repos
             .graph
-            .create_edge(NewEdge::new(&one.id, &a.id, "nope", EdgeType::LeadsTo))
+            .create_edge(NewEdge::new(
+                &one.id,
+                &a.id,
+                &"nope".into(),
+                EdgeType::LeadsTo
+            ))
             .await,
         EntityKind::Node
     ));
@@ -278,11 +288,17 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
         Err(Error::SessionMismatch(_))
     ));
     assert!(is_not_found(
-        &repos.graph.add_node_provenance(&node.id, "nope").await,
+        &repos
+            .graph
+            .add_node_provenance(&node.id, &"nope".into())
+            .await,
         EntityKind::Utterance
     ));
     assert!(is_not_found(
-        &repos.graph.add_node_provenance("nope", &u1.id).await,
+        &repos
+            .graph
+            .add_node_provenance(&"nope".into(), &u1.id)
+            .await,
         EntityKind::Node
     ));
 
@@ -318,7 +334,10 @@ async fn provenance_is_added_once_and_only_from_the_same_session(db: &Database) 
         Err(Error::SessionMismatch(_))
     ));
     assert!(is_not_found(
-        &repos.graph.add_edge_provenance("nope", &u2.id).await,
+        &repos
+            .graph
+            .add_edge_provenance(&"nope".into(), &u2.id)
+            .await,
         EntityKind::Edge
     ));
 }

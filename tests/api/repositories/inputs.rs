@@ -52,7 +52,7 @@ fn a_turn_deserialises_from_json_with_its_optional_parts_defaulted() {
     assert_eq!(turn.edges[0].source, NodeRef::New(0));
     assert_eq!(turn.edges[0].target, NodeRef::Existing("n-9".into()));
     assert_eq!(turn.edges[0].edge_type, EdgeType::MeansTo);
-    assert_eq!(turn.covered_elements, [("e0".to_owned(), NodeRef::New(1))]);
+    assert_eq!(turn.covered_elements, [("e0".into(), NodeRef::New(1))]);
     assert_eq!(turn.scores.novelty_score, None);
     assert_eq!(turn.scores.scorer_details, json!({}));
     assert_eq!(turn.system_utterance, None);
@@ -152,7 +152,7 @@ async fn a_deserialised_turn_with_a_confidence_out_of_range_is_refused_before_an
         .create_with_elements(new_session(), vec![element("e0", Priority::High)])
         .await
         .expect("a session");
-    let mut turn = labeled_turn_json(&session.id);
+    let mut turn = labeled_turn_json(session.id.as_str());
     turn["nodes"][0]["confidence"] = json!(1.5);
     let turn: TurnRecord = serde_json::from_value(turn).expect("deserialises: not checked yet");
     let refused = repos.turns.record_turn(turn).await;
@@ -166,7 +166,7 @@ async fn a_deserialised_turn_with_a_confidence_out_of_range_is_refused_before_an
 
 /// The shared builder's turn, as the JSON a client would send.
 fn labeled_turn_json(session_id: &str) -> serde_json::Value {
-    let turn = labeled_turn(session_id, 1, &["t1-a", "t1-b"]);
+    let turn = labeled_turn(&session_id.into(), 1, &["t1-a", "t1-b"]);
     json!({
         "session_id": turn.session_id,
         "turn_number": turn.turn_number,

@@ -3,6 +3,7 @@
 
 use entity::concept_element::Priority;
 use entity::utterance::Speaker;
+use interview_persistence::entity::SessionId;
 use interview_persistence::repositories::{
     NewConceptElement, NewScores, NewSession, NewUtterance, TurnScores,
 };
@@ -37,7 +38,7 @@ pub fn element(id: &str, priority: Priority) -> NewConceptElement {
     }
 }
 
-fn utterance(session_id: &str, turn: i32, speaker: Speaker, text: &str) -> NewUtterance {
+fn utterance(session_id: &SessionId, turn: i32, speaker: Speaker, text: &str) -> NewUtterance {
     NewUtterance {
         session_id: session_id.into(),
         turn_number: turn,
@@ -47,7 +48,7 @@ fn utterance(session_id: &str, turn: i32, speaker: Speaker, text: &str) -> NewUt
     }
 }
 
-fn scores(session_id: &str, turn: i32, strategy: &str) -> NewScores {
+fn scores(session_id: &SessionId, turn: i32, strategy: &str) -> NewScores {
     NewScores {
         session_id: session_id.into(),
         turn_number: turn,

@@ -31,7 +31,7 @@ async fn scores_are_saved_once_per_turn_and_read_in_turn_order(db: &Database) {
         })
     ));
     assert!(matches!(
-        repos.scoring.save(scores("nope", 1, "x")).await,
+        repos.scoring.save(scores(&"nope".into(), 1, "x")).await,
         Err(Error::InvalidReference(_))
     ));
     assert!(matches!(

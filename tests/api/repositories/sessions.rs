@@ -1,5 +1,6 @@
 //! The `sessions` repository (`src/repositories/sessions.rs`), on both backends.
 
+use interview_persistence::entity::SessionId;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
     let repos = Repositories::new(db);
     let first = repos.sessions.create(new_session()).await.expect("create");
     assert_eq!(
-        uuid::Uuid::parse_str(&first.id)
+        uuid::Uuid::parse_str(first.id.as_str())
             .expect("a UUID")
             .get_version_num(),
         7
@@ -75,7 +76,7 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
         .await
         .expect("list")
         .into_iter()
-        .map(|s| s.id)
+        .map(|s| s.id.into_string())
         .collect();
     assert_eq!(
         all,
@@ -88,7 +89,7 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
         .await
         .expect("list active")
         .into_iter()
-        .map(|s| s.id)
+        .map(|s| s.id.into_string())
         .collect();
     assert_eq!(active, [second.id.clone(), first.id.clone()]);
     assert_eq!(repos.sessions.list(None, 1).await.expect("limit").len(), 1);
@@ -104,12 +105,12 @@ async fn sessions_are_created_read_listed_and_deleted(db: &Database) {
         EntityKind::Session
     ));
     assert!(is_not_found(
-        &repos.sessions.delete("never-was").await,
+        &repos.sessions.delete(&"never-was".into()).await,
         EntityKind::Session
     ));
     assert!(
         is_not_found(
-            &repos.sessions.erasure("never-was").await,
+            &repos.sessions.erasure(&"never-was".into()).await,
             EntityKind::Erasure
         ),
         "deleting an unknown id recorded an erasure"
@@ -148,7 +149,7 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
     assert!(is_not_found(
         &repos
             .sessions
-            .update_status("nope", SessionStatus::Completed)
+            .update_status(&"nope".into(), SessionStatus::Completed)
             .await,
         EntityKind::Session
     ));
@@ -168,7 +169,7 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert!(is_not_found(
-        &repos.sessions.update_metrics("nope", 1, 0.1).await,
+        &repos.sessions.update_metrics(&"nope".into(), 1, 0.1).await,
         EntityKind::Session
     ));
 
@@ -194,11 +195,14 @@ async fn session_status_and_metrics_and_config_change_as_asked(db: &Database) {
         Err(Error::InvalidInput(_))
     ));
     assert!(is_not_found(
-        &repos.sessions.config("nope").await,
+        &repos.sessions.config(&"nope".into()).await,
         EntityKind::Session
     ));
     assert!(is_not_found(
-        &repos.sessions.replace_config("nope", json!({})).await,
+        &repos
+            .sessions
+            .replace_config(&"nope".into(), json!({}))
+            .await,
         EntityKind::Session
     ));
 }
@@ -243,7 +247,10 @@ async fn a_session_and_its_elements_are_created_together_or_not_at_all(db: &Data
         "{refused:?}"
     );
     assert!(
-        is_not_found(&repos.sessions.get("doomed").await, EntityKind::Session),
+        is_not_found(
+            &repos.sessions.get(&"doomed".into()).await,
+            EntityKind::Session
+        ),
         "the session stayed"
     );
     assert_eq!(count(db, "concept_elements").await, 2);
@@ -292,7 +299,7 @@ impl Markers {
 }
 
 /// Turn `t` of a marked session: every text it writes carries a marker.
-fn marked_turn(markers: &Markers, session_id: &str, t: i32) -> TurnRecord {
+fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord {
     TurnRecord {
         session_id: session_id.to_owned(),
         turn_number: t,
@@ -370,7 +377,7 @@ async fn write_marked_session(repos: &Repositories, markers: &Markers, turns: i3
         )
         .await
         .expect("replace the config");
-    session.id
+    session.id.to_string()
 }
 
 /// A session of another participant, which stays.
@@ -387,7 +394,7 @@ async fn write_other_session(repos: &Repositories, turns: i32) -> String {
             .await
             .expect("record a turn of the other session");
     }
-    session.id
+    session.id.to_string()
 }
 
 /// The markers found in the files, each with the file it was found in.
@@ -414,7 +421,11 @@ async fn an_erased_session_leaves_none_of_its_text_in_the_database_file_or_its_w
         );
     }
 
-    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&session_id.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.wal_truncated, Some(true));
     let left = markers_in_files(&path, &markers);
     assert!(
@@ -425,13 +436,17 @@ async fn an_erased_session_leaves_none_of_its_text_in_the_database_file_or_its_w
 
     // The other participants' sessions are whole, and the file is sound.
     for other in [before, after] {
-        let context = repos.turns.context(&other, 100).await.expect("context");
+        let context = repos
+            .turns
+            .context(&other.as_str().into(), 100)
+            .await
+            .expect("context");
         assert_eq!(context.current_nodes.len(), 40);
     }
     assert_eq!(integrity(db).await, "ok");
     let transcript = repos
         .utterances
-        .transcript(&session_id)
+        .transcript(&session_id.as_str().into())
         .await
         .expect("read");
     assert!(transcript.is_empty());
@@ -456,7 +471,11 @@ async fn a_reader_holding_a_snapshot_from_before_an_erasure_delays_the_wal_trunc
     assert!(seen > 0);
 
     let started = Instant::now();
-    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&session_id.as_str().into())
+        .await
+        .expect("erase");
     assert!(
         started.elapsed() >= config.busy_timeout,
         "the truncation did not wait for the reader"
@@ -494,7 +513,11 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
     let other = write_other_session(&repos, 2).await;
     let session_id = write_marked_session(&repos, &markers, 3).await;
 
-    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&session_id.as_str().into())
+        .await
+        .expect("erase");
     let expected = ErasedRows {
         sessions: 1,
         utterances: 6,
@@ -532,7 +555,7 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
     assert_eq!(
         repos
             .utterances
-            .transcript(&other)
+            .transcript(&other.as_str().into())
             .await
             .expect("read")
             .len(),
@@ -542,7 +565,7 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
     // The record outlives the session, and says only id, time and counts.
     let kept = repos
         .sessions
-        .erasure(&session_id)
+        .erasure(&session_id.as_str().into())
         .await
         .expect("the record");
     assert_eq!(
@@ -576,17 +599,17 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
 
     // An id erased again (a caller reused it) keeps its last erasure.
     let mut again = new_session();
-    again.id = Some(session_id.clone());
+    again.id = Some(session_id.clone().into());
     repos.sessions.create(again).await.expect("reuse the id");
     let second = repos
         .sessions
-        .delete(&session_id)
+        .delete(&session_id.as_str().into())
         .await
         .expect("erase again");
     assert_eq!(second.rows.total(), 1);
     let kept = repos
         .sessions
-        .erasure(&session_id)
+        .erasure(&session_id.as_str().into())
         .await
         .expect("the record");
     assert_eq!(kept.rows, second.rows);
@@ -617,7 +640,11 @@ async fn on_postgres_an_erasure_vacuums_every_table_of_the_session() {
     };
     let vacuumed_before = vacuums(db).await;
 
-    let record = repos.sessions.delete(&session_id).await.expect("erase");
+    let record = repos
+        .sessions
+        .delete(&session_id.as_str().into())
+        .await
+        .expect("erase");
     assert_eq!(record.vacuumed, Some(true));
     // VACUUM reports to the statistics as it ends: each of the six tables
     // was vacuumed once by the erasure.

@@ -2,6 +2,7 @@
 //! one snapshot, safe under concurrent read-then-write calls; every float
 //! checked, the turn count never going back, hostile values stored as data.
 
+use interview_persistence::entity::SessionId;
 use std::sync::Arc;
 
 use entity::concept_element::Priority;
@@ -49,11 +50,11 @@ async fn started(repos: &Repositories) -> String {
         )
         .await
         .expect("start a session");
-    session.id
+    session.id.to_string()
 }
 
 /// Rows of each table that belong to `turn` of the session.
-async fn rows_of_turn(db: &Database, session_id: &str, turn: i32) -> [i64; 3] {
+async fn rows_of_turn(db: &Database, session_id: &SessionId, turn: i32) -> [i64; 3] {
     [
         count(db, &format!("utterances WHERE session_id = '{session_id}' AND turn_number = {turn}")).await,
         count(db, &format!("scoring_history WHERE session_id = '{session_id}' AND turn_number = {turn}")).await,
@@ -66,7 +67,11 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
     let session_id = started(&repos).await;
     let recorded = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b", "t1-c"]))
+        .record_turn(labeled_turn(
+            &session_id.as_str().into(),
+            1,
+            &["t1-a", "t1-b", "t1-c"],
+        ))
         .await
         .expect("record");
     assert_eq!(recorded.node_ids.len(), 3);
@@ -75,7 +80,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
 
     let transcript = repos
         .utterances
-        .transcript(&session_id)
+        .transcript(&session_id.as_str().into())
         .await
         .expect("transcript");
     assert_eq!(transcript.len(), 2);
@@ -87,7 +92,11 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
         Some(&transcript[1].id),
         recorded.system_utterance_id.as_ref()
     );
-    let nodes = repos.graph.current_nodes(&session_id).await.expect("nodes");
+    let nodes = repos
+        .graph
+        .current_nodes(&session_id.as_str().into())
+        .await
+        .expect("nodes");
     assert_eq!(
         nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
         recorded.node_ids
@@ -99,7 +108,11 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
             "provenance"
         );
     }
-    let edges = repos.graph.edges(&session_id).await.expect("edges");
+    let edges = repos
+        .graph
+        .edges(&session_id.as_str().into())
+        .await
+        .expect("edges");
     assert_eq!(
         edges.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
         recorded.edge_ids
@@ -113,16 +126,20 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
     );
     let scores = repos
         .scoring
-        .latest(&session_id)
+        .latest(&session_id.as_str().into())
         .await
         .expect("latest")
         .expect("scores");
     assert_eq!(scores.id, recorded.scores_id);
-    let session = repos.sessions.get(&session_id).await.expect("session");
+    let session = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     assert_eq!((session.turn_count, session.coverage_score), (1, Some(0.1)));
     let elements = repos
         .concept_elements
-        .elements(&session_id)
+        .elements(&session_id.as_str().into())
         .await
         .expect("elements");
     assert_eq!(
@@ -132,7 +149,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
 
     // A later turn covering the same element keeps the first cover, and may
     // link to an existing node.
-    let mut second = labeled_turn(&session_id, 2, &["t2-a"]);
+    let mut second = labeled_turn(&session_id.as_str().into(), 2, &["t2-a"]);
     second.edges.push(TurnEdge {
         source: NodeRef::Existing(recorded.node_ids[2].clone()),
         target: NodeRef::New(0),
@@ -153,7 +170,7 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
     assert_eq!(recorded_2.system_utterance_id, None);
     let elements = repos
         .concept_elements
-        .elements(&session_id)
+        .elements(&session_id.as_str().into())
         .await
         .expect("elements");
     assert_eq!(
@@ -165,7 +182,10 @@ async fn a_turn_lands_whole_and_returns_its_ids(db: &Database) {
         elements[1].covered_by_node_id.as_ref(),
         Some(&recorded.node_ids[1])
     );
-    assert_eq!(crate::fixtures::turn_count(&repos, &session_id).await, 2);
+    assert_eq!(
+        crate::fixtures::turn_count(&repos, &session_id.as_str().into()).await,
+        2
+    );
 }
 
 async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
@@ -173,7 +193,11 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     let session_id = started(&repos).await;
     repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
+        .record_turn(labeled_turn(
+            &session_id.as_str().into(),
+            1,
+            &["t1-a", "t1-b"],
+        ))
         .await
         .expect("turn 1");
     let before = [
@@ -186,7 +210,7 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
 
     // Turn 2's third node repeats a current node of turn 1: the session
     // update, the utterances and two nodes are written before it fails.
-    let mut clashing = labeled_turn(&session_id, 2, &["t2-a", "t2-b", "t1-a"]);
+    let mut clashing = labeled_turn(&session_id.as_str().into(), 2, &["t2-a", "t2-b", "t1-a"]);
     clashing.covered_elements = vec![("e1".into(), NodeRef::New(0))];
     let refused = repos.turns.record_turn(clashing).await;
     assert!(
@@ -200,13 +224,16 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
         "{refused:?}"
     );
     says_no_driver_text(&refused);
-    assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 2).await,
+        [0, 0, 0]
+    );
 
     // Recording turn 1 again fails at its user utterance, the batch's
     // first insert after the session update.
     let refused = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-x"]))
+        .record_turn(labeled_turn(&session_id.as_str().into(), 1, &["t1-x"]))
         .await;
     assert!(
         matches!(
@@ -233,7 +260,11 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
         count(db, "concept_elements WHERE is_covered").await,
     ];
     assert_eq!(after, before, "a refused turn left rows behind");
-    let session = repos.sessions.get(&session_id).await.expect("session");
+    let session = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     assert_eq!(
         (session.turn_count, session.coverage_score),
         (1, Some(0.1)),
@@ -243,10 +274,17 @@ async fn a_turn_that_fails_midway_leaves_no_row_behind(db: &Database) {
     // The database is still writable, and the turn goes through once fixed.
     repos
         .turns
-        .record_turn(labeled_turn(&session_id, 2, &["t2-a", "t2-b"]))
+        .record_turn(labeled_turn(
+            &session_id.as_str().into(),
+            2,
+            &["t2-a", "t2-b"],
+        ))
         .await
         .expect("turn 2, fixed");
-    assert_eq!(rows_of_turn(db, &session_id, 2).await, [2, 1, 2]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 2).await,
+        [2, 1, 2]
+    );
 }
 
 /// A refusal's message names the rule, never the driver's words.
@@ -271,11 +309,15 @@ async fn an_edge_a_turn_repeats_is_refused_as_a_duplicate_edge(db: &Database) {
     let session_id = started(&repos).await;
     let recorded = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-a", "t1-b"]))
+        .record_turn(labeled_turn(
+            &session_id.as_str().into(),
+            1,
+            &["t1-a", "t1-b"],
+        ))
         .await
         .expect("turn 1");
     let (a, b) = (&recorded.node_ids[0], &recorded.node_ids[1]);
-    let mut again = labeled_turn(&session_id, 2, &["t2-a"]);
+    let mut again = labeled_turn(&session_id.as_str().into(), 2, &["t2-a"]);
     again.edges = vec![TurnEdge {
         source: NodeRef::Existing(a.clone()),
         target: NodeRef::Existing(b.clone()),
@@ -295,14 +337,17 @@ async fn an_edge_a_turn_repeats_is_refused_as_a_duplicate_edge(db: &Database) {
         "{refused:?}"
     );
     says_no_driver_text(&refused);
-    assert_eq!(rows_of_turn(db, &session_id, 2).await, [0, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 2).await,
+        [0, 0, 0]
+    );
 }
 
 async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(db: &Database) {
     let repos = Repositories::new(db);
     let refused = repos
         .turns
-        .record_turn(labeled_turn("no-such-session", 1, &["a"]))
+        .record_turn(labeled_turn(&"no-such-session".into(), 1, &["a"]))
         .await;
     assert!(
         matches!(
@@ -316,7 +361,7 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
     );
 
     let session_id = started(&repos).await;
-    let mut unknown_element = labeled_turn(&session_id, 1, &["t1-a"]);
+    let mut unknown_element = labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]);
     unknown_element.covered_elements = vec![("e9".into(), NodeRef::New(0))];
     let refused = repos.turns.record_turn(unknown_element).await;
     assert!(
@@ -329,13 +374,19 @@ async fn a_turn_for_a_missing_session_or_element_is_refused_and_writes_nothing(d
         ),
         "{refused:?}"
     );
-    assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 1).await,
+        [0, 0, 0]
+    );
     assert_eq!(
         count(db, "concept_elements").await,
         2,
         "the guard inserted nothing"
     );
-    assert_eq!(crate::fixtures::turn_count(&repos, &session_id).await, 0);
+    assert_eq!(
+        crate::fixtures::turn_count(&repos, &session_id.as_str().into()).await,
+        0
+    );
 }
 
 async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) {
@@ -352,7 +403,7 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         .await
         .expect("node");
 
-    let mut out_of_range = labeled_turn(&session_id, 1, &["t1-a"]);
+    let mut out_of_range = labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]);
     out_of_range.edges.push(TurnEdge {
         source: NodeRef::New(0),
         target: NodeRef::New(5),
@@ -365,14 +416,14 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         Err(Error::InvalidInput(_))
     ));
 
-    let mut cross = labeled_turn(&session_id, 1, &["t1-a"]);
+    let mut cross = labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]);
     cross.covered_elements = vec![("e0".into(), NodeRef::Existing(foreign.id.clone()))];
     assert!(matches!(
         repos.turns.record_turn(cross).await,
         Err(Error::SessionMismatch(_))
     ));
 
-    let mut missing = labeled_turn(&session_id, 1, &["t1-a"]);
+    let mut missing = labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]);
     missing.edges.push(TurnEdge {
         source: NodeRef::Existing("nope".into()),
         target: NodeRef::New(0),
@@ -388,7 +439,7 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
         })
     ));
 
-    let mut bad_confidence = labeled_turn(&session_id, 1, &["t1-a"]);
+    let mut bad_confidence = labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]);
     bad_confidence.nodes[0].confidence = f64::NAN;
     assert!(matches!(
         repos.turns.record_turn(bad_confidence).await,
@@ -397,11 +448,14 @@ async fn a_turn_naming_nodes_wrongly_is_refused_before_any_write(db: &Database) 
     assert!(matches!(
         repos
             .turns
-            .record_turn(labeled_turn(&session_id, 0, &[]))
+            .record_turn(labeled_turn(&session_id.as_str().into(), 0, &[]))
             .await,
         Err(Error::InvalidInput(_))
     ));
-    assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 1).await,
+        [0, 0, 0]
+    );
 }
 
 async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Database) {
@@ -412,11 +466,15 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         repos
             .turns
-            .record_turn(labeled_turn(&session_id, t, &labels))
+            .record_turn(labeled_turn(&session_id.as_str().into(), t, &labels))
             .await
             .expect("record");
     }
-    let context = repos.turns.context(&session_id, 10).await.expect("context");
+    let context = repos
+        .turns
+        .context(&session_id.as_str().into(), 10)
+        .await
+        .expect("context");
     assert_eq!(context.session.turn_count, 6);
     assert_eq!(context.current_nodes.len(), 24);
     assert_eq!(context.edges.len(), 18);
@@ -433,7 +491,7 @@ async fn the_turn_context_holds_what_planning_the_next_question_needs(db: &Datab
     assert_eq!((last.turn_number, last.speaker), (6, Speaker::System));
     assert_eq!(context.recent_utterances[0].turn_number, 2);
     assert!(matches!(
-        repos.turns.context("nope", 10).await,
+        repos.turns.context(&"nope".into(), 10).await,
         Err(Error::NotFound {
             entity: EntityKind::Session,
             ..
@@ -451,7 +509,7 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
     repos
         .utterances
         .save(NewUtterance {
-            session_id: session_id.clone(),
+            session_id: session_id.clone().into(),
             turn_number: 1,
             speaker: Speaker::System,
             text: "What do you like about it?".into(),
@@ -461,7 +519,7 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
         .expect("the question");
     let refused = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .record_turn(labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]))
         .await;
     assert!(
         matches!(
@@ -473,13 +531,16 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
         ),
         "{refused:?}"
     );
-    assert_eq!(rows_of_turn(db, &session_id, 1).await, [1, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 1).await,
+        [1, 0, 0]
+    );
 
-    let scores = labeled_turn(&session_id, 1, &[]).scores;
+    let scores = labeled_turn(&session_id.as_str().into(), 1, &[]).scores;
     repos
         .scoring
         .save(NewScores {
-            session_id: session_id.clone(),
+            session_id: session_id.clone().into(),
             turn_number: 1,
             scores,
         })
@@ -487,7 +548,7 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
         .expect("the scores");
     let refused = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["t1-a"]))
+        .record_turn(labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]))
         .await;
     assert!(
         matches!(
@@ -510,26 +571,30 @@ async fn limits_above_i64_max_read_everything_instead_of_panicking(db: &Database
     for t in 1..=2 {
         repos
             .turns
-            .record_turn(labeled_turn(&session_id, t, &[&format!("t{t}-a")]))
+            .record_turn(labeled_turn(
+                &session_id.as_str().into(),
+                t,
+                &[&format!("t{t}-a")],
+            ))
             .await
             .expect("record");
     }
     for limit in [i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
         let context = repos
             .turns
-            .context(&session_id, limit)
+            .context(&session_id.as_str().into(), limit)
             .await
             .expect("context");
         assert_eq!(context.recent_utterances.len(), 4, "{limit}");
         let last = repos
             .utterances
-            .last(&session_id, limit)
+            .last(&session_id.as_str().into(), limit)
             .await
             .expect("last");
         assert_eq!(last.len(), 4, "{limit}");
         let strategies = repos
             .scoring
-            .last_strategies(&session_id, limit)
+            .last_strategies(&session_id.as_str().into(), limit)
             .await
             .expect("strategies");
         assert_eq!(strategies.len(), 2, "{limit}");
@@ -549,7 +614,11 @@ async fn concurrent_read_then_write_calls_lose_no_update(db: &Database) {
     let session_id = started(&repos).await;
     let node = repos
         .graph
-        .create_node(NewNode::new(&session_id, "hub", "attribute"))
+        .create_node(NewNode::new(
+            &session_id.as_str().into(),
+            "hub",
+            "attribute",
+        ))
         .await
         .expect("node");
     // One utterance per call, written in one statement.
@@ -576,7 +645,7 @@ async fn concurrent_read_then_write_calls_lose_no_update(db: &Database) {
                 let utterance = format!("u{}", task * CALLS + call + 1);
                 repos
                     .graph
-                    .add_node_provenance(&node_id, &utterance)
+                    .add_node_provenance(&node_id, &utterance.as_str().into())
                     .await?;
             }
             Ok::<(), Error>(())
@@ -712,7 +781,11 @@ async fn duplicates_within_one_turn_are_named(db: &Database) {
     let session_id = started(&repos).await;
     let refused = repos
         .turns
-        .record_turn(labeled_turn(&session_id, 1, &["same", "other", "same"]))
+        .record_turn(labeled_turn(
+            &session_id.as_str().into(),
+            1,
+            &["same", "other", "same"],
+        ))
         .await;
     assert!(
         matches!(
@@ -724,7 +797,7 @@ async fn duplicates_within_one_turn_are_named(db: &Database) {
         ),
         "{refused:?}"
     );
-    let mut twice = labeled_turn(&session_id, 1, &["a", "b"]);
+    let mut twice = labeled_turn(&session_id.as_str().into(), 1, &["a", "b"]);
     twice.edges.push(twice.edges[0].clone());
     let refused = repos.turns.record_turn(twice).await;
     assert!(
@@ -737,7 +810,10 @@ async fn duplicates_within_one_turn_are_named(db: &Database) {
         ),
         "{refused:?}"
     );
-    assert_eq!(rows_of_turn(db, &session_id, 1).await, [0, 0, 0]);
+    assert_eq!(
+        rows_of_turn(db, &session_id.as_str().into(), 1).await,
+        [0, 0, 0]
+    );
 }
 
 /// Properties and scorer details are JSON objects: `null`, an array, a
@@ -747,7 +823,11 @@ async fn json_that_must_be_an_object_refuses_anything_else(db: &Database) {
     let session_id = started(&repos).await;
     let node = repos
         .graph
-        .create_node(NewNode::new(&session_id, "kept", "attribute"))
+        .create_node(NewNode::new(
+            &session_id.as_str().into(),
+            "kept",
+            "attribute",
+        ))
         .await
         .expect("a node");
     let not_object = |result: Result<(), Error>, what: &str, bad: &serde_json::Value| match result {
@@ -760,35 +840,40 @@ async fn json_that_must_be_an_object_refuses_anything_else(db: &Database) {
         other => panic!("{what} = {bad}: expected InvalidInput, got {other:?}"),
     };
     for bad in [json!(null), json!([1]), json!("x"), json!(3)] {
-        let mut turn = chain_turn(&session_id, 1);
+        let mut turn = chain_turn(&session_id.as_str().into(), 1);
         turn.nodes[0].properties = bad.clone();
         not_object(
             repos.turns.record_turn(turn).await.map(|_| ()),
             "a turn node's properties",
             &bad,
         );
-        let mut turn = chain_turn(&session_id, 1);
+        let mut turn = chain_turn(&session_id.as_str().into(), 1);
         turn.edges[0].properties = bad.clone();
         not_object(
             repos.turns.record_turn(turn).await.map(|_| ()),
             "a turn edge's properties",
             &bad,
         );
-        let mut turn = chain_turn(&session_id, 1);
+        let mut turn = chain_turn(&session_id.as_str().into(), 1);
         turn.scores.scorer_details = bad.clone();
         not_object(
             repos.turns.record_turn(turn).await.map(|_| ()),
             "scorer details",
             &bad,
         );
-        let mut new = NewNode::new(&session_id, "n", "attribute");
+        let mut new = NewNode::new(&session_id.as_str().into(), "n", "attribute");
         new.properties = bad.clone();
         not_object(
             repos.graph.create_node(new).await.map(|_| ()),
             "a node's properties",
             &bad,
         );
-        let mut new = NewEdge::new(&session_id, &node.id, &node.id, EdgeType::LeadsTo);
+        let mut new = NewEdge::new(
+            &session_id.as_str().into(),
+            &node.id,
+            &node.id,
+            EdgeType::LeadsTo,
+        );
         new.properties = bad.clone();
         not_object(
             repos.graph.create_edge(new).await.map(|_| ()),
@@ -804,13 +889,13 @@ async fn json_that_must_be_an_object_refuses_anything_else(db: &Database) {
             "updated properties",
             &bad,
         );
-        let mut scores = labeled_turn(&session_id, 1, &[]).scores;
+        let mut scores = labeled_turn(&session_id.as_str().into(), 1, &[]).scores;
         scores.scorer_details = bad.clone();
         not_object(
             repos
                 .scoring
                 .save(NewScores {
-                    session_id: session_id.clone(),
+                    session_id: session_id.clone().into(),
                     turn_number: 1,
                     scores,
                 })
@@ -838,33 +923,33 @@ fn refused<T>(result: Result<T, Error>, what: &str, bad: f64) {
 async fn assert_each_float_refused(db: &Database, bad: f64) {
     let repos = Repositories::new(db);
     let session_id = started(&repos).await;
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.coverage_score = bad;
     refused(
         repos.turns.record_turn(turn).await,
         "the session's coverage",
         bad,
     );
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.scores.depth_score = bad;
     refused(repos.turns.record_turn(turn).await, "depth", bad);
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.scores.saturation_score = bad;
     refused(repos.turns.record_turn(turn).await, "saturation", bad);
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.scores.novelty_score = Some(bad);
     refused(repos.turns.record_turn(turn).await, "novelty", bad);
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.scores.richness_score = Some(bad);
     refused(repos.turns.record_turn(turn).await, "richness", bad);
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.nodes[0].confidence = bad;
     refused(
         repos.turns.record_turn(turn).await,
         "a node's confidence",
         bad,
     );
-    let mut turn = chain_turn(&session_id, 1);
+    let mut turn = chain_turn(&session_id.as_str().into(), 1);
     turn.edges[0].confidence = bad;
     refused(
         repos.turns.record_turn(turn).await,
@@ -872,7 +957,10 @@ async fn assert_each_float_refused(db: &Database, bad: f64) {
         bad,
     );
     refused(
-        repos.sessions.update_metrics(&session_id, 1, bad).await,
+        repos
+            .sessions
+            .update_metrics(&session_id.as_str().into(), 1, bad)
+            .await,
         "update_metrics",
         bad,
     );
@@ -880,7 +968,7 @@ async fn assert_each_float_refused(db: &Database, bad: f64) {
         repos
             .scoring
             .save(NewScores {
-                session_id: session_id.clone(),
+                session_id: session_id.clone().into(),
                 turn_number: 1,
                 scores: scores(bad),
             })
@@ -888,11 +976,15 @@ async fn assert_each_float_refused(db: &Database, bad: f64) {
         "scoring.save",
         bad,
     );
-    let mut node = NewNode::new(&session_id, "n", "value");
+    let mut node = NewNode::new(&session_id.as_str().into(), "n", "value");
     node.confidence = bad;
     refused(repos.graph.create_node(node).await, "create_node", bad);
 
-    let session = repos.sessions.get(&session_id).await.expect("session");
+    let session = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     assert_eq!(session.turn_count, 0);
     assert_eq!(session.coverage_score, Some(0.0), "the coverage changed");
     for table in ["utterances", "kg_nodes", "kg_edges", "scoring_history"] {
@@ -933,7 +1025,7 @@ async fn the_turn_count_is_the_highest_turn_recorded_whatever_the_order(db: &Dat
     let repos = Repositories::new(db);
     let session_id = started(&repos).await;
     let turn = |t: i32, coverage: f64| {
-        let mut turn = chain_turn(&session_id, t);
+        let mut turn = chain_turn(&session_id.as_str().into(), t);
         turn.coverage_score = coverage;
         turn.scores.coverage_score = coverage;
         turn
@@ -945,13 +1037,21 @@ async fn the_turn_count_is_the_highest_turn_recorded_whatever_the_order(db: &Dat
         .await
         .expect("the last turn");
     assert!(!last.node_ids.is_empty());
-    let at_max = repos.sessions.get(&session_id).await.expect("session");
+    let at_max = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     repos
         .turns
         .record_turn(turn(3, 0.3))
         .await
         .expect("turn 3, late");
-    let session = repos.sessions.get(&session_id).await.expect("session");
+    let session = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     assert_eq!(session.turn_count, i32::MAX);
     assert_eq!(
         session.coverage_score,
@@ -971,12 +1071,21 @@ async fn turns_recorded_concurrently_leave_the_highest_turn_count(db: &Database)
     for t in 10..=29 {
         let repos = Arc::clone(&repos);
         let session_id = session_id.clone();
-        tasks.spawn(async move { repos.turns.record_turn(chain_turn(&session_id, t)).await });
+        tasks.spawn(async move {
+            repos
+                .turns
+                .record_turn(chain_turn(&session_id.as_str().into(), t))
+                .await
+        });
     }
     while let Some(done) = tasks.join_next().await {
         done.expect("joined").expect("a turn");
     }
-    let session = repos.sessions.get(&session_id).await.expect("session");
+    let session = repos
+        .sessions
+        .get(&session_id.as_str().into())
+        .await
+        .expect("session");
     assert_eq!(session.turn_count, 29);
     assert_eq!(session.coverage_score, Some(0.29));
 }

@@ -67,7 +67,7 @@ async fn utterances_come_back_in_conversation_order(db: &Database) {
     assert!(
         repos
             .utterances
-            .transcript("other")
+            .transcript(&"other".into())
             .await
             .expect("empty")
             .is_empty()
@@ -95,7 +95,7 @@ async fn utterances_are_refused_for_a_repeated_turn_an_unknown_session_or_turn_z
     assert!(matches!(
         repos
             .utterances
-            .save(utterance("no-such-session", 1, Speaker::User, "a"))
+            .save(utterance(&"no-such-session".into(), 1, Speaker::User, "a"))
             .await,
         Err(Error::InvalidReference(_))
     ));

@@ -112,7 +112,7 @@ async fn a_file_the_python_module_made_is_adopted_with_every_row_readable() {
     assert!(check_health(&db).await.is_healthy());
 
     let repos = Repositories::new(&db);
-    let s1 = repos.sessions.get("s1").await.expect("s1");
+    let s1 = repos.sessions.get(&"s1".into()).await.expect("s1");
     assert_eq!(
         s1.config,
         serde_json::json!({"max_turns": 20, "language": "en"})
@@ -120,11 +120,15 @@ async fn a_file_the_python_module_made_is_adopted_with_every_row_readable() {
     assert_eq!(s1.turn_count, 2);
     assert_eq!(s1.coverage_score, Some(0.25));
     assert_eq!(s1.created_at.to_string(), "2026-05-01 09:00:00");
-    let s2 = repos.sessions.get("s2").await.expect("s2");
+    let s2 = repos.sessions.get(&"s2".into()).await.expect("s2");
     assert_eq!(s2.status, SessionStatus::Completed);
     assert!(s2.completed_at.is_some());
 
-    let transcript = repos.utterances.transcript("s1").await.expect("transcript");
+    let transcript = repos
+        .utterances
+        .transcript(&"s1".into())
+        .await
+        .expect("transcript");
     assert_eq!(transcript.len(), 3);
     assert_eq!(
         transcript[0].text,
@@ -136,20 +140,24 @@ async fn a_file_the_python_module_made_is_adopted_with_every_row_readable() {
     );
     assert_eq!(transcript[2].discourse_markers, None);
 
-    let nodes = repos.graph.all_nodes("s1").await.expect("nodes");
+    let nodes = repos.graph.all_nodes(&"s1".into()).await.expect("nodes");
     assert_eq!(nodes.len(), 3);
-    let current = repos.graph.current_nodes("s1").await.expect("current");
+    let current = repos
+        .graph
+        .current_nodes(&"s1".into())
+        .await
+        .expect("current");
     assert_eq!(
         current.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
         ["n2", "n3"]
     );
-    let n2 = repos.graph.node("n2").await.expect("n2");
+    let n2 = repos.graph.node(&"n2".into()).await.expect("n2");
     assert_eq!(n2.source_utterance_ids, ["u1", "u3"].into());
     assert_eq!(n2.properties, None);
-    let edges = repos.graph.edges("s1").await.expect("edges");
+    let edges = repos.graph.edges(&"s1".into()).await.expect("edges");
     assert_eq!(edges.len(), 2);
     assert!(edges.iter().any(|e| e.edge_type == EdgeType::Revises));
-    let scores = repos.scoring.history("s1").await.expect("scores");
+    let scores = repos.scoring.history(&"s1".into()).await.expect("scores");
     assert_eq!(
         scores[0].scorer_details,
         Some(serde_json::json!({"depth": {"chain": 1}}))
@@ -157,7 +165,7 @@ async fn a_file_the_python_module_made_is_adopted_with_every_row_readable() {
     assert_eq!(scores[1].novelty_score, None);
     let elements = repos
         .concept_elements
-        .elements("s1")
+        .elements(&"s1".into())
         .await
         .expect("elements");
     assert!(elements[0].is_covered);
@@ -166,7 +174,7 @@ async fn a_file_the_python_module_made_is_adopted_with_every_row_readable() {
 
     // This module's rules hold from now on: deleting a node that another
     // points at unlinks it (SET NULL) instead of failing.
-    let session = repos.sessions.get("s3").await.expect("s3");
+    let session = repos.sessions.get(&"s3".into()).await.expect("s3");
     repos.sessions.delete(&session.id).await.expect("delete");
     db.close().await.expect("close");
 }
@@ -221,18 +229,26 @@ print("{} sessions".format(count))
     let repos = Repositories::new(&db);
     let py = repos
         .sessions
-        .get("py")
+        .get(&"py".into())
         .await
         .expect("the Python module's session");
     assert_eq!(py.status, SessionStatus::Active);
-    assert_eq!(repos.graph.edges("py").await.expect("edges").len(), 1);
     assert_eq!(
-        repos.utterances.transcript("py").await.expect("transcript")[0].discourse_markers,
+        repos.graph.edges(&"py".into()).await.expect("edges").len(),
+        1
+    );
+    assert_eq!(
+        repos
+            .utterances
+            .transcript(&"py".into())
+            .await
+            .expect("transcript")[0]
+            .discourse_markers,
         Some(["so"].into())
     );
     let elements = repos
         .concept_elements
-        .elements("s1")
+        .elements(&"s1".into())
         .await
         .expect("elements");
     assert!(elements[1].is_covered);
@@ -358,12 +374,20 @@ async fn duplicate_current_nodes_are_repaired_only_when_asked() {
     let repos = Repositories::new(&db);
     let current = repos
         .graph
-        .find_current_node("s1", "calm", "value")
+        .find_current_node(&"s1".into(), "calm", "value")
         .await
         .expect("find")
         .expect("one current");
     assert_eq!(current.id, "calm-3");
-    assert_eq!(repos.graph.all_nodes("s1").await.expect("all").len(), 5);
+    assert_eq!(
+        repos
+            .graph
+            .all_nodes(&"s1".into())
+            .await
+            .expect("all")
+            .len(),
+        5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,7 +462,7 @@ async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised(
     assert!(report.adoption.is_some());
     let edges = Repositories::new(&db)
         .graph
-        .edges("s1")
+        .edges(&"s1".into())
         .await
         .expect("edges");
     assert!(edges.iter().any(|e| e.edge_type == EdgeType::MeansTo));

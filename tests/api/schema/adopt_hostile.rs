@@ -53,7 +53,7 @@ async fn an_impossible_date_is_refused_or_readable_after_adoption() {
             Err(Error::AdoptionRefused { .. }) => {}
             Err(other) => panic!("{stamp}: unexpected error {other}"),
             Ok((db, _)) => {
-                let read = Repositories::new(&db).sessions.get("s-odd").await;
+                let read = Repositories::new(&db).sessions.get(&"s-odd".into()).await;
                 assert!(
                     read.is_ok(),
                     "{stamp}: adopted, but the session cannot be read: {}",
@@ -82,7 +82,7 @@ async fn a_timestamp_with_an_offset_is_refused_or_read_as_utc() {
         Ok((db, _)) => {
             let s = Repositories::new(&db)
                 .sessions
-                .get("s-tz")
+                .get(&"s-tz".into())
                 .await
                 .expect("read");
             assert_eq!(
@@ -372,6 +372,10 @@ async fn a_real_value_is_kept_exactly() {
     let (db, _) = init_database_with(&config(&path), InitOptions::default())
         .await
         .expect("adopted");
-    let n = Repositories::new(&db).graph.node("n1").await.expect("n1");
+    let n = Repositories::new(&db)
+        .graph
+        .node(&"n1".into())
+        .await
+        .expect("n1");
     assert_eq!(n.confidence.to_bits(), (0.1_f64 + 0.2_f64).to_bits());
 }
