@@ -66,6 +66,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// Something other than a regular file is at the database path — a
+    /// directory, a FIFO, a socket, a device — or a symbolic link there
+    /// leads to one. Refused from its metadata alone, before anything
+    /// opened it: it was neither read nor changed (reading a FIFO would
+    /// wait for a writer forever).
+    #[error(
+        "`{}` is {kind}{}, not a regular file: a SQLite database must be one (it was not opened)",
+        path.display(),
+        link_target.as_ref().map(|target| format!(" (through a symbolic link to `{}`)", target.display())).unwrap_or_default()
+    )]
+    NotARegularFile {
+        /// The database path.
+        path: PathBuf,
+        /// What is there.
+        kind: FileKind,
+        /// Where the symbolic link at `path` leads, when it is one.
+        link_target: Option<PathBuf>,
+    },
+
     /// The file is a SQLite database, but visibly damaged (e.g. truncated).
     /// It was not modified.
     #[error("the database file `{}` is damaged ({reason}); the file was left untouched", path.display())]
@@ -314,6 +333,38 @@ impl std::fmt::Display for EntityKind {
     }
 }
 
+/// What an [`Error::NotARegularFile`] found at the database path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A FIFO (named pipe): opening it for reading waits for a writer.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+    /// A character device (e.g. `/dev/null`).
+    CharacterDevice,
+    /// A block device (a disk or partition).
+    BlockDevice,
+    /// Anything else that is not a regular file.
+    Other,
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Directory => "a directory",
+            Self::Fifo => "a FIFO (named pipe)",
+            Self::Socket => "a Unix socket",
+            Self::CharacterDevice => "a character device",
+            Self::BlockDevice => "a block device",
+            Self::Other => "a special file",
+        })
+    }
+}
+
 /// Which unique rule an [`Error::Conflict`] ran into, named by the
 /// repository.
 ///
@@ -513,6 +564,7 @@ impl Error {
             Self::CreateDirectory { .. } => "create_directory",
             Self::ReadFile { .. } => "read_file",
             Self::NotADatabase { .. } => "not_a_database",
+            Self::NotARegularFile { .. } => "not_a_regular_file",
             Self::DamagedFile { .. } => "damaged_file",
             Self::ReadOnlyLocation { .. } => "read_only_location",
             Self::SchemaTooNew { .. } => "schema_too_new",

@@ -44,7 +44,7 @@ pub use backup::{BackupReport, backup};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};
-pub use error::{ConflictKind, EntityKind, Error, Result};
+pub use error::{ConflictKind, EntityKind, Error, FileKind, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     IntegrityFinding, check_health, check_health_at, check_health_with,

@@ -22,6 +22,90 @@ fn interview_db(dir: &std::path::Path, args: &[&str]) -> Output {
         .expect("run interview-db")
 }
 
+/// [`interview_db`] with a deadline: a run still going after `deadline`
+/// is killed and fails the test (a command blocked in a system call, e.g.
+/// opening a FIFO, would otherwise wait for the suite's own timeout).
+fn interview_db_within(
+    dir: &std::path::Path,
+    args: &[&str],
+    deadline: std::time::Duration,
+) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_PATH")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn interview-db");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("poll interview-db").is_none() {
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("reap interview-db");
+            panic!(
+                "`interview-db {}` did not exit within {deadline:?} (killed); stderr: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+        .wait_with_output()
+        .expect("collect interview-db's output")
+}
+
+/// How long `interview-db` may take to refuse what is at the database
+/// path: at once, but a debug build on a loaded 2-core machine.
+const AT_ONCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `interview-db init` and `health` on `name` (in `dir`) exit 1 within
+/// [`AT_ONCE`], init printing nothing and health an unhealthy report, each
+/// message naming the path and `kind` (what is there).
+fn assert_init_and_health_refuse(dir: &std::path::Path, name: &str, kind: &str) {
+    let url = format!("sqlite://{name}");
+    let init = interview_db_within(dir, &["--database-url", &url, "init"], AT_ONCE);
+    assert_eq!(init.status.code(), Some(1), "init: {init:?}");
+    assert!(init.stdout.is_empty(), "init printed a report: {init:?}");
+    let stderr = String::from_utf8_lossy(&init.stderr);
+    assert!(
+        stderr.contains(name) && stderr.contains(kind),
+        "init does not name the path and what it is: {stderr}"
+    );
+
+    let health = interview_db_within(dir, &["--database-url", &url, "health"], AT_ONCE);
+    assert_eq!(health.status.code(), Some(1), "health: {health:?}");
+    let report = report_of(&health);
+    assert_eq!(report["status"], "unhealthy");
+    let error = report["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains(name) && error.contains(kind),
+        "health does not name the path and what it is: {report}"
+    );
+}
+
+#[test]
+fn init_and_health_refuse_a_fifo_at_the_database_path_at_once_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("store.db"))
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo: {made}");
+    assert_init_and_health_refuse(dir.path(), "store.db", "a FIFO");
+}
+
+#[test]
+fn init_and_health_refuse_a_unix_socket_at_the_database_path_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _listener =
+        std::os::unix::net::UnixListener::bind(dir.path().join("store.db")).expect("bind");
+    assert_init_and_health_refuse(dir.path(), "store.db", "a Unix socket");
+}
+
 fn report_of(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(

@@ -111,13 +111,15 @@ impl Database {
     /// created with its parent directories (unless the URL says `mode=ro`
     /// or `mode=rw`), readable by this user only (directories 0700, the
     /// file 0600, and so its `-wal` and `-shm`) whatever the umask; an
-    /// existing file is first checked to be a SQLite database, and left
-    /// untouched (its mode too) if it is not. A zero-length file counts as an empty database, as SQLite itself
+    /// existing path is first checked to be a regular file (from its
+    /// metadata: a FIFO, socket, device or directory is never opened) and a
+    /// SQLite database, and left untouched (its mode too) if it is not. A zero-length file counts as an empty database, as SQLite itself
     /// treats it (`touch data/interview.db` then `init` works).
     ///
     /// # Errors
-    /// [`Error::CreateDirectory`], [`Error::ReadFile`] or
-    /// [`Error::NotADatabase`] for an unusable file location,
+    /// [`Error::CreateDirectory`], [`Error::ReadFile`],
+    /// [`Error::NotARegularFile`] or [`Error::NotADatabase`] for an
+    /// unusable file location,
     /// [`Error::ReadOnlyLocation`] for one that cannot be written, and the
     /// classified database error when the driver cannot connect.
     #[tracing::instrument(skip_all, fields(url = %config.url))]

@@ -9,76 +9,139 @@ use std::path::{Path, PathBuf};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::config::wal_path;
-use crate::error::{Error, Result};
+use crate::error::{Error, FileKind, Result};
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Makes sure a file path can hold a SQLite database without changing an
-/// existing file: a file that is there must be a database (or empty); a
+/// existing file: what is there must be a regular file (judged from its
+/// metadata, before anything opens it) holding a database (or empty); a
 /// missing one gets its parent directories when it may be created.
 pub(crate) fn prepare(path: &Path, create: bool) -> Result<()> {
-    match File::open(path) {
-        Ok(mut file) => {
-            let not_a_database = |reason: &str| Error::NotADatabase {
-                path: path.to_path_buf(),
-                reason: reason.to_owned(),
-            };
-            let metadata = file.metadata().map_err(|source| Error::ReadFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            if metadata.is_dir() {
-                return Err(not_a_database("it is a directory"));
-            }
-            let mut header = Vec::with_capacity(100);
-            file.by_ref()
-                .take(100)
-                .read_to_end(&mut header)
-                .map_err(|source| Error::ReadFile {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            if header.is_empty() {
-                return Ok(());
-            }
-            if header.len() < SQLITE_HEADER.len() {
-                return Err(not_a_database("it is shorter than a SQLite header"));
-            }
-            if header[..SQLITE_HEADER.len()] != SQLITE_HEADER[..] {
-                return Err(not_a_database("its header is not `SQLite format 3`"));
-            }
-            // The length is read after the header: another process creating
-            // the file may write its first page between the two, and a
-            // length read before would then look short.
-            let file_len = file
-                .metadata()
-                .map_err(|source| Error::ReadFile {
-                    path: path.to_path_buf(),
-                    source,
-                })?
-                .len();
-            check_not_truncated(path, &header, file_len)
+    if !existing_regular_file(path)? {
+        if create {
+            create_parent_directories(path)?;
+            create_private_file(path);
         }
-        // Missing, or a parent is not a directory: creating the parents
-        // says precisely what is in the way.
+        return Ok(());
+    }
+    let read_error = |source| Error::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = open_without_blocking(path).map_err(read_error)?;
+    // What was opened is judged again: the path may have been replaced
+    // after its metadata was read.
+    let metadata = file.metadata().map_err(read_error)?;
+    if let Some(kind) = special_kind(metadata.file_type()) {
+        return Err(not_a_regular_file(path, kind));
+    }
+    let not_a_database = |reason: &str| Error::NotADatabase {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let mut header = Vec::with_capacity(100);
+    file.by_ref()
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(read_error)?;
+    if header.is_empty() {
+        return Ok(());
+    }
+    if header.len() < SQLITE_HEADER.len() {
+        return Err(not_a_database("it is shorter than a SQLite header"));
+    }
+    if header[..SQLITE_HEADER.len()] != SQLITE_HEADER[..] {
+        return Err(not_a_database("its header is not `SQLite format 3`"));
+    }
+    // The length is read after the header: another process creating the
+    // file may write its first page between the two, and a length read
+    // before would then look short.
+    let file_len = file.metadata().map_err(read_error)?.len();
+    check_not_truncated(path, &header, file_len)
+}
+
+/// Whether a regular file is at `path` (through symbolic links), from its
+/// metadata alone: nothing is opened. `false` when nothing is there (or a
+/// parent is not a directory: creating the parents then says precisely
+/// what is in the way).
+///
+/// # Errors
+/// [`Error::NotARegularFile`] for a directory, FIFO, socket or device (or
+/// a symbolic link to one), [`Error::ReadFile`] when the metadata cannot be
+/// read.
+pub(crate) fn existing_regular_file(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => match special_kind(metadata.file_type()) {
+            None => Ok(true),
+            Some(kind) => Err(not_a_regular_file(path, kind)),
+        },
         Err(err)
             if matches!(
                 err.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
             ) =>
         {
-            if create {
-                create_parent_directories(path)?;
-                create_private_file(path);
-            }
-            Ok(())
+            Ok(false)
         }
         Err(source) => Err(Error::ReadFile {
             path: path.to_path_buf(),
             source,
         }),
     }
+}
+
+/// What a file of type `file_type` is, when it is not a regular file.
+fn special_kind(file_type: std::fs::FileType) -> Option<FileKind> {
+    if file_type.is_file() {
+        return None;
+    }
+    if file_type.is_dir() {
+        return Some(FileKind::Directory);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some(FileKind::Fifo);
+        }
+        if file_type.is_socket() {
+            return Some(FileKind::Socket);
+        }
+        if file_type.is_char_device() {
+            return Some(FileKind::CharacterDevice);
+        }
+        if file_type.is_block_device() {
+            return Some(FileKind::BlockDevice);
+        }
+    }
+    Some(FileKind::Other)
+}
+
+/// [`Error::NotARegularFile`] for `path`, with where it leads when it is a
+/// symbolic link.
+fn not_a_regular_file(path: &Path, kind: FileKind) -> Error {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let link_target = is_link
+        .then(|| std::fs::canonicalize(path).or_else(|_| std::fs::read_link(path)))
+        .and_then(std::result::Result::ok);
+    Error::NotARegularFile {
+        path: path.to_path_buf(),
+        kind,
+        link_target,
+    }
+}
+
+/// Opens `path` for reading without waiting: on Unix with `O_NONBLOCK`, so
+/// that a FIFO put there after its type was checked cannot hold the caller
+/// (the flag changes nothing for a regular file).
+fn open_without_blocking(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
 }
 
 /// Fails when the header promises more pages than the file holds. The

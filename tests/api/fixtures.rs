@@ -441,3 +441,36 @@ pub async fn turn_count(
         .expect("read the session")
         .turn_count
 }
+
+/// Runs `call` (given a runtime of its own) on a thread of its own and
+/// returns what it answered, failing the test when it has not answered
+/// within `deadline`: a call blocked in a system call (opening a FIFO
+/// waits for a writer) holds its thread, and no async timeout on that
+/// thread could fire.
+pub fn answers_within<T, F, Fut>(deadline: std::time::Duration, what: &str, call: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let (sender, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _ = sender.send(runtime.block_on(call()));
+    });
+    answer
+        .recv_timeout(deadline)
+        .unwrap_or_else(|_| panic!("{what} did not answer within {deadline:?}"))
+}
+
+/// A FIFO (named pipe) at `path`, made by `mkfifo`.
+pub fn make_fifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}: {made}", path.display());
+}

@@ -4,13 +4,18 @@
 
 use std::time::{Duration, Instant};
 
+use std::os::unix::fs::FileTypeExt;
+
 use interview_persistence::{
-    Database, DatabaseConfig, Error, HealthOptions, check_health, check_health_at, init_database,
+    Database, DatabaseConfig, Error, FileKind, HealthOptions, check_health, check_health_at,
+    init_database,
 };
 
 use sea_orm::ConnectionTrait;
 
-use crate::fixtures::{Immutable, a_closed_database_with_turns, files_beside, files_in};
+use crate::fixtures::{
+    Immutable, a_closed_database_with_turns, answers_within, files_beside, files_in, make_fifo,
+};
 use crate::helpers;
 
 #[tokio::test]
@@ -159,8 +164,118 @@ async fn a_directory_where_the_file_should_be_is_refused() {
     std::fs::create_dir(dir.path().join("interview.db")).expect("mkdir");
     let refused = init_database(&config).await;
     assert!(
-        matches!(refused, Err(Error::NotADatabase { .. })),
+        matches!(
+            refused,
+            Err(Error::NotARegularFile {
+                kind: FileKind::Directory,
+                ..
+            })
+        ),
         "{refused:?}"
+    );
+}
+
+/// How long opening may take to refuse what is at the path: at once, but
+/// on a loaded 2-core machine.
+const AT_ONCE: Duration = Duration::from_secs(3);
+
+/// `Database::connect`, `init_database` and `check_health_at` on the
+/// database path `path` (in `config`) each answer within [`AT_ONCE`] with
+/// `NotARegularFile` of `kind` (the report's error naming the path and the
+/// kind), and `path` is still what it was (`still_there`).
+fn assert_refused_at_once(
+    config: &DatabaseConfig,
+    path: &std::path::Path,
+    kind: FileKind,
+    link_target: Option<&std::path::Path>,
+) {
+    let connect = answers_within(AT_ONCE, "Database::connect", {
+        let config = config.clone();
+        move || async move { Database::connect(&config).await.map(|_| ()) }
+    });
+    let init = answers_within(AT_ONCE, "init_database", {
+        let config = config.clone();
+        move || async move { init_database(&config).await.map(|_| ()) }
+    });
+    for (call, result) in [("connect", connect), ("init", init)] {
+        match result {
+            Err(Error::NotARegularFile {
+                path: refused,
+                kind: found,
+                link_target: target,
+            }) => {
+                assert_eq!(refused, path, "{call}");
+                assert_eq!(found, kind, "{call}");
+                assert_eq!(target.as_deref(), link_target, "{call}");
+            }
+            other => panic!("{call}: expected NotARegularFile ({kind}), got {other:?}"),
+        }
+    }
+    let report = answers_within(AT_ONCE, "check_health_at", {
+        let config = config.clone();
+        move || async move { check_health_at(&config, HealthOptions::default()).await }
+    });
+    assert!(!report.is_healthy(), "{report:?}");
+    let error = report.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains(&path.display().to_string()) && error.contains(&kind.to_string()),
+        "the report names neither the path nor what is there: {error}"
+    );
+}
+
+#[test]
+fn a_fifo_at_the_database_path_is_refused_at_once_without_being_opened() {
+    let (dir, config) = helpers::sqlite_config();
+    let path = dir.path().join("interview.db");
+    make_fifo(&path);
+    assert_refused_at_once(&config, &path, FileKind::Fifo, None);
+    let file_type = std::fs::symlink_metadata(&path).expect("stat").file_type();
+    assert!(file_type.is_fifo(), "the FIFO was replaced: {file_type:?}");
+    assert_eq!(
+        files_in(dir.path()),
+        ["interview.db"],
+        "something was created beside it"
+    );
+}
+
+#[test]
+fn a_symbolic_link_to_a_fifo_is_refused_as_the_fifo_it_leads_to() {
+    let (dir, config) = helpers::sqlite_config();
+    let fifo = dir.path().join("pipe");
+    make_fifo(&fifo);
+    let path = dir.path().join("interview.db");
+    std::os::unix::fs::symlink(&fifo, &path).expect("symlink");
+    assert_refused_at_once(&config, &path, FileKind::Fifo, Some(&fifo));
+}
+
+#[test]
+fn a_unix_socket_at_the_database_path_is_refused_naming_what_it_is() {
+    let (dir, config) = helpers::sqlite_config();
+    let path = dir.path().join("interview.db");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind a socket");
+    assert_refused_at_once(&config, &path, FileKind::Socket, None);
+    let file_type = std::fs::symlink_metadata(&path).expect("stat").file_type();
+    assert!(
+        file_type.is_socket(),
+        "the socket was replaced: {file_type:?}"
+    );
+}
+
+#[test]
+fn a_link_to_a_character_device_is_refused_not_taken_for_an_empty_database() {
+    let (dir, config) = helpers::sqlite_config();
+    let path = dir.path().join("interview.db");
+    std::os::unix::fs::symlink("/dev/null", &path).expect("symlink");
+    assert_refused_at_once(
+        &config,
+        &path,
+        FileKind::CharacterDevice,
+        Some(std::path::Path::new("/dev/null")),
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        ["interview.db"],
+        "something was created beside it"
     );
 }
 
