@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde::Serialize;
 
 use crate::config::{Backend, DatabaseConfig};
-use crate::database::{Database, query_value, shared_mode};
+use crate::database::{Database, check_writable, existing_regular_file, query_value, shared_mode};
 use crate::error::Result;
 use crate::schema::schema_status;
 
@@ -132,6 +132,11 @@ pub struct HealthReport {
     /// Whether foreign keys are enforced on the connection checked
     /// (always on PostgreSQL).
     pub foreign_keys: Option<bool>,
+    /// SQLite: whether this module could write the database as
+    /// configured (the rule is in docs/health.md); `false` makes the
+    /// report unhealthy. `None` where it is not asked: a `mode=ro` URL,
+    /// PostgreSQL, or a location that could not be examined.
+    pub writable: Option<bool>,
     /// How long the check took, in milliseconds.
     pub elapsed_ms: f64,
     /// What is wrong, when unhealthy.
@@ -151,6 +156,15 @@ impl HealthReport {
         self.status == HealthStatus::Healthy
     }
 
+    /// Makes the report unhealthy for `problem`, said first.
+    fn add_problem(&mut self, problem: String) {
+        self.status = HealthStatus::Unhealthy;
+        self.error = Some(match self.error.take() {
+            Some(others) => format!("{problem}; {others}"),
+            None => problem,
+        });
+    }
+
     fn unreachable(path: String, backend: Backend, error: String, started: Instant) -> Self {
         Self {
             status: HealthStatus::Unhealthy,
@@ -162,6 +176,7 @@ impl HealthReport {
             pending_migrations: Vec::new(),
             journal_mode: None,
             foreign_keys: None,
+            writable: None,
             elapsed_ms: elapsed_ms(started),
             error: Some(error),
             warnings: Vec::new(),
@@ -214,7 +229,12 @@ pub async fn check_health_with(db: &Database, options: HealthOptions) -> HealthR
 /// opened gives an `unhealthy` report saying why. Never fails, never
 /// migrates, and never writes: a SQLite file is opened read-only (no
 /// directory or file created on a mistyped path, no switch to WAL, no
-/// write probe), and a missing file is reported, not created.
+/// write probe), and a missing file is reported, not created. What is not
+/// a regular file at the path (a FIFO, a socket, a device) is reported
+/// without being opened. Unless the URL says `mode=ro`, whether the file
+/// could be written is asked too, without writing (`writable`): a
+/// database `init` would refuse as one that "cannot be written" is
+/// `unhealthy` here, with the same error.
 pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) -> HealthReport {
     let started = Instant::now();
     let unreachable = |reason: String| {
@@ -225,13 +245,21 @@ pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) ->
             started,
         )
     };
+    let mut writable = None;
     let config = match config.url.sqlite_location() {
         Some(crate::config::SqliteLocation::File { path, .. }) => {
-            if !path.exists() {
-                return unreachable(format!(
-                    "there is no database file at `{}` (nothing was created)",
-                    path.display()
-                ));
+            match existing_regular_file(&path) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return unreachable(format!(
+                        "there is no database file at `{}` (nothing was created)",
+                        path.display()
+                    ));
+                }
+                Err(err) => return unreachable(err.to_string()),
+            }
+            if !config.url.is_read_only() {
+                writable = Some(check_writable(&path));
             }
             match crate::config::DatabaseUrl::sqlite_file_read_only(&path) {
                 Ok(url) => DatabaseConfig {
@@ -243,19 +271,37 @@ pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) ->
         }
         _ => config.clone(),
     };
-    match Database::connect(&config).await {
+    let mut report = match Database::connect(&config).await {
         Ok(db) => {
             let report = check_health_with(&db, options).await;
             let _ = db.close().await;
             report
         }
-        Err(err) => HealthReport::unreachable(
-            config.url.display_location(),
-            config.url.backend(),
-            err.to_string(),
-            started,
-        ),
+        Err(err) => {
+            // Where SQLite cannot open the file even for reading because
+            // it cannot create its `-shm`, opening fails for the reason
+            // the writability check gives (added below): said once.
+            let said_below = matches!(err, crate::Error::ReadOnlyLocation { .. })
+                && matches!(writable, Some(Err(_)));
+            let mut report = HealthReport::unreachable(
+                config.url.display_location(),
+                config.url.backend(),
+                err.to_string(),
+                started,
+            );
+            if said_below {
+                report.error = None;
+            }
+            report
+        }
+    };
+    if let Some(answer) = writable {
+        report.writable = Some(answer.is_ok());
+        if let Err(unwritable) = answer {
+            report.add_problem(unwritable.to_string());
+        }
     }
+    report
 }
 
 async fn inspect(
@@ -266,6 +312,19 @@ async fn inspect(
 ) -> Result<HealthReport> {
     let backend = db.backend();
     let mut problems = Vec::new();
+
+    // A handle opened read-write was writable when it opened: asked again,
+    // since a file can be made immutable or its mount read-only since.
+    let writable = match db.sqlite_file() {
+        Some(path) if !db.config().url.is_read_only() => match check_writable(path) {
+            Ok(()) => Some(true),
+            Err(unwritable) => {
+                problems.push(unwritable.to_string());
+                Some(false)
+            }
+        },
+        _ => None,
+    };
 
     let (integrity, journal_mode, foreign_keys) = match backend {
         Backend::Sqlite => {
@@ -333,6 +392,7 @@ async fn inspect(
         pending_migrations: schema.pending,
         journal_mode,
         foreign_keys,
+        writable,
         elapsed_ms: elapsed_ms(started),
         error: (!problems.is_empty()).then(|| problems.join("; ")),
         warnings: file_warnings(db),

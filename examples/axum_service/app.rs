@@ -164,14 +164,18 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// What is wrong with an unhealthy database, as fixed kinds:
-/// `unreachable` (the check could not run), `integrity_check_failed`,
-/// `foreign_keys_off`, `pending_migrations`, or `unhealthy` for anything
+/// `unreachable` (the check could not run), `read_only` (the database
+/// cannot be written), `integrity_check_failed`, `foreign_keys_off`,
+/// `pending_migrations`, or `unhealthy` for anything
 /// else (a schema newer than this build, sessions that could not be
 /// counted); the log has the details.
 fn health_problems(report: &interview_persistence::HealthReport) -> Vec<&'static str> {
     let mut problems = Vec::new();
     if report.integrity.is_none() {
         problems.push("unreachable");
+    }
+    if report.writable == Some(false) {
+        problems.push("read_only");
     }
     if report.integrity.as_ref().is_some_and(|i| i.is_failure()) {
         problems.push("integrity_check_failed");

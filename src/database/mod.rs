@@ -29,7 +29,7 @@ use direct::{DirectReaders, DirectSettings, DirectWriter};
 
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
-pub(crate) use sqlite_file::shared_mode;
+pub(crate) use sqlite_file::{check_writable, existing_regular_file, shared_mode};
 pub use writer::QUEUE_CAPACITY as WRITER_QUEUE_CAPACITY;
 use writer::{Writer, WriterLease};
 
@@ -137,6 +137,11 @@ impl Database {
         let location = config.url.sqlite_location();
         if let Some(SqliteLocation::File { path, create }) = &location {
             sqlite_file::prepare(path, *create)?;
+            // Asked before SQLite opens it: SQLite would silently open an
+            // unwritable file read-only (the write probe then finds out).
+            if !config.url.is_read_only() && path.exists() {
+                sqlite_file::check_writable(path)?;
+            }
         }
         // `sqlite::memory:` is a private file that goes with the handle.
         let memory_file = match &location {
@@ -646,14 +651,13 @@ async fn open(
 /// database": say why in the module's terms.
 fn explain_open_failure(error: Error, location: Option<&SqliteLocation>) -> Error {
     match (error, location) {
+        // Most often the file or its directory cannot be written (in WAL
+        // mode SQLite cannot open a file, even read-only, without creating
+        // its `-shm`): said as opening a writable database says it.
         (error @ Error::Connection(_), Some(SqliteLocation::File { path, .. }))
-            if error.sqlite_code() == Some(crate::error::SQLITE_CANTOPEN)
-                && !sqlite_file::directory_is_writable(path) =>
+            if error.sqlite_code() == Some(crate::error::SQLITE_CANTOPEN) =>
         {
-            Error::ReadOnlyLocation {
-                path: path.clone(),
-                reason: format!("its directory does not allow creating files ({error})"),
-            }
+            sqlite_file::why_it_cannot_be_written(path).unwrap_or(error)
         }
         // The header check passed but SQLite disagrees (e.g. a file
         // replaced in between): still say what it is.

@@ -1,6 +1,7 @@
 //! Checks on a SQLite file before and just after it is opened: that it is a
-//! database (header), that it is whole (page count), and that it can be
-//! written (a probe). None of them changes an existing file.
+//! regular file (its metadata), a database (header), whole (page count),
+//! and that it can be written (`access(2)`, then a probe). None of them
+//! changes an existing file.
 
 use std::fs::File;
 use std::io::Read;
@@ -258,27 +259,102 @@ pub(crate) async fn probe_writable(
     }
 }
 
-/// Whether SQLite could create files in the directory of `path`: tried by
-/// creating (and at once removing) an empty file, only after SQLite failed
-/// to open.
-pub(crate) fn directory_is_writable(path: &Path) -> bool {
+/// Whether this module could write the SQLite database at `path` (an
+/// existing file), asked without writing anything: the file, its `-wal`
+/// and `-shm` where they exist, and their directory where either is
+/// missing (SQLite creates them, and in WAL mode cannot even open the file
+/// without its `-shm`). Asked with `access(2)`, which answers as a write
+/// would: an immutable file (`chattr +i`) or a read-only mount refuses
+/// even root, and permission bits refuse others. Beside the file a
+/// symbolic link points to, where SQLite keeps them.
+///
+/// This is the one meaning of "cannot be written": opening refuses such a
+/// database ([`Database::connect`](super::Database::connect), and so
+/// `init`) and the health report calls it unhealthy (`writable: false`),
+/// with the same error.
+///
+/// # Errors
+/// [`Error::ReadOnlyLocation`] saying which of them refuses, and why.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let unwritable = |reason: String| Error::ReadOnlyLocation {
+        path: path.to_path_buf(),
+        reason,
+    };
+    may_write(&real).map_err(|err| unwritable(format!("the file refuses writing ({err})")))?;
+    let directory = real
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = real.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        if std::fs::symlink_metadata(&companion).is_ok() {
+            may_write(&companion).map_err(|err| {
+                unwritable(format!("`{}` refuses writing ({err})", companion.display()))
+            })?;
+        } else {
+            may_write(directory).map_err(|err| {
+                unwritable(format!(
+                    "its directory `{}` does not allow creating its `{suffix}` file ({err})",
+                    directory.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file or directory at `path` may be written, by
+/// `access(path, W_OK)`: nothing is opened or changed.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn may_write(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL byte in the path")
+    })?;
+    // SAFETY: `path` is NUL-terminated and outlives the call, which only
+    // reads it.
+    let answer = unsafe { libc::access(path.as_ptr(), libc::W_OK) };
+    if answer == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Off Unix there is no `access(2)`: SQLite's own attempt (the write
+/// probe) is the only judge.
+#[cfg(not(unix))]
+fn may_write(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Why the database at `path` cannot be written, if it cannot: for an
+/// existing file [`check_writable`]'s answer, for a missing one whether
+/// its directory refuses creating it. Asked after SQLite failed to open
+/// it, without creating anything.
+pub(crate) fn why_it_cannot_be_written(path: &Path) -> Option<Error> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return check_writable(path).err();
+    }
     let directory = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let probe = directory.join(format!(".interview-write-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            true
-        }
-        // A probe left by an earlier process of the same id: created once.
-        Err(err) => err.kind() == std::io::ErrorKind::AlreadyExists,
-    }
+    let refused = may_write(directory)
+        .err()
+        // A missing directory is not a read-only one: SQLite's error stands.
+        .filter(|err| err.kind() != std::io::ErrorKind::NotFound);
+    refused.map(|err| Error::ReadOnlyLocation {
+        path: path.to_path_buf(),
+        reason: format!(
+            "its directory `{}` does not allow creating the database file ({err})",
+            directory.display()
+        ),
+    })
 }
 
 /// The file behind a `sqlite::memory:` database: in a directory of its own

@@ -474,3 +474,50 @@ pub fn make_fifo(path: &Path) {
         .expect("run mkfifo");
     assert!(made.success(), "mkfifo {}: {made}", path.display());
 }
+
+/// A tmpfs mounted on a temporary directory, remounted read-only on
+/// demand and unmounted when dropped: a read-only mount as an operator
+/// has one. Mounting needs root (CAP_SYS_ADMIN): `None`, said loudly,
+/// where it is not allowed.
+pub struct TmpfsMount {
+    dir: tempfile::TempDir,
+}
+
+impl TmpfsMount {
+    pub fn new() -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED (read-only mount): mounting a tmpfs is not allowed here");
+        }
+        mounted.then_some(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Remounts it read-only (every file on it must be closed).
+    pub fn remount_read_only(&self) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(self.dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount read-only: {status}");
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

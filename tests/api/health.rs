@@ -7,7 +7,9 @@ use interview_persistence::{
 };
 use sea_orm::ConnectionTrait;
 
-use crate::fixtures::{a_closed_database_with_turns, exec, file_of, wal_of};
+use crate::fixtures::{
+    Immutable, TmpfsMount, a_closed_database_with_turns, exec, file_of, files_beside, wal_of,
+};
 use crate::helpers;
 
 /// 40 sessions of ~1 MB each.
@@ -219,4 +221,132 @@ async fn health_leaves_a_rollback_journal_file_byte_for_byte_and_reads_mode_ro_f
         std::fs::read(&path).expect("read") == before,
         "health changed the file"
     );
+}
+
+/// A closed, current database at `path`.
+async fn a_closed_database_at(path: &std::path::Path) -> DatabaseConfig {
+    let config = DatabaseConfig::sqlite_file(path).expect("config");
+    init_database(&config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+    config
+}
+
+/// `init` refuses the database with `ReadOnlyLocation`, and `health` on
+/// the same configuration is unhealthy with `writable: false` and the
+/// very same error: the two agree on what "cannot be written" means.
+async fn assert_init_and_health_agree_it_cannot_be_written(
+    config: &DatabaseConfig,
+) -> interview_persistence::HealthReport {
+    let refused = match init_database(config).await {
+        Err(err @ Error::ReadOnlyLocation { .. }) => err,
+        other => panic!(
+            "init: expected ReadOnlyLocation, got {:?}",
+            other.map(|_| ())
+        ),
+    };
+    assert!(
+        refused.to_string().contains("cannot be written"),
+        "{refused}"
+    );
+    let report = check_health_at(config, HealthOptions::default()).await;
+    assert!(!report.is_healthy(), "health calls it healthy: {report:?}");
+    assert_eq!(report.writable, Some(false), "{report:?}");
+    let error = report.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains(&refused.to_string()),
+        "health and init disagree:\n  init:   {refused}\n  health: {error}"
+    );
+    report
+}
+
+#[tokio::test]
+async fn health_and_init_agree_that_an_immutable_file_cannot_be_written() {
+    // Under target/, on the machine's ext4 disk (chattr works there).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("interview.db");
+    let config = a_closed_database_at(&path).await;
+    let before = std::fs::read(&path).expect("read");
+    let Some(_immutable) = Immutable::new(&[&path]) else {
+        return; // said why, and failed under CI
+    };
+
+    let report = assert_init_and_health_agree_it_cannot_be_written(&config).await;
+    // What can be read is still reported.
+    assert_eq!(report.integrity, Some(IntegrityFinding::Ok), "{report:?}");
+    assert_eq!(report.session_count, Some(0), "{report:?}");
+    // A URL that declares the database read-only asks for no writing.
+    let read_only = DatabaseConfig::new(
+        interview_persistence::DatabaseUrl::sqlite_file_read_only(&path).expect("a read-only URL"),
+    );
+    let report = check_health_at(&read_only, HealthOptions::default()).await;
+    assert!(report.is_healthy(), "{report:?}");
+    assert_eq!(report.writable, None, "{report:?}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "the file changed"
+    );
+}
+
+#[tokio::test]
+async fn health_and_init_agree_that_a_file_in_a_directory_that_takes_no_new_files_cannot_be_written()
+ {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("interview.db");
+    let config = a_closed_database_at(&path).await;
+    assert_eq!(
+        files_beside(&path),
+        ["interview.db"],
+        "closing removes -wal and -shm"
+    );
+    // The directory (not the file) immutable: SQLite cannot create the
+    // -wal and -shm it needs, as on a read-only mount.
+    let Some(_immutable) = Immutable::new(&[dir.path()]) else {
+        return;
+    };
+    assert_init_and_health_agree_it_cannot_be_written(&config).await;
+}
+
+#[tokio::test]
+async fn health_and_init_agree_that_a_file_on_a_read_only_mount_cannot_be_written() {
+    let Some(mount) = TmpfsMount::new() else {
+        return; // said why
+    };
+    let path = mount.path().join("interview.db");
+    let config = a_closed_database_at(&path).await;
+    mount.remount_read_only();
+    assert_init_and_health_agree_it_cannot_be_written(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_of_an_open_database_reports_its_file_turned_immutable_as_unwritable() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("interview.db");
+    let config = a_closed_database_at(&path).await;
+    let db = init_database(&config).await.expect("init");
+    let report = check_health(&db).await;
+    assert!(report.is_healthy(), "{report:?}");
+    assert_eq!(report.writable, Some(true), "{report:?}");
+
+    let Some(immutable) = Immutable::new(&[&path]) else {
+        return;
+    };
+    let report = check_health(&db).await;
+    assert!(!report.is_healthy(), "{report:?}");
+    assert_eq!(report.writable, Some(false), "{report:?}");
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot be written"),
+        "{report:?}"
+    );
+    drop(immutable);
+    assert!(check_health(&db).await.is_healthy());
+    db.close().await.expect("close");
 }
