@@ -37,7 +37,8 @@ pub enum IntegrityCheck {
     /// run `interview-db health --full`).
     #[default]
     Auto,
-    /// `PRAGMA quick_check`: O(N), finds damaged pages and records.
+    /// `PRAGMA quick_check`: O(N), finds damaged pages and records, but
+    /// not an index that disagrees with its table.
     Quick,
     /// `PRAGMA integrity_check`: also cross-checks every index against its
     /// table, O(N log N).
@@ -99,6 +100,33 @@ impl Serialize for IntegrityFinding {
     }
 }
 
+/// Which check the `integrity` finding of a report comes from
+/// (`integrity_check` in the JSON): a finding of `ok` means only what
+/// that check can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IntegrityMethod {
+    /// SQLite's `PRAGMA quick_check`: every page and record, but not
+    /// whether an index agrees with its table — an index key changed on
+    /// disk (a row missing from an index, or found under the wrong key)
+    /// passes it. Only [`Full`](Self::Full) finds that.
+    Quick,
+    /// SQLite's `PRAGMA integrity_check`: also every index against its
+    /// table.
+    Full,
+    /// PostgreSQL with data checksums on: no check ran; the finding is the
+    /// count of checksum failures the server has met in the pages it read
+    /// (since its statistics were reset). Pages not read since are not
+    /// vouched for.
+    ServerChecksums,
+    /// Nothing was checked: SQLite's check skipped (asked, or the
+    /// database is too large for the automatic one), PostgreSQL without
+    /// data checksums, or a database that could not be reached.
+    #[serde(rename = "none")]
+    NotRun,
+}
+
 /// What [`check_health_with`] checks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HealthOptions {
@@ -114,13 +142,17 @@ pub struct HealthReport {
     pub status: HealthStatus,
     /// How many interview sessions the database holds, when it could count.
     pub session_count: Option<u64>,
-    /// The integrity finding. SQLite: `ok`, its first complaint, or
+    /// The integrity finding, as far as the check named by
+    /// `integrity_check` sees. SQLite: `ok`, its first complaint, or
     /// `skipped`. PostgreSQL: `ok` or the count of checksum failures the
     /// server has seen when data checksums are on, `not_checked` when they
     /// are off (there is no cheap whole-database check to run per request).
     pub integrity: Option<IntegrityFinding>,
     /// The SQLite file, `:memory:`, or the URL with its password redacted.
     pub path: String,
+    /// Which check `integrity` comes from: `quick`, `full`,
+    /// `server_checksums` (PostgreSQL) or `none`.
+    pub integrity_check: IntegrityMethod,
     /// `sqlite` or `postgres`.
     pub backend: Backend,
     /// The most recent applied migration.
@@ -171,6 +203,7 @@ impl HealthReport {
             session_count: None,
             integrity: None,
             path,
+            integrity_check: IntegrityMethod::NotRun,
             backend,
             latest_migration: None,
             pending_migrations: Vec::new(),
@@ -184,7 +217,9 @@ impl HealthReport {
     }
 }
 
-/// Checks the database with the default options (a quick integrity check).
+/// Checks the database with the default options (a quick integrity check,
+/// which cannot see an index that disagrees with its table: see
+/// [`IntegrityMethod::Quick`]).
 /// Never fails: every problem becomes an `unhealthy` report.
 pub async fn check_health(db: &Database) -> HealthReport {
     check_health_with(db, HealthOptions::default()).await
@@ -326,16 +361,22 @@ async fn inspect(
         _ => None,
     };
 
-    let (integrity, journal_mode, foreign_keys) = match backend {
+    let ((integrity, integrity_check), journal_mode, foreign_keys) = match backend {
         Backend::Sqlite => {
             let integrity = match resolve(options.integrity, conn).await? {
-                IntegrityCheck::Quick | IntegrityCheck::Auto => IntegrityFinding::from_sqlite(
-                    query_value::<String>(conn, "PRAGMA quick_check(1)").await?,
+                IntegrityCheck::Quick | IntegrityCheck::Auto => (
+                    IntegrityFinding::from_sqlite(
+                        query_value::<String>(conn, "PRAGMA quick_check(1)").await?,
+                    ),
+                    IntegrityMethod::Quick,
                 ),
-                IntegrityCheck::Full => IntegrityFinding::from_sqlite(
-                    query_value::<String>(conn, "PRAGMA integrity_check(1)").await?,
+                IntegrityCheck::Full => (
+                    IntegrityFinding::from_sqlite(
+                        query_value::<String>(conn, "PRAGMA integrity_check(1)").await?,
+                    ),
+                    IntegrityMethod::Full,
                 ),
-                IntegrityCheck::Skip => IntegrityFinding::Skipped,
+                IntegrityCheck::Skip => (IntegrityFinding::Skipped, IntegrityMethod::NotRun),
             };
             let journal_mode = query_value::<String>(conn, "PRAGMA journal_mode").await?;
             let foreign_keys = query_value::<i64>(conn, "PRAGMA foreign_keys")
@@ -387,6 +428,7 @@ async fn inspect(
         session_count,
         integrity: Some(integrity),
         path: db.display_location(),
+        integrity_check,
         backend,
         latest_migration: schema.latest_applied().map(str::to_owned),
         pending_migrations: schema.pending,
@@ -444,10 +486,12 @@ async fn resolve(check: IntegrityCheck, conn: &impl ConnectionTrait) -> Result<I
 /// reading all of it: with data checksums on, `ok` while the server has
 /// counted no checksum failure in this database (it verifies every page it
 /// reads), else the count; with checksums off, `not_checked`.
-async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<IntegrityFinding> {
+async fn postgres_integrity(
+    conn: &impl ConnectionTrait,
+) -> Result<(IntegrityFinding, IntegrityMethod)> {
     let checksums = query_value::<String>(conn, "SHOW data_checksums").await?;
     if checksums.as_deref() != Some("on") {
-        return Ok(IntegrityFinding::NotChecked);
+        return Ok((IntegrityFinding::NotChecked, IntegrityMethod::NotRun));
     }
     let failures = query_value::<i64>(
         conn,
@@ -455,13 +499,14 @@ async fn postgres_integrity(conn: &impl ConnectionTrait) -> Result<IntegrityFind
     )
     .await?
     .unwrap_or(0);
-    Ok(if failures == 0 {
+    let finding = if failures == 0 {
         IntegrityFinding::Ok
     } else {
         IntegrityFinding::Failed(format!(
             "{failures} checksum failure(s) reported by the server"
         ))
-    })
+    };
+    Ok((finding, IntegrityMethod::ServerChecksums))
 }
 
 fn elapsed_ms(started: Instant) -> f64 {

@@ -47,7 +47,7 @@ pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};
 pub use error::{ConflictKind, EntityKind, Error, FileKind, Result};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
-    IntegrityFinding, check_health, check_health_at, check_health_with,
+    IntegrityFinding, IntegrityMethod, check_health, check_health_at, check_health_with,
 };
 pub use init::{InitOptions, InitReport, init_database, init_database_with};
 

@@ -53,9 +53,12 @@ enum Command {
     },
     /// Print the health report; exit 0 when healthy, 1 otherwise. Never
     /// changes the database. By default SQLite files up to 32 MiB get a
-    /// `quick_check`, larger ones none (it reads the whole file).
+    /// `quick_check`, larger ones none (it reads the whole file); the
+    /// report's `integrity_check` says which ran. A quick check cannot see
+    /// an index that disagrees with its table: only `--full` finds it.
     Health {
-        /// Run SQLite's full `integrity_check` (every page and index).
+        /// Run SQLite's full `integrity_check` (every page, and every index
+        /// against its table).
         #[arg(long, conflicts_with = "quick")]
         full: bool,
         /// Run SQLite's `quick_check` whatever the file's size.

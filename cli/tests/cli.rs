@@ -138,12 +138,15 @@ fn init_creates_the_embedded_default_and_prints_a_healthy_report() {
     assert_eq!(report["session_count"], 0);
     assert_eq!(report["integrity"], "ok");
     assert_eq!(report["path"], "data/interview.db");
+    assert_eq!(report["integrity_check"], "quick", "{report}");
     assert!(dir.path().join("data/interview.db").is_file());
     assert!(!output.stderr.is_empty(), "logs go to stderr");
 
     let output = interview_db(dir.path(), &["health", "--full"]);
     assert!(output.status.success());
-    assert_eq!(report_of(&output)["status"], "healthy");
+    let report = report_of(&output);
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(report["integrity_check"], "full", "{report}");
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! and what it reports.
 
 use interview_persistence::{
-    Database, DatabaseConfig, Error, HealthOptions, IntegrityFinding, check_health,
-    check_health_at, init_database,
+    Database, DatabaseConfig, Error, HealthOptions, IntegrityFinding, IntegrityMethod,
+    check_health, check_health_at, init_database,
 };
 use sea_orm::ConnectionTrait;
 
@@ -44,6 +44,11 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
     let auto = check_health(db).await;
     assert!(auto.is_healthy(), "{auto:?}");
     assert_eq!(auto.integrity, Some(IntegrityFinding::Skipped));
+    assert_eq!(auto.integrity_check, IntegrityMethod::NotRun);
+    assert_eq!(
+        serde_json::to_value(&auto).expect("json")["integrity_check"],
+        "none"
+    );
     assert_eq!(auto.session_count, Some(40));
     for integrity in [
         interview_persistence::IntegrityCheck::Quick,
@@ -56,6 +61,11 @@ async fn health_skips_the_file_scan_on_a_large_database_unless_asked() {
             Some(IntegrityFinding::Ok),
             "{integrity:?}"
         );
+        let ran = match integrity {
+            interview_persistence::IntegrityCheck::Full => IntegrityMethod::Full,
+            _ => IntegrityMethod::Quick,
+        };
+        assert_eq!(report.integrity_check, ran, "{integrity:?}");
     }
 }
 
@@ -349,4 +359,132 @@ async fn health_of_an_open_database_reports_its_file_turned_immutable_as_unwrita
     drop(immutable);
     assert!(check_health(&db).await.is_healthy());
     db.close().await.expect("close");
+}
+
+/// A SQLite varint at `at` in `bytes`: its value and its length.
+fn varint(bytes: &[u8], at: usize) -> (u64, usize) {
+    let mut value = 0u64;
+    for i in 0..9 {
+        let byte = bytes[at + i];
+        if i == 8 {
+            return ((value << 8) | u64::from(byte), 9);
+        }
+        value = (value << 7) | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            return (value, i + 1);
+        }
+    }
+    unreachable!("a varint is at most 9 bytes")
+}
+
+/// Changes one byte of one key of the index `idx_kg_nodes_session_label`
+/// in the closed database at `path`: the last byte of the label in the
+/// last cell of its last leaf page, raised by one. The largest key stays
+/// the largest, so the file remains a valid b-tree that `quick_check`
+/// passes, but that index entry no longer matches its row.
+fn damage_one_index_key(path: &std::path::Path) {
+    let index = "idx_kg_nodes_session_label";
+    let (page_size, leaf) = {
+        let db = rusqlite::Connection::open(path).expect("open");
+        let page_size: i64 = db
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .expect("page size");
+        // dbstat (the bundled SQLite has it) lists the pages of a b-tree.
+        let leaf: i64 = db
+            .query_row(
+                "SELECT max(pageno) FROM dbstat WHERE name = ?1 AND pagetype = 'leaf'",
+                [index],
+                |row| row.get(0),
+            )
+            .expect("the index's leaf pages");
+        (
+            usize::try_from(page_size).expect("a size"),
+            usize::try_from(leaf).expect("a page number"),
+        )
+    };
+    let mut bytes = std::fs::read(path).expect("read");
+    let page = &mut bytes[(leaf - 1) * page_size..leaf * page_size];
+    assert_eq!(page[0], 0x0A, "page {leaf} is not an index leaf page");
+    let cells = usize::from(u16::from_be_bytes([page[3], page[4]]));
+    assert!(cells > 0, "an empty leaf");
+    // The cell pointer array (after the 8-byte leaf header) is in key
+    // order: its last entry is the largest key of the page.
+    let pointer = 8 + 2 * (cells - 1);
+    let cell = usize::from(u16::from_be_bytes([page[pointer], page[pointer + 1]]));
+    let (_payload, payload_len) = varint(page, cell);
+    let record = cell + payload_len;
+    let (header_size, mut at) = varint(page, record);
+    // Serial types: session_id, label, rowid.
+    let mut types = Vec::new();
+    while at < usize::try_from(header_size).expect("a size") {
+        let (serial_type, len) = varint(page, record + at);
+        types.push(serial_type);
+        at += len;
+    }
+    let text_len = |t: u64| {
+        assert!(t >= 13 && t % 2 == 1, "serial type {t} is not text");
+        usize::try_from((t - 13) / 2).expect("a length")
+    };
+    let label_start = record + at + text_len(types[0]);
+    let label_end = label_start + text_len(types[1]);
+    page[label_end - 1] += 1;
+    std::fs::write(path, &bytes).expect("write the damage");
+
+    let db = rusqlite::Connection::open(path).expect("open");
+    let check = |pragma: &str| -> String {
+        db.query_row(pragma, [], |row| row.get(0))
+            .expect("the check")
+    };
+    assert_eq!(
+        check("PRAGMA quick_check"),
+        "ok",
+        "the damage must be one quick_check cannot see"
+    );
+    assert_ne!(
+        check("PRAGMA integrity_check"),
+        "ok",
+        "the damage is not one"
+    );
+}
+
+#[tokio::test]
+async fn health_says_which_integrity_check_ran_and_only_the_full_one_finds_a_damaged_index_key() {
+    let (_dir, path) = a_closed_database_with_turns().await;
+    damage_one_index_key(&path);
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+
+    for options in [
+        HealthOptions::default(),
+        HealthOptions {
+            integrity: interview_persistence::IntegrityCheck::Quick,
+        },
+    ] {
+        let report = check_health_at(&config, options).await;
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(
+            report.integrity_check,
+            IntegrityMethod::Quick,
+            "{options:?}"
+        );
+        assert_eq!(json["integrity_check"], "quick", "{options:?}: {json}");
+        // What a quick check says of it, it says as a quick check's.
+        assert_eq!(json["integrity"], "ok", "{options:?}: {json}");
+    }
+
+    let full = check_health_at(
+        &config,
+        HealthOptions {
+            integrity: interview_persistence::IntegrityCheck::Full,
+        },
+    )
+    .await;
+    let json = serde_json::to_value(&full).expect("json");
+    assert_eq!(full.integrity_check, IntegrityMethod::Full);
+    assert_eq!(json["integrity_check"], "full", "{json}");
+    assert!(!full.is_healthy(), "{full:?}");
+    let finding = json["integrity"].as_str().unwrap_or("");
+    assert!(
+        finding.contains("idx_kg_nodes_session_label"),
+        "the full check does not name the index: {json}"
+    );
 }

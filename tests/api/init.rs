@@ -3,7 +3,7 @@
 
 use interview_persistence::schema::schema_status;
 use interview_persistence::{
-    Database, DatabaseConfig, Error, IntegrityFinding, check_health, init_database,
+    Database, DatabaseConfig, Error, IntegrityFinding, IntegrityMethod, check_health, init_database,
 };
 use sea_orm::ConnectionTrait;
 
@@ -84,10 +84,14 @@ async fn a_fresh_database_is_healthy_with_zero_sessions(db: &Database) {
     match db.backend() {
         Backend::Sqlite => {
             assert_eq!(report.integrity, Some(IntegrityFinding::Ok));
+            assert_eq!(report.integrity_check, IntegrityMethod::Quick);
             assert_eq!(report.journal_mode.as_deref(), Some("wal"));
         }
         Backend::Postgres => {
+            // The test server runs without data checksums (the Debian
+            // default): nothing is checked, and the report says so.
             assert_eq!(report.integrity, Some(IntegrityFinding::NotChecked));
+            assert_eq!(report.integrity_check, IntegrityMethod::NotRun);
             assert!(
                 !report.path.contains("interview_test:interview_test"),
                 "password shown: {}",
@@ -101,11 +105,13 @@ async fn a_fresh_database_is_healthy_with_zero_sessions(db: &Database) {
         "session_count",
         "integrity",
         "path",
+        "integrity_check",
         "backend",
         "latest_migration",
         "pending_migrations",
         "journal_mode",
         "foreign_keys",
+        "writable",
         "elapsed_ms",
     ] {
         assert!(json.get(key).is_some(), "key {key} missing from {json}");
