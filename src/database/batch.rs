@@ -44,7 +44,7 @@ impl WrittenRow {
                 <entity::session::Model as sea_orm::FromQueryResult>::from_query_result(row, "")
             }
             #[cfg(feature = "sqlite")]
-            Self::Direct(row) => decode::session(row),
+            Self::Direct(row) => decode::returned_session(row),
         }
     }
 }

@@ -2,10 +2,9 @@
 //! `database::direct`): the same queries the SeaORM path runs, their SQL
 //! built once, rows decoded straight into the entity models.
 
-use entity::SessionId;
 use std::sync::OnceLock;
 
-use entity::session;
+use entity::{SessionId, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::{DbBackend, EntityTrait, QueryTrait};
 
 use super::graph::{current_nodes_query, session_edges_query};
@@ -56,23 +55,32 @@ pub(super) fn read(
 ) -> Result<Option<TurnContext>> {
     let sql = sql();
     let id: &dyn rusqlite::ToSql = &session_id.as_str();
-    let Some(session) = query_rows(conn, &sql.session, &[id], |row| decode::session(row))?
-        .into_iter()
-        .next()
+    let Some(session) =
+        query_rows::<session::Entity, _>(conn, &sql.session, &[id], |row| decode::session(row))?
+            .into_iter()
+            .next()
     else {
         return Ok(None);
     };
     // Clamped to i64::MAX, as the SeaORM path's `row_limit`.
     let limit = i64::try_from(super::row_limit(recent_utterances)).unwrap_or(i64::MAX);
-    let mut recent = query_rows(conn, &sql.utterances, &[id, &limit], |row| {
-        decode::utterance(row)
-    })?;
+    let mut recent =
+        query_rows::<utterance::Entity, _>(conn, &sql.utterances, &[id, &limit], |row| {
+            decode::utterance(row)
+        })?;
     recent.reverse();
     Ok(Some(TurnContext {
         session,
-        current_nodes: query_rows(conn, &sql.nodes, &[id], |row| decode::node(row))?,
-        edges: query_rows(conn, &sql.edges, &[id], |row| decode::edge(row))?,
+        current_nodes: query_rows::<kg_node::Entity, _>(conn, &sql.nodes, &[id], |row| {
+            decode::node(row)
+        })?,
+        edges: query_rows::<kg_edge::Entity, _>(conn, &sql.edges, &[id], |row| decode::edge(row))?,
         recent_utterances: recent,
-        scoring_history: query_rows(conn, &sql.scores, &[id], |row| decode::scores(row))?,
+        scoring_history: query_rows::<scoring_history::Entity, _>(
+            conn,
+            &sql.scores,
+            &[id],
+            |row| decode::scores(row),
+        )?,
     }))
 }

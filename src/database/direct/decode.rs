@@ -1,6 +1,7 @@
-//! Rows of a direct connection decoded into the entity models, column by
-//! column in the entities' field order (the order SeaORM selects and
-//! `RETURNING *`-style statements list them), accepting what SeaORM over
+//! Rows of a direct connection decoded into the entity models, each
+//! column found by its name ([`Arranged`]: a row's order is its
+//! statement's, and `RETURNING *` follows the table's physical order,
+//! which columns added by `ALTER TABLE` change), accepting what SeaORM over
 //! sqlx accepts: the same timestamp formats (with the module's own format
 //! parsed first, without trial), JSON as text, integers where a float is
 //! declared. A value of the wrong kind is a typed error naming its column.
@@ -8,7 +9,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use entity::{kg_edge, kg_node, scoring_history, session, utterance};
 use rusqlite::types::ValueRef;
-use sea_orm::{ActiveEnum, DbErr};
+use sea_orm::{ActiveEnum, DbErr, EntityTrait, IdenStatic, Iterable};
 
 use super::DirectRow;
 
@@ -30,6 +31,67 @@ impl Cells for DirectRow {
         self.value(i)
             .ok_or_else(|| DbErr::Type(format!("the row has no column {i}")))
     }
+}
+
+/// Where each column of an entity sits in a statement's rows, found by
+/// name once per statement.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout(Vec<usize>);
+
+impl Layout {
+    /// The positions of `E`'s columns, in the entity's order, among
+    /// `columns` (a statement's column names, in its order).
+    ///
+    /// # Errors
+    /// A `DbErr::Type` naming a column of `E` the statement does not return.
+    pub(crate) fn of<'a, E: EntityTrait>(
+        columns: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<Self, DbErr> {
+        E::Column::iter()
+            .map(|column| {
+                let name = column.as_str();
+                columns
+                    .clone()
+                    .position(|c| c == name)
+                    .ok_or_else(|| DbErr::Type(format!("the row has no column `{name}`")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+/// A row read through a [`Layout`]: cell `i` is the entity's `i`-th
+/// column, wherever the statement put it.
+pub(crate) struct Arranged<'a, C: ?Sized> {
+    row: &'a C,
+    layout: &'a Layout,
+}
+
+impl<'a, C: Cells + ?Sized> Arranged<'a, C> {
+    /// `row`, read through `layout`.
+    pub(crate) fn new(row: &'a C, layout: &'a Layout) -> Self {
+        Self { row, layout }
+    }
+}
+
+impl<C: Cells + ?Sized> Cells for Arranged<'_, C> {
+    fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbErr> {
+        let at = *self
+            .layout
+            .0
+            .get(i)
+            .ok_or_else(|| DbErr::Type(format!("the entity has no column {i}")))?;
+        self.row.cell(at)
+    }
+}
+
+/// A returned row as a session, its columns found by name.
+///
+/// # Errors
+/// A `DbErr` naming a missing column or a value of the wrong kind.
+pub(crate) fn returned_session(row: &DirectRow) -> Result<session::Model, DbErr> {
+    let layout = Layout::of::<session::Entity>(row.columns())?;
+    session(&Arranged::new(row, &layout))
 }
 
 fn wrong(column: &str, expected: &str, value: ValueRef<'_>) -> DbErr {

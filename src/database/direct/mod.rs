@@ -300,17 +300,28 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// Reads every row of `sql`, with `params` bound, through `decode`.
-pub(crate) fn query_rows<T>(
+pub(crate) fn query_rows<E: sea_orm::EntityTrait, T>(
     conn: &Connection,
     sql: &str,
     params: &[&dyn rusqlite::ToSql],
-    decode: impl Fn(&rusqlite::Row<'_>) -> std::result::Result<T, DbErr>,
+    decode: impl Fn(&decode::Arranged<'_, rusqlite::Row<'_>>) -> std::result::Result<T, DbErr>,
 ) -> Result<Vec<T>> {
     let mut statement = conn.prepare_cached(sql).map_err(from_rusqlite)?;
     let mut rows = statement.query(params).map_err(from_rusqlite)?;
     let mut decoded = Vec::new();
+    // The layout is found from the first row's statement, once: a cached
+    // statement is prepared again inside the first step when the schema
+    // changed, and may then have other columns.
+    let mut layout = None;
     while let Some(row) = rows.next().map_err(from_rusqlite)? {
-        decoded.push(decode(row).map_err(Error::from)?);
+        let layout = match &layout {
+            Some(layout) => layout,
+            None => layout.insert(
+                decode::Layout::of::<E>(row.as_ref().column_names().into_iter())
+                    .map_err(Error::from)?,
+            ),
+        };
+        decoded.push(decode(&decode::Arranged::new(row, layout)).map_err(Error::from)?);
     }
     Ok(decoded)
 }

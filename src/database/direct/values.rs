@@ -22,6 +22,11 @@ impl DirectRow {
         self.columns.iter().position(|c| c == column)
     }
 
+    /// The row's column names, in order.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = &str> + Clone {
+        self.columns.iter().map(String::as_str)
+    }
+
     /// The value of column `i`.
     pub(crate) fn value(&self, i: usize) -> Option<ValueRef<'_>> {
         self.values.get(i).map(ValueRef::from)

@@ -334,3 +334,63 @@ async fn current_thread_runtime_lease_then_batch_then_close() {
         .expect("close in time")
         .expect("close");
 }
+
+/// A table whose physical column order differs from the entity's — a
+/// column dropped and added back by `ALTER TABLE`, as the Python system's
+/// start-up ALTERs leave them, plus a column the entity does not know —
+/// is still read right: rows the writer returns (`RETURNING *`, in the
+/// table's order) and the direct readers' rows are decoded by column name,
+/// and come back exactly as SeaORM reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_are_decoded_by_column_name_whatever_the_tables_column_order() {
+    use interview_persistence::entity::session;
+    use interview_persistence::entity::session::SessionStatus;
+    use sea_orm::EntityTrait;
+
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    let repos = Repositories::new(db);
+    let session_id = start(&repos).await;
+    repos
+        .turns
+        .record_turn(chain_turn(&session_id, 1))
+        .await
+        .expect("turn 1");
+    let outside = helpers::outside_connection(db).await;
+    for sql in [
+        "ALTER TABLE sessions DROP COLUMN completed_at",
+        "ALTER TABLE sessions ADD COLUMN completed_at datetime_text NULL",
+        "ALTER TABLE sessions ADD COLUMN focus_history TEXT DEFAULT '[]'",
+    ] {
+        outside.execute_unprepared(sql).await.expect(sql);
+    }
+    outside.close().await.expect("close");
+
+    // RETURNING * now lists turn_count and coverage_score before
+    // completed_at: read by position, completed_at would be read from
+    // turn_count, and turn_count from a REAL.
+    let completed = repos
+        .sessions
+        .update_status(&session_id, SessionStatus::Completed)
+        .await
+        .expect("completed");
+    let updated = repos
+        .sessions
+        .update_metrics(&session_id, 7, 0.25)
+        .await
+        .expect("metrics");
+    let stored = session::Entity::find_by_id(session_id.clone())
+        .one(db.connection())
+        .await
+        .expect("read through SeaORM")
+        .expect("the session");
+    assert_eq!(updated, stored, "RETURNING * decoded by position");
+    assert_eq!(updated.turn_count, 7);
+    assert_eq!(updated.coverage_score, Some(0.25));
+    assert_eq!(updated.completed_at, completed.completed_at);
+    assert!(updated.completed_at.is_some());
+
+    let context = repos.turns.context(&session_id, 10).await.expect("context");
+    assert_eq!(context.session, stored, "the direct reader's session");
+    assert_eq!(context.current_nodes.len(), 4);
+}
