@@ -7,4 +7,5 @@ mod direct_paths;
 mod postgres_errors;
 mod postgres_turns;
 mod sqlite_file;
+mod stored_values;
 mod writer;
