@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::Backend;
+use crate::config::{Backend, DatabaseConfig, DatabaseUrl, SqliteLocation};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::files::{TemporaryFile, names_database_file, refuse_existing};
@@ -134,6 +134,44 @@ pub async fn backup(db: &Database, destination: &Path) -> Result<BackupReport> {
         "backup written"
     );
     Ok(report)
+}
+
+/// Backs up the database `config` names to `destination`: [`backup`],
+/// with the source opened as `interview-db backup` opens it.
+///
+/// A SQLite file is opened read-only (`mode=ro`): no writer, no switch to
+/// WAL, no write probe, no checkpoint. A backup changes nothing in its
+/// source — not its bytes, not its journal mode — also when the source is
+/// in rollback-journal mode (a restored backup, a copy's archive), which
+/// opening it for writing would have switched to WAL. (A live database in
+/// WAL mode is read in WAL mode, from its `-wal` too, as any reader does.)
+/// In rollback-journal mode the snapshot is a shared lock: a writer of
+/// another process waits (up to its busy timeout) until the copy is made.
+///
+/// # Errors
+/// Those of [`backup`]; [`Error::Backup`] when the SQLite file does not
+/// exist; those of [`Database::connect`] when the source cannot be opened.
+pub async fn backup_at(config: &DatabaseConfig, destination: &Path) -> Result<BackupReport> {
+    let db = match config.url.sqlite_location() {
+        Some(SqliteLocation::File { path, .. }) => {
+            if !path.is_file() {
+                return Err(Error::Backup {
+                    path: destination.to_path_buf(),
+                    reason: format!(
+                        "there is no database file at `{}` to back up",
+                        path.display()
+                    ),
+                });
+            }
+            let mut read_only = config.clone();
+            read_only.url = DatabaseUrl::sqlite_file_read_only(&path)?;
+            Database::connect(&read_only).await?
+        }
+        _ => Database::connect(config).await?,
+    };
+    let report = backup(&db, destination).await;
+    let _ = db.close().await;
+    report
 }
 
 /// What a backup's snapshot held.

@@ -40,7 +40,7 @@ compile_error!(
 pub mod repositories;
 pub mod schema;
 
-pub use backup::{BackupReport, backup};
+pub use backup::{BackupReport, backup, backup_at};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};

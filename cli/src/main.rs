@@ -219,7 +219,8 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
 }
 
 /// Backs the configured database up to `destination` and prints the
-/// report.
+/// report. A SQLite source is opened read-only: the backup changes nothing
+/// in it, not even its journal mode.
 async fn backup(config: &DatabaseConfig, destination: &std::path::Path) -> ExitCode {
     if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
         && !path.is_file()
@@ -227,16 +228,7 @@ async fn backup(config: &DatabaseConfig, destination: &std::path::Path) -> ExitC
         tracing::error!(path = %path.display(), "there is no database file here to back up");
         return ExitCode::FAILURE;
     }
-    let db = match Database::connect(config).await {
-        Ok(db) => db,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot open the database; no backup was made");
-            return ExitCode::FAILURE;
-        }
-    };
-    let report = interview_persistence::backup(&db, destination).await;
-    let _ = db.close().await;
-    match report {
+    match interview_persistence::backup_at(config, destination).await {
         Ok(report) => print_json(&report),
         Err(err) => {
             tracing::error!(error = %err, "no backup was made");

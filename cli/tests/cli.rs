@@ -632,3 +632,78 @@ async fn copy_moves_a_study_to_postgresql_and_back_and_prints_matching_checksums
         );
     }
 }
+
+/// The SHA-256 of the file at `path`, in hex.
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).expect("read the file"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The journal bytes of a SQLite header (offsets 18 and 19): `(1, 1)` for
+/// a rollback journal, `(2, 2)` for WAL.
+fn journal_bytes(path: &std::path::Path) -> (u8, u8) {
+    let header = std::fs::read(path).expect("read the file");
+    (header[18], header[19])
+}
+
+/// A study with one session in the SQLite file at `path`, switched to a
+/// rollback journal by a plain connection (as a restored backup or a
+/// copy's archive is) and closed.
+async fn a_rollback_journal_study(path: &std::path::Path) -> String {
+    use sea_orm::sqlx::{self, Connection};
+    let config = interview_persistence::DatabaseConfig::sqlite_file(path).expect("a path");
+    let session = a_session_with_a_turn(&config).await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("a plain connection");
+    sqlx::query("PRAGMA journal_mode=DELETE")
+        .execute(&mut conn)
+        .await
+        .expect("journal_mode=DELETE");
+    conn.close().await.expect("close");
+    assert_eq!(journal_bytes(path), (1, 1), "a rollback-journal file");
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_of_a_rollback_journal_file_leaves_the_source_byte_for_byte_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("restored.db");
+    a_rollback_journal_study(&source).await;
+    let before = sha256_of(&source);
+
+    let output = interview_db_within(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite://restored.db",
+            "backup",
+            "backups/again.db",
+        ],
+        AT_ONCE,
+    );
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        sha256_of(&source),
+        before,
+        "the source's bytes are unchanged"
+    );
+    assert_eq!(journal_bytes(&source), (1, 1), "still a rollback journal");
+    let report = report_of(&output);
+    assert_eq!(report["integrity"], "ok");
+    assert_eq!(
+        report["tables"][1],
+        serde_json::json!({"table": "utterances", "rows": 2}),
+        "the backup is complete"
+    );
+    assert_eq!(journal_bytes(&dir.path().join("backups/again.db")), (1, 1));
+}

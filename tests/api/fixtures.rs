@@ -521,3 +521,42 @@ impl Drop for TmpfsMount {
             .status();
     }
 }
+
+/// The SHA-256 of the file at `path`, in hex.
+pub fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).expect("read the file");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The journal bytes of a SQLite header (file offsets 18 and 19): `(1, 1)`
+/// for a rollback journal, `(2, 2)` for WAL.
+pub fn journal_bytes(path: &Path) -> (u8, u8) {
+    let header = std::fs::read(path).expect("read the file");
+    (header[18], header[19])
+}
+
+/// A study of `turns` turns in the SQLite file at `path`, made by this
+/// module and then switched to a rollback journal (`journal_mode=DELETE`,
+/// as a restored backup or a copy's archive is) by a plain connection,
+/// closed; nothing else has it open.
+pub async fn rollback_journal_study(path: &Path, turns: i32) {
+    use sea_orm::sqlx::{self, Connection};
+    let config = interview_persistence::DatabaseConfig::sqlite_file(path).expect("a path");
+    let db = init_database(&config).await.expect("init");
+    populate(&db, turns).await;
+    db.close().await.expect("close");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("a plain connection");
+    sqlx::query("PRAGMA journal_mode=DELETE")
+        .execute(&mut conn)
+        .await
+        .expect("journal_mode=DELETE");
+    conn.close().await.expect("close");
+    assert_eq!(journal_bytes(path), (1, 1), "a rollback-journal file");
+}

@@ -214,3 +214,45 @@ async fn a_backup_of_postgresql_says_what_to_use_instead() {
     }
     assert!(!path.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_a_rollback_journal_file_leaves_its_bytes_and_journal_mode_as_they_were() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let source = dir.path().join("restored.db");
+    crate::fixtures::rollback_journal_study(&source, 5).await;
+    let before = crate::fixtures::sha256_of(&source);
+    let destination = dir.path().join("backups/again.db");
+
+    let config = DatabaseConfig::sqlite_file(&source).expect("a path");
+    let report = interview_persistence::backup_at(&config, &destination)
+        .await
+        .expect("the backup");
+
+    assert_eq!(
+        crate::fixtures::sha256_of(&source),
+        before,
+        "the source's bytes are unchanged"
+    );
+    assert_eq!(
+        crate::fixtures::journal_bytes(&source),
+        (1, 1),
+        "the source is still in rollback-journal mode"
+    );
+    let copy = open_backup(&destination).await;
+    for row in &report.tables {
+        assert_eq!(
+            u64::try_from(count(&copy, row.table).await).expect("a count"),
+            row.rows,
+            "{}: the backup holds the rows of the source",
+            row.table
+        );
+    }
+    assert!(
+        report
+            .tables
+            .iter()
+            .any(|t| t.table == "utterances" && t.rows > 0),
+        "{report:?}"
+    );
+    copy.close().await.expect("close");
+}
