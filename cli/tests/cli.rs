@@ -707,3 +707,34 @@ async fn backup_of_a_rollback_journal_file_leaves_the_source_byte_for_byte_as_it
     );
     assert_eq!(journal_bytes(&dir.path().join("backups/again.db")), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_copy_into_a_sqlite_file_with_a_study_leaves_it_byte_for_byte_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("study.db"))
+        .expect("a path");
+    a_session_with_a_turn(&config).await;
+    let archive = dir.path().join("archive.db");
+    a_rollback_journal_study(&archive).await;
+    let before = sha256_of(&archive);
+
+    let output = interview_db_within(
+        dir.path(),
+        &["copy", "--from", "study.db", "--to", "archive.db"],
+        AT_ONCE,
+    );
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "no report for a refused copy");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not empty") && stderr.contains("left as it was"),
+        "{stderr}"
+    );
+    assert_eq!(
+        sha256_of(&archive),
+        before,
+        "the target's bytes are unchanged"
+    );
+    assert_eq!(journal_bytes(&archive), (1, 1), "still a rollback journal");
+}

@@ -322,6 +322,18 @@ impl Target {
                 created_schema: true,
             });
         }
+        // An existing SQLite file is judged through a read-only connection
+        // first: opening it for writing switches it to WAL (and writes a
+        // probe), so a target that is refused must be refused before that,
+        // to stay byte for byte as it was.
+        if let Some(SqliteLocation::File { path, .. }) = location {
+            let mut read_only = config.clone();
+            read_only.url = crate::config::DatabaseUrl::sqlite_file_read_only(path)?;
+            let db = Database::connect(&read_only).await?;
+            let judged = Self::judge_read_only(&db, source).await;
+            let _ = db.close().await;
+            judged?;
+        }
         let db = Database::connect(config).await?;
         match Self::qualify(&db, source).await {
             Ok(created_schema) => Ok(Self {
@@ -339,6 +351,22 @@ impl Target {
     /// Whether `db` can take the copy; creates the schema when it has none
     /// (and says so).
     async fn qualify(db: &Database, source: &SchemaStatus) -> Result<bool> {
+        let needs_schema = Self::judge(db, source).await?;
+        if needs_schema {
+            crate::schema::migrate(db).await?;
+            crate::schema::require_write_privileges(db).await?;
+        }
+        Ok(needs_schema)
+    }
+
+    /// Whether `db`'s schema can take the copy, reading only: `true` when
+    /// it has none (the schema is to be created), `false` when it is at the
+    /// source's version.
+    ///
+    /// # Errors
+    /// [`Error::CopyRefused`] for interview tables without migration
+    /// records or another schema version; the database error.
+    async fn judge(db: &Database, source: &SchemaStatus) -> Result<bool> {
         let status = schema_status(db.connection()).await?;
         if status.applied.is_empty() {
             let present = interview_tables_present(db).await?;
@@ -349,8 +377,6 @@ impl Target {
                     present.join(", ")
                 )));
             }
-            crate::schema::migrate(db).await?;
-            crate::schema::require_write_privileges(db).await?;
             return Ok(true);
         }
         if status.applied != source.applied {
@@ -362,6 +388,22 @@ impl Target {
             )));
         }
         Ok(false)
+    }
+
+    /// Every refusal [`qualify`](Self::qualify) and the copy's emptiness
+    /// check would make, through a read-only handle on the target (which
+    /// changes nothing in it): its schema, and its rows when it has one.
+    ///
+    /// # Errors
+    /// [`Error::CopyRefused`] as above, or for a target that has rows.
+    async fn judge_read_only(db: &Database, source: &SchemaStatus) -> Result<()> {
+        if Self::judge(db, source).await? {
+            return Ok(());
+        }
+        let snapshot = db.begin_read().await?;
+        let counted = target::count_rows(&snapshot).await;
+        let _ = snapshot.rollback().await;
+        refuse_occupied(&counted?)
     }
 
     /// Gives the copy up: the temporary file goes.
@@ -442,6 +484,22 @@ async fn interview_tables_present(db: &Database) -> Result<Vec<String>> {
     .collect()
 }
 
+/// Refuses a target whose data tables hold rows, naming them.
+fn refuse_occupied(counts: &target::Counts) -> Result<()> {
+    let occupied: Vec<String> = counts
+        .iter()
+        .filter(|(_, rows)| **rows > 0)
+        .map(|(table, rows)| format!("`{table}` has {rows} rows"))
+        .collect();
+    if occupied.is_empty() {
+        return Ok(());
+    }
+    Err(Error::CopyRefused(format!(
+        "the target is not empty: {}",
+        occupied.join(", ")
+    )))
+}
+
 /// One table's checksums: the source's (as read) and the target's (read
 /// back).
 struct Checked {
@@ -511,19 +569,7 @@ async fn copy_rows(
     let page_rows = options.page_rows.max(1);
 
     let mut txn = TargetTransaction::begin(target).await?;
-    let occupied: Vec<String> = txn
-        .counts()
-        .await?
-        .into_iter()
-        .filter(|(_, rows)| *rows > 0)
-        .map(|(table, rows)| format!("`{table}` has {rows} rows"))
-        .collect();
-    if !occupied.is_empty() {
-        return Err(Error::CopyRefused(format!(
-            "the target is not empty: {}",
-            occupied.join(", ")
-        )));
-    }
+    refuse_occupied(&txn.counts().await?)?;
 
     txn.begin_load().await?;
     let mut sources = Vec::with_capacity(DATA_TABLES.len());

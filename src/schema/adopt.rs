@@ -205,13 +205,14 @@ async fn assess(
 }
 
 /// Before the database is opened for real (which switches a file to WAL
-/// and writes a probe): a file that is to be adopted but cannot be is
-/// refused through a read-only connection, so that it stays byte for byte
+/// and writes a probe): a file that records a migration this build does
+/// not know, or that is to be adopted but cannot be, is refused through a
+/// read-only connection, so that it stays byte for byte
 /// as it was — also a file in rollback-journal mode. A file that cannot be
 /// opened this way is left to `Database::connect` to judge.
 ///
 /// # Errors
-/// Those of [`assess`].
+/// [`Error::SchemaTooNew`], and those of [`assess`].
 pub(crate) async fn assess_before_opening(path: &Path, options: AdoptionOptions) -> Result<()> {
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return Ok(());
@@ -232,7 +233,16 @@ pub(crate) async fn assess_before_opening(path: &Path, options: AdoptionOptions)
     // One snapshot for every question (see `adopt_if_needed`).
     let assessed = match probe.begin().await {
         Ok(snapshot) => {
-            let assessed = assess(&snapshot, Some(path), options).await;
+            // A schema from a newer build is refused here too, before the
+            // file is switched to WAL (`migrate` would refuse it after).
+            let assessed = match super::schema_status(&snapshot).await {
+                Ok(status) => super::refuse_unknown(&status),
+                Err(_) => Ok(()),
+            };
+            let assessed = match assessed {
+                Ok(()) => assess(&snapshot, Some(path), options).await,
+                Err(err) => Err(err),
+            };
             let _ = snapshot.rollback().await;
             assessed.map(|_| ())
         }

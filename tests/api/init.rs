@@ -387,3 +387,44 @@ async fn inits_racing_under_repeatable_read_by_default_apply_each_migration_once
         b.close().await.expect("close");
     }
 }
+
+/// Init's refusal of a schema from a newer build comes before the file is
+/// opened for writing: a rollback-journal file stays byte for byte as it
+/// was (opening it for writing would switch it to WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_refuses_a_newer_schema_in_a_rollback_journal_file_leaving_its_bytes_as_they_were() {
+    use sea_orm::sqlx::{self, Connection};
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("newer.db");
+    fixtures::rollback_journal_study(&path, 1).await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("a plain connection");
+    sqlx::query(
+        "INSERT INTO seaql_migrations (version, applied_at) \
+         VALUES ('m29990101_000001_from_the_future', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("record a migration this build does not know");
+    conn.close().await.expect("close");
+    let before = fixtures::sha256_of(&path);
+
+    let refused = init_database(&DatabaseConfig::sqlite_file(&path).expect("a path")).await;
+
+    assert!(
+        matches!(refused, Err(Error::SchemaTooNew { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        fixtures::sha256_of(&path),
+        before,
+        "the file's bytes are unchanged"
+    );
+    assert_eq!(
+        fixtures::journal_bytes(&path),
+        (1, 1),
+        "still a rollback journal"
+    );
+}

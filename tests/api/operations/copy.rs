@@ -423,3 +423,56 @@ async fn a_target_with_tables_but_no_migration_records_is_refused() {
         assert_eq!(sessions, 0, "{}: no row was written", target.url);
     }
 }
+
+/// A SQLite target in rollback-journal mode that a copy refuses — one
+/// holding a study, one with another program's table — keeps its bytes
+/// and its journal mode: it is inspected read-only before it is opened for
+/// writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_copy_leaves_a_sqlite_target_byte_for_byte_as_it_was() {
+    use sea_orm::sqlx::{self, Connection};
+    let (dir, source_config, source) = sqlite_study().await;
+    source.close().await.expect("close");
+    let with_rows = dir.path().join("archive.db");
+    crate::fixtures::rollback_journal_study(&with_rows, 2).await;
+    let foreign = dir.path().join("foreign.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&foreign)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("a plain connection");
+    sqlx::query("CREATE TABLE sessions (id TEXT PRIMARY KEY)")
+        .execute(&mut conn)
+        .await
+        .expect("a table");
+    conn.close().await.expect("close");
+
+    for (target, why) in [
+        (&with_rows, "not empty"),
+        (&foreign, "no migration records"),
+    ] {
+        let before = crate::fixtures::sha256_of(target);
+        let config = DatabaseConfig::sqlite_file(target).expect("a path");
+
+        let refused = copy(&source_config, &config, CopyOptions::default()).await;
+
+        match refused {
+            Err(Error::CopyRefused(reason)) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("{}: expected CopyRefused, got {other:?}", target.display()),
+        }
+        assert_eq!(
+            crate::fixtures::sha256_of(target),
+            before,
+            "{}: the target's bytes are unchanged",
+            target.display()
+        );
+        assert_eq!(
+            crate::fixtures::journal_bytes(target),
+            (1, 1),
+            "{}: still a rollback journal",
+            target.display()
+        );
+    }
+}
