@@ -278,6 +278,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A directory could not be searched for leftover temporary copies, or
+    /// one could not be removed.
+    #[error("cannot clean up the leftover temporary copy `{}`: {source}", path.display())]
+    Cleanup {
+        /// The leftover file, or the directory searched.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The operation does not exist for this backend or build; the message
     /// says what to use instead.
     #[error("not supported: {0}")]
@@ -589,6 +600,7 @@ impl Error {
             Self::MissingPrivilege { .. } => "missing_privilege",
             Self::Connection(_) => "connection",
             Self::DestinationExists { .. } => "destination_exists",
+            Self::Cleanup { .. } => "cleanup",
             Self::Unsupported(_) => "unsupported",
             Self::CopyRefused(_) => "copy_refused",
             Self::CopyMismatch(_) => "copy_mismatch",

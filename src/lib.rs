@@ -29,7 +29,7 @@ pub mod config;
 pub mod copy;
 pub mod database;
 pub mod error;
-mod files;
+pub mod files;
 pub mod health;
 mod init;
 
@@ -45,6 +45,7 @@ pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};
 pub use error::{ConflictKind, EntityKind, Error, FileKind, Result};
+pub use files::{CleanReport, Leftover, clean, leftover_copies};
 pub use health::{
     AUTO_QUICK_CHECK_LIMIT, HealthOptions, HealthReport, HealthStatus, IntegrityCheck,
     IntegrityFinding, IntegrityMethod, check_health, check_health_at, check_health_with,

@@ -83,6 +83,15 @@ enum Command {
         /// The backup file to create (must not exist).
         destination: PathBuf,
     },
+    /// Remove the temporary copies (`.interview-<pid>-<n>.partial` and
+    /// their -journal/-wal/-shm) that killed backups and copies left in a
+    /// directory, and print what was removed and what was kept (those of a
+    /// live process, being written now) as JSON. Each is a copy of the
+    /// study, erased sessions included.
+    Clean {
+        /// The directory (a backup's or a copy target's).
+        directory: PathBuf,
+    },
     /// Copy every row of a study into an empty database — SQLite →
     /// PostgreSQL, PostgreSQL → SQLite, SQLite → SQLite — in one
     /// transaction, verified by row counts and checksums printed as JSON.
@@ -160,6 +169,7 @@ async fn main() -> ExitCode {
         }
         Command::Erase { session_id } => return erase(&config, &session_id).await,
         Command::Backup { destination } => return backup(&config, &destination).await,
+        Command::Clean { directory } => return clean(&directory),
         Command::Copy {
             from,
             to,
@@ -196,8 +206,19 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
         Err(err) => Err(err),
     };
     let _ = db.close().await;
+    let leftovers = leftovers_beside(config);
     match erased {
-        Ok(record) => match serde_json::to_string(&record) {
+        Ok(record) => match serde_json::to_string(&record).and_then(|json| {
+            if leftovers.is_empty() {
+                return Ok(json);
+            }
+            // Spliced as text, so that the record keeps its key order.
+            Ok(format!(
+                "{},\"leftover_copies\":{}}}",
+                json.strip_suffix('}').unwrap_or(&json),
+                serde_json::to_string(&leftovers)?
+            ))
+        }) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS
@@ -213,6 +234,50 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
         }
         Err(err) => {
             tracing::error!(error = %err, "erasing session `{session_id}` failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The temporary copies of killed backups and copies beside the SQLite
+/// database `config` names, each warned about on stderr: they hold the
+/// study as it was, the session just erased included.
+fn leftovers_beside(config: &DatabaseConfig) -> Vec<interview_persistence::Leftover> {
+    let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location() else {
+        return Vec::new();
+    };
+    let directory = path.parent().unwrap_or(std::path::Path::new(""));
+    let leftovers = interview_persistence::leftover_copies(directory).unwrap_or_default();
+    for leftover in &leftovers {
+        tracing::warn!(
+            path = %leftover.path.display(),
+            bytes = leftover.bytes,
+            stale = leftover.stale,
+            "a temporary copy of the study is beside the database and still holds what was \
+             erased; remove it with `interview-db clean {}`",
+            if directory.as_os_str().is_empty() { ".".into() } else { directory.display().to_string() }
+        );
+    }
+    leftovers
+}
+
+/// Removes the leftover temporary copies in `directory` and prints what
+/// was removed and kept.
+fn clean(directory: &std::path::Path) -> ExitCode {
+    match interview_persistence::clean(directory) {
+        Ok(report) => {
+            for kept in &report.kept {
+                tracing::warn!(
+                    path = %kept.path.display(),
+                    pid = kept.pid,
+                    "kept: process {} is alive (a backup or copy being written now?)",
+                    kept.pid
+                );
+            }
+            print_json(&report)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "the clean-up failed");
             ExitCode::FAILURE
         }
     }

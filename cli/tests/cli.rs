@@ -738,3 +738,160 @@ async fn a_refused_copy_into_a_sqlite_file_with_a_study_leaves_it_byte_for_byte_
     );
     assert_eq!(journal_bytes(&archive), (1, 1), "still a rollback journal");
 }
+
+/// A study of about 40 MiB in `dir/study.db` (one session, and a table of
+/// random bytes the backup copies too): a backup of it takes long enough
+/// to be killed midway.
+async fn a_large_study(dir: &std::path::Path) {
+    let config =
+        interview_persistence::DatabaseConfig::sqlite_file(dir.join("study.db")).expect("a path");
+    a_session_with_a_turn(&config).await;
+    let outside = crate::helpers::outside_connection_to(&config).await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &outside,
+        "CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 10000) SELECT i, randomblob(4000) AS bytes FROM n",
+    )
+    .await
+    .expect("filler");
+    outside.close().await.expect("close");
+}
+
+/// The temporary files in `dir`.
+fn partials_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| {
+                    e.expect("an entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .filter(|name| name.starts_with(".interview-") && name.contains(".partial"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_killed_midway_leaves_a_partial_that_the_next_backup_removes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    a_large_study(dir.path()).await;
+    let backups = dir.path().join("backups");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut delay = std::time::Duration::from_millis(20);
+    let left = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backup was caught midway within 60 s (the last delay: {delay:?})"
+        );
+        let _ = std::fs::remove_dir_all(&backups);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
+            .args([
+                "--database-url",
+                "sqlite://study.db",
+                "backup",
+                "backups/killed.db",
+            ])
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_PATH")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn interview-db");
+        std::thread::sleep(delay);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap interview-db");
+        let left = partials_in(&backups);
+        if !left.is_empty() && !backups.join("killed.db").exists() {
+            break left;
+        }
+        delay += std::time::Duration::from_millis(20);
+    };
+
+    let next = interview_db_within(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite://study.db",
+            "backup",
+            "backups/next.db",
+        ],
+        std::time::Duration::from_secs(60),
+    );
+
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert_eq!(
+        partials_in(&backups),
+        Vec::<String>::new(),
+        "the killed backup left {left:?}; the next one removed it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_warns_about_temporary_copies_left_beside_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("study.db"))
+        .expect("a path");
+    let session = a_session_with_a_turn(&config).await;
+    let leftover = dir.path().join(".interview-4194000-0.partial");
+    std::fs::write(&leftover, b"a copy of the study").expect("a leftover");
+
+    let output = interview_db_within(
+        dir.path(),
+        &["--database-url", "sqlite://study.db", "erase", &session],
+        AT_ONCE,
+    );
+
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(".interview-4194000-0.partial") && stderr.contains("interview-db clean"),
+        "erase warns about the leftover and says how to remove it: {stderr}"
+    );
+    let record = report_of(&output);
+    assert!(
+        record["leftover_copies"][0]["path"]
+            .as_str()
+            .is_some_and(|path| path.ends_with(".interview-4194000-0.partial")),
+        "the record names the leftover: {record}"
+    );
+}
+
+#[test]
+fn clean_removes_what_killed_runs_left_and_reports_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new("true").spawn().expect("spawn `true`");
+    let pid = child.id();
+    child.wait().expect("`true` exits");
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).expect("a directory");
+    for name in [
+        format!(".interview-{pid}-0.partial"),
+        format!(".interview-{pid}-0.partial-wal"),
+    ] {
+        std::fs::write(archive.join(name), b"a copy of the study").expect("a leftover");
+    }
+    std::fs::write(archive.join("study.db"), b"kept").expect("a file");
+
+    let output = interview_db_within(dir.path(), &["clean", "archive"], AT_ONCE);
+
+    assert!(output.status.success(), "{output:?}");
+    let report = report_of(&output);
+    assert_eq!(
+        report["removed"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(report["kept"], serde_json::json!([]), "{report}");
+    assert_eq!(partials_in(&archive), Vec::<String>::new());
+    assert!(archive.join("study.db").is_file(), "other files stay");
+}

@@ -256,3 +256,94 @@ async fn a_backup_of_a_rollback_journal_file_leaves_its_bytes_and_journal_mode_a
     );
     copy.close().await.expect("close");
 }
+
+/// The pid of a process that has exited (and been reaped): no process has
+/// it now, unless the system reused it meanwhile.
+fn pid_of_a_dead_process() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn `true`");
+    let pid = child.id();
+    child.wait().expect("`true` exits");
+    pid
+}
+
+/// Writes what a backup killed midway by SIGKILL leaves in `dir`: a
+/// partial copy and its WAL, named for process `pid`.
+fn leave_a_partial(dir: &std::path::Path, pid: u32) -> Vec<String> {
+    let names = vec![
+        format!(".interview-{pid}-0.partial"),
+        format!(".interview-{pid}-0.partial-wal"),
+    ];
+    for name in &names {
+        std::fs::write(dir.join(name), b"a participant's words").expect("a leftover");
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_backup_into_a_directory_removes_what_a_dead_process_left_there() {
+    let test_db = helpers::sqlite().await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let left = leave_a_partial(dir.path(), pid_of_a_dead_process());
+
+    backup(&test_db.db, &dir.path().join("monday.db"))
+        .await
+        .expect("the backup");
+
+    assert_eq!(
+        files_in(dir.path()),
+        vec!["monday.db".to_owned()],
+        "the leftovers {left:?} were removed"
+    );
+}
+
+/// A child process that lives until dropped (killed then).
+struct LiveProcess(std::process::Child);
+
+impl Drop for LiveProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_removes_what_dead_processes_and_this_one_left_and_keeps_a_live_processs() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let dead = leave_a_partial(dir.path(), pid_of_a_dead_process());
+    let ours = leave_a_partial(dir.path(), std::process::id());
+    // Killed by the deadline of its own even if this test dies first.
+    let live = LiveProcess(
+        std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn `sleep`"),
+    );
+    let kept = leave_a_partial(dir.path(), live.0.id());
+
+    let report = interview_persistence::clean(dir.path()).expect("clean");
+
+    let names = |leftovers: &[interview_persistence::Leftover]| -> Vec<String> {
+        leftovers
+            .iter()
+            .map(|l| {
+                l.path
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    let mut removed: Vec<String> = dead.iter().chain(&ours).cloned().collect();
+    removed.sort();
+    assert_eq!(names(&report.removed), removed, "{report:?}");
+    assert_eq!(names(&report.kept), kept, "a live process's are kept");
+    assert_eq!(
+        files_in(dir.path()),
+        kept,
+        "only the live process's are left"
+    );
+    drop(live);
+}
