@@ -22,9 +22,9 @@ pub enum HealthStatus {
 }
 
 /// The largest SQLite file [`IntegrityCheck::Auto`] still reads whole.
-/// `quick_check` reads every page: on the project's 2-core machine it took
-/// 0.17–0.44 s on an 83 MB database (`integrity_check`: 0.60–0.75 s), about
-/// 2–5 ms per MB, so 32 MiB keeps a health poll under ~0.15 s.
+/// `quick_check` reads every page, so its time grows with the file: this
+/// limit keeps a health poll short (the measured cost per MB is in
+/// docs/benchmarks.md).
 pub const AUTO_QUICK_CHECK_LIMIT: u64 = 32 * 1024 * 1024;
 
 /// How thoroughly SQLite's file is checked.

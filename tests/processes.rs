@@ -58,8 +58,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 const WAL_SIZE_LIMIT: u64 = 8 * 1024 * 1024;
 /// How far past `wal_size_limit` the WAL may grow: what the writers append
 /// while the reader's 250 ms snapshot holds it back and an escalated
-/// checkpoint waits (~15 MiB measured; without escalation it grew to
-/// 300–400 MiB in the same 10 s).
+/// checkpoint waits; without escalation it grows far past that.
 const WAL_BOUND_FACTOR: u64 = 3;
 /// The outside lock holds: (start after, hold for). The first is shorter
 /// than the busy timeout (every write must wait it out and succeed), the

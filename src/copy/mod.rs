@@ -81,8 +81,8 @@ pub struct CopyOptions {
     /// The most rows read per query (and written per `COPY` or multi-row
     /// `INSERT`, as far as the backends' parameter limits allow). Pages of
     /// large rows hold fewer, about 8 MiB of rows each. Default 10,000:
-    /// on the project's machine pages of 500 rows made a copy into
-    /// PostgreSQL three times slower than pages of 10,000.
+    /// small pages make a copy into PostgreSQL several times slower (see
+    /// docs/benchmarks.md).
     pub page_rows: usize,
     /// Who hears the progress.
     pub progress: Option<Arc<dyn CopyProgress>>,

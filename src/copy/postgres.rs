@@ -5,9 +5,8 @@
 //! Values go in COPY's text format, written from the entity models' own
 //! values: floats in the shortest form that reads back to the same bits,
 //! timestamps to the microsecond, JSON as serde_json writes it, `\N` for
-//! NULL. A multi-row `INSERT` of the same rows cost this machine about
-//! twice as long (statement building and binding on the client, parsing
-//! on the server).
+//! NULL. A multi-row `INSERT` of the same rows costs more (statement
+//! building and binding on the client, parsing on the server).
 
 use futures_util::TryStreamExt;
 use sea_orm::sqlx::{self, PgConnection, Postgres, Transaction};
@@ -143,9 +142,8 @@ fn push_escaped(data: &mut String, text: &str) {
 /// indexes that back no constraint (primary keys stay), and returns the
 /// statements that make them again — as `pg_restore` loads data before
 /// it builds indexes and checks keys. Checking a foreign key row by row
-/// and growing six indexes one entry at a time cost this machine more
-/// than the rows themselves; built once at the end, the same checks take
-/// a fraction of it. All of it is inside the copy's transaction, so a
+/// and growing six indexes one entry at a time costs more than the rows
+/// themselves; built once at the end, the same checks cost far less. All of it is inside the copy's transaction, so a
 /// failure leaves the schema as it was. Tables owned by another role
 /// keep their keys and indexes (the load is slower, nothing else
 /// changes).

@@ -211,7 +211,7 @@ pub(super) async fn restore_successors(
 /// [`copy`] reads (about [`PAGE_BYTES`] each, so large rows are not held
 /// together), and checksums it the way [`copy`] did. Pages, not a row
 /// stream: sqlx hands a streamed SQLite row to the reading task one at a
-/// time, which cost this machine half as long again.
+/// time, a hand-off per row.
 pub(super) async fn checksum<E>(
     conn: &impl ConnectionTrait,
     page_rows: usize,
