@@ -34,7 +34,7 @@
 //! deadline, not up front: futures joined in one task (`tokio::join!`)
 //! may rightly wait for each other's lease.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,7 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
     busy_timeout: Duration,
     holder: LeaseHolder,
+    leases: Arc<AtomicUsize>,
 }
 
 /// A handle on the writer that does not keep its thread alive (held by the
@@ -63,6 +64,26 @@ pub(crate) struct WeakWriter {
     jobs: mpsc::WeakSender<Job>,
     busy_timeout: Duration,
     holder: LeaseHolder,
+    leases: Arc<AtomicUsize>,
+}
+
+/// One lease queued or lent, counted in the writer's `leases` until the
+/// request is dropped (the thread drops it once the lease ended, or
+/// unserved).
+#[derive(Debug)]
+struct LeaseCount(Arc<AtomicUsize>);
+
+impl LeaseCount {
+    fn new(leases: &Arc<AtomicUsize>) -> Self {
+        leases.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(leases))
+    }
+}
+
+impl Drop for LeaseCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Who holds the current lease: a write from the same caller would wait
@@ -189,6 +210,7 @@ impl std::fmt::Debug for Job {
 struct LeaseRequest {
     reply: oneshot::Sender<oneshot::Sender<()>>,
     claim: Arc<Claim>,
+    _counted: LeaseCount,
     /// Lend the connection with `PRAGMA foreign_keys=OFF`, turned back on
     /// by the writer thread once the lease ends, however it ends (see
     /// [`Writer::lease`] with `foreign_keys_off`).
@@ -252,6 +274,7 @@ impl Writer {
             jobs,
             busy_timeout,
             holder: LeaseHolder::default(),
+            leases: Arc::default(),
         }
     }
 
@@ -260,6 +283,7 @@ impl Writer {
             jobs: self.jobs.downgrade(),
             busy_timeout: self.busy_timeout,
             holder: self.holder.clone(),
+            leases: Arc::clone(&self.leases),
         }
     }
 
@@ -276,6 +300,12 @@ impl Writer {
 
     /// Queues `job`, waiting for room until `deadline`.
     async fn enqueue(&self, job: Job, deadline: Instant, waiting_for: &str) -> Result<()> {
+        // Room at once, the usual case: no timer armed.
+        let job = match self.jobs.try_send(job) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::WriteAbandoned),
+            Err(mpsc::error::TrySendError::Full(job)) => job,
+        };
         match tokio::time::timeout_at(deadline.into(), self.jobs.send(job)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Error::WriteAbandoned),
@@ -313,6 +343,13 @@ impl Writer {
         self.enqueue(job, deadline, "room in the writer's queue")
             .await
             .map_err(unplaced)?;
+        // With no lease queued ahead of this batch or lent, the thread
+        // reaches it within the busy timeouts of the batches before it,
+        // and answers it by its deadline itself: no timer armed. A lease
+        // is counted before it is queued, so one queued ahead is seen.
+        if self.leases.load(Ordering::SeqCst) == 0 {
+            return outcome.await.unwrap_or_else(|_| Err(abandoned()));
+        }
         tokio::select! {
             answer = &mut outcome => return answer.unwrap_or_else(|_| Err(abandoned())),
             () = tokio::time::sleep_until((deadline + GIVE_UP_SLACK).into()) => {}
@@ -355,6 +392,7 @@ impl Writer {
         let job = Job::Lease(LeaseRequest {
             reply,
             claim: claim.clone(),
+            _counted: LeaseCount::new(&self.leases),
             foreign_keys_off,
         });
         self.enqueue(job, deadline, "room in the writer's queue")
@@ -386,6 +424,7 @@ impl WeakWriter {
             jobs,
             busy_timeout: self.busy_timeout,
             holder: self.holder.clone(),
+            leases: Arc::clone(&self.leases),
         })
     }
 }
