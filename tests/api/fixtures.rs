@@ -560,3 +560,20 @@ pub async fn rollback_journal_study(path: &Path, turns: i32) {
     conn.close().await.expect("close");
     assert_eq!(journal_bytes(path), (1, 1), "a rollback-journal file");
 }
+
+/// Moves `completed_at` behind `coverage_score` in `sessions` (dropped and
+/// added back, as the Python system's start-up ALTERs leave columns) and
+/// adds a column the entity does not know, through a connection of
+/// another program: the table's physical column order then differs from
+/// the entity's.
+pub async fn reorder_the_sessions_columns(db: &Database) {
+    let outside = crate::helpers::outside_connection(db).await;
+    for sql in [
+        "ALTER TABLE sessions DROP COLUMN completed_at",
+        "ALTER TABLE sessions ADD COLUMN completed_at datetime_text NULL",
+        "ALTER TABLE sessions ADD COLUMN focus_history TEXT",
+    ] {
+        outside.execute_unprepared(sql).await.expect(sql);
+    }
+    outside.close().await.expect("close");
+}

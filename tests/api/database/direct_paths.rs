@@ -356,15 +356,7 @@ async fn rows_are_decoded_by_column_name_whatever_the_tables_column_order() {
         .record_turn(chain_turn(&session_id, 1))
         .await
         .expect("turn 1");
-    let outside = helpers::outside_connection(db).await;
-    for sql in [
-        "ALTER TABLE sessions DROP COLUMN completed_at",
-        "ALTER TABLE sessions ADD COLUMN completed_at datetime_text NULL",
-        "ALTER TABLE sessions ADD COLUMN focus_history TEXT DEFAULT '[]'",
-    ] {
-        outside.execute_unprepared(sql).await.expect(sql);
-    }
-    outside.close().await.expect("close");
+    crate::fixtures::reorder_the_sessions_columns(db).await;
 
     // RETURNING * now lists turn_count and coverage_score before
     // completed_at: read by position, completed_at would be read from

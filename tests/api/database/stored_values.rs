@@ -23,32 +23,10 @@ use interview_persistence::{Database, WriteTransaction};
 use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, Statement};
 use serde_json::json;
 
+use crate::fixtures::{TABLES, reorder_the_sessions_columns};
 use crate::helpers;
 use crate::repositories::{element, new_session};
 use crate::turn_builders::chain_turn;
-
-const TABLES: [&str; 6] = [
-    "sessions",
-    "utterances",
-    "kg_nodes",
-    "kg_edges",
-    "scoring_history",
-    "concept_elements",
-];
-
-/// Moves `completed_at` behind `coverage_score` and adds a column the
-/// entity does not know, through a connection of another program.
-async fn reorder_the_sessions_columns(db: &Database) {
-    let outside = helpers::outside_connection(db).await;
-    for sql in [
-        "ALTER TABLE sessions DROP COLUMN completed_at",
-        "ALTER TABLE sessions ADD COLUMN completed_at datetime_text NULL",
-        "ALTER TABLE sessions ADD COLUMN focus_history TEXT",
-    ] {
-        outside.execute_unprepared(sql).await.expect(sql);
-    }
-    outside.close().await.expect("close");
-}
 
 /// Every row of `table`, by id: each column as `typeof(x):quote(x)`.
 async fn stored(db: &Database, table: &str) -> Vec<Vec<String>> {
