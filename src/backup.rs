@@ -165,9 +165,9 @@ pub async fn backup_at(config: &DatabaseConfig, destination: &Path) -> Result<Ba
             }
             let mut read_only = config.clone();
             read_only.url = DatabaseUrl::sqlite_file_read_only(&path)?;
-            Database::connect(&read_only).await?
+            Database::open(&read_only).await?
         }
-        _ => Database::connect(config).await?,
+        _ => Database::open(config).await?,
     };
     let report = backup(&db, destination).await;
     let _ = db.close().await;

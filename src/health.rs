@@ -7,7 +7,9 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde::Serialize;
 
 use crate::config::{Backend, DatabaseConfig};
-use crate::database::{Database, check_writable, existing_regular_file, query_value, shared_mode};
+use crate::database::{
+    Database, check_writable, existing_regular_file, owed_scrubs, query_value, shared_mode,
+};
 use crate::error::Result;
 use crate::schema::schema_status;
 
@@ -169,6 +171,12 @@ pub struct HealthReport {
     /// report unhealthy. `None` where it is not asked: a `mode=ro` URL,
     /// PostgreSQL, or a location that could not be examined.
     pub writable: Option<bool>,
+    /// Erased sessions whose scrub is still owed: old copies of their rows
+    /// remain in the files (a crash cut the scrub short, or a reader of
+    /// another process held the WAL) until the next open or `interview-db
+    /// erase --resume` completes it. Named in `warnings` too; `None` when
+    /// the schema has no record of it yet.
+    pub erasures_unscrubbed: Option<Vec<String>>,
     /// How long the check took, in milliseconds.
     pub elapsed_ms: f64,
     /// What is wrong, when unhealthy.
@@ -210,6 +218,7 @@ impl HealthReport {
             journal_mode: None,
             foreign_keys: None,
             writable: None,
+            erasures_unscrubbed: None,
             elapsed_ms: elapsed_ms(started),
             error: Some(error),
             warnings: Vec::new(),
@@ -306,7 +315,7 @@ pub async fn check_health_at(config: &DatabaseConfig, options: HealthOptions) ->
         }
         _ => config.clone(),
     };
-    let mut report = match Database::connect(&config).await {
+    let mut report = match Database::open(&config).await {
         Ok(db) => {
             let report = check_health_with(&db, options).await;
             let _ = db.close().await;
@@ -419,6 +428,22 @@ async fn inspect(
         }
     };
 
+    let mut warnings = file_warnings(db);
+    let erasures_unscrubbed = if schema.applied.is_empty() {
+        None
+    } else {
+        let owed = owed_scrubs(conn).await?;
+        if !owed.is_empty() {
+            warnings.push(format!(
+                "the scrub of {} erased session(s) is owed ({}): old copies of their rows remain in \
+                 the files until the next open or `interview-db erase --resume`",
+                owed.len(),
+                owed.join(", ")
+            ));
+        }
+        Some(owed)
+    };
+
     Ok(HealthReport {
         status: if problems.is_empty() {
             HealthStatus::Healthy
@@ -435,9 +460,10 @@ async fn inspect(
         journal_mode,
         foreign_keys,
         writable,
+        erasures_unscrubbed,
         elapsed_ms: elapsed_ms(started),
         error: (!problems.is_empty()).then(|| problems.join("; ")),
-        warnings: file_warnings(db),
+        warnings,
     })
 }
 

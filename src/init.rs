@@ -67,10 +67,12 @@ pub async fn init_database_with(
         // real, so that it stays byte for byte as it was.
         schema::assess_before_opening(&path, options.adoption).await?;
     }
-    let db = Database::connect(config).await?;
+    let db = Database::open(config).await?;
     let adoption = schema::adopt_if_needed(&db, options.adoption).await?;
     let status = schema::migrate(&db).await?;
     schema::require_write_privileges(&db).await?;
+    // After migrating: the column that records owed scrubs may be new.
+    db.finish_owed_erasures().await;
     tracing::info!(
         location = %db.display_location(),
         latest_migration = status.latest_applied().unwrap_or("none"),

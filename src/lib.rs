@@ -43,7 +43,7 @@ pub mod schema;
 pub use backup::{BackupReport, backup, backup_at};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};
 pub use copy::{CopyOptions, CopyReport, copy};
-pub use database::{Database, WRITER_QUEUE_CAPACITY, WriteTransaction};
+pub use database::{Database, ScrubReport, WRITER_QUEUE_CAPACITY, WriteTransaction};
 pub use error::{ConflictKind, EntityKind, Error, FileKind, Result};
 pub use files::{CleanReport, Leftover, clean, leftover_copies};
 pub use health::{

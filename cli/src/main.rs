@@ -70,10 +70,20 @@ enum Command {
     /// free space and a truncated WAL; PostgreSQL: VACUUM), keep a record
     /// of the erasure without its content, and print that record as JSON.
     /// Copies made before (backups) still hold the session: see README.
-    /// Exits 1, printing nothing, when there is no such session.
+    /// Exits 1, printing nothing, when there is no such session. A session
+    /// erased before gets its record printed again (its scrub completed
+    /// first if a crash cut it short); exits 1 while its scrub stays owed.
+    ///
+    /// With `--resume` (and no id): completes every scrub still owed and
+    /// prints what it did as JSON; exits 1 when one stays owed (a reader of
+    /// another process holds the WAL: run it again once it is done).
     Erase {
         /// The id of the session to erase.
-        session_id: String,
+        #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+        session_id: Option<String>,
+        /// Complete the scrubs that earlier erasures still owe.
+        #[arg(long)]
+        resume: bool,
     },
     /// Write a consistent copy of the live SQLite database to a new file
     /// while interviews go on, verify it (integrity, schema version, row
@@ -167,7 +177,13 @@ async fn main() -> ExitCode {
             };
             (check_health_at(&config, options).await, None)
         }
-        Command::Erase { session_id } => return erase(&config, &session_id).await,
+        Command::Erase {
+            session_id: Some(session_id),
+            ..
+        } => return erase(&config, &session_id).await,
+        Command::Erase {
+            session_id: None, ..
+        } => return resume_erasures(&config).await,
         Command::Backup { destination } => return backup(&config, &destination).await,
         Command::Clean { directory } => return clean(&directory),
         Command::Copy {
@@ -196,44 +212,119 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let id = interview_persistence::entity::SessionId::from(session_id);
+    let sessions = Repositories::new(&db).sessions;
     let erased = match require_current(db.connection()).await {
-        Ok(_) => {
-            Repositories::new(&db)
-                .sessions
-                .delete(&interview_persistence::entity::SessionId::from(session_id))
-                .await
-        }
+        Ok(_) => sessions.delete(&id).await,
         Err(err) => Err(err),
+    };
+    // No such session: erased before? Opening completed its scrub if it
+    // was owed; its record says so.
+    let earlier = match &erased {
+        Err(Error::NotFound { .. }) => sessions.erasure(&id).await.ok(),
+        _ => None,
     };
     let _ = db.close().await;
     let leftovers = leftovers_beside(config);
     match erased {
-        Ok(record) => match serde_json::to_string(&record).and_then(|json| {
-            if leftovers.is_empty() {
-                return Ok(json);
+        Ok(record) => print_record(&record, &leftovers),
+        Err(Error::NotFound { .. }) => match earlier {
+            Some(record) => {
+                tracing::info!(
+                    erased_at = %record.erased_at,
+                    "session `{session_id}` was erased before: its record follows"
+                );
+                print_record(&record, &leftovers)
             }
-            // Spliced as text, so that the record keeps its key order.
-            Ok(format!(
-                "{},\"leftover_copies\":{}}}",
-                json.strip_suffix('}').unwrap_or(&json),
-                serde_json::to_string(&leftovers)?
-            ))
-        }) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                tracing::error!("the session was erased, but its record cannot be printed: {err}");
+            None => {
+                tracing::error!("no session `{session_id}`: nothing was erased");
                 ExitCode::FAILURE
             }
         },
-        Err(Error::NotFound { .. }) => {
-            tracing::error!("no session `{session_id}`: nothing was erased");
-            ExitCode::FAILURE
-        }
         Err(err) => {
             tracing::error!(error = %err, "erasing session `{session_id}` failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an erasure record as JSON, with the leftover copies beside the
+/// database when there are any; exits 1 when its scrub is still owed.
+fn print_record(
+    record: &interview_persistence::repositories::ErasureRecord,
+    leftovers: &[interview_persistence::Leftover],
+) -> ExitCode {
+    let json = serde_json::to_string(record).and_then(|json| {
+        if leftovers.is_empty() {
+            return Ok(json);
+        }
+        // Spliced as text, so that the record keeps its key order.
+        Ok(format!(
+            "{},\"leftover_copies\":{}}}",
+            json.strip_suffix('}').unwrap_or(&json),
+            serde_json::to_string(leftovers)?
+        ))
+    });
+    match json {
+        Ok(json) => {
+            println!("{json}");
+            if record.scrubbed_at.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                tracing::error!(
+                    "the session is erased, but old copies of its rows remain in the files: \
+                     run `interview-db erase --resume` once other processes let go of the database"
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            tracing::error!("the session was erased, but its record cannot be printed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes the scrubs earlier erasures still owe and prints the report;
+/// exits 1 when one stays owed.
+async fn resume_erasures(config: &DatabaseConfig) -> ExitCode {
+    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
+        && !path.is_file()
+    {
+        tracing::error!(path = %path.display(), "there is no database file here");
+        return ExitCode::FAILURE;
+    }
+    // `connect` completes what is owed; asked again for the report.
+    let db = match Database::connect(config).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the database");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = db.finish_erasures().await.map(|now| {
+        // What opening completed, with what is still owed now.
+        match db.scrubbed_at_open() {
+            Some(at_open) if now.owed.is_empty() => at_open.clone(),
+            _ => now,
+        }
+    });
+    let _ = db.close().await;
+    match report {
+        Ok(report) => {
+            let code = print_json(&report);
+            if report.still_owed().is_empty() {
+                code
+            } else {
+                tracing::error!(
+                    still_owed = ?report.still_owed(),
+                    "a scrub is still owed: a reader of another process holds the WAL"
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "the scrubs owed could not be completed");
             ExitCode::FAILURE
         }
     }

@@ -365,6 +365,22 @@ fn assert_erased(dir: &std::path::Path, url: &str, session_id: &str) -> Value {
     record
 }
 
+/// A session erased before: exit 0 and its record as it was stored (no
+/// new erasure time, the same counts, its scrub done).
+fn assert_erased_again(dir: &std::path::Path, url: &str, first: &Value) {
+    let session_id = first["session_id"].as_str().expect("an id");
+    let output = interview_db(dir, &["--database-url", url, "erase", session_id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let again = report_of(&output);
+    for key in ["session_id", "erased_at", "rows", "backend", "scrubbed_at"] {
+        assert_eq!(again[key], first[key], "{key} differs the second time");
+    }
+}
+
 /// An unknown id: exit 1, an error naming it on stderr, nothing on stdout.
 fn assert_unknown(dir: &std::path::Path, url: &str, session_id: &str) {
     let output = interview_db(dir, &["--database-url", url, "erase", session_id]);
@@ -391,8 +407,10 @@ async fn erase_prints_the_erasure_record_and_an_unknown_id_fails_without_output(
     let record = assert_erased(dir.path(), "sqlite://i.db", &session_id);
     assert_eq!(record["backend"], "sqlite");
     assert_eq!(record["wal_truncated"], true);
-    // Erased once: now it is unknown.
-    assert_unknown(dir.path(), "sqlite://i.db", &session_id);
+    assert!(record["scrubbed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    // Erased once: erasing it again prints the same record (erasure is
+    // idempotent for a script that re-runs it after a crash).
+    assert_erased_again(dir.path(), "sqlite://i.db", &record);
     assert_unknown(dir.path(), "sqlite://i.db", "no-such-session");
 
     // No database there: an error, and none is created.
@@ -416,7 +434,8 @@ async fn erase_works_on_postgres_and_vacuums() {
     let record = assert_erased(dir.path(), &url, &session_id);
     assert_eq!(record["backend"], "postgres");
     assert_eq!(record["vacuumed"], true);
-    assert_unknown(dir.path(), &url, &session_id);
+    assert!(record["scrubbed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_erased_again(dir.path(), &url, &record);
 }
 
 #[test]

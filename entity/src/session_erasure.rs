@@ -25,6 +25,11 @@ pub struct Model {
     pub scoring_history_rows: i64,
     /// How many `concept_elements` rows were erased.
     pub concept_element_rows: i64,
+    /// When the old copies of the erased rows were removed from the files
+    /// (SQLite: the file vacuumed and its WAL truncated; PostgreSQL: the
+    /// tables vacuumed); `None` while that scrub is still owed.
+    #[serde(with = "crate::utc_timestamp::option")]
+    pub scrubbed_at: Option<DateTime>,
 }
 
 /// No relations: the session is gone.

@@ -132,3 +132,31 @@ pub mod utc {
         super::deserialize(deserializer).map(|naive| naive.and_utc())
     }
 }
+
+/// The same for an optional `chrono::DateTime<Utc>` (`null` when absent).
+pub mod utc_option {
+    use super::{DateTime, Deserializer, NaiveDateTime, Serializer, Utc};
+
+    /// Writes the timestamp as [`FORMAT`](super::FORMAT), or `null`.
+    ///
+    /// # Errors
+    /// The serializer's.
+    #[allow(clippy::ref_option)] // serde's `with` passes `&Option<T>`
+    pub fn serialize<S: Serializer>(
+        value: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::option::serialize(&value.map(|v| v.naive_utc()), serializer)
+    }
+
+    /// Reads a timestamp as [`parse`](super::parse) does, or `null`.
+    ///
+    /// # Errors
+    /// When the text is not such a timestamp.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        super::option::deserialize(deserializer)
+            .map(|naive: Option<NaiveDateTime>| naive.map(|n| n.and_utc()))
+    }
+}

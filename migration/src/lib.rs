@@ -19,6 +19,8 @@ pub mod location;
 mod m20261127_000001_create_interview_tables;
 mod m20261127_000002_create_edge_type_vocabulary;
 mod m20261127_000003_create_session_erasures;
+mod m20261203_000004_add_erasure_scrubbed_at;
+mod m20261203_000005_require_finite_timestamps;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
 pub mod sqlite_rebuild;
@@ -50,6 +52,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_interview_tables::Migration),
             Box::new(m20261127_000002_create_edge_type_vocabulary::Migration),
             Box::new(m20261127_000003_create_session_erasures::Migration),
+            Box::new(m20261203_000004_add_erasure_scrubbed_at::Migration),
+            Box::new(m20261203_000005_require_finite_timestamps::Migration),
         ]
     }
 }

@@ -204,9 +204,9 @@ pub async fn copy(
         Some(SqliteLocation::File { path, .. }) => {
             let mut read_only = from.clone();
             read_only.url = crate::config::DatabaseUrl::sqlite_file_read_only(path)?;
-            Database::connect(&read_only).await?
+            Database::open(&read_only).await?
         }
-        _ => Database::connect(from).await?,
+        _ => Database::open(from).await?,
     };
     let result = async {
         let status = require_current(source.connection()).await?;
@@ -329,12 +329,12 @@ impl Target {
         if let Some(SqliteLocation::File { path, .. }) = location {
             let mut read_only = config.clone();
             read_only.url = crate::config::DatabaseUrl::sqlite_file_read_only(path)?;
-            let db = Database::connect(&read_only).await?;
+            let db = Database::open(&read_only).await?;
             let judged = Self::judge_read_only(&db, source).await;
             let _ = db.close().await;
             judged?;
         }
-        let db = Database::connect(config).await?;
+        let db = Database::open(config).await?;
         match Self::qualify(&db, source).await {
             Ok(created_schema) => Ok(Self {
                 db,

@@ -42,10 +42,11 @@
 //! it. When a reader's snapshot prevented that, the checkpointer is asked
 //! to [`truncate_when_possible`](Checkpointer::truncate_when_possible): its
 //! rounds then end with a `TRUNCATE` checkpoint that does not wait for
-//! readers, until one succeeds.
+//! readers, until one succeeds, and then record those erasures' scrub as
+//! done (see `scrub`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -89,6 +90,8 @@ pub(crate) struct Checkpointer {
     /// An erasure could not truncate the WAL: do it at the next round
     /// that finds no reader holding it back.
     truncate_pending: AtomicBool,
+    /// The erasures whose scrub that truncation completes.
+    scrubs_pending: Mutex<Vec<String>>,
 }
 
 impl Checkpointer {
@@ -99,6 +102,7 @@ impl Checkpointer {
             after_commits: u64::from(after_commits.max(1)),
             wake: Notify::new(),
             truncate_pending: AtomicBool::new(false),
+            scrubs_pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,8 +119,19 @@ impl Checkpointer {
     }
 
     /// Asks the task to truncate the WAL to zero bytes as soon as no
-    /// reader holds it back (an erasure could not).
-    pub(crate) fn truncate_when_possible(&self) {
+    /// reader holds it back (an erasure could not), then to record the
+    /// scrub of the erasures `completing` as done.
+    pub(crate) fn truncate_when_possible(&self, completing: Vec<String>) {
+        let mut pending = self
+            .scrubs_pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for id in completing {
+            if !pending.contains(&id) {
+                pending.push(id);
+            }
+        }
+        drop(pending);
         self.truncate_pending.store(true, Ordering::Release);
         self.wake.notify_one();
     }
@@ -190,7 +205,18 @@ async fn run(
                         .await?;
                 if truncated && let Some(alive) = checkpointer.upgrade() {
                     alive.truncate_pending.store(false, Ordering::Release);
-                    tracing::info!("WAL truncated after an erasure");
+                    let completed = std::mem::take(
+                        &mut *alive
+                            .scrubs_pending
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                    drop(alive);
+                    // Still holding the writer: no write came in between.
+                    if let Err(err) = super::scrub::record_done(&connection, &completed).await {
+                        tracing::warn!(error = %err, "the WAL was truncated, but the erasures' scrub could not be recorded");
+                    }
+                    tracing::info!(sessions = completed.len(), "WAL truncated after an erasure");
                 }
                 return Ok(Round::Done);
             }

@@ -8,6 +8,7 @@
 
 mod batch;
 mod checkpoint;
+mod scrub;
 #[cfg(feature = "sqlite")]
 pub(crate) mod direct;
 #[cfg(not(feature = "sqlite"))]
@@ -30,6 +31,8 @@ use direct::{DirectReaders, DirectSettings, DirectWriter};
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::{check_writable, existing_regular_file, shared_mode};
+pub use scrub::ScrubReport;
+pub(crate) use scrub::owed as owed_scrubs;
 pub use writer::QUEUE_CAPACITY as WRITER_QUEUE_CAPACITY;
 use writer::{Writer, WriterLease};
 
@@ -86,6 +89,8 @@ struct Inner {
     /// The file connections open: the URL's, or the private file behind a
     /// `sqlite::memory:` database.
     file_location: Option<SqliteLocation>,
+    /// What opening did for the scrubs owed (see `scrub`).
+    scrubbed_at_open: std::sync::OnceLock<ScrubReport>,
     /// Last, so that it outlives the connections declared above it.
     _memory_file: Option<sqlite_file::PrivateFile>,
 }
@@ -122,8 +127,50 @@ impl Database {
     /// unusable file location,
     /// [`Error::ReadOnlyLocation`] for one that cannot be written, and the
     /// classified database error when the driver cannot connect.
+    ///
+    /// An erasure whose scrub is still owed (a crash cut it short, or a
+    /// reader of another process kept the WAL) is completed before this
+    /// returns: see [`finish_erasures`](Self::finish_erasures). That the
+    /// scrub could not finish this time does not make opening fail; it is
+    /// logged, and health reports it.
     #[tracing::instrument(skip_all, fields(url = %config.url))]
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let db = Self::open(config).await?;
+        db.finish_owed_erasures().await;
+        Ok(db)
+    }
+
+    /// Completes the scrubs owed, if any, logging what could not be done,
+    /// and keeps the report for [`scrubbed_at_open`](Self::scrubbed_at_open).
+    pub(crate) async fn finish_owed_erasures(&self) {
+        if self.inner.writer.is_none() && self.backend() == Backend::Sqlite {
+            return;
+        }
+        match scrub::owed(&self.connection).await {
+            Ok(owed) if owed.is_empty() => {}
+            Ok(_) => match self.finish_erasures().await {
+                Ok(report) => {
+                    let _ = self.inner.scrubbed_at_open.set(report);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "an erasure's scrub is owed and could not be completed");
+                }
+            },
+            Err(err) => tracing::debug!(error = %err, "cannot ask whether an erasure's scrub is owed"),
+        }
+    }
+
+    /// What opening this handle did for the scrubs earlier erasures owed
+    /// (see [`connect`](Self::connect)); `None` when nothing was owed.
+    #[must_use]
+    pub fn scrubbed_at_open(&self) -> Option<&ScrubReport> {
+        self.inner.scrubbed_at_open.get()
+    }
+
+    /// [`connect`](Self::connect) without completing owed scrubs: for
+    /// what only reads (health, the source of a backup or a copy) and for
+    /// `init`, which completes them after migrating.
+    pub(crate) async fn open(config: &DatabaseConfig) -> Result<Self> {
         if config.busy_timeout > crate::config::MAX_BUSY_TIMEOUT {
             return Err(Error::InvalidConfig {
                 name: "busy_timeout",
@@ -182,6 +229,7 @@ impl Database {
                 direct_readers,
                 location,
                 file_location,
+                scrubbed_at_open: std::sync::OnceLock::new(),
                 _memory_file: memory_file,
             }),
         })
@@ -405,84 +453,6 @@ impl Database {
             },
         };
         Ok(self.connection.begin_with_options(options).await?)
-    }
-
-    /// SQLite, after an erasure: rewrites the whole file (`VACUUM`), so
-    /// that no copy of an erased row survives anywhere in it — not in free
-    /// pages, not in the unused space of pages whose cells SQLite moved
-    /// while balancing a b-tree (which `secure_delete` does not clear) —
-    /// after refreshing `sqlite_stat4`'s sampled keys when statistics were
-    /// gathered (`ANALYZE`), then truncates the WAL. Returns (compacted,
-    /// WAL truncated); `None` without a writer (PostgreSQL, `mode=ro`).
-    /// The writer connection keeps temporary files in memory
-    /// (`temp_store=MEMORY`), so the copy `VACUUM` makes never reaches a
-    /// temporary directory.
-    pub(crate) async fn scrub_after_erasure(&self) -> Result<Option<(bool, bool)>> {
-        let Some(writer) = &self.inner.writer else {
-            return Ok(None);
-        };
-        let _writers_wait = writer.queue.lease(false).await?;
-        let statistics = query_value::<String>(
-            &writer.connection,
-            "SELECT name FROM sqlite_schema WHERE name = 'sqlite_stat1'",
-        )
-        .await?
-        .is_some();
-        if statistics {
-            writer.connection.execute_unprepared("ANALYZE").await?;
-        }
-        let compacted = match writer.connection.execute_unprepared("VACUUM").await {
-            Ok(_) => true,
-            Err(err) => {
-                tracing::warn!(error = %err, "VACUUM after an erasure failed");
-                false
-            }
-        };
-        let truncated = self.truncate_wal_holding_the_writer(writer).await?;
-        Ok(Some((compacted, truncated)))
-    }
-
-    /// SQLite: copies every frame of the WAL into the database file and
-    /// truncates the WAL to zero bytes (`PRAGMA wal_checkpoint(TRUNCATE)`),
-    /// holding this process's writer meanwhile, so that no older version
-    /// of a page (an erased session's rows) stays in the WAL. The caller
-    /// holds the writer.
-    ///
-    /// A reader holding a snapshot older than the last commit keeps the
-    /// frames it may read: the checkpoint waits for it up to the busy
-    /// timeout (retrying while another connection's checkpoint runs), then
-    /// gives up with `false`; the background checkpointer then
-    /// truncates the WAL as soon as no reader holds it back.
-    async fn truncate_wal_holding_the_writer(&self, writer: &SqliteWriter) -> Result<bool> {
-        let deadline = Instant::now() + self.inner.config.busy_timeout;
-        loop {
-            if checkpoint::truncate_wal(&writer.connection).await? {
-                return Ok(true);
-            }
-            if Instant::now() >= deadline {
-                writer.checkpointer.truncate_when_possible();
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// PostgreSQL: `VACUUM`s `tables` (outside a transaction), so that the
-    /// dead tuples of deleted rows are removed and their space reusable.
-    /// Nothing on SQLite.
-    pub(crate) async fn vacuum(&self, tables: &[&str]) -> Result<()> {
-        if self.backend() != Backend::Postgres || tables.is_empty() {
-            return Ok(());
-        }
-        let tables = tables
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.connection
-            .execute_unprepared(&format!("VACUUM {tables}"))
-            .await?;
-        Ok(())
     }
 
     /// The SQLite file connections open (the private file behind

@@ -103,7 +103,8 @@ pub struct ErasureRecord {
     /// that no older version of the session's pages stays in it. `false`
     /// when a reader held a snapshot from before the delete past the busy
     /// timeout: the old frames stay until the background checkpointer
-    /// truncates the WAL, once that reader is done. `None` on PostgreSQL
+    /// truncates the WAL, once that reader is done (`scrubbed_at` stays
+    /// `null` until then). `None` on PostgreSQL
     /// and for records read back from the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wal_truncated: Option<bool>,
@@ -114,6 +115,13 @@ pub struct ErasureRecord {
     /// from the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vacuumed: Option<bool>,
+    /// When the old copies of the erased rows were removed from the files
+    /// (vacuum, and on SQLite the WAL truncated); `null` while that scrub
+    /// is owed: a crash cut it short, or a reader of another process held
+    /// the WAL. The next open, or `interview-db erase --resume`, completes
+    /// it.
+    #[serde(with = "entity::utc_timestamp::utc_option")]
+    pub scrubbed_at: Option<DateTime<Utc>>,
 }
 
 impl ErasureRecord {
@@ -133,6 +141,7 @@ impl ErasureRecord {
             backend,
             wal_truncated: None,
             vacuumed: None,
+            scrubbed_at: model.scrubbed_at.map(|at| at.and_utc()),
         }
     }
 }
@@ -441,6 +450,8 @@ impl SessionRepository {
                 session_id,
             )
             .await?,
+            // Owed until the scrub after the commit records it as done.
+            scrubbed_at: None,
         };
         // A session id erased before (a caller reused it) keeps the record
         // of its last erasure.
@@ -454,6 +465,7 @@ impl SessionRepository {
                         session_erasure::Column::KgEdgeRows,
                         session_erasure::Column::ScoringHistoryRows,
                         session_erasure::Column::ConceptElementRows,
+                        session_erasure::Column::ScrubbedAt,
                     ])
                     .to_owned(),
             )
@@ -464,44 +476,46 @@ impl SessionRepository {
             .await?;
         txn.commit().await?;
 
-        let mut record = ErasureRecord::from_model(model, self.db.backend());
         // The scrubbing runs in a task of its own: a caller that gives up
         // (a request timeout) cannot leave the erased rows' old copies in
-        // the file or the WAL.
+        // the file or the WAL. A crash meanwhile leaves the scrub recorded
+        // as owed (`scrubbed_at` NULL), which the next open completes.
         let db = self.db.clone();
-        // (vacuumed, WAL truncated): the WAL is SQLite's only.
-        let failed = match self.db.backend() {
-            Backend::Sqlite => (false, Some(false)),
-            Backend::Postgres => (false, None),
-        };
-        let scrub = tokio::spawn(async move {
-            match db.backend() {
-                Backend::Sqlite => db
-                    .scrub_after_erasure()
-                    .await
-                    .map(|r| r.map(|(compacted, truncated)| (compacted, Some(truncated)))),
-                Backend::Postgres => db
-                    .vacuum(&migration::INTERVIEW_TABLES)
-                    .await
-                    .map(|()| Some((true, None))),
-            }
-        });
-        let (vacuumed, wal_truncated) = match scrub.await {
-            Ok(Ok(outcome)) => outcome.unwrap_or(failed),
+        let scrub = tokio::spawn(async move { db.finish_erasures().await });
+        let outcome = match scrub.await {
+            Ok(Ok(report)) => Some(report),
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "the erasure committed, but the file could not be scrubbed");
-                failed
+                None
             }
             Err(err) => {
                 tracing::warn!(error = %err, "the erasure committed, but its scrubbing task stopped");
-                failed
+                None
             }
         };
-        record.vacuumed = Some(vacuumed);
-        record.wal_truncated = wal_truncated;
-        if wal_truncated == Some(false) {
+        // Read back: a scrub running for another erasure may have covered
+        // this one.
+        let stored = session_erasure::Entity::find_by_id(session_id)
+            .one(self.db.connection())
+            .await?
+            .unwrap_or(model);
+        let mut record = ErasureRecord::from_model(stored, self.db.backend());
+        let scrubbed = record.scrubbed_at.is_some();
+        match &outcome {
+            Some(report) if report.owed.iter().any(|id| id == session_id.as_str()) => {
+                record.vacuumed = Some(report.vacuumed);
+                record.wal_truncated = report.wal_truncated;
+            }
+            // Scrubbed by another erasure's scrub, or not at all.
+            _ => {
+                record.vacuumed = Some(scrubbed);
+                record.wal_truncated = (self.db.backend() == Backend::Sqlite).then_some(scrubbed);
+            }
+        }
+        if !scrubbed {
             tracing::warn!(
-                "a reader holds the WAL: the erased session's old pages stay in it until the checkpointer truncates it"
+                "the erased session's old copies remain in the files until its scrub is done: \
+                 the next open, or `interview-db erase --resume`, completes it"
             );
         }
         tracing::info!(rows = record.rows.total(), "session erased");

@@ -132,18 +132,20 @@ async fn a_turn_given_up_on_the_server_lands_whole_or_not_at_all(
     // The server finishes the statement once the lock is free.
     let deadline = Instant::now() + Duration::from_secs(10);
     let landed = loop {
-        let scores = count(
-            db,
-            &format!("scoring_history WHERE session_id = '{session_id}'"),
-        )
-        .await;
         let active: i64 = crate::fixtures::query_one(
             db,
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
              AND state = 'active' AND pid <> pg_backend_pid()",
         )
         .await;
+        // Counted after the server said it runs nothing more: counted
+        // before, a turn finishing in between would read as not landed.
         if active == 0 {
+            let scores = count(
+                db,
+                &format!("scoring_history WHERE session_id = '{session_id}'"),
+            )
+            .await;
             break scores == 1;
         }
         assert!(Instant::now() < deadline, "the given-up turn never ended");
