@@ -407,7 +407,11 @@ async fn erase_prints_the_erasure_record_and_an_unknown_id_fails_without_output(
     let record = assert_erased(dir.path(), "sqlite://i.db", &session_id);
     assert_eq!(record["backend"], "sqlite");
     assert_eq!(record["wal_truncated"], true);
-    assert!(record["scrubbed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        record["scrubbed_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     // Erased once: erasing it again prints the same record (erasure is
     // idempotent for a script that re-runs it after a crash).
     assert_erased_again(dir.path(), "sqlite://i.db", &record);
@@ -434,7 +438,11 @@ async fn erase_works_on_postgres_and_vacuums() {
     let record = assert_erased(dir.path(), &url, &session_id);
     assert_eq!(record["backend"], "postgres");
     assert_eq!(record["vacuumed"], true);
-    assert!(record["scrubbed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        record["scrubbed_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     assert_erased_again(dir.path(), &url, &record);
 }
 
@@ -913,4 +921,225 @@ fn clean_removes_what_killed_runs_left_and_reports_it() {
     assert_eq!(report["kept"], serde_json::json!([]), "{report}");
     assert_eq!(partials_in(&archive), Vec::<String>::new());
     assert!(archive.join("study.db").is_file(), "other files stay");
+}
+
+/// The marker every utterance of the erased session carries, numbered.
+const ERASED_MARKER: &str = "ERASE-ME-7f3c9a";
+
+/// A study in `dir/study.db` of four sessions written side by side (their
+/// utterances interleaved in one b-tree, as turns of concurrent interviews
+/// are, so that page splits leave copies of cells behind) and 24 MiB of
+/// other data, so that the scrub (VACUUM) takes a while: `s0`'s utterances
+/// carry [`ERASED_MARKER`]. Returns how many utterances `s0` has.
+async fn four_sessions_side_by_side(dir: &std::path::Path) -> i64 {
+    let config =
+        interview_persistence::DatabaseConfig::sqlite_file(dir.join("study.db")).expect("a path");
+    interview_persistence::init_database(&config)
+        .await
+        .expect("init")
+        .close()
+        .await
+        .expect("close");
+    let outside = crate::helpers::outside_connection_to(&config).await;
+    let turns = 150;
+    let mut sql = String::from("BEGIN;");
+    for s in 0..4 {
+        sql.push_str(&format!(
+            "INSERT INTO sessions (id, methodology, concept_id, concept_name) \
+             VALUES ('s{s}', 'means_end_chain', 'c', 'n');"
+        ));
+    }
+    for turn in 1..=turns {
+        for s in 0..4 {
+            let text = if s == 0 {
+                format!("{ERASED_MARKER}-{turn:04} ")
+            } else {
+                format!("other participant {s} ")
+            };
+            sql.push_str(&format!(
+                "INSERT INTO utterances (id, session_id, turn_number, speaker, text) \
+                 VALUES ('u{s}-{turn}', 's{s}', {turn}, 'user', '{text}' || hex(randomblob(1500)));"
+            ));
+        }
+    }
+    sql.push_str(
+        "CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 6000) SELECT i, randomblob(4000) AS bytes FROM n; COMMIT;",
+    );
+    sea_orm::ConnectionTrait::execute_unprepared(&outside, &sql)
+        .await
+        .expect("the study");
+    outside.close().await.expect("close");
+    i64::from(turns)
+}
+
+/// The study's database file and its -wal and -shm, copied to `to`.
+fn copy_study(from: &std::path::Path, to: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let source = from.join(format!("study.db{suffix}"));
+        if source.exists() {
+            std::fs::copy(&source, to.join(format!("study.db{suffix}"))).expect("copy the study");
+        }
+    }
+}
+
+/// How often [`ERASED_MARKER`] occurs in the study's files, and whether
+/// session `s0` is there with all `utterances` of its utterances.
+fn erased_session_state(dir: &std::path::Path, utterances: i64) -> (usize, Option<bool>) {
+    let mut hits = 0;
+    for suffix in ["", "-wal", "-shm"] {
+        let bytes = std::fs::read(dir.join(format!("study.db{suffix}"))).unwrap_or_default();
+        hits += bytes
+            .windows(ERASED_MARKER.len())
+            .filter(|w| *w == ERASED_MARKER.as_bytes())
+            .count();
+    }
+    let db = read_outside_the_module(dir);
+    (
+        hits,
+        db.map(|(sessions, rows)| sessions == 1 && rows == utterances),
+    )
+}
+
+/// `s0`'s session row and utterance count, read outside the module (the
+/// module would complete an owed scrub on opening, which is what is
+/// tested): with Python's sqlite3, read-only (`mode=ro`). `None` when
+/// `s0` is gone.
+fn read_outside_the_module(dir: &std::path::Path) -> Option<(i64, i64)> {
+    // (It also reads `s0`'s erasure record: see SESSION_ERASURE_RECORD.)
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             c=sqlite3.connect('file:study.db?mode=ro',uri=True)\n\
+             s=c.execute(\"select count(*) from sessions where id='s0'\").fetchone()[0]\n\
+             u=c.execute(\"select count(*) from utterances where session_id='s0'\").fetchone()[0]\n\
+             r=c.execute(\"select count(*), count(scrubbed_at) from session_erasures where session_id='s0'\").fetchone()\n\
+             print(s,u,r[0],r[1])",
+        )
+        .current_dir(dir)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut numbers = text
+        .split_whitespace()
+        .map(|n| n.parse::<i64>().expect("a count"));
+    let sessions = numbers.next().expect("sessions");
+    let rows = numbers.next().expect("utterances");
+    let records = numbers.next().expect("erasure records");
+    let scrubbed = numbers.next().expect("scrubbed records");
+    SESSION_ERASURE_RECORD.with(|r| r.set((records, scrubbed)));
+    (sessions == 1).then_some((sessions, rows))
+}
+
+thread_local! {
+    /// `s0`'s erasure records and how many of them are scrubbed, as the
+    /// last [`read_outside_the_module`] read them.
+    static SESSION_ERASURE_RECORD: std::cell::Cell<(i64, i64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// `interview-db erase` killed with -9 at several moments — before the
+/// delete, during the scrub after its commit, after — leaves, after the
+/// next start (`init`), either the session whole or no byte of its text
+/// in the file, its WAL or its shared memory. The moments are fractions
+/// of an erase run to its end on the same study; kills are repeated (at
+/// most 16, within 150 s) until at least one landed after the commit and
+/// before the scrub finished, the case a crash used to leave for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_killed_at_any_moment_leaves_the_session_whole_or_no_byte_of_it_after_the_next_start()
+{
+    let template = tempfile::tempdir().expect("tempdir");
+    let utterances = four_sessions_side_by_side(template.path()).await;
+    let (hits, whole) = erased_session_state(template.path(), utterances);
+    assert!(
+        hits >= 150 && whole == Some(true),
+        "the study: {hits} hits, {whole:?}"
+    );
+
+    // One erase run to its end, timed.
+    let timed = tempfile::tempdir().expect("tempdir");
+    copy_study(template.path(), timed.path());
+    let started = std::time::Instant::now();
+    let output = interview_db_within(
+        timed.path(),
+        &["--database-url", "sqlite://study.db", "erase", "s0"],
+        std::time::Duration::from_secs(60),
+    );
+    let full_run = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(erased_session_state(timed.path(), utterances), (0, None));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let fractions = [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+    let mut outcomes = Vec::new();
+    let mut mid_scrub = 0;
+    for round in 0..16 {
+        let fraction = fractions[round % fractions.len()] - 0.03 * (round / fractions.len()) as f64;
+        let delay = full_run.mul_f64(fraction);
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_study(template.path(), dir.path());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
+            .args(["--database-url", "sqlite://study.db", "erase", "s0"])
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_PATH")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn interview-db");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().expect("reap interview-db");
+        let killed = erased_session_state(dir.path(), utterances);
+        if killed.1.is_none() && killed.0 > 0 {
+            mid_scrub += 1;
+        }
+
+        let start = interview_db_within(
+            dir.path(),
+            &["--database-url", "sqlite://study.db", "init"],
+            std::time::Duration::from_secs(60),
+        );
+        assert!(
+            start.status.success(),
+            "{}",
+            String::from_utf8_lossy(&start.stderr)
+        );
+        let after = erased_session_state(dir.path(), utterances);
+        outcomes.push((delay, killed, after));
+        assert!(
+            after == (hits, Some(true)) || after == (0, None),
+            "killed after {delay:?} ({killed:?} then), the next start left {after:?}: \
+             neither the session whole ({hits} hits) nor none of it; all: {outcomes:?}"
+        );
+        // Erased: its record says the scrub was done (the next start
+        // completed what the kill cut short). Whole: no record.
+        let record = SESSION_ERASURE_RECORD.with(std::cell::Cell::get);
+        let expected = if after.1.is_none() { (1, 1) } else { (0, 0) };
+        assert_eq!(
+            record, expected,
+            "killed after {delay:?}: the erasure record (count, scrubbed) after the next start"
+        );
+        if mid_scrub > 0 && round + 1 >= fractions.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "out of time; outcomes: {outcomes:?}"
+        );
+    }
+    assert!(
+        mid_scrub > 0,
+        "no kill landed between the commit and the end of the scrub (a full run: {full_run:?}): \
+         {outcomes:?}"
+    );
 }

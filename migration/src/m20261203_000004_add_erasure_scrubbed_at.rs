@@ -34,7 +34,11 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(SessionErasures::Table)
-                    .add_column(ColumnDef::new(SessionErasures::ScrubbedAt).date_time().null())
+                    .add_column(
+                        ColumnDef::new(SessionErasures::ScrubbedAt)
+                            .date_time()
+                            .null(),
+                    )
                     .take(),
             )
             .await

@@ -8,12 +8,12 @@
 
 mod batch;
 mod checkpoint;
-mod scrub;
 #[cfg(feature = "sqlite")]
 pub(crate) mod direct;
 #[cfg(not(feature = "sqlite"))]
 #[path = "direct_unavailable.rs"]
 pub(crate) mod direct;
+mod scrub;
 mod sqlite_file;
 mod writer;
 
@@ -29,10 +29,10 @@ pub(crate) use batch::{StatementBatch, WrittenRow};
 use direct::{DirectReaders, DirectSettings, DirectWriter};
 
 use checkpoint::{CheckpointSettings, Checkpointer};
-pub(crate) use sqlite_file::prepare as check_sqlite_file;
-pub(crate) use sqlite_file::{check_writable, existing_regular_file, shared_mode};
 pub use scrub::ScrubReport;
 pub(crate) use scrub::owed as owed_scrubs;
+pub(crate) use sqlite_file::prepare as check_sqlite_file;
+pub(crate) use sqlite_file::{check_writable, existing_regular_file, shared_mode};
 pub use writer::QUEUE_CAPACITY as WRITER_QUEUE_CAPACITY;
 use writer::{Writer, WriterLease};
 
@@ -156,7 +156,9 @@ impl Database {
                     tracing::warn!(error = %err, "an erasure's scrub is owed and could not be completed");
                 }
             },
-            Err(err) => tracing::debug!(error = %err, "cannot ask whether an erasure's scrub is owed"),
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot ask whether an erasure's scrub is owed")
+            }
         }
     }
 

@@ -491,6 +491,18 @@ async fn a_reader_holding_a_snapshot_from_before_an_erasure_delays_the_wal_trunc
         seen
     );
     assert!(!markers_in_files(&path, &markers).is_empty());
+    // The scrub is recorded as owed, and health says so.
+    assert_eq!(record.scrubbed_at, None);
+    let health = interview_persistence::check_health(&db).await;
+    assert_eq!(
+        health.erasures_unscrubbed.as_deref(),
+        Some(&[session_id.clone()][..]),
+        "{health:?}"
+    );
+    assert!(
+        health.warnings.iter().any(|w| w.contains(&session_id)),
+        "{health:?}"
+    );
     // Writes go on meanwhile.
     write_other_session(&repos, 1).await;
 
@@ -501,6 +513,93 @@ async fn a_reader_holding_a_snapshot_from_before_an_erasure_delays_the_wal_trunc
         left.is_empty(),
         "the checkpointer did not truncate the WAL after the reader ended: {left:?}"
     );
+    // The checkpointer's truncation recorded the scrub as done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while repos
+        .sessions
+        .erasure(&session_id.as_str().into())
+        .await
+        .expect("the record")
+        .scrubbed_at
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the truncated WAL was never recorded as the erasure's scrub"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let health = interview_persistence::check_health(&db).await;
+    assert_eq!(health.erasures_unscrubbed, Some(Vec::new()), "{health:?}");
+    assert_eq!(integrity(&db).await, "ok");
+    db.close().await.expect("close");
+}
+
+/// The process that erased ends while another one's reader still holds
+/// the WAL (the CLI exits; its checkpointer with it): the scrub stays
+/// recorded as owed, health at rest reports it, and the next open, once
+/// the reader is gone, completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrub_a_reader_prevented_stays_owed_after_the_process_ends_and_the_next_open_completes_it()
+ {
+    let (_dir, mut config) = crate::helpers::sqlite_config();
+    config.busy_timeout = Duration::from_millis(200);
+    let db = init_database(&config).await.expect("init");
+    let path = file_of(&db);
+    let repos = Repositories::new(&db);
+    let markers = Markers::new();
+    write_other_session(&repos, 5).await;
+    let session_id = write_marked_session(&repos, &markers, 10).await;
+
+    // Another process's reader, on a snapshot from before the erasure.
+    let reader = db.dedicated_connection().await.expect("a reader");
+    let snapshot = reader.begin().await.expect("begin");
+    assert!(crate::fixtures::count_in(&snapshot, "utterances").await > 0);
+    let record = repos
+        .sessions
+        .delete(&session_id.as_str().into())
+        .await
+        .expect("erase");
+    assert_eq!(
+        (record.wal_truncated, record.scrubbed_at),
+        (Some(false), None)
+    );
+    db.close().await.expect("the erasing process ends");
+
+    let at_rest = interview_persistence::check_health_at(
+        &config,
+        interview_persistence::HealthOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        at_rest.erasures_unscrubbed.as_deref(),
+        Some(&[session_id.clone()][..]),
+        "{at_rest:?}"
+    );
+    assert!(
+        !markers_in_files(&path, &markers).is_empty(),
+        "the reader's snapshot keeps the old pages, so the test proves something"
+    );
+
+    drop(snapshot);
+    reader.close().await.expect("close the reader");
+    let db = interview_persistence::Database::connect(&config)
+        .await
+        .expect("the next open");
+    let at_open = db.scrubbed_at_open().expect("opening found the scrub owed");
+    assert_eq!(at_open.completed, vec![session_id.clone()]);
+    assert!(at_open.still_owed().is_empty());
+    assert_eq!(
+        markers_in_files(&path, &markers),
+        Vec::<(String, String)>::new(),
+        "the erased text remains after the next open"
+    );
+    let stored = Repositories::new(&db)
+        .sessions
+        .erasure(&session_id.as_str().into())
+        .await
+        .expect("the record");
+    assert!(stored.scrubbed_at.is_some());
     assert_eq!(integrity(&db).await, "ok");
     db.close().await.expect("close");
 }
