@@ -203,6 +203,14 @@ pub enum Error {
     #[error("value refused by the schema: {0}")]
     InvalidValue(#[source] DbErr),
 
+    /// A stored value the entity cannot hold, written by another program:
+    /// a timestamp that is not one (`infinity`, a year past chrono's
+    /// range, text in no timestamp form), text that is not UTF-8, a number
+    /// out of its column's range, JSON that does not parse. Nothing was
+    /// read; the row must be repaired where it is.
+    #[error("a stored value cannot be read: {0}")]
+    UnreadableValue(#[source] DbErr),
+
     /// The database stayed locked by another writer for longer than the
     /// busy timeout (or, on PostgreSQL, a deadlock or serialization
     /// failure). Retrying later may succeed.
@@ -542,7 +550,9 @@ impl Error {
     pub(crate) fn violated_constraint(&self) -> Option<&str> {
         let source = match self {
             Self::Conflict { source, .. } => source.as_ref(),
-            Self::InvalidReference(source) | Self::InvalidValue(source) => source,
+            Self::InvalidReference(source)
+            | Self::InvalidValue(source)
+            | Self::UnreadableValue(source) => source,
             _ => return None,
         };
         driver_error(source)?.constraint()
@@ -589,6 +599,7 @@ impl Error {
             Self::Conflict { .. } => "conflict",
             Self::InvalidReference(_) => "invalid_reference",
             Self::InvalidValue(_) => "invalid_value",
+            Self::UnreadableValue(_) => "unreadable_value",
             Self::Busy(_) => "busy",
             Self::StorageFull(_) => "storage_full",
             Self::Corrupt(_) => "corrupt",
@@ -641,6 +652,7 @@ impl Error {
             Self::Conflict { source, .. } => Some(source),
             Self::InvalidReference(e)
             | Self::InvalidValue(e)
+            | Self::UnreadableValue(e)
             | Self::Busy(e)
             | Self::StorageFull(e)
             | Self::Corrupt(e)
@@ -655,6 +667,21 @@ impl Error {
 }
 
 /// The driver's own error inside a [`DbErr`], if there is one.
+/// Whether `err` says a stored value could not be decoded into its Rust
+/// type: SeaORM's type and JSON errors, and sqlx's decoding errors.
+fn is_decode_failure(err: &DbErr) -> bool {
+    match err {
+        DbErr::Type(_) | DbErr::Json(_) | DbErr::TryIntoErr { .. } => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                **e,
+                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)
+            )
+        }
+        _ => false,
+    }
+}
+
 fn driver_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
     match err {
         DbErr::Conn(RuntimeErr::SqlxError(e))
@@ -748,6 +775,9 @@ impl From<DbErr> for Error {
                 s if s.starts_with("22") => Self::InvalidValue(err),
                 _ => Self::Database(err),
             };
+        }
+        if is_decode_failure(&err) {
+            return Self::UnreadableValue(err);
         }
         match err {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Connection(err),

@@ -17,6 +17,7 @@ mod inputs;
 mod scoring;
 mod sessions;
 mod turns;
+mod unreadable;
 mod utterances;
 
 pub fn new_session() -> NewSession {
