@@ -320,25 +320,27 @@ pub(super) enum Direction {
     SqliteToSqlite,
 }
 
-/// The SQL condition under which `column` of `table` holds a value the
-/// target cannot keep as it is, and what that value is.
-fn unstorable_condition(
+/// The SQL conditions under which `column` of `table` holds a value the
+/// target cannot keep as it is, each with what that value is.
+fn unstorable_conditions(
     table: &str,
     name: &str,
     column_type: &ColumnType,
     direction: Direction,
-) -> Option<(String, &'static str)> {
+) -> Vec<(String, &'static str)> {
+    let from_sqlite = matches!(direction, Direction::ToPostgres | Direction::SqliteToSqlite);
+    let mut conditions = Vec::new();
     match (direction, column_type) {
         // PostgreSQL's `text` and `jsonb` cannot hold U+0000.
         (Direction::ToPostgres, ColumnType::Text | ColumnType::String(_) | ColumnType::Char(_)) => {
-            Some((
+            conditions.push((
                 format!("instr(CAST(\"{name}\" AS BLOB), x'00') > 0"),
                 "a NUL character (PostgreSQL text cannot hold U+0000)",
-            ))
+            ));
         }
         // JSON text spells NUL `\u0000`; json_tree decodes it, so a literal
         // backslash before `u0000` is not taken for one.
-        (Direction::ToPostgres, ColumnType::Json | ColumnType::JsonBinary) => Some((
+        (Direction::ToPostgres, ColumnType::Json | ColumnType::JsonBinary) => conditions.push((
             format!(
                 "(instr(\"{name}\", '\\u0000') > 0 AND EXISTS (SELECT 1 FROM json_tree(\"{table}\".\"{name}\") \
                  WHERE (type = 'text' AND instr(CAST(atom AS BLOB), x'00') > 0) \
@@ -346,24 +348,60 @@ fn unstorable_condition(
             ),
             "a NUL character in a JSON string (PostgreSQL jsonb cannot hold U+0000)",
         )),
-        // PostgreSQL keeps microseconds.
-        (Direction::ToPostgres, ColumnType::DateTime | ColumnType::Timestamp) => Some((
-            format!("\"{name}\" GLOB '*.[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'"),
-            "a time finer than the microsecond (PostgreSQL keeps microseconds)",
-        )),
         // SQLite has no boolean type: a 2 would read as `true` and be
         // written back as 1.
-        (Direction::ToPostgres | Direction::SqliteToSqlite, ColumnType::Boolean) => Some((
+        (Direction::ToPostgres | Direction::SqliteToSqlite, ColumnType::Boolean) => conditions.push((
             format!("\"{name}\" NOT IN (0, 1)"),
             "a boolean stored as something other than 0 or 1",
         )),
         // SQLite stores NaN as NULL and -0 as 0.
-        (Direction::ToSqlite, ColumnType::Double | ColumnType::Float) => Some((
+        (Direction::ToSqlite, ColumnType::Double | ColumnType::Float) => conditions.push((
             format!("(\"{name}\" = 'NaN'::float8 OR CAST(\"{name}\" AS text) = '-0')"),
             "NaN or a negative zero (SQLite stores NaN as NULL and -0 as 0)",
         )),
-        _ => None,
+        _ => {}
     }
+    match column_type {
+        // The decoder reads many forms and keeps no offset: a timestamp in
+        // any other form than the module's UTC text would be copied as
+        // another instant (`+05:00` dropped) or another text.
+        ColumnType::DateTime | ColumnType::Timestamp if from_sqlite => {
+            let finest = if direction == Direction::ToPostgres {
+                26
+            } else {
+                29
+            };
+            conditions.push((
+                format!(
+                    "(\"{name}\" IS NOT NULL AND (typeof(\"{name}\") <> 'text' OR NOT (\
+                     \"{name}\" GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]' \
+                     OR (\"{name}\" GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9]*' \
+                         AND substr(\"{name}\", 21) NOT GLOB '*[^0-9]*' AND length(\"{name}\") <= {finest}))))"
+                ),
+                if direction == Direction::ToPostgres {
+                    "a timestamp not in the module's UTC form `YYYY-MM-DD HH:MM:SS[.ffffff]` (a UTC \
+                     offset, a `T` or `Z`, `infinity`, a number, or a time finer than the microsecond, \
+                     which PostgreSQL does not keep), which would be copied as another instant or another text"
+                } else {
+                    "a timestamp not in the module's UTC form `YYYY-MM-DD HH:MM:SS[.fffffffff]` (a UTC \
+                     offset, a `T` or `Z`, `infinity` or a number), which would be copied as another \
+                     instant or another text"
+                },
+            ));
+        }
+        // SQLite keeps JSON as text, duplicated keys and all; the decoded
+        // document keeps one value per key, so the other would be lost.
+        ColumnType::Json | ColumnType::JsonBinary if from_sqlite => conditions.push((
+            format!(
+                "(json_valid(\"{name}\") AND instr(\"{name}\", ':') > 0 AND EXISTS (\
+                 SELECT 1 FROM json_tree(\"{table}\".\"{name}\") WHERE parent IS NOT NULL \
+                 GROUP BY parent, key HAVING count(*) > 1))"
+            ),
+            "a JSON object with a duplicated key (only one of its values would be copied)",
+        )),
+        _ => {}
+    }
+    conditions
 }
 
 /// The first row of `E` in `source` holding a value the target cannot
@@ -376,10 +414,11 @@ pub(super) async fn find_unstorable<E: EntityTrait>(
     let table = E::default().table_name();
     let key = key_column::<E>()?;
     let conditions: Vec<(String, String, &'static str)> = E::Column::iter()
-        .filter_map(|column| {
+        .flat_map(|column| {
             let name = column.as_str();
-            unstorable_condition(table, name, column.def().get_column_type(), direction)
-                .map(|(condition, what)| (name.to_owned(), condition, what))
+            unstorable_conditions(table, name, column.def().get_column_type(), direction)
+                .into_iter()
+                .map(move |(condition, what)| (name.to_owned(), condition, what))
         })
         .collect();
     if conditions.is_empty() {

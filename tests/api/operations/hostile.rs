@@ -418,3 +418,88 @@ async fn floats_in_json_read_back_as_written_and_survive_a_copy() {
         assert_eq!(properties["tiny"].as_f64(), Some(1e-30));
     }
 }
+
+/// Copies the SQLite study `source_config` to a new SQLite file beside it
+/// and to a fresh PostgreSQL database (when there is one), expecting both
+/// refused before anything was written, with a reason naming `column` and
+/// containing `what`.
+async fn refused_to_both_backends(
+    dir: &std::path::Path,
+    source_config: &DatabaseConfig,
+    column: &str,
+    what: &str,
+) {
+    let target_config = DatabaseConfig::sqlite_file(dir.join("copy.db")).expect("a path");
+    let refused = copy(source_config, &target_config, CopyOptions::default()).await;
+    match refused {
+        Err(Error::CopyRefused(reason)) => assert!(
+            reason.contains(&format!("`{column}`")) && reason.contains(what),
+            "{reason}"
+        ),
+        other => panic!("expected CopyRefused to SQLite, got {other:?}"),
+    }
+    assert!(!dir.join("copy.db").exists());
+    let Some((_postgres, postgres_config)) = helpers::postgres_config().await else {
+        return;
+    };
+    let refused = copy(source_config, &postgres_config, CopyOptions::default()).await;
+    match refused {
+        Err(Error::CopyRefused(reason)) => assert!(
+            reason.contains(&format!("`{column}`")) && reason.contains(what),
+            "{reason}"
+        ),
+        other => panic!("expected CopyRefused to PostgreSQL, got {other:?}"),
+    }
+}
+
+/// The decoder reads `2026-01-02 03:04:05+05:00` and keeps no offset: the
+/// copy would move the instant by hours while its checksums (over decoded
+/// values) agreed. Refused before anything is written, to either backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_with_a_utc_offset_is_refused_before_anything_is_written() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE utterances SET created_at = '2026-01-02 03:04:05+05:00' \
+         WHERE id = (SELECT min(id) FROM utterances)",
+    ])
+    .await;
+    refused_to_both_backends(dir.path(), &source_config, "created_at", "offset").await;
+}
+
+/// `infinity` (and any text in no timestamp form) in a SQLite timestamp
+/// column: refused before anything is written, not a panic or a changed
+/// value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_of_infinity_in_sqlite_is_refused_before_anything_is_written() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE kg_nodes SET recorded_at = 'infinity' WHERE id = (SELECT min(id) FROM kg_nodes)",
+    ])
+    .await;
+    refused_to_both_backends(dir.path(), &source_config, "recorded_at", "infinity").await;
+}
+
+/// A JSON object with a duplicated key: SQLite keeps both, the decoded
+/// document one. Refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_object_with_a_duplicated_key_is_refused_before_anything_is_written() {
+    let (dir, source_config) = sqlite_source(&[
+        r#"UPDATE sessions SET config = '{"max_turns": 10, "note": {"a": 1, "a": 2}}'"#,
+    ])
+    .await;
+    refused_to_both_backends(dir.path(), &source_config, "config", "duplicated key").await;
+}
+
+/// The module's own timestamps copy as before: written by the module
+/// (microseconds) and by the schema's defaults (milliseconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_in_the_forms_the_module_writes_still_copy() {
+    let (dir, source_config) = sqlite_source(&[
+        "UPDATE utterances SET created_at = '2026-01-02 03:04:05' WHERE id = (SELECT min(id) FROM utterances)",
+        "UPDATE utterances SET created_at = '2026-01-02 03:04:05.123' WHERE id = (SELECT max(id) FROM utterances)",
+    ])
+    .await;
+    let target_config = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("a path");
+    let report = copy(&source_config, &target_config, CopyOptions::default())
+        .await
+        .expect("copied");
+    assert_eq!(report.status, CopyStatus::Verified);
+}
