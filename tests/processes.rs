@@ -23,6 +23,11 @@
 //! - every health report was healthy and came within one busy timeout;
 //! - the writers went on after each lock hold.
 //!
+//! Then a second phase: four writer processes with no pause at all, on a
+//! file of their own, for 6 s; the WAL stays within twice
+//! `wal_size_limit` (the writers' backpressure on the WAL), and every
+//! acknowledged turn is there whole.
+//!
 //! `PROCESSES_SECONDS` (default 10) sets how long the writers run, and
 //! `PROCESSES_WRITE_PAUSE_MS` (default 5) the writers' pause; at 0 they
 //! write flat out, where SQLite's busy handler, which polls with sleeps
@@ -91,6 +96,13 @@ fn main() -> ExitCode {
                 &path,
                 &std::env::var("INTERVIEW_PROCESS_SESSION").unwrap_or_default(),
                 run_for,
+                None,
+            ),
+            "flat_out_writer" => writer(
+                &path,
+                &std::env::var("INTERVIEW_PROCESS_SESSION").unwrap_or_default(),
+                FLAT_OUT_FOR,
+                Some(Duration::ZERO),
             ),
             "reader" => reader(&path, run_for),
             "health" => health(&path, run_for),
@@ -385,7 +397,115 @@ fn parent(run_for: Duration) -> Result<String, Failure> {
         )
         .into());
     }
+    report.push(flat_out()?);
     Ok(report.join("\n"))
+}
+
+/// Writer processes in the flat-out phase.
+const FLAT_OUT_WRITERS: usize = 4;
+/// How long they write.
+const FLAT_OUT_FOR: Duration = Duration::from_secs(6);
+/// The bound the WAL keeps with flat-out writers: twice `wal_size_limit`.
+const FLAT_OUT_WAL_BOUND_FACTOR: u64 = 2;
+
+/// The second phase: [`FLAT_OUT_WRITERS`] processes record turns with no
+/// pause between them, on a file of their own, for [`FLAT_OUT_FOR`]. The
+/// WAL, sampled every 5 ms, stays within twice `wal_size_limit` (the
+/// writers' backpressure), every writer got turns through, and every
+/// acknowledged turn is there whole.
+fn flat_out() -> Result<String, Failure> {
+    let dir = tempfile::Builder::new()
+        .prefix("flat-out")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    let path = dir.path().join("interview.db");
+    let sessions: Vec<String> = (0..FLAT_OUT_WRITERS)
+        .map(|w| format!("flat-out-session-{w}"))
+        .collect();
+    runtime()?.block_on(async {
+        let db = init_database(&config(&path)?).await?;
+        let repos = Repositories::new(&db);
+        for session in &sessions {
+            create_session(&repos, &session.into()).await?;
+        }
+        db.close().await?;
+        Ok::<(), Failure>(())
+    })?;
+    let epoch = Instant::now();
+    let mut children = Vec::new();
+    for session in &sessions {
+        let mut child = spawn("flat_out_writer", &path, session)?;
+        let lines = collect(&mut child, epoch)?;
+        children.push((session.clone(), child, lines));
+    }
+    let wal = wal_path(&path);
+    let (mut wal_peak, mut samples) = (0u64, 0u32);
+    let deadline = Instant::now() + 3 * FLAT_OUT_FOR + Duration::from_secs(10);
+    loop {
+        wal_peak = wal_peak.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        samples += 1;
+        let mut running = false;
+        for (_, child, _) in &mut children {
+            running |= child.try_wait()?.is_none();
+        }
+        if !running {
+            break;
+        }
+        if Instant::now() > deadline {
+            for (_, child, _) in &mut children {
+                let _ = child.kill();
+            }
+            return Err("a flat-out writer did not stop in time".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut acknowledged_by_session = Vec::new();
+    let (mut turns, mut busy) = (0usize, 0usize);
+    for (session, mut child, lines) in children {
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(format!("a flat-out writer failed: {status}").into());
+        }
+        let mut acknowledged = Vec::new();
+        for line in lines.join().map_err(|_| "a reader thread panicked")? {
+            let fields: Vec<&str> = line.text.split_whitespace().collect();
+            match fields.first().copied() {
+                Some("ack") => acknowledged.push(fields[1].parse::<i32>()?),
+                Some("busy") => busy += 1,
+                _ => return Err(format!("{session}: `{}`", line.text).into()),
+            }
+        }
+        if acknowledged.is_empty() {
+            return Err(format!("{session}: no turn went through").into());
+        }
+        turns += acknowledged.len();
+        acknowledged_by_session.push((session, acknowledged));
+    }
+    runtime()?.block_on(async {
+        let db = init_database(&config(&path)?).await?;
+        let integrity = integrity(&db).await?;
+        if integrity != "ok" {
+            return Err::<(), Failure>(format!("integrity_check: {integrity}").into());
+        }
+        for (session, acknowledged) in &acknowledged_by_session {
+            verify_session(&db, &session.into(), acknowledged).await?;
+        }
+        db.close().await?;
+        Ok(())
+    })?;
+    let summary = format!(
+        "flat out: {FLAT_OUT_WRITERS} processes, {turns} turns in {FLAT_OUT_FOR:?} ({busy} Busy), \
+         WAL peak {:.1} MiB (limit {} MiB) in {samples} samples",
+        wal_peak as f64 / 1048576.0,
+        WAL_SIZE_LIMIT / 1048576
+    );
+    if wal_peak > FLAT_OUT_WAL_BOUND_FACTOR * WAL_SIZE_LIMIT {
+        return Err(format!(
+            "{summary}\nthe WAL grew to {wal_peak} bytes, more than \
+             {FLAT_OUT_WAL_BOUND_FACTOR} × wal_size_limit ({WAL_SIZE_LIMIT})"
+        )
+        .into());
+    }
+    Ok(summary)
 }
 
 fn wal_path(path: &Path) -> PathBuf {
@@ -400,16 +520,23 @@ fn micros(d: Duration) -> u128 {
 
 /// Records turns for `run_for`; prints `ack <turn> <µs>` or
 /// `busy <turn> <µs>` for each answer. Any other error ends the process.
-fn writer(path: &Path, session_id: &str, run_for: Duration) -> Result<(), Failure> {
+fn writer(
+    path: &Path,
+    session_id: &str,
+    run_for: Duration,
+    pause: Option<Duration>,
+) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let db = init_database(&config(path)?).await?;
         let repos = Repositories::new(&db);
         let started = Instant::now();
         let mut stdout = std::io::stdout().lock();
-        let pause = std::env::var("PROCESSES_WRITE_PAUSE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(WRITE_PAUSE, Duration::from_millis);
+        let pause = pause.unwrap_or_else(|| {
+            std::env::var("PROCESSES_WRITE_PAUSE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(WRITE_PAUSE, Duration::from_millis)
+        });
         let mut t = 1;
         while started.elapsed() < run_for {
             let asked = Instant::now();

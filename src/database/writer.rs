@@ -480,6 +480,13 @@ fn run(
                 if group.is_empty() {
                     continue;
                 }
+                // Within the time the most pressed member has left.
+                let within = group
+                    .iter()
+                    .map(|w| w.deadline.saturating_duration_since(Instant::now()))
+                    .min()
+                    .unwrap_or(busy_timeout);
+                direct.hold_back_the_wal(within);
                 commit(&mut direct, group, checkpointer, busy_timeout);
             }
         }

@@ -43,6 +43,7 @@ pub(crate) struct DirectSettings {
     path: PathBuf,
     synchronous: &'static str,
     busy_timeout: Duration,
+    wal_size_limit: u64,
     writer_pragmas: Vec<(&'static str, String)>,
     reader_pragmas: Vec<(&'static str, String)>,
 }
@@ -56,6 +57,7 @@ impl DirectSettings {
                 crate::Synchronous::Full => "FULL",
             },
             busy_timeout: config.busy_timeout,
+            wal_size_limit: config.wal_size_limit,
             writer_pragmas: role_pragmas(config, Role::Writer),
             reader_pragmas: role_pragmas(config, Role::Reader),
         }
@@ -99,13 +101,104 @@ impl DirectSettings {
 #[derive(Debug)]
 pub(crate) struct DirectWriter {
     conn: Connection,
+    wal_limit: WalLimit,
+    busy_timeout: Duration,
+}
+
+/// The WAL's hard limit, which every process's writer enforces before it
+/// writes (see [`DirectWriter::hold_back_the_wal`]).
+#[derive(Debug)]
+struct WalLimit {
+    wal: PathBuf,
+    hard_limit: u64,
+    /// After a hold-back that could not truncate (a reader on an old
+    /// snapshot), the next waits until then, so that a long reader does
+    /// not make every write wait.
+    not_before: std::time::Instant,
+    failures: u32,
+}
+
+/// How far the WAL may grow past `wal_size_limit` before writers wait for
+/// it to be truncated: half the limit again, at least 4 MiB. What other
+/// processes append before they notice stays under the other half.
+fn wal_hard_limit(wal_size_limit: u64) -> u64 {
+    wal_size_limit.saturating_add((wal_size_limit / 2).max(4 << 20))
 }
 
 impl DirectWriter {
     /// Opens it (on a blocking thread: opening reads the file).
     pub(crate) async fn open(settings: DirectSettings) -> Result<Self> {
+        let mut wal = settings.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_limit = WalLimit {
+            wal: PathBuf::from(wal),
+            hard_limit: wal_hard_limit(settings.wal_size_limit),
+            not_before: std::time::Instant::now(),
+            failures: 0,
+        };
+        let busy_timeout = settings.busy_timeout;
         let conn = blocking(move || settings.open_writer().map_err(from_rusqlite)).await??;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            wal_limit,
+            busy_timeout,
+        })
+    }
+
+    /// Backpressure on the WAL, for several processes on one file: each
+    /// process's checkpointer pauses only its own writers, so under
+    /// writers of several processes its checkpoints may never reach the
+    /// WAL's end, and the WAL grows without bound. So before it writes,
+    /// a writer that finds the WAL past its hard limit runs a `TRUNCATE`
+    /// checkpoint itself, which waits (SQLite's busy handler, at most
+    /// `within`) for the write lock and for readers — and so every
+    /// process's writers wait for it — then copies the WAL back and
+    /// truncates it. One stat of the WAL file per transaction otherwise.
+    ///
+    /// A reader on an old snapshot can keep it from finishing for the
+    /// whole wait: then the write goes on, and the next attempt waits
+    /// 100 ms, doubled for each failure in a row up to 3.2 s.
+    pub(crate) fn hold_back_the_wal(&mut self, within: Duration) {
+        let limit = &mut self.wal_limit;
+        let over = |limit: &WalLimit| {
+            std::fs::metadata(&limit.wal).map_or(0, |m| m.len()) > limit.hard_limit
+        };
+        if !over(limit) || std::time::Instant::now() < limit.not_before {
+            return;
+        }
+        let deadline = std::time::Instant::now() + within.min(self.busy_timeout);
+        // Until the WAL is back under the limit: truncated here, or by
+        // another process (only one checkpoint runs at a time; the others
+        // are answered busy at once, and wait here instead of writing).
+        let truncated = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let _ = self.conn.busy_timeout(left);
+            let busy = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap_or(1)
+                != 0;
+            if !busy || !over(limit) {
+                break true;
+            }
+            if left.is_zero() {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let _ = self.conn.busy_timeout(self.busy_timeout);
+        if truncated {
+            limit.failures = 0;
+            tracing::debug!("the WAL was past its hard limit: truncated");
+        } else {
+            limit.failures = limit.failures.saturating_add(1);
+            let backoff =
+                Duration::from_millis(100).saturating_mul(1 << (limit.failures - 1).min(5));
+            limit.not_before = std::time::Instant::now() + backoff;
+            tracing::debug!("the WAL is past its hard limit and could not be truncated yet");
+        }
     }
 
     /// Runs the statements of `batches` as ONE write transaction
