@@ -40,6 +40,8 @@ impl DirectWriter {
     pub(crate) fn set_busy_timeout(&mut self, _: Duration) -> Result<()> {
         Err(unavailable())
     }
+
+    pub(crate) fn hold_back_the_wal(&mut self, _: Duration) {}
 }
 
 #[derive(Debug)]
