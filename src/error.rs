@@ -694,7 +694,7 @@ fn driver_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'stati
 #[cfg(feature = "sqlite")]
 fn sqlite_code(err: &DbErr) -> Option<i64> {
     let driver = driver_error(err)?;
-    if let Some(extended) = crate::database::direct::sqlite_error_code(driver) {
+    if let Some(extended) = crate::sqlite_failure::SqliteFailure::code_of(driver) {
         return Some(extended & 0xff);
     }
     driver.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;

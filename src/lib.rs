@@ -39,6 +39,8 @@ compile_error!(
 );
 pub mod repositories;
 pub mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite_failure;
 
 pub use backup::{BackupReport, backup, backup_at};
 pub use config::{Backend, DatabaseConfig, DatabaseUrl, Synchronous};

@@ -35,18 +35,6 @@ impl WrittenRow {
             Self::Direct(row) => decode::returned_timestamp(row, column),
         }
     }
-
-    /// The row as a session, when the statement returned every column of
-    /// one, in the entity's order.
-    pub(crate) fn session(&self) -> Result<entity::session::Model, DbErr> {
-        match self {
-            Self::Pooled(row) => {
-                <entity::session::Model as sea_orm::FromQueryResult>::from_query_result(row, "")
-            }
-            #[cfg(feature = "sqlite")]
-            Self::Direct(row) => decode::returned_session(row),
-        }
-    }
 }
 
 /// Statements, built for one backend, that must commit together; rows they

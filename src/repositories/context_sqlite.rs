@@ -8,10 +8,11 @@ use entity::{SessionId, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::{DbBackend, EntityTrait, QueryTrait};
 
 use super::graph::{current_nodes_query, session_edges_query};
+use super::rows;
 use super::scoring::history_query;
 use super::turns::TurnContext;
 use super::utterances::last_utterances_query;
-use crate::database::direct::{decode, query_rows};
+use crate::database::direct::DirectRead;
 use crate::error::Result;
 
 /// The SQL of the five queries, built by the same builders as the SeaORM
@@ -49,38 +50,34 @@ fn sql() -> &'static ContextSql {
 /// The context of `session_id`, `None` when the session does not exist.
 /// The caller runs it in one read transaction.
 pub(super) fn read(
-    conn: &rusqlite::Connection,
+    conn: &DirectRead<'_>,
     session_id: &SessionId,
     recent_utterances: u64,
 ) -> Result<Option<TurnContext>> {
     let sql = sql();
-    let id: &dyn rusqlite::ToSql = &session_id.as_str();
-    let Some(session) =
-        query_rows::<session::Entity, _>(conn, &sql.session, &[id], |row| decode::session(row))?
-            .into_iter()
-            .next()
+    let id = || sea_orm::Value::from(session_id.as_str());
+    let Some(session) = conn
+        .rows::<session::Entity, _>(&sql.session, &[id()], |row| rows::session(row))?
+        .into_iter()
+        .next()
     else {
         return Ok(None);
     };
     // Clamped to i64::MAX, as the SeaORM path's `row_limit`.
     let limit = i64::try_from(super::row_limit(recent_utterances)).unwrap_or(i64::MAX);
-    let mut recent =
-        query_rows::<utterance::Entity, _>(conn, &sql.utterances, &[id, &limit], |row| {
-            decode::utterance(row)
-        })?;
+    let mut recent = conn.rows::<utterance::Entity, _>(
+        &sql.utterances,
+        &[id(), sea_orm::Value::from(limit)],
+        |row| rows::utterance(row),
+    )?;
     recent.reverse();
     Ok(Some(TurnContext {
         session,
-        current_nodes: query_rows::<kg_node::Entity, _>(conn, &sql.nodes, &[id], |row| {
-            decode::node(row)
-        })?,
-        edges: query_rows::<kg_edge::Entity, _>(conn, &sql.edges, &[id], |row| decode::edge(row))?,
+        current_nodes: conn
+            .rows::<kg_node::Entity, _>(&sql.nodes, &[id()], |row| rows::node(row))?,
+        edges: conn.rows::<kg_edge::Entity, _>(&sql.edges, &[id()], |row| rows::edge(row))?,
         recent_utterances: recent,
-        scoring_history: query_rows::<scoring_history::Entity, _>(
-            conn,
-            &sql.scores,
-            &[id],
-            |row| decode::scores(row),
-        )?,
+        scoring_history: conn
+            .rows::<scoring_history::Entity, _>(&sql.scores, &[id()], |row| rows::scores(row))?,
     }))
 }

@@ -20,6 +20,7 @@ mod context_sqlite;
 pub mod graph;
 mod graph_summary;
 mod insert;
+mod rows;
 pub mod scoring;
 pub mod sessions;
 pub mod turns;

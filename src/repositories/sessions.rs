@@ -589,7 +589,7 @@ impl SessionRepository {
             ))
             .await?;
         match rows.first() {
-            Some(row) => Ok(row.session()?),
+            Some(row) => Ok(super::rows::session_of(row)?),
             None => Err(not_found(session_id)),
         }
     }

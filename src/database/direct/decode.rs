@@ -1,5 +1,6 @@
-//! Rows of a direct connection decoded into the entity models, each
-//! column found by its name ([`Arranged`]: a row's order is its
+//! Cells of a direct connection's rows decoded into Rust values, for the
+//! repositories' row decoders (`repositories::rows`), each entity column
+//! found by its name ([`Arranged`]: a row's order is its
 //! statement's, and `RETURNING *` follows the table's physical order,
 //! which columns added by `ALTER TABLE` change), accepting what SeaORM over
 //! sqlx accepts: the same timestamp formats (with the module's own format
@@ -7,7 +8,6 @@
 //! declared. A value of the wrong kind is a typed error naming its column.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
-use entity::{kg_edge, kg_node, scoring_history, session, utterance};
 use rusqlite::types::ValueRef;
 use sea_orm::{ActiveEnum, DbErr, EntityTrait, IdenStatic, Iterable};
 
@@ -85,15 +85,6 @@ impl<C: Cells + ?Sized> Cells for Arranged<'_, C> {
     }
 }
 
-/// A returned row as a session, its columns found by name.
-///
-/// # Errors
-/// A `DbErr` naming a missing column or a value of the wrong kind.
-pub(crate) fn returned_session(row: &DirectRow) -> Result<session::Model, DbErr> {
-    let layout = Layout::of::<session::Entity>(row.columns())?;
-    session(&Arranged::new(row, &layout))
-}
-
 fn wrong(column: &str, expected: &str, value: ValueRef<'_>) -> DbErr {
     DbErr::Type(format!(
         "column `{column}`: expected {expected}, found {}",
@@ -101,7 +92,7 @@ fn wrong(column: &str, expected: &str, value: ValueRef<'_>) -> DbErr {
     ))
 }
 
-fn text<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<String, DbErr> {
+pub(crate) fn text<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<String, DbErr> {
     match row.cell(i)? {
         ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
             .map_err(|_| DbErr::Type(format!("column `{column}`: text that is not UTF-8"))),
@@ -109,7 +100,7 @@ fn text<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<String, Db
     }
 }
 
-fn optional_text<C: Cells + ?Sized>(
+pub(crate) fn optional_text<C: Cells + ?Sized>(
     row: &C,
     i: usize,
     column: &str,
@@ -131,11 +122,11 @@ fn real(value: ValueRef<'_>, column: &str) -> Result<f64, DbErr> {
     }
 }
 
-fn float<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<f64, DbErr> {
+pub(crate) fn float<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<f64, DbErr> {
     real(row.cell(i)?, column)
 }
 
-fn optional_float<C: Cells + ?Sized>(
+pub(crate) fn optional_float<C: Cells + ?Sized>(
     row: &C,
     i: usize,
     column: &str,
@@ -146,7 +137,7 @@ fn optional_float<C: Cells + ?Sized>(
     }
 }
 
-fn int32<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<i32, DbErr> {
+pub(crate) fn int32<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<i32, DbErr> {
     match row.cell(i)? {
         ValueRef::Integer(n) => i32::try_from(n)
             .map_err(|_| DbErr::Type(format!("column `{column}`: {n} is out of range"))),
@@ -154,7 +145,7 @@ fn int32<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<i32, DbEr
     }
 }
 
-fn json<T: serde::de::DeserializeOwned, C: Cells + ?Sized>(
+pub(crate) fn json<T: serde::de::DeserializeOwned, C: Cells + ?Sized>(
     row: &C,
     i: usize,
     column: &str,
@@ -169,11 +160,11 @@ fn json<T: serde::de::DeserializeOwned, C: Cells + ?Sized>(
         .map_err(|err| DbErr::Json(format!("column `{column}`: {err}")))
 }
 
-fn required<T>(value: Option<T>, column: &str) -> Result<T, DbErr> {
+pub(crate) fn required<T>(value: Option<T>, column: &str) -> Result<T, DbErr> {
     value.ok_or_else(|| DbErr::Type(format!("column `{column}`: NULL in a NOT NULL field")))
 }
 
-fn enumerated<E: ActiveEnum<Value = String>, C: Cells + ?Sized>(
+pub(crate) fn enumerated<E: ActiveEnum<Value = String>, C: Cells + ?Sized>(
     row: &C,
     i: usize,
     column: &str,
@@ -181,7 +172,11 @@ fn enumerated<E: ActiveEnum<Value = String>, C: Cells + ?Sized>(
     E::try_from_value(&text(row, i, column)?)
 }
 
-fn timestamp<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<NaiveDateTime, DbErr> {
+pub(crate) fn timestamp<C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<NaiveDateTime, DbErr> {
     let value = row.cell(i)?;
     let parsed = match value {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes)
@@ -197,7 +192,7 @@ fn timestamp<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Result<Naive
     parsed.ok_or_else(|| wrong(column, "a timestamp", value))
 }
 
-fn optional_timestamp<C: Cells + ?Sized>(
+pub(crate) fn optional_timestamp<C: Cells + ?Sized>(
     row: &C,
     i: usize,
     column: &str,
@@ -282,90 +277,6 @@ fn from_julian_day(day: f64) -> Option<NaiveDateTime> {
     Utc.timestamp_opt(whole, nanos)
         .single()
         .map(|t| t.naive_utc())
-}
-
-/// A session row, columns in the entity's order.
-pub(crate) fn session<C: Cells + ?Sized>(row: &C) -> Result<session::Model, DbErr> {
-    Ok(session::Model {
-        id: text(row, 0, "id")?.into(),
-        methodology: text(row, 1, "methodology")?,
-        concept_id: text(row, 2, "concept_id")?,
-        concept_name: text(row, 3, "concept_name")?,
-        status: enumerated(row, 4, "status")?,
-        config: required(json(row, 5, "config")?, "config")?,
-        created_at: timestamp(row, 6, "created_at")?,
-        updated_at: timestamp(row, 7, "updated_at")?,
-        completed_at: optional_timestamp(row, 8, "completed_at")?,
-        turn_count: int32(row, 9, "turn_count")?,
-        coverage_score: optional_float(row, 10, "coverage_score")?,
-    })
-}
-
-/// A node row, columns in the entity's order.
-pub(crate) fn node<C: Cells + ?Sized>(row: &C) -> Result<kg_node::Model, DbErr> {
-    Ok(kg_node::Model {
-        id: text(row, 0, "id")?.into(),
-        session_id: text(row, 1, "session_id")?.into(),
-        label: text(row, 2, "label")?,
-        node_type: text(row, 3, "node_type")?,
-        confidence: float(row, 4, "confidence")?,
-        properties: json(row, 5, "properties")?,
-        source_utterance_ids: required(
-            json(row, 6, "source_utterance_ids")?,
-            "source_utterance_ids",
-        )?,
-        recorded_at: timestamp(row, 7, "recorded_at")?,
-        superseded_by: optional_text(row, 8, "superseded_by")?.map(Into::into),
-    })
-}
-
-/// An edge row, columns in the entity's order.
-pub(crate) fn edge<C: Cells + ?Sized>(row: &C) -> Result<kg_edge::Model, DbErr> {
-    Ok(kg_edge::Model {
-        id: text(row, 0, "id")?.into(),
-        session_id: text(row, 1, "session_id")?.into(),
-        source_node_id: text(row, 2, "source_node_id")?.into(),
-        target_node_id: text(row, 3, "target_node_id")?.into(),
-        edge_type: enumerated(row, 4, "edge_type")?,
-        confidence: float(row, 5, "confidence")?,
-        properties: json(row, 6, "properties")?,
-        source_utterance_ids: required(
-            json(row, 7, "source_utterance_ids")?,
-            "source_utterance_ids",
-        )?,
-        recorded_at: timestamp(row, 8, "recorded_at")?,
-    })
-}
-
-/// An utterance row, columns in the entity's order.
-pub(crate) fn utterance<C: Cells + ?Sized>(row: &C) -> Result<utterance::Model, DbErr> {
-    Ok(utterance::Model {
-        id: text(row, 0, "id")?.into(),
-        session_id: text(row, 1, "session_id")?.into(),
-        turn_number: int32(row, 2, "turn_number")?,
-        speaker: enumerated(row, 3, "speaker")?,
-        text: text(row, 4, "text")?,
-        discourse_markers: json(row, 5, "discourse_markers")?,
-        created_at: timestamp(row, 6, "created_at")?,
-    })
-}
-
-/// A scoring row, columns in the entity's order.
-pub(crate) fn scores<C: Cells + ?Sized>(row: &C) -> Result<scoring_history::Model, DbErr> {
-    Ok(scoring_history::Model {
-        id: text(row, 0, "id")?.into(),
-        session_id: text(row, 1, "session_id")?.into(),
-        turn_number: int32(row, 2, "turn_number")?,
-        coverage_score: float(row, 3, "coverage_score")?,
-        depth_score: float(row, 4, "depth_score")?,
-        saturation_score: float(row, 5, "saturation_score")?,
-        novelty_score: optional_float(row, 6, "novelty_score")?,
-        richness_score: optional_float(row, 7, "richness_score")?,
-        strategy_selected: text(row, 8, "strategy_selected")?,
-        strategy_reasoning: optional_text(row, 9, "strategy_reasoning")?,
-        scorer_details: json(row, 10, "scorer_details")?,
-        created_at: timestamp(row, 11, "created_at")?,
-    })
 }
 
 /// A text column of a returned row, by name (`None` when absent, NULL or

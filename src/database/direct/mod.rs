@@ -28,7 +28,6 @@ use rusqlite::{Connection, OpenFlags};
 use sea_orm::{DbErr, Statement};
 
 use error::from_rusqlite;
-pub(crate) use error::sqlite_error_code;
 pub(crate) use values::DirectRow;
 
 use super::batch::{StatementBatch, WrittenRow};
@@ -265,7 +264,7 @@ impl DirectReaders {
     pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&DirectRead<'_>) -> Result<T> + Send + 'static,
     {
         let closed = || {
             Error::Connection(DbErr::ConnectionAcquire(
@@ -297,7 +296,7 @@ impl DirectReaders {
                 Some(conn) => conn,
                 None => readers.settings.open_reader().map_err(from_rusqlite)?,
             };
-            let outcome = in_read_transaction(&conn, read);
+            let outcome = in_read_transaction(&conn, |conn| read(&DirectRead { conn }));
             readers.give_back(conn);
             outcome
         })
@@ -392,29 +391,48 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         .map_err(|err| Error::Database(DbErr::Custom(format!("the SQLite thread failed: {err}"))))
 }
 
-/// Reads every row of `sql`, with `params` bound, through `decode`.
-pub(crate) fn query_rows<E: sea_orm::EntityTrait, T>(
-    conn: &Connection,
-    sql: &str,
-    params: &[&dyn rusqlite::ToSql],
-    decode: impl Fn(&decode::Arranged<'_, rusqlite::Row<'_>>) -> std::result::Result<T, DbErr>,
-) -> Result<Vec<T>> {
-    let mut statement = conn.prepare_cached(sql).map_err(from_rusqlite)?;
-    let mut rows = statement.query(params).map_err(from_rusqlite)?;
-    let mut decoded = Vec::new();
-    // The layout is found from the first row's statement, once: a cached
-    // statement is prepared again inside the first step when the schema
-    // changed, and may then have other columns.
-    let mut layout = None;
-    while let Some(row) = rows.next().map_err(from_rusqlite)? {
-        let layout = match &layout {
-            Some(layout) => layout,
-            None => layout.insert(
-                decode::Layout::of::<E>(row.as_ref().column_names().into_iter())
-                    .map_err(Error::from)?,
-            ),
-        };
-        decoded.push(decode(&decode::Arranged::new(row, layout)).map_err(Error::from)?);
+/// A read transaction on a direct reader, as [`DirectReaders::read`]
+/// lends it: statements go in as SQL and SeaORM values, rows come out
+/// through the caller's decoder, so that the caller needs no rusqlite.
+pub(crate) struct DirectRead<'c> {
+    conn: &'c Connection,
+}
+
+impl DirectRead<'_> {
+    /// Every row of `sql`, with `params` bound as the writer binds them,
+    /// each decoded by `decode` with `E`'s columns found by name.
+    ///
+    /// # Errors
+    /// The classified error of the statement, or of a row `decode`
+    /// refused (`UnreadableValue`).
+    pub(crate) fn rows<E: sea_orm::EntityTrait, T>(
+        &self,
+        sql: &str,
+        params: &[sea_orm::Value],
+        decode: impl Fn(&decode::Arranged<'_, rusqlite::Row<'_>>) -> std::result::Result<T, DbErr>,
+    ) -> Result<Vec<T>> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(from_rusqlite)?;
+        for (i, value) in params.iter().enumerate() {
+            statement
+                .raw_bind_parameter(i + 1, values::bindable(value).map_err(from_rusqlite)?)
+                .map_err(from_rusqlite)?;
+        }
+        let mut rows = statement.raw_query();
+        let mut decoded = Vec::new();
+        // The layout is found from the first row's statement, once: a
+        // cached statement is prepared again inside the first step when
+        // the schema changed, and may then have other columns.
+        let mut layout = None;
+        while let Some(row) = rows.next().map_err(from_rusqlite)? {
+            let layout = match &layout {
+                Some(layout) => layout,
+                None => layout.insert(
+                    decode::Layout::of::<E>(row.as_ref().column_names().into_iter())
+                        .map_err(Error::from)?,
+                ),
+            };
+            decoded.push(decode(&decode::Arranged::new(row, layout)).map_err(Error::from)?);
+        }
+        Ok(decoded)
     }
-    Ok(decoded)
 }

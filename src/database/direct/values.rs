@@ -72,7 +72,7 @@ pub(super) fn run(
 }
 
 /// A SeaORM value as sqlx's SQLite driver binds it.
-fn bindable(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
+pub(super) fn bindable(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
     use ToSqlOutput::{Borrowed, Owned};
     let integer = |n: Option<i64>| Owned(n.map_or(SqliteValue::Null, SqliteValue::Integer));
     let text = |s: Option<String>| Owned(s.map_or(SqliteValue::Null, SqliteValue::Text));
