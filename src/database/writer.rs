@@ -55,7 +55,16 @@ pub(crate) struct Writer {
     busy_timeout: Duration,
     holder: LeaseHolder,
     leases: Arc<AtomicUsize>,
+    /// The rusqlite connection, held by the thread while it commits a
+    /// group or lends the writer, taken by a caller that finds it free
+    /// (see [`Writer::write`]); `None` once closed.
+    direct: SharedDirect,
+    checkpointer: Arc<Checkpointer>,
 }
+
+/// The writer's rusqlite connection, shared by the thread and callers that
+/// find it idle.
+type SharedDirect = Arc<Mutex<Option<DirectWriter>>>;
 
 /// A handle on the writer that does not keep its thread alive (held by the
 /// checkpointer, which the writer itself keeps alive).
@@ -65,6 +74,8 @@ pub(crate) struct WeakWriter {
     busy_timeout: Duration,
     holder: LeaseHolder,
     leases: Arc<AtomicUsize>,
+    direct: SharedDirect,
+    checkpointer: std::sync::Weak<Checkpointer>,
 }
 
 /// One lease queued or lent, counted in the writer's `leases` until the
@@ -249,6 +260,9 @@ impl Writer {
     ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Handle::current();
+        let direct: SharedDirect = Arc::new(Mutex::new(Some(direct)));
+        let shared = Arc::clone(&direct);
+        let counted = Arc::clone(&checkpointer);
         // A thread of its own, not a task: a batch runs on it directly, so
         // that a turn costs one hand-off each way (the caller's task to
         // this thread, and back), not a task plus a blocking thread.
@@ -256,14 +270,7 @@ impl Writer {
             .name("interview-writer".into())
             .spawn(move || {
                 let _runtime = runtime.enter();
-                run(
-                    &runtime,
-                    connection,
-                    direct,
-                    queue,
-                    checkpointer,
-                    busy_timeout,
-                );
+                run(&runtime, connection, &shared, queue, &counted, busy_timeout);
             });
         if let Err(err) = spawned {
             // The queue's receiver is gone with the closure: every write
@@ -275,6 +282,8 @@ impl Writer {
             busy_timeout,
             holder: LeaseHolder::default(),
             leases: Arc::default(),
+            direct,
+            checkpointer,
         }
     }
 
@@ -284,7 +293,64 @@ impl Writer {
             busy_timeout: self.busy_timeout,
             holder: self.holder.clone(),
             leases: Arc::clone(&self.leases),
+            direct: Arc::clone(&self.direct),
+            checkpointer: Arc::downgrade(&self.checkpointer),
         }
+    }
+
+    /// Runs `batch` at once on the caller's own thread when the writer is
+    /// idle — nothing queued, no lease queued or lent, the connection free
+    /// — on a multi-threaded runtime (`block_in_place` lets the runtime
+    /// move its other tasks off this thread meanwhile). Otherwise gives
+    /// the batch back, to be queued. This saves the two cross-thread
+    /// hand-offs a write through the queue costs (examples/handoff.rs
+    /// measures them); under contention the queue and its group commit
+    /// take over, since a caller that finds the connection held queues.
+    /// Writes of concurrent callers have no order between them either
+    /// way; one caller's writes, each awaited, keep theirs.
+    fn try_inline(
+        &self,
+        batch: StatementBatch,
+        deadline: Instant,
+    ) -> std::result::Result<std::result::Result<Vec<WrittenRow>, FailedBatch>, StatementBatch>
+    {
+        let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if !multi_threaded
+            || self.leases.load(Ordering::SeqCst) != 0
+            || self.jobs.capacity() != self.jobs.max_capacity()
+        {
+            return Err(batch);
+        }
+        let Ok(mut direct) = self.direct.try_lock() else {
+            return Err(batch);
+        };
+        let Some(connection) = direct.as_mut() else {
+            return Err(batch);
+        };
+        let (reply, mut outcome) = oneshot::channel();
+        let write = QueuedBatch {
+            batch,
+            reply,
+            deadline,
+            claim: Arc::new(Claim::default()),
+        };
+        write.claim.take();
+        tokio::task::block_in_place(|| {
+            connection.hold_back_the_wal(self.busy_timeout);
+            commit(
+                connection,
+                vec![write],
+                &self.checkpointer,
+                self.busy_timeout,
+            );
+        });
+        drop(direct);
+        Ok(outcome.try_recv().unwrap_or(Err(FailedBatch {
+            error: Error::WriteAbandoned,
+            statement: None,
+        })))
     }
 
     /// The error of a call that gave up waiting for the writer:
@@ -331,8 +397,12 @@ impl Writer {
             error,
             statement: None,
         };
-        let (reply, mut outcome) = oneshot::channel();
         let deadline = Instant::now() + self.busy_timeout;
+        let batch = match self.try_inline(batch, deadline) {
+            Ok(outcome) => return outcome,
+            Err(batch) => batch,
+        };
+        let (reply, mut outcome) = oneshot::channel();
         let claim = Arc::new(Claim::default());
         let job = Job::Batch(QueuedBatch {
             batch,
@@ -420,11 +490,14 @@ impl Writer {
 impl WeakWriter {
     /// The writer, while its thread runs.
     pub(crate) fn upgrade(&self) -> Option<Writer> {
+        let checkpointer = self.checkpointer.upgrade()?;
         self.jobs.upgrade().map(|jobs| Writer {
             jobs,
             busy_timeout: self.busy_timeout,
             holder: self.holder.clone(),
             leases: Arc::clone(&self.leases),
+            direct: Arc::clone(&self.direct),
+            checkpointer,
         })
     }
 }
@@ -432,12 +505,16 @@ impl WeakWriter {
 fn run(
     runtime: &tokio::runtime::Handle,
     connection: DatabaseConnection,
-    mut direct: DirectWriter,
+    direct: &SharedDirect,
     mut queue: mpsc::Receiver<Job>,
-    checkpointer: Arc<Checkpointer>,
+    checkpointer: &Checkpointer,
     busy_timeout: Duration,
 ) {
-    let checkpointer = checkpointer.as_ref();
+    let lock = || {
+        direct
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     // A lease found while gathering a group waits here for its turn.
     let mut next: Option<Job> = None;
     let mut closing = None;
@@ -452,7 +529,12 @@ fn run(
         match job {
             // Leases lend the sqlx connection; this thread waits, as the
             // queue does, until the lease is dropped.
-            Job::Lease(request) => runtime.block_on(lend(&connection, request)),
+            // Holding the rusqlite connection meanwhile, so that no caller
+            // writes on it inline during the lease.
+            Job::Lease(request) => {
+                let _held = lock();
+                runtime.block_on(lend(&connection, request));
+            }
             Job::Close(reply) => {
                 closing = Some(reply);
                 break;
@@ -486,15 +568,20 @@ fn run(
                     .map(|w| w.deadline.saturating_duration_since(Instant::now()))
                     .min()
                     .unwrap_or(busy_timeout);
+                let mut held = lock();
+                let Some(direct) = held.as_mut() else {
+                    // Closed: nothing is written any more.
+                    continue;
+                };
                 direct.hold_back_the_wal(within);
-                commit(&mut direct, group, checkpointer, busy_timeout);
+                commit(direct, group, checkpointer, busy_timeout);
             }
         }
     }
     // The direct connection is closed before `close` is answered, so that
     // the last connection to the file (whose close folds the WAL in) is
     // closed by the time `Database::close` returns.
-    drop(direct);
+    drop(lock().take());
     if let Some(reply) = closing {
         let _ = reply.send(());
     }
