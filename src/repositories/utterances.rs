@@ -64,10 +64,18 @@ impl UtteranceRepository {
     /// [`Error::InvalidReference`] when the session does not exist;
     /// [`Error::Conflict`] ([`ConflictKind::DuplicateUtterance`]) when the
     /// speaker already spoke in that turn;
-    /// [`Error::InvalidInput`] for a turn number below 1.
+    /// [`Error::InvalidInput`] for a negative turn number, or a user
+    /// utterance at turn 0.
+    ///
+    /// Turn 0 holds the session's opening question, the system's (the
+    /// Python pipeline saves it right after creating the session); the
+    /// participant's answers start at turn 1. It is part of the transcript
+    /// and of [`last`](Self::last), and not a turn: `turn_count` and
+    /// [`record_turn`](super::turns::TurnRepository::record_turn) count
+    /// and number answered turns, from 1.
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn = new.turn_number))]
     pub async fn save(&self, new: NewUtterance) -> Result<utterance::Model> {
-        check_turn(new.turn_number)?;
+        check_utterance_turn(new.turn_number, new.speaker)?;
         let model = new.into_model();
         insert_one(&self.db, model.clone().into_active_model())
             .await
@@ -126,6 +134,19 @@ impl UtteranceRepository {
     }
 }
 
+/// An utterance's turn: 0 for the system's opening question, from 1 for
+/// the turns of the interview.
+fn check_utterance_turn(turn_number: i32, speaker: Speaker) -> Result<()> {
+    match (turn_number, speaker) {
+        (0, Speaker::System) => Ok(()),
+        (0, Speaker::User) => Err(Error::InvalidInput(
+            "turn 0 holds the opening question: only the system speaks in it".into(),
+        )),
+        _ => check_turn(turn_number),
+    }
+}
+
+/// A turn of the interview (an answer, its scores): from 1.
 pub(crate) fn check_turn(turn_number: i32) -> Result<()> {
     if turn_number < 1 {
         return Err(Error::InvalidInput(format!(

@@ -231,8 +231,8 @@ pub(crate) async fn preflight(
         ),
         (
             "utterances",
-            "turn_number is below 1".into(),
-            "turn_number < 1".into(),
+            "turn_number is below 1, other than the system's opening question at 0".into(),
+            "(turn_number < 0 OR (turn_number = 0 AND speaker <> 'system'))".into(),
         ),
         (
             "kg_nodes",
