@@ -91,7 +91,7 @@ pub(crate) struct Checkpointer {
     /// that finds no reader holding it back.
     truncate_pending: AtomicBool,
     /// The erasures whose scrub that truncation completes.
-    scrubs_pending: Mutex<Vec<String>>,
+    scrubs_pending: Mutex<Vec<super::scrub::OwedScrub>>,
 }
 
 impl Checkpointer {
@@ -121,14 +121,14 @@ impl Checkpointer {
     /// Asks the task to truncate the WAL to zero bytes as soon as no
     /// reader holds it back (an erasure could not), then to record the
     /// scrub of the erasures `completing` as done.
-    pub(crate) fn truncate_when_possible(&self, completing: Vec<String>) {
+    pub(crate) fn truncate_when_possible(&self, completing: Vec<super::scrub::OwedScrub>) {
         let mut pending = self
             .scrubs_pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for id in completing {
-            if !pending.contains(&id) {
-                pending.push(id);
+        for owed in completing {
+            if !pending.contains(&owed) {
+                pending.push(owed);
             }
         }
         drop(pending);

@@ -30,7 +30,7 @@ use direct::{DirectReaders, DirectSettings, DirectWriter};
 
 use checkpoint::{CheckpointSettings, Checkpointer};
 pub use scrub::ScrubReport;
-pub(crate) use scrub::owed as owed_scrubs;
+pub(crate) use scrub::owed_if_recorded as owed_scrubs;
 pub(crate) use sqlite_file::prepare as check_sqlite_file;
 pub(crate) use sqlite_file::{check_writable, existing_regular_file, shared_mode};
 pub use writer::QUEUE_CAPACITY as WRITER_QUEUE_CAPACITY;

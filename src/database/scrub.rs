@@ -53,9 +53,26 @@ impl ScrubReport {
     }
 }
 
+/// An erasure whose scrub is owed: the session's id and when it was
+/// erased, as stored (text), so that recording the scrub as done cannot
+/// reach a later erasure of the same id (a caller that reused it), whose
+/// record the delete's upsert rewrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwedScrub {
+    pub(crate) session_id: String,
+    erased_at: String,
+}
+
 /// The erasures whose scrub is owed, read on `db`; none when the database
 /// has no `scrubbed_at` column yet (not migrated, or not this module's).
-pub(crate) async fn owed(db: &impl ConnectionTrait) -> Result<Vec<String>> {
+pub(crate) async fn owed(db: &impl ConnectionTrait) -> Result<Vec<OwedScrub>> {
+    Ok(owed_if_recorded(db).await?.unwrap_or_default())
+}
+
+/// [`owed`], or `None` when the database has no `scrubbed_at` column to
+/// say it (a schema from before it: its records count as owed once it is
+/// migrated).
+pub(crate) async fn owed_if_recorded(db: &impl ConnectionTrait) -> Result<Option<Vec<OwedScrub>>> {
     let has_column = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \
@@ -66,49 +83,58 @@ pub(crate) async fn owed(db: &impl ConnectionTrait) -> Result<Vec<String>> {
         }
     };
     if query_value::<i64>(db, has_column).await?.unwrap_or(0) == 0 {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT session_id FROM session_erasures WHERE scrubbed_at IS NULL ORDER BY session_id",
+            "SELECT session_id, CAST(erased_at AS TEXT) FROM session_erasures \
+             WHERE scrubbed_at IS NULL ORDER BY session_id",
         ))
         .await?;
     rows.iter()
-        .map(|row| Ok(row.try_get_by_index::<String>(0)?))
-        .collect()
+        .map(|row| {
+            Ok(OwedScrub {
+                session_id: row.try_get_by_index::<String>(0)?,
+                erased_at: row.try_get_by_index::<String>(1)?,
+            })
+        })
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
-/// Records the scrub of the erasures `ids` as done, on `db`.
-pub(crate) async fn record_done(db: &impl ConnectionTrait, ids: &[String]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
+/// The session ids of `owed`.
+fn ids(owed: &[OwedScrub]) -> Vec<String> {
+    owed.iter().map(|o| o.session_id.clone()).collect()
+}
+
+/// Records the scrub of the erasures `done` as done, on `db`: each only
+/// if it is still the erasure it was (same id, same erasure time).
+pub(crate) async fn record_done(db: &impl ConnectionTrait, done: &[OwedScrub]) -> Result<()> {
     let backend = db.get_database_backend();
-    let placeholders = (0..ids.len())
-        .map(|i| match backend {
-            sea_orm::DbBackend::Postgres => format!("${}", i + 2),
-            _ => "?".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let first = match backend {
-        sea_orm::DbBackend::Postgres => "$1",
-        _ => "?",
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "UPDATE session_erasures SET scrubbed_at = $1 \
+             WHERE scrubbed_at IS NULL AND session_id = $2 AND CAST(erased_at AS TEXT) = $3"
+        }
+        _ => {
+            "UPDATE session_erasures SET scrubbed_at = ? \
+             WHERE scrubbed_at IS NULL AND session_id = ? AND CAST(erased_at AS TEXT) = ?"
+        }
     };
     let now = chrono::Utc::now().naive_utc().trunc_subsecs(6);
-    let values = std::iter::once(Value::from(now))
-        .chain(ids.iter().map(|id| Value::from(id.as_str())))
-        .collect::<Vec<_>>();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        format!(
-            "UPDATE session_erasures SET scrubbed_at = {first} \
-             WHERE scrubbed_at IS NULL AND session_id IN ({placeholders})"
-        ),
-        values,
-    ))
-    .await?;
+    for owed in done {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                Value::from(now),
+                Value::from(owed.session_id.as_str()),
+                Value::from(owed.erased_at.as_str()),
+            ],
+        ))
+        .await?;
+    }
     Ok(())
 }
 
@@ -155,7 +181,7 @@ impl Database {
                 // again so that the WAL is empty, as the erasure left it.
                 // Not waited for: nothing erased is in that page.
                 checkpoint::truncate_wal(connection).await?;
-                owed.clone()
+                ids(&owed)
             }
             (true, false) => {
                 writer.checkpointer.truncate_when_possible(owed.clone());
@@ -163,7 +189,7 @@ impl Database {
             }
             (false, _) => Vec::new(),
         };
-        report(owed, completed, vacuumed, Some(truncated))
+        report(ids(&owed), completed, vacuumed, Some(truncated))
     }
 
     async fn finish_on_postgres(&self) -> Result<ScrubReport> {
@@ -180,11 +206,11 @@ impl Database {
         };
         let completed = if vacuumed {
             record_done(&self.connection, &owed).await?;
-            owed.clone()
+            ids(&owed)
         } else {
             Vec::new()
         };
-        report(owed, completed, vacuumed, None)
+        report(ids(&owed), completed, vacuumed, None)
     }
 
     /// SQLite: copies every frame of the WAL into the database file and
@@ -222,9 +248,27 @@ impl Database {
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        self.connection
-            .execute_unprepared(&format!("VACUUM {tables}"))
-            .await?;
+        // On a connection of its own, whose lock waits are bounded by the
+        // busy timeout: VACUUM waits for any lock that conflicts with
+        // SHARE UPDATE EXCLUSIVE (an ANALYZE, CREATE INDEX CONCURRENTLY,
+        // another vacuum) without a bound, and opening (which completes
+        // owed scrubs) must not hang behind one. A vacuum that times out
+        // leaves the scrub owed.
+        let connection = self.dedicated_connection().await?;
+        let vacuumed = async {
+            connection
+                .execute_unprepared(&format!(
+                    "SET lock_timeout = {}",
+                    self.inner.config.busy_timeout.as_millis().max(1)
+                ))
+                .await?;
+            connection
+                .execute_unprepared(&format!("VACUUM {tables}"))
+                .await
+        }
+        .await;
+        let _ = connection.close().await;
+        vacuumed?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 
 mod concept_elements;
 mod erasure_hostile;
+mod erasure_scrub;
 mod graph;
 mod inputs;
 mod scoring;
