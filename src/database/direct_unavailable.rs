@@ -42,6 +42,10 @@ impl DirectWriter {
     }
 
     pub(crate) fn hold_back_the_wal(&mut self, _: Duration) {}
+
+    pub(crate) fn wal_past_its_hard_limit(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]

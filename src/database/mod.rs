@@ -515,6 +515,8 @@ impl SqliteWriter {
             direct,
             checkpointer.clone(),
             config.busy_timeout,
+            // With FULL every commit fsyncs: too long to run in place.
+            config.synchronous == crate::Synchronous::Normal,
         );
         checkpointer.start(
             checkpoint_connection.clone(),

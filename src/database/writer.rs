@@ -60,6 +60,9 @@ pub(crate) struct Writer {
     /// (see [`Writer::write`]); `None` once closed.
     direct: SharedDirect,
     checkpointer: Arc<Checkpointer>,
+    /// Whether a write may run in place (see [`Writer::try_inline`]): not
+    /// when commits fsync (`synchronous=FULL`).
+    inline_writes: bool,
 }
 
 /// The writer's rusqlite connection, shared by the thread and callers that
@@ -76,6 +79,7 @@ pub(crate) struct WeakWriter {
     leases: Arc<AtomicUsize>,
     direct: SharedDirect,
     checkpointer: std::sync::Weak<Checkpointer>,
+    inline_writes: bool,
 }
 
 /// One lease queued or lent, counted in the writer's `leases` until the
@@ -257,6 +261,7 @@ impl Writer {
         direct: DirectWriter,
         checkpointer: Arc<Checkpointer>,
         busy_timeout: Duration,
+        inline_writes: bool,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Handle::current();
@@ -284,6 +289,7 @@ impl Writer {
             leases: Arc::default(),
             direct,
             checkpointer,
+            inline_writes,
         }
     }
 
@@ -295,29 +301,35 @@ impl Writer {
             leases: Arc::clone(&self.leases),
             direct: Arc::clone(&self.direct),
             checkpointer: Arc::downgrade(&self.checkpointer),
+            inline_writes: self.inline_writes,
         }
     }
 
     /// Runs `batch` at once on the caller's own thread when the writer is
-    /// idle — nothing queued, no lease queued or lent, the connection free
-    /// — on a multi-threaded runtime (`block_in_place` lets the runtime
-    /// move its other tasks off this thread meanwhile). Otherwise gives
-    /// the batch back, to be queued. This saves the two cross-thread
-    /// hand-offs a write through the queue costs (examples/handoff.rs
-    /// measures them); under contention the queue and its group commit
-    /// take over, since a caller that finds the connection held queues.
-    /// Writes of concurrent callers have no order between them either
-    /// way; one caller's writes, each awaited, keep theirs.
+    /// idle — nothing queued, no lease queued or lent, the rusqlite
+    /// connection free — and the transaction cannot wait: SQLite's busy
+    /// timeout is 0 for it (a lock another process holds sends the batch
+    /// to the queue, where the thread waits for it), commits do not fsync
+    /// (`synchronous=NORMAL` in WAL mode; with `FULL` every write queues),
+    /// and a WAL past its hard limit queues too (the thread holds writers
+    /// back). What is left is the transaction's own CPU work and page-cache
+    /// writes, run where the caller runs, like any other short computation
+    /// of a task — so on any runtime, or none (a `LocalSet`, a
+    /// current-thread runtime). Otherwise gives the batch back, to be
+    /// queued.
+    ///
+    /// This saves the two cross-thread hand-offs a write through the queue
+    /// costs (examples/handoff.rs measures them); under contention the
+    /// queue and its group commit take over, since a caller that finds the
+    /// connection held queues. Writes of concurrent callers have no order
+    /// between them either way; one caller's writes, each awaited, keep
+    /// theirs.
     fn try_inline(
         &self,
         batch: StatementBatch,
-        deadline: Instant,
     ) -> std::result::Result<std::result::Result<Vec<WrittenRow>, FailedBatch>, StatementBatch>
     {
-        let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
-        if !multi_threaded
+        if !self.inline_writes
             || self.leases.load(Ordering::SeqCst) != 0
             || self.jobs.capacity() != self.jobs.max_capacity()
         {
@@ -329,28 +341,27 @@ impl Writer {
         let Some(connection) = direct.as_mut() else {
             return Err(batch);
         };
-        let (reply, mut outcome) = oneshot::channel();
-        let write = QueuedBatch {
-            batch,
-            reply,
-            deadline,
-            claim: Arc::new(Claim::default()),
-        };
-        write.claim.take();
-        tokio::task::block_in_place(|| {
-            connection.hold_back_the_wal(self.busy_timeout);
-            commit(
-                connection,
-                vec![write],
-                &self.checkpointer,
-                self.busy_timeout,
-            );
-        });
+        if connection.wal_past_its_hard_limit()
+            || connection.set_busy_timeout(Duration::ZERO).is_err()
+        {
+            return Err(batch);
+        }
+        let result = connection.transaction(std::iter::once(&batch));
+        let restored = connection.set_busy_timeout(self.busy_timeout);
         drop(direct);
-        Ok(outcome.try_recv().unwrap_or(Err(FailedBatch {
-            error: Error::WriteAbandoned,
-            statement: None,
-        })))
+        if let Err(err) = restored {
+            tracing::warn!(error = %err, "cannot restore the writer's busy timeout");
+        }
+        match result {
+            Ok(rows) => {
+                self.checkpointer.committed();
+                Ok(Ok(rows))
+            }
+            // The lock is another process's: nothing ran (the transaction
+            // rolled back); the thread waits for it.
+            Err((_, Error::Busy(_))) => Err(batch),
+            Err((statement, error)) => Ok(Err(FailedBatch { error, statement })),
+        }
     }
 
     /// The error of a call that gave up waiting for the writer:
@@ -397,11 +408,11 @@ impl Writer {
             error,
             statement: None,
         };
-        let deadline = Instant::now() + self.busy_timeout;
-        let batch = match self.try_inline(batch, deadline) {
+        let batch = match self.try_inline(batch) {
             Ok(outcome) => return outcome,
             Err(batch) => batch,
         };
+        let deadline = Instant::now() + self.busy_timeout;
         let (reply, mut outcome) = oneshot::channel();
         let claim = Arc::new(Claim::default());
         let job = Job::Batch(QueuedBatch {
@@ -498,6 +509,7 @@ impl WeakWriter {
             leases: Arc::clone(&self.leases),
             direct: Arc::clone(&self.direct),
             checkpointer,
+            inline_writes: self.inline_writes,
         })
     }
 }

@@ -117,6 +117,10 @@ struct WalLimit {
     failures: u32,
 }
 
+/// The longest a writer holds every process's writers back while it waits
+/// for readers to let the WAL be truncated.
+const HOLD_BACK_WAIT: Duration = Duration::from_millis(250);
+
 /// How far the WAL may grow past `wal_size_limit` before writers wait for
 /// it to be truncated: half the limit again, at least 4 MiB. What other
 /// processes append before they notice stays under the other half.
@@ -154,9 +158,11 @@ impl DirectWriter {
     /// process's writers wait for it — then copies the WAL back and
     /// truncates it. One stat of the WAL file per transaction otherwise.
     ///
-    /// A reader on an old snapshot can keep it from finishing for the
-    /// whole wait: then the write goes on, and the next attempt waits
-    /// 100 ms, doubled for each failure in a row up to 3.2 s.
+    /// A reader on an old snapshot can keep it from finishing: the wait is
+    /// capped at a quarter of the busy timeout (at most 250 ms), since the
+    /// checkpoint holds every process's writers meanwhile; then the write
+    /// goes on, and the next attempt waits 100 ms, doubled for each
+    /// failure in a row up to 3.2 s.
     pub(crate) fn hold_back_the_wal(&mut self, within: Duration) {
         let limit = &mut self.wal_limit;
         let over = |limit: &WalLimit| {
@@ -165,7 +171,12 @@ impl DirectWriter {
         if !over(limit) || std::time::Instant::now() < limit.not_before {
             return;
         }
-        let deadline = std::time::Instant::now() + within.min(self.busy_timeout);
+        // While it waits for a reader, the TRUNCATE holds SQLite's write
+        // lock, and every process's writers wait behind it: at most a
+        // quarter of the busy timeout (and 250 ms), as the checkpointer's
+        // escalation, so that they never run out of their own.
+        let cap = HOLD_BACK_WAIT.min(self.busy_timeout / 4);
+        let deadline = std::time::Instant::now() + within.min(cap);
         // Until the WAL is back under the limit: truncated here, or by
         // another process (only one checkpoint runs at a time; the others
         // are answered busy at once, and wait here instead of writing).
@@ -198,6 +209,11 @@ impl DirectWriter {
             limit.not_before = std::time::Instant::now() + backoff;
             tracing::debug!("the WAL is past its hard limit and could not be truncated yet");
         }
+    }
+
+    /// Whether the WAL is past its hard limit (one stat of the file).
+    pub(crate) fn wal_past_its_hard_limit(&self) -> bool {
+        std::fs::metadata(&self.wal_limit.wal).map_or(0, |m| m.len()) > self.wal_limit.hard_limit
     }
 
     /// Runs the statements of `batches` as ONE write transaction

@@ -8,4 +8,6 @@ mod postgres_errors;
 mod postgres_turns;
 mod sqlite_file;
 mod stored_values;
+mod wal_hold_back;
 mod writer;
+mod writer_in_place;
