@@ -183,14 +183,18 @@ fn collect(
     }))
 }
 
-fn parent(run_for: Duration) -> Result<String, Failure> {
+/// A database file of its own in a temporary directory (`prefix`), with
+/// `count` sessions `<name>-<n>` created: the directory, the file, the ids.
+fn study_with_sessions(
+    prefix: &str,
+    name: &str,
+    count: usize,
+) -> Result<(tempfile::TempDir, PathBuf, Vec<String>), Failure> {
     let dir = tempfile::Builder::new()
-        .prefix("processes")
+        .prefix(prefix)
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let path = dir.path().join("interview.db");
-    let sessions: Vec<String> = (0..WRITERS)
-        .map(|w| format!("process-session-{w}"))
-        .collect();
+    let sessions: Vec<String> = (0..count).map(|w| format!("{name}-{w}")).collect();
     runtime()?.block_on(async {
         let db = init_database(&config(&path)?).await?;
         let repos = Repositories::new(&db);
@@ -200,6 +204,11 @@ fn parent(run_for: Duration) -> Result<String, Failure> {
         db.close().await?;
         Ok::<(), Failure>(())
     })?;
+    Ok((dir, path, sessions))
+}
+
+fn parent(run_for: Duration) -> Result<String, Failure> {
+    let (_dir, path, sessions) = study_with_sessions("processes", "process-session", WRITERS)?;
 
     let epoch = Instant::now();
     let mut children = Vec::new();
@@ -414,22 +423,8 @@ const FLAT_OUT_WAL_BOUND_FACTOR: u64 = 2;
 /// writers' backpressure), every writer got turns through, and every
 /// acknowledged turn is there whole.
 fn flat_out() -> Result<String, Failure> {
-    let dir = tempfile::Builder::new()
-        .prefix("flat-out")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-    let path = dir.path().join("interview.db");
-    let sessions: Vec<String> = (0..FLAT_OUT_WRITERS)
-        .map(|w| format!("flat-out-session-{w}"))
-        .collect();
-    runtime()?.block_on(async {
-        let db = init_database(&config(&path)?).await?;
-        let repos = Repositories::new(&db);
-        for session in &sessions {
-            create_session(&repos, &session.into()).await?;
-        }
-        db.close().await?;
-        Ok::<(), Failure>(())
-    })?;
+    let (_dir, path, sessions) =
+        study_with_sessions("flat-out", "flat-out-session", FLAT_OUT_WRITERS)?;
     let epoch = Instant::now();
     let mut children = Vec::new();
     for session in &sessions {

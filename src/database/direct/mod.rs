@@ -164,11 +164,8 @@ impl DirectWriter {
     /// goes on, and the next attempt waits 100 ms, doubled for each
     /// failure in a row up to 3.2 s.
     pub(crate) fn hold_back_the_wal(&mut self, within: Duration) {
-        let limit = &mut self.wal_limit;
-        let over = |limit: &WalLimit| {
-            std::fs::metadata(&limit.wal).map_or(0, |m| m.len()) > limit.hard_limit
-        };
-        if !over(limit) || std::time::Instant::now() < limit.not_before {
+        if !self.wal_past_its_hard_limit() || std::time::Instant::now() < self.wal_limit.not_before
+        {
             return;
         }
         // While it waits for a reader, the TRUNCATE holds SQLite's write
@@ -190,7 +187,7 @@ impl DirectWriter {
                 })
                 .unwrap_or(1)
                 != 0;
-            if !busy || !over(limit) {
+            if !busy || !self.wal_past_its_hard_limit() {
                 break true;
             }
             if left.is_zero() {
@@ -199,6 +196,7 @@ impl DirectWriter {
             std::thread::sleep(Duration::from_millis(1));
         };
         let _ = self.conn.busy_timeout(self.busy_timeout);
+        let limit = &mut self.wal_limit;
         if truncated {
             limit.failures = 0;
             tracing::debug!("the WAL was past its hard limit: truncated");
