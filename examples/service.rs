@@ -52,12 +52,18 @@ async fn main() -> interview_persistence::Result<()> {
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             },
             TurnNode {
                 label: "indulgence".into(),
                 node_type: "value".into(),
                 confidence: 0.7,
                 properties: json!({}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             },
         ],
         edges: vec![TurnEdge {

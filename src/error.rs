@@ -337,6 +337,10 @@ pub enum EntityKind {
     ConceptElement,
     /// The record of an erased session (`session_erasures`).
     Erasure,
+    /// A canonical slot (`canonical_slots`).
+    Slot,
+    /// A canonical edge (`canonical_edges`).
+    CanonicalEdge,
 }
 
 impl std::fmt::Display for EntityKind {
@@ -348,6 +352,8 @@ impl std::fmt::Display for EntityKind {
             Self::Edge => "edge",
             Self::ConceptElement => "concept element",
             Self::Erasure => "erasure record of session",
+            Self::Slot => "canonical slot",
+            Self::CanonicalEdge => "canonical edge",
         })
     }
 }
@@ -450,6 +456,16 @@ pub enum ConflictKind {
         /// The element id.
         element_id: String,
     },
+    /// The session already has a canonical slot with this name and node
+    /// type.
+    DuplicateSlot {
+        /// The session.
+        session_id: String,
+        /// The slot's name.
+        slot_name: String,
+        /// Its node type.
+        node_type: String,
+    },
     /// A unique rule the call could not attribute to one of its rows: a
     /// write the repositories did not make (a caller's own
     /// [`begin_write`](crate::Database::begin_write) transaction, a
@@ -461,7 +477,7 @@ pub enum ConflictKind {
 impl ConflictKind {
     /// A stable, machine-readable name of the rule: `duplicate_session`,
     /// `duplicate_turn`, `duplicate_utterance`, `duplicate_current_node`,
-    /// `duplicate_edge`, `duplicate_element` or `other`.
+    /// `duplicate_edge`, `duplicate_element`, `duplicate_slot` or `other`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
@@ -471,6 +487,7 @@ impl ConflictKind {
             Self::DuplicateCurrentNode { .. } => "duplicate_current_node",
             Self::DuplicateEdge { .. } => "duplicate_edge",
             Self::DuplicateElement { .. } => "duplicate_element",
+            Self::DuplicateSlot { .. } => "duplicate_slot",
             Self::Other => "other",
         }
     }
@@ -519,6 +536,14 @@ impl std::fmt::Display for ConflictKind {
             } => write!(
                 f,
                 "session `{session_id}` already has concept element `{element_id}`"
+            ),
+            Self::DuplicateSlot {
+                session_id,
+                slot_name,
+                node_type,
+            } => write!(
+                f,
+                "session `{session_id}` already has the canonical slot `{slot_name}` of type `{node_type}`"
             ),
             Self::Other => f.write_str("conflict with an existing row (a unique rule)"),
         }

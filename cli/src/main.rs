@@ -85,6 +85,15 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Print one session as JSON: every row of it in every table (the
+    /// transcript, the graph with its quotes, stances and embeddings, the
+    /// scores, the qualitative signals, the concept elements, the
+    /// canonical slots and edges), read from one snapshot. Exits 1,
+    /// printing nothing, when there is no such session.
+    Export {
+        /// The id of the session to export.
+        session_id: String,
+    },
     /// Write a consistent copy of the live SQLite database to a new file
     /// while interviews go on, verify it (integrity, schema version, row
     /// counts), and print the report as JSON. Never overwrites a file. On
@@ -184,6 +193,7 @@ async fn main() -> ExitCode {
         Command::Erase {
             session_id: None, ..
         } => return resume_erasures(&config).await,
+        Command::Export { session_id } => return export(&config, &session_id).await,
         Command::Backup { destination } => return backup(&config, &destination).await,
         Command::Clean { directory } => return clean(&directory),
         Command::Copy {
@@ -243,6 +253,41 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
         },
         Err(err) => {
             tracing::error!(error = %err, "erasing session `{session_id}` failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the export of `session_id` from an existing database whose
+/// schema is current.
+async fn export(config: &DatabaseConfig, session_id: &str) -> ExitCode {
+    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
+        && !path.is_file()
+    {
+        tracing::error!(path = %path.display(), "there is no database file here");
+        return ExitCode::FAILURE;
+    }
+    let db = match Database::connect(config).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the database");
+            return ExitCode::FAILURE;
+        }
+    };
+    let id = interview_persistence::entity::SessionId::from(session_id);
+    let exported = match require_current(db.connection()).await {
+        Ok(_) => Repositories::new(&db).export.export(&id).await,
+        Err(err) => Err(err),
+    };
+    let _ = db.close().await;
+    match exported {
+        Ok(export) => print_json(&export),
+        Err(Error::NotFound { .. }) => {
+            tracing::error!("no session `{session_id}`");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "exporting session `{session_id}` failed");
             ExitCode::FAILURE
         }
     }

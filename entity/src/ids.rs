@@ -171,3 +171,15 @@ id_type!(
     /// A scoring row's id (`scoring_history.id`).
     ScoringId
 );
+id_type!(
+    /// A canonical slot's id (`canonical_slots.id`, `slot_…`).
+    SlotId
+);
+id_type!(
+    /// A canonical edge's id (`canonical_edges.id`, `cedge_…`).
+    CanonicalEdgeId
+);
+id_type!(
+    /// A qualitative-signal row's id (`qualitative_signals.id`).
+    SignalId
+);

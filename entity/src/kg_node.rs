@@ -30,6 +30,14 @@ pub struct Model {
     pub recorded_at: DateTime,
     /// The node that replaced this one; set to NULL if that node is deleted.
     pub superseded_by: Option<crate::NodeId>,
+    /// The participant's stance towards it (default neutral).
+    pub stance: crate::Stance,
+    /// Its sentence embedding, if it has one (for similarity look-ups).
+    #[sea_orm(column_type = "Blob")]
+    pub embedding: Option<crate::Embedding>,
+    /// Verbatim quotes of the answers it was extracted from, each once
+    /// (default `[]`).
+    pub source_quotes: crate::StringList,
 }
 
 /// How a node relates to other rows.

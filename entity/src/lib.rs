@@ -1,5 +1,8 @@
 //! SeaORM entities of the interview store: one module per table of
-//! `SCHEMA.md`, and `session_erasure` (the record of an erased session).
+//! `SCHEMA.md`, one per table the Python system added later
+//! (`canonical_slot`, `slot_mapping`, `canonical_edge`,
+//! `qualitative_signal`), and `session_erasure` (the record of an erased
+//! session).
 //!
 //! Entities only describe tables; behaviour lives in the repositories of the
 //! `interview-persistence` crate, and the schema history lives in the
@@ -23,18 +26,30 @@
 
 #![warn(missing_docs)]
 
+pub mod canonical_edge;
+pub mod canonical_slot;
 pub mod concept_element;
+mod embedding;
+mod focus;
 pub mod ids;
 pub mod kg_edge;
 pub mod kg_node;
+pub mod qualitative_signal;
 pub mod scoring_history;
 pub mod session;
 pub mod session_erasure;
+pub mod slot_mapping;
+mod stance;
 mod string_list;
 pub mod utc_timestamp;
 pub mod utterance;
 
-pub use ids::{EdgeId, ElementId, NodeId, ScoringId, SessionId, UtteranceId};
+pub use embedding::{EMBEDDING_BYTES, EMBEDDING_DIMENSIONS, Embedding, EmbeddingError};
+pub use focus::{FocusEntry, FocusHistory};
+pub use ids::{
+    CanonicalEdgeId, EdgeId, ElementId, NodeId, ScoringId, SessionId, SignalId, SlotId, UtteranceId,
+};
+pub use stance::Stance;
 pub use string_list::StringList;
 
 pub mod prelude;

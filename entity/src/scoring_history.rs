@@ -14,8 +14,9 @@ pub struct Model {
     pub session_id: crate::SessionId,
     /// The turn scored.
     pub turn_number: i32,
-    /// How much of the concept the interview has covered.
-    pub coverage_score: f64,
+    /// How much of the concept the interview has covered; `None` in rows
+    /// the newer Python system wrote, which no longer scores it.
+    pub coverage_score: Option<f64>,
     /// How deep the laddering went.
     pub depth_score: f64,
     /// How saturated the answers are.

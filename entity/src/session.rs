@@ -51,6 +51,22 @@ pub struct Model {
     pub turn_count: i32,
     /// Latest coverage score (default 0.0).
     pub coverage_score: Option<f64>,
+    /// The Python pipeline's node-state tracker, serialised (JSON), once
+    /// it has saved one.
+    pub node_tracker_state: Option<Json>,
+    /// The highest surface-graph velocity (new nodes per turn) so far
+    /// (default 0.0).
+    pub surface_velocity_peak: f64,
+    /// How many surface nodes there were after the previous turn
+    /// (default 0).
+    pub prev_surface_node_count: i32,
+    /// The highest canonical-graph velocity so far (default 0.0).
+    pub canonical_velocity_peak: f64,
+    /// How many canonical slots there were after the previous turn
+    /// (default 0).
+    pub prev_canonical_node_count: i32,
+    /// Which strategy and node each turn focused on (default `[]`).
+    pub focus_history: crate::FocusHistory,
 }
 
 /// How a session relates to the rows that belong to it.

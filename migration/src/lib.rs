@@ -21,6 +21,7 @@ mod m20261127_000002_create_edge_type_vocabulary;
 mod m20261127_000003_create_session_erasures;
 mod m20261203_000004_add_erasure_scrubbed_at;
 mod m20261203_000005_require_finite_timestamps;
+mod m20261203_000006_add_python_dual_graph;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
 pub mod sqlite_rebuild;
@@ -42,6 +43,10 @@ pub const INTERVIEW_TABLES: [&str; 6] = [
     "concept_elements",
 ];
 
+/// The tables the Python system added after the design named the six
+/// (the dual graph and the qualitative signals), parents before children.
+pub const LATER_PYTHON_TABLES: [&str; 4] = m20261203_000006_add_python_dual_graph::NEW_TABLES;
+
 /// The ordered list of this build's migrations.
 pub struct Migrator;
 
@@ -54,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_session_erasures::Migration),
             Box::new(m20261203_000004_add_erasure_scrubbed_at::Migration),
             Box::new(m20261203_000005_require_finite_timestamps::Migration),
+            Box::new(m20261203_000006_add_python_dual_graph::Migration),
         ]
     }
 }

@@ -280,8 +280,16 @@ async fn confirm_data_loss(db: &DatabaseConnection, confirmed: Option<u64>) -> R
 /// SQLite here), in one transaction.
 async fn delete_interviews(db: &DatabaseConnection) -> Result<(), String> {
     let mut sql = String::from("BEGIN;");
-    for table in migration::INTERVIEW_TABLES.iter().rev() {
-        sql.push_str(&format!(" DELETE FROM {table};"));
+    // The later Python tables reference the six: they go first, where a
+    // migration has created them.
+    for table in migration::LATER_PYTHON_TABLES
+        .iter()
+        .rev()
+        .chain(migration::INTERVIEW_TABLES.iter().rev())
+    {
+        if table_exists(db, table).await? {
+            sql.push_str(&format!(" DELETE FROM {table};"));
+        }
     }
     sql.push_str(" COMMIT;");
     db.execute_unprepared(&sql)

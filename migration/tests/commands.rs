@@ -83,8 +83,8 @@ async fn populated_sqlite() -> (tempfile::TempDir, String) {
 async fn destructive_commands_refuse_a_populated_database_without_the_confirmation() {
     let (dir, url) = populated_sqlite().await;
     for args in [
-        vec!["down", "-n", "5"],
-        vec!["down", "-n", "7"],
+        vec!["down", "-n", "6"],
+        vec!["down", "-n", "8"],
         vec!["reset"],
         vec!["refresh"],
         vec!["fresh"],
@@ -109,14 +109,14 @@ async fn destructive_commands_refuse_a_populated_database_without_the_confirmati
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 3);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM kg_edges").await, 3);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 5);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
 }
 
 #[tokio::test]
 async fn reverting_only_the_vocabulary_needs_no_confirmation_and_keeps_the_rows() {
     let (dir, url) = populated_sqlite().await;
-    // The two newest, the erasure records' table, then the vocabulary.
-    let output = migration(dir.path(), &["-u", &url, "down", "-n", "4"], &[]);
+    // The three newest, the erasure records' table, then the vocabulary.
+    let output = migration(dir.path(), &["-u", &url, "down", "-n", "5"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 1);
@@ -149,7 +149,7 @@ async fn a_confirmed_fresh_drops_only_this_modules_tables() {
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 5);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM other_app_notes").await,
         1,
@@ -350,7 +350,7 @@ async fn down_zero_wrong_number_and_down_to_nothing() {
             &url,
             "down",
             "-n",
-            "5",
+            "6",
             "--confirm-delete-sessions",
             "7",
         ],
@@ -397,5 +397,5 @@ async fn down_zero_wrong_number_and_down_to_nothing() {
         .await,
         1
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 5);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
 }

@@ -77,6 +77,7 @@ fn encode(bytes: &mut Vec<u8>, value: &Value) {
         Value::String(Some(s)) => text(bytes, 4, s.as_bytes()),
         Value::Char(Some(c)) => text(bytes, 4, c.encode_utf8(&mut [0; 4]).as_bytes()),
         Value::Json(Some(json)) => text(bytes, 5, json.to_string().as_bytes()),
+        Value::Bytes(Some(blob)) => text(bytes, 8, blob),
         Value::ChronoDateTime(Some(at)) => {
             let at = at.and_utc();
             bytes.push(6);

@@ -27,6 +27,10 @@ macro_rules! for_each_data_table {
         $action!(entity::kg_edge::Entity);
         $action!(entity::scoring_history::Entity);
         $action!(entity::concept_element::Entity);
+        $action!(entity::canonical_slot::Entity);
+        $action!(entity::slot_mapping::Entity);
+        $action!(entity::canonical_edge::Entity);
+        $action!(entity::qualitative_signal::Entity);
         $action!(entity::session_erasure::Entity);
     };
 }

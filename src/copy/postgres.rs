@@ -100,6 +100,14 @@ fn push_value(data: &mut String, value: &Value) -> std::result::Result<(), Strin
             push_escaped(data, &text);
             Ok(())
         }
+        // bytea's hex form, its backslash escaped for COPY's text format.
+        Value::Bytes(Some(bytes)) => {
+            data.push_str("\\\\x");
+            for byte in bytes {
+                write!(data, "{byte:02x}").map_err(|err| err.to_string())?;
+            }
+            Ok(())
+        }
         other if super::checksum::is_null(other) => {
             data.push_str("\\N");
             Ok(())

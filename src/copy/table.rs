@@ -47,6 +47,10 @@ impl CopiedTable for entity::kg_edge::Entity {}
 impl CopiedTable for entity::scoring_history::Entity {}
 impl CopiedTable for entity::concept_element::Entity {}
 impl CopiedTable for entity::session_erasure::Entity {}
+impl CopiedTable for entity::canonical_slot::Entity {}
+impl CopiedTable for entity::slot_mapping::Entity {}
+impl CopiedTable for entity::canonical_edge::Entity {}
+impl CopiedTable for entity::qualitative_signal::Entity {}
 
 /// A superseded node may be read before the node that superseded it (ids
 /// are not ordered by time in files the Python module wrote). It is
@@ -307,7 +311,13 @@ where
 /// to decode (the copy stops, nothing committed) rather than being
 /// rounded, so they are not searched for numbers — and their ids, full of
 /// digits, were most of that search's cost.
-const STRING_LISTS: [&str; 2] = ["source_utterance_ids", "discourse_markers"];
+const STRING_LISTS: [&str; 5] = [
+    "source_utterance_ids",
+    "discourse_markers",
+    "source_quotes",
+    "surface_edge_ids",
+    "extraction_errors",
+];
 
 /// Which way a copy goes, for [`find_unstorable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -197,7 +197,15 @@ impl Database {
         if owed.is_empty() {
             return Ok(ScrubReport::default());
         }
-        let vacuumed = match self.vacuum(&migration::INTERVIEW_TABLES).await {
+        // The tables that hold participants' words: the six and the later
+        // Python ones (absent from a database not migrated that far, which
+        // `vacuum` skips).
+        let tables: Vec<&str> = migration::INTERVIEW_TABLES
+            .iter()
+            .chain(&migration::LATER_PYTHON_TABLES)
+            .copied()
+            .collect();
+        let vacuumed = match self.vacuum(&tables).await {
             Ok(()) => true,
             Err(err) => {
                 tracing::warn!(error = %err, "VACUUM after an erasure failed");
@@ -243,11 +251,22 @@ impl Database {
         if self.backend() != Backend::Postgres || tables.is_empty() {
             return Ok(());
         }
-        let tables = tables
+        let names = tables
             .iter()
-            .map(|t| format!("\"{t}\""))
+            .map(|t| format!("'{t}'"))
             .collect::<Vec<_>>()
             .join(", ");
+        let present = query_value::<String>(
+            &self.connection,
+            &format!(
+                "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename IN ({names})"
+            ),
+        )
+        .await?;
+        let Some(tables) = present.filter(|t| !t.is_empty()) else {
+            return Ok(());
+        };
         // On a connection of its own, whose lock waits are bounded by the
         // busy timeout: VACUUM waits for any lock that conflicts with
         // SHARE UPDATE EXCLUSIVE (an ANALYZE, CREATE INDEX CONCURRENTLY,

@@ -1,7 +1,7 @@
 //! The knowledge graph: nodes, the edges between them, and its shape.
 
 use entity::kg_edge::{self, EdgeType};
-use entity::{EdgeId, NodeId, SessionId, UtteranceId};
+use entity::{EdgeId, Embedding, NodeId, SessionId, Stance, UtteranceId};
 use entity::{kg_node, utterance};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -34,6 +34,16 @@ pub struct NewNode {
     /// The utterances it was extracted from.
     #[serde(default)]
     pub source_utterance_ids: Vec<UtteranceId>,
+    /// Verbatim quotes of those utterances; empty ones are dropped, as the
+    /// Python system drops them.
+    #[serde(default)]
+    pub source_quotes: Vec<String>,
+    /// The participant's stance (default neutral).
+    #[serde(default)]
+    pub stance: Stance,
+    /// Its sentence embedding, for similarity look-ups.
+    #[serde(default)]
+    pub embedding: Option<Embedding>,
 }
 
 impl NewNode {
@@ -48,6 +58,9 @@ impl NewNode {
             confidence: 0.8,
             properties: Json::Object(serde_json::Map::new()),
             source_utterance_ids: Vec::new(),
+            source_quotes: Vec::new(),
+            stance: Stance::Neutral,
+            embedding: None,
         }
     }
 
@@ -65,6 +78,14 @@ impl NewNode {
             source_utterance_ids: self.source_utterance_ids.into(),
             recorded_at: now_utc(),
             superseded_by: None,
+            stance: self.stance,
+            embedding: self.embedding,
+            source_quotes: self
+                .source_quotes
+                .into_iter()
+                .filter(|quote| !quote.is_empty())
+                .collect::<Vec<_>>()
+                .into(),
         })
     }
 }
@@ -79,6 +100,9 @@ pub struct NodeUpdate {
     pub confidence: Option<f64>,
     /// New properties (replacing the old ones): a JSON object.
     pub properties: Option<Json>,
+    /// New quotes (replacing the old ones, kept as given: the Python
+    /// `update_node` does not drop empty ones either).
+    pub source_quotes: Option<Vec<String>>,
 }
 
 /// An edge to create between two nodes of one session.
@@ -186,6 +210,10 @@ impl GraphRepository {
     #[must_use]
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    pub(super) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// Creates a current node.
@@ -298,6 +326,9 @@ impl GraphRepository {
         if let Some(properties) = update.properties {
             active.properties = Set(Some(properties));
         }
+        if let Some(quotes) = update.source_quotes {
+            active.source_quotes = Set(quotes.into());
+        }
         let updated = if active.is_changed() {
             active.update(&*txn).await.map_err(|err| {
                 Error::from(err)
@@ -323,16 +354,40 @@ impl GraphRepository {
         node_id: &NodeId,
         utterance_id: &UtteranceId,
     ) -> Result<kg_node::Model> {
+        self.add_node_source(node_id, utterance_id, None).await
+    }
+
+    /// Adds an utterance of the node's session to its provenance and, when
+    /// given and not empty, a verbatim quote of it to its quotes (the
+    /// Python `add_source_utterance`): each is added once, and a call that
+    /// adds nothing writes nothing. One write transaction, so two calls at
+    /// once keep both additions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the node or the utterance does not exist;
+    /// [`Error::SessionMismatch`] when the utterance belongs to another
+    /// session.
+    #[tracing::instrument(skip(self, quote))]
+    pub async fn add_node_source(
+        &self,
+        node_id: &NodeId,
+        utterance_id: &UtteranceId,
+        quote: Option<&str>,
+    ) -> Result<kg_node::Model> {
         let txn = self.db.begin_write().await?;
         let node = lock_node(&*txn, node_id).await?;
         check_utterance_of_session(&*txn, utterance_id, &node.session_id).await?;
         let mut provenance = node.source_utterance_ids.clone();
-        if !provenance.add_once(utterance_id.as_str()) {
+        let mut quotes = node.source_quotes.clone();
+        let new_source = provenance.add_once(utterance_id.as_str());
+        let new_quote = quote.is_some_and(|quote| !quote.is_empty() && quotes.add_once(quote));
+        if !new_source && !new_quote {
             txn.commit().await?;
             return Ok(node);
         }
         let mut active = node.into_active_model();
         active.source_utterance_ids = Set(provenance);
+        active.source_quotes = Set(quotes);
         let updated = active.update(&*txn).await?;
         txn.commit().await?;
         Ok(updated)

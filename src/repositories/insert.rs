@@ -123,6 +123,9 @@ fn array_column(column_type: &ColumnType) -> Option<ArrayColumn> {
             (ArrayType::ChronoDateTime, "timestamp", "")
         }
         ColumnType::Json | ColumnType::JsonBinary => (ArrayType::String, "text", "::jsonb"),
+        ColumnType::Blob | ColumnType::VarBinary(_) | ColumnType::Binary(_) => {
+            (ArrayType::Bytes, "bytea", "")
+        }
         _ => return None,
     };
     Some(ArrayColumn {
@@ -145,19 +148,22 @@ fn element(value: Value, column: &ArrayColumn) -> Option<(Value, bool)> {
         Value::Bool(Some(v)) => (Value::Bool(Some(v)), false),
         Value::ChronoDateTime(Some(v)) => (Value::ChronoDateTime(Some(v)), false),
         Value::Json(Some(json)) => (Value::String(Some(json.to_string())), false),
+        Value::Bytes(Some(bytes)) => (Value::Bytes(Some(bytes)), false),
         Value::String(None)
         | Value::Int(None)
         | Value::BigInt(None)
         | Value::Double(None)
         | Value::Bool(None)
         | Value::ChronoDateTime(None)
-        | Value::Json(None) => (
+        | Value::Json(None)
+        | Value::Bytes(None) => (
             match column.array_type {
                 ArrayType::Int => Value::Int(Some(0)),
                 ArrayType::BigInt => Value::BigInt(Some(0)),
                 ArrayType::Double => Value::Double(Some(0.0)),
                 ArrayType::Bool => Value::Bool(Some(false)),
                 ArrayType::ChronoDateTime => Value::ChronoDateTime(Some(Default::default())),
+                ArrayType::Bytes => Value::Bytes(Some(Vec::new())),
                 _ => Value::String(Some(String::new())),
             },
             true,
@@ -286,6 +292,9 @@ mod tests {
             confidence: 0.8,
             properties: json!({"turn": 3}),
             source_utterance_ids: vec![utterance.id.clone()],
+            source_quotes: Vec::new(),
+            stance: Default::default(),
+            embedding: None,
         }
         .into_model()?;
         same_as_seaorm(&node);

@@ -1,4 +1,5 @@
-//! Typed repositories over the six tables, one module per aggregate. The
+//! Typed repositories over the six tables and the four the Python system
+//! added later, one module per aggregate. The
 //! services call these instead of writing SQL: they take and return entity
 //! models or small domain structs, and fail with the crate's classified
 //! [`Error`](crate::Error).
@@ -14,25 +15,41 @@ use sea_orm::{ActiveModelTrait, EntityTrait, QueryTrait};
 
 use crate::database::{Database, StatementBatch};
 
+pub mod canonical;
 pub mod concept_elements;
 #[cfg(feature = "sqlite")]
 mod context_sqlite;
+pub mod export;
 pub mod graph;
+mod graph_lookup;
+mod graph_state;
 mod graph_summary;
 mod insert;
 mod rows;
 pub mod scoring;
+mod session_state;
 pub mod sessions;
+pub mod signals;
+mod similarity;
 pub mod turns;
 pub mod utterances;
 
+pub use canonical::{
+    CanonicalEdgeWithConfidence, CanonicalGraphRepository, NewSlot, NodeWithSlot,
+    SlotWithProvenance,
+};
 pub use concept_elements::{
     ConceptElementRepository, CoverageSummary, NewConceptElement, PriorityCoverage,
 };
+pub use export::{ExportRepository, SessionExport};
 pub use graph::{GraphRepository, NewEdge, NewNode, NodeUpdate};
+pub use graph_lookup::NODE_SIMILARITY_THRESHOLD;
+pub use graph_state::GraphState;
 pub use graph_summary::GraphSummary;
 pub use scoring::{NewScores, ScoringRepository, TurnScores};
+pub use session_state::SessionState;
 pub use sessions::{ErasedRows, ErasureRecord, NewSession, SessionRepository};
+pub use signals::{NewSignals, SignalRepository, Signals, SignalsSaved};
 pub use turns::{
     NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository,
     TurnUtterance,
@@ -151,6 +168,12 @@ pub struct Repositories {
     pub concept_elements: ConceptElementRepository,
     /// Whole turns, written atomically.
     pub turns: TurnRepository,
+    /// The canonical graph: slots, mappings, canonical edges.
+    pub canonical: CanonicalGraphRepository,
+    /// Each turn's qualitative signals.
+    pub signals: SignalRepository,
+    /// Whole sessions, read as one document.
+    pub export: ExportRepository,
 }
 
 impl Repositories {
@@ -164,6 +187,9 @@ impl Repositories {
             scoring: ScoringRepository::new(db.clone()),
             concept_elements: ConceptElementRepository::new(db.clone()),
             turns: TurnRepository::new(db.clone()),
+            canonical: CanonicalGraphRepository::new(db.clone()),
+            signals: SignalRepository::new(db.clone()),
+            export: ExportRepository::new(db.clone()),
         }
     }
 }

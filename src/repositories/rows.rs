@@ -15,9 +15,11 @@ use crate::database::WrittenRow;
 use crate::database::direct::DirectRow;
 #[cfg(feature = "sqlite")]
 use crate::database::direct::decode::{
-    Arranged, Cells, Layout, enumerated, float, int32, json, optional_float, optional_text,
-    optional_timestamp, required, text, timestamp,
+    Arranged, Cells, Layout, enumerated, float, int32, json, optional_blob, optional_float,
+    optional_text, optional_timestamp, required, text, timestamp,
 };
+#[cfg(feature = "sqlite")]
+use entity::{Embedding, Stance};
 
 /// The row a write returned as a session, when the statement returned
 /// every column of one.
@@ -52,6 +54,12 @@ pub(crate) fn session<C: Cells + ?Sized>(row: &C) -> Result<session::Model, DbEr
         completed_at: optional_timestamp(row, 8, "completed_at")?,
         turn_count: int32(row, 9, "turn_count")?,
         coverage_score: optional_float(row, 10, "coverage_score")?,
+        node_tracker_state: json(row, 11, "node_tracker_state")?,
+        surface_velocity_peak: float(row, 12, "surface_velocity_peak")?,
+        prev_surface_node_count: int32(row, 13, "prev_surface_node_count")?,
+        canonical_velocity_peak: float(row, 14, "canonical_velocity_peak")?,
+        prev_canonical_node_count: int32(row, 15, "prev_canonical_node_count")?,
+        focus_history: required(json(row, 16, "focus_history")?, "focus_history")?,
     })
 }
 
@@ -71,7 +79,27 @@ pub(crate) fn node<C: Cells + ?Sized>(row: &C) -> Result<kg_node::Model, DbErr> 
         )?,
         recorded_at: timestamp(row, 7, "recorded_at")?,
         superseded_by: optional_text(row, 8, "superseded_by")?.map(Into::into),
+        stance: stance(int32(row, 9, "stance")?)?,
+        embedding: optional_blob(row, 10, "embedding")?
+            .map(|bytes| embedding(&bytes))
+            .transpose()?,
+        // NULL where the Python system's ALTER added the column without
+        // NOT NULL: no quotes.
+        source_quotes: json(row, 11, "source_quotes")?.unwrap_or_default(),
     })
+}
+
+/// The stance stored as `value`.
+#[cfg(feature = "sqlite")]
+fn stance(value: i32) -> Result<Stance, DbErr> {
+    Stance::from_i32(value)
+        .ok_or_else(|| DbErr::Type(format!("column `stance`: {value} is not -1, 0 or 1")))
+}
+
+/// The embedding stored as `bytes`.
+#[cfg(feature = "sqlite")]
+fn embedding(bytes: &[u8]) -> Result<Embedding, DbErr> {
+    Embedding::from_le_bytes(bytes).map_err(|err| DbErr::Type(format!("column `embedding`: {err}")))
 }
 
 /// An edge row, columns in the entity's order.
@@ -114,7 +142,7 @@ pub(crate) fn scores<C: Cells + ?Sized>(row: &C) -> Result<scoring_history::Mode
         id: text(row, 0, "id")?.into(),
         session_id: text(row, 1, "session_id")?.into(),
         turn_number: int32(row, 2, "turn_number")?,
-        coverage_score: float(row, 3, "coverage_score")?,
+        coverage_score: optional_float(row, 3, "coverage_score")?,
         depth_score: float(row, 4, "depth_score")?,
         saturation_score: float(row, 5, "saturation_score")?,
         novelty_score: optional_float(row, 6, "novelty_score")?,

@@ -83,7 +83,7 @@ impl NewScores {
             id: new_id().into(),
             session_id: self.session_id,
             turn_number: self.turn_number,
-            coverage_score: scores.coverage_score,
+            coverage_score: Some(scores.coverage_score),
             depth_score: scores.depth_score,
             saturation_score: scores.saturation_score,
             novelty_score: scores.novelty_score,

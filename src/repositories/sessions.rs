@@ -174,6 +174,12 @@ fn session_model(new: NewSession) -> Result<session::Model> {
         completed_at: None,
         turn_count: 0,
         coverage_score: Some(0.0),
+        node_tracker_state: None,
+        surface_velocity_peak: 0.0,
+        prev_surface_node_count: 0,
+        canonical_velocity_peak: 0.0,
+        prev_canonical_node_count: 0,
+        focus_history: entity::FocusHistory::default(),
     })
 }
 
@@ -199,6 +205,10 @@ impl SessionRepository {
     #[must_use]
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    pub(super) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// Creates an active session with no turns.
@@ -562,7 +572,7 @@ impl SessionRepository {
 
     /// Updates the columns `change` sets, and `updated_at` (to now, unless a
     /// later write already set it later), in one write.
-    async fn update_columns(
+    pub(super) async fn update_columns(
         &self,
         session_id: &SessionId,
         change: impl FnOnce(&mut session::ActiveModel),

@@ -69,6 +69,16 @@ pub struct TurnNode {
     /// refused with `InvalidInput` when the turn is recorded).
     #[serde(default = "super::empty_object")]
     pub properties: Json,
+    /// Verbatim quotes of the answer that produced it (empty ones are
+    /// dropped).
+    #[serde(default)]
+    pub source_quotes: Vec<String>,
+    /// The participant's stance (default neutral).
+    #[serde(default)]
+    pub stance: entity::Stance,
+    /// Its sentence embedding.
+    #[serde(default)]
+    pub embedding: Option<entity::Embedding>,
 }
 
 /// An edge the turn extracted. Its provenance is the turn's user utterance.
@@ -810,6 +820,9 @@ impl TurnPlan {
                     confidence: node.confidence,
                     properties: node.properties,
                     source_utterance_ids: provenance.clone(),
+                    source_quotes: node.source_quotes,
+                    stance: node.stance,
+                    embedding: node.embedding,
                 }
                 .into_model()
             })

@@ -158,7 +158,7 @@ pub(crate) fn check_turn(turn_number: i32) -> Result<()> {
 
 /// Conversation order: by turn, then by when each was recorded (ids are
 /// time-ordered, which breaks ties within one instant).
-fn in_order(
+pub(crate) fn in_order(
     query: sea_orm::Select<utterance::Entity>,
     backend: sea_orm::DbBackend,
 ) -> sea_orm::Select<utterance::Entity> {

@@ -6,17 +6,23 @@ mod adopt;
 mod inspect;
 mod preflight;
 
-/// The tables a backup and a copy count: the six interview tables and the
-/// record of erasures (the edge-type vocabulary and the migration records
-/// belong to the schema version, which is compared as a whole).
-pub const DATA_TABLES: [&str; 7] = {
-    let mut tables = [""; 7];
+/// The tables a backup and a copy count: the six interview tables, the
+/// four the Python system added later, and the record of erasures (the
+/// edge-type vocabulary and the migration records belong to the schema
+/// version, which is compared as a whole). Parents before children.
+pub const DATA_TABLES: [&str; 11] = {
+    let mut tables = [""; 11];
     let mut i = 0;
     while i < migration::INTERVIEW_TABLES.len() {
         tables[i] = migration::INTERVIEW_TABLES[i];
         i += 1;
     }
-    tables[6] = "session_erasures";
+    let mut j = 0;
+    while j < migration::LATER_PYTHON_TABLES.len() {
+        tables[i + j] = migration::LATER_PYTHON_TABLES[j];
+        j += 1;
+    }
+    tables[10] = "session_erasures";
     tables
 };
 
@@ -242,6 +248,7 @@ pub(crate) async fn require_write_privileges(db: &Database) -> Result<()> {
     // One round trip: the first (table, privilege) pair the role lacks.
     let pairs = inspect::INTERVIEW_TABLES
         .iter()
+        .chain(&migration::LATER_PYTHON_TABLES)
         .flat_map(|table| {
             PRIVILEGES
                 .iter()

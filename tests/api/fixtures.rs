@@ -40,6 +40,12 @@ pub fn session_model(id: &str) -> session::Model {
         completed_at: None,
         turn_count: 0,
         coverage_score: Some(0.0),
+        node_tracker_state: None,
+        surface_velocity_peak: 0.0,
+        prev_surface_node_count: 0,
+        canonical_velocity_peak: 0.0,
+        prev_canonical_node_count: 0,
+        focus_history: Default::default(),
     }
 }
 
@@ -80,6 +86,9 @@ pub fn node_model(session_id: &SessionId, label: &str) -> kg_node::Model {
         source_utterance_ids: ["u-1"].into(),
         recorded_at: now(),
         superseded_by: None,
+        stance: Default::default(),
+        embedding: None,
+        source_quotes: Default::default(),
     }
 }
 
@@ -104,7 +113,7 @@ pub fn score_model(session_id: &SessionId, turn: i32) -> scoring_history::Model 
         id: id("score").into(),
         session_id: session_id.to_owned(),
         turn_number: turn,
-        coverage_score: 0.01,
+        coverage_score: Some(0.01),
         depth_score: 0.5,
         saturation_score: 0.1,
         novelty_score: Some(0.9),
@@ -321,8 +330,9 @@ pub async fn a_closed_database_with_turns() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Every row of the six tables, read through the entities in id order: two
-/// snapshots are equal when every value of every row is.
+/// Every row of the six tables and the four later Python ones, read
+/// through the entities in key order: two snapshots are equal when every
+/// value of every row is.
 #[derive(Debug, PartialEq)]
 pub struct Contents {
     pub sessions: Vec<session::Model>,
@@ -331,6 +341,10 @@ pub struct Contents {
     pub edges: Vec<kg_edge::Model>,
     pub scores: Vec<scoring_history::Model>,
     pub elements: Vec<concept_element::Model>,
+    pub slots: Vec<entity::canonical_slot::Model>,
+    pub mappings: Vec<entity::slot_mapping::Model>,
+    pub canonical_edges: Vec<entity::canonical_edge::Model>,
+    pub signals: Vec<entity::qualitative_signal::Model>,
 }
 
 /// The [`Contents`] of `db`.
@@ -362,6 +376,26 @@ pub async fn contents(db: &impl ConnectionTrait) -> Contents {
             .all(db)
             .await
             .expect("scores"),
+        slots: entity::canonical_slot::Entity::find()
+            .order_by_asc(entity::canonical_slot::Column::Id)
+            .all(db)
+            .await
+            .expect("slots"),
+        mappings: entity::slot_mapping::Entity::find()
+            .order_by_asc(entity::slot_mapping::Column::SurfaceNodeId)
+            .all(db)
+            .await
+            .expect("mappings"),
+        canonical_edges: entity::canonical_edge::Entity::find()
+            .order_by_asc(entity::canonical_edge::Column::Id)
+            .all(db)
+            .await
+            .expect("canonical edges"),
+        signals: entity::qualitative_signal::Entity::find()
+            .order_by_asc(entity::qualitative_signal::Column::Id)
+            .all(db)
+            .await
+            .expect("signals"),
         elements: concept_element::Entity::find()
             .order_by_asc(concept_element::Column::Id)
             .all(db)
@@ -571,7 +605,7 @@ pub async fn reorder_the_sessions_columns(db: &Database) {
     for sql in [
         "ALTER TABLE sessions DROP COLUMN completed_at",
         "ALTER TABLE sessions ADD COLUMN completed_at datetime_text NULL",
-        "ALTER TABLE sessions ADD COLUMN focus_history TEXT",
+        "ALTER TABLE sessions ADD COLUMN another_programs_notes TEXT",
     ] {
         outside.execute_unprepared(sql).await.expect(sql);
     }

@@ -50,6 +50,9 @@ pub fn benchmark_turn(session_id: &SessionId, t: i32) -> TurnRecord {
                 node_type: (*node_type).into(),
                 confidence: 0.8,
                 properties: json!({"turn": t}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             })
             .collect(),
         edges: (0..3)
@@ -106,6 +109,9 @@ pub fn labeled_turn(session_id: &SessionId, t: i32, labels: &[&str]) -> TurnReco
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({"turn": t}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             })
             .collect(),
         edges: (1..labels.len())

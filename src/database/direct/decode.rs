@@ -145,6 +145,18 @@ pub(crate) fn int32<C: Cells + ?Sized>(row: &C, i: usize, column: &str) -> Resul
     }
 }
 
+pub(crate) fn optional_blob<C: Cells + ?Sized>(
+    row: &C,
+    i: usize,
+    column: &str,
+) -> Result<Option<Vec<u8>>, DbErr> {
+    match row.cell(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(bytes) => Ok(Some(bytes.to_vec())),
+        other => Err(wrong(column, "a BLOB", other)),
+    }
+}
+
 pub(crate) fn json<T: serde::de::DeserializeOwned, C: Cells + ?Sized>(
     row: &C,
     i: usize,

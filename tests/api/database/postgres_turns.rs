@@ -42,12 +42,18 @@ fn turn(session_id: &SessionId, t: i32, text: &str, floats: [f64; 4]) -> TurnRec
                 node_type: format!("type {text}"),
                 confidence: floats[0],
                 properties: json!({text: text, "f": [5e-324, 1e-300, 1e300, 0.30000000000000004, 1.7976931348623157e308, -0.0, u64::MAX, i64::MIN]}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             },
             TurnNode {
                 label: "plain".into(),
                 node_type: "attribute".into(),
                 confidence: floats[1],
                 properties: json!({}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             },
         ],
         edges: vec![TurnEdge {
@@ -106,7 +112,7 @@ async fn values_round_trip_bound_in_one_statement() {
     let expected_props = json!({text.clone(): text, "f": [5e-324, 1e-300, 1e300, 0.30000000000000004, 1.7976931348623157e308, -0.0, u64::MAX, i64::MIN]});
     assert_eq!(n.properties.as_ref().unwrap(), &expected_props);
     let s = &ctx.scoring_history[0];
-    assert_eq!(s.coverage_score.to_bits(), floats[0].to_bits());
+    assert_eq!(s.coverage_score.unwrap().to_bits(), floats[0].to_bits());
     assert_eq!(s.depth_score.to_bits(), floats[1].to_bits());
     assert_eq!(s.saturation_score.to_bits(), floats[2].to_bits());
     assert_eq!(s.novelty_score.unwrap().to_bits(), floats[3].to_bits());

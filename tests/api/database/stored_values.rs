@@ -126,6 +126,9 @@ async fn every_entity_stores_the_same_values_whichever_path_wrote_it() {
             confidence: 0.1 + 0.2,
             properties: json!({"f": [5e-324, -0.0, 1.7976931348623157e308], "u": u64::MAX}),
             source_utterance_ids: vec![said.id.clone()],
+            source_quotes: Vec::new(),
+            stance: Default::default(),
+            embedding: None,
         })
         .await
         .expect("create_node");
@@ -138,6 +141,9 @@ async fn every_entity_stores_the_same_values_whichever_path_wrote_it() {
             confidence: 1.0,
             properties: json!({}),
             source_utterance_ids: vec![],
+            source_quotes: Vec::new(),
+            stance: Default::default(),
+            embedding: None,
         })
         .await
         .expect("create_node");

@@ -3,6 +3,11 @@
 //! NULL and set, hostile text, 1 MB values, odd floats, superseded nodes
 //! whose successor sorts before them, and an erasure record.
 
+use entity::canonical_slot::{self, SlotStatus};
+use entity::{
+    EMBEDDING_DIMENSIONS, Embedding, SessionId, Stance, canonical_edge, qualitative_signal,
+    slot_mapping,
+};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use interview_persistence::Database;
 use interview_persistence::repositories::Repositories;
@@ -80,6 +85,9 @@ pub async fn hostile_study(db: &Database) -> String {
         kg_node::Model {
             confidence: 1.0,
             properties: None,
+            stance: Stance::Negative,
+            embedding: Some(odd_embedding()),
+            source_quotes: [HOSTILE, ""].into(),
             ..node("aa", HOSTILE)
         },
         kg_node::Model {
@@ -91,6 +99,7 @@ pub async fn hostile_study(db: &Database) -> String {
         kg_node::Model {
             confidence: 0.1 + 0.2,
             source_utterance_ids: [HOSTILE, "u-2"].into(),
+            stance: Stance::Positive,
             ..node("zz2", "successor")
         },
         kg_node::Model {
@@ -157,6 +166,96 @@ pub async fn hostile_study(db: &Database) -> String {
         .insert(&*txn)
         .await
         .expect("an open element");
+
+    // The dual graph and the signals: every nullable column both NULL and
+    // set, the embedding's odd floats.
+    let session_id: SessionId = id.as_str().into();
+    let slot = |suffix: &str, status, embedding| canonical_slot::Model {
+        id: format!("slot_{suffix}").into(),
+        session_id: session_id.clone(),
+        slot_name: format!("{HOSTILE} {suffix}"),
+        description: (suffix == "a").then(|| HOSTILE.to_owned()),
+        node_type: "attribute".into(),
+        status,
+        support_count: 1,
+        first_seen_turn: 1,
+        promoted_turn: (status == SlotStatus::Active).then_some(2),
+        embedding,
+        created_at: now(),
+        promoted_at: (status == SlotStatus::Active).then(now),
+    };
+    for model in [
+        slot("a", SlotStatus::Active, Some(odd_embedding())),
+        slot("b", SlotStatus::Candidate, None),
+    ] {
+        model
+            .into_active_model()
+            .insert(&*txn)
+            .await
+            .expect("a slot");
+    }
+    slot_mapping::Model {
+        surface_node_id: "node-aa".into(),
+        canonical_slot_id: "slot_a".into(),
+        similarity_score: 0.1 + 0.2,
+        assigned_turn: 2,
+        assigned_at: now(),
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("a mapping");
+    canonical_edge::Model {
+        id: "cedge_a".into(),
+        session_id: session_id.clone(),
+        source_slot_id: "slot_a".into(),
+        target_slot_id: "slot_b".into(),
+        edge_type: HOSTILE.into(),
+        support_count: 2,
+        surface_edge_ids: [HOSTILE, "e-2"].into(),
+        created_at: now(),
+        updated_at: now(),
+    }
+    .into_active_model()
+    .insert(&*txn)
+    .await
+    .expect("a canonical edge");
+    for (turn, signal) in [
+        (1, Some(json!({HOSTILE: [HOSTILE, 1e300, -0.5e-300]}))),
+        (2, None),
+    ] {
+        qualitative_signal::Model {
+            id: format!("signal-{turn}").into(),
+            session_id: session_id.clone(),
+            turn_number: turn,
+            llm_model: signal.as_ref().map(|_| HOSTILE.to_owned()),
+            extraction_latency_ms: signal.as_ref().map(|_| i64::MAX),
+            extraction_errors: signal.as_ref().map(|_| [HOSTILE].into()),
+            uncertainty_signal: signal.clone(),
+            reasoning_signal: signal.clone(),
+            emotional_signal: None,
+            contradiction_signal: signal.clone(),
+            knowledge_ceiling_signal: None,
+            concept_depth_signal: signal,
+            created_at: now(),
+        }
+        .into_active_model()
+        .insert(&*txn)
+        .await
+        .expect("signals");
+    }
     txn.commit().await.expect("commit the study");
     id
+}
+
+/// An embedding of awkward floats: subnormals, extremes, negative zero
+/// (bytes travel as they are, so even −0 keeps its sign).
+fn odd_embedding() -> Embedding {
+    let mut values = vec![0.25f32; EMBEDDING_DIMENSIONS];
+    values[0] = f32::from_bits(1);
+    values[1] = f32::MAX;
+    values[2] = f32::MIN_POSITIVE;
+    values[3] = -0.0;
+    values[4] = 0.1 + 0.2;
+    Embedding::new(values).expect("finite values")
 }

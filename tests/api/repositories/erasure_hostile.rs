@@ -40,6 +40,9 @@ fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord 
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({"said": format!("{mark}nodeproperty")}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             })
             .collect(),
         edges: vec![TurnEdge {
@@ -290,6 +293,7 @@ async fn updated_and_huge_values_leave_nothing() {
                     label: Some(format!("{mark}relabel v{v} {}", "r".repeat(v * 200))),
                     confidence: None,
                     properties: Some(json!({"p": format!("{mark}prop v{v}")})),
+                    source_quotes: None,
                 },
             )
             .await
@@ -306,6 +310,9 @@ async fn updated_and_huge_values_leave_nothing() {
                 confidence: 0.5,
                 properties: json!({}),
                 source_utterance_ids: vec![],
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             },
         )
         .await

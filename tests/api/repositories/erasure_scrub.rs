@@ -31,6 +31,9 @@ fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord 
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({"said": format!("{mark}nodeproperty")}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             })
             .collect(),
         edges: vec![TurnEdge {

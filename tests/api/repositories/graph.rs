@@ -74,6 +74,7 @@ async fn nodes_are_created_found_updated_and_superseded(db: &Database) {
                 label: Some("very creamy".into()),
                 confidence: Some(0.95),
                 properties: Some(json!({"intensity": "high"})),
+                source_quotes: None,
             },
         )
         .await

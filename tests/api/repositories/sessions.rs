@@ -318,6 +318,9 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({"said": markers.of("nodeproperty")}),
+                source_quotes: Vec::new(),
+                stance: Default::default(),
+                embedding: None,
             })
             .collect(),
         edges: vec![TurnEdge {
