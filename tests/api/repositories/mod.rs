@@ -15,6 +15,8 @@ mod erasure_hostile;
 mod erasure_scrub;
 mod graph;
 mod inputs;
+mod pipeline;
+mod python_ported;
 mod scoring;
 mod sessions;
 mod turns;
