@@ -434,7 +434,7 @@ async fn slots_are_created_found_promoted_once_and_found_by_similarity(db: &Data
             .active_slots(&id, Some("attribute"))
             .await
             .expect("active"),
-        [promoted.clone()]
+        std::slice::from_ref(&promoted)
     );
     assert!(
         canonical
