@@ -7,6 +7,7 @@ use interview_persistence::{Database, Error};
 use crate::fixtures::{TABLES, count, exec};
 use crate::on_both_backends;
 
+mod dual_graph;
 mod edge_vocabulary;
 mod sqlite_rebuild;
 
