@@ -19,6 +19,16 @@
 //!   set it. On SQLite that is a table rebuild (a NOT NULL cannot be
 //!   altered), every row and index kept.
 //!
+//! - on SQLite, the nullable JSON columns of the first migration
+//!   (`utterances.discourse_markers`, `kg_nodes.properties`,
+//!   `kg_edges.properties`, `scoring_history.scorer_details`) had
+//!   `CHECK (json_valid(col))`, which refuses NULL under SQLite before
+//!   3.45 (`json_valid(NULL)` was 0; it is NULL since, which passes): the
+//!   newest Python system, on its system SQLite, writes `scorer_details`
+//!   NULL and was refused. Their CHECK becomes `col IS NULL OR
+//!   json_valid(col)`, the same under every SQLite. Those four tables are
+//!   rebuilt (the table-rebuild step), `kg_nodes` with its new columns.
+//!
 //! New columns are added at the end of their tables, where the Python
 //! system's own `ALTER TABLE … ADD COLUMN` put them; the readers find
 //! columns by name. Deliberate differences from `schema.sql`: SQLite JSON
@@ -47,58 +57,156 @@ pub const NEW_TABLES: [&str; 4] = [
     "qualitative_signals",
 ];
 
-/// The columns added to existing tables: (table, column, SQLite
-/// definition, PostgreSQL definition).
-const NEW_COLUMNS: [(&str, &str, &str, &str); 9] = [
+/// The columns added to `sessions`: (column, SQLite definition,
+/// PostgreSQL definition).
+const SESSION_COLUMNS: [(&str, &str, &str); 6] = [
     (
-        "sessions",
         "node_tracker_state",
         r#"jsonb_text NULL CHECK ("node_tracker_state" IS NULL OR json_valid("node_tracker_state"))"#,
         "jsonb NULL",
     ),
     (
-        "sessions",
         "surface_velocity_peak",
         "double NOT NULL DEFAULT 0.0",
         "double precision NOT NULL DEFAULT 0.0",
     ),
     (
-        "sessions",
         "prev_surface_node_count",
         "integer NOT NULL DEFAULT 0",
         "integer NOT NULL DEFAULT 0",
     ),
     (
-        "sessions",
         "canonical_velocity_peak",
         "double NOT NULL DEFAULT 0.0",
         "double precision NOT NULL DEFAULT 0.0",
     ),
     (
-        "sessions",
         "prev_canonical_node_count",
         "integer NOT NULL DEFAULT 0",
         "integer NOT NULL DEFAULT 0",
     ),
     (
-        "sessions",
         "focus_history",
         r#"jsonb_text NOT NULL DEFAULT '[]' CHECK (json_valid("focus_history"))"#,
         "jsonb NOT NULL DEFAULT '[]'",
     ),
+];
+
+/// The columns added to `kg_nodes` on PostgreSQL (SQLite rebuilds the
+/// table with them: [`kg_nodes_definition`]).
+const POSTGRES_NODE_COLUMNS: [(&str, &str); 3] = [
     (
-        "kg_nodes",
         "stance",
-        r#"integer NOT NULL DEFAULT 0 CHECK ("stance" IN (-1, 0, 1))"#,
         r#"integer NOT NULL DEFAULT 0 CONSTRAINT "ck_kg_nodes_stance" CHECK ("stance" IN (-1, 0, 1))"#,
     ),
-    ("kg_nodes", "embedding", "blob NULL", "bytea NULL"),
-    (
-        "kg_nodes",
-        "source_quotes",
-        r#"jsonb_text NOT NULL DEFAULT '[]' CHECK (json_valid("source_quotes"))"#,
-        "jsonb NOT NULL DEFAULT '[]'",
-    ),
+    ("embedding", "bytea NULL"),
+    ("source_quotes", "jsonb NOT NULL DEFAULT '[]'"),
+];
+
+/// A nullable JSON column's CHECK on SQLite: as the first migration wrote
+/// it (`down`), or the same under every SQLite (`up`).
+fn json_check(column: &str, up: bool) -> String {
+    if up {
+        format!(r#"CHECK ("{column}" IS NULL OR json_valid("{column}"))"#)
+    } else {
+        format!(r#"CHECK (json_valid("{column}"))"#)
+    }
+}
+
+const NOW: &str = "DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))";
+
+fn utterances_definition(up: bool) -> String {
+    format!(
+        r#""id" text NOT NULL PRIMARY KEY,
+    "session_id" text NOT NULL,
+    "turn_number" integer NOT NULL,
+    "speaker" text NOT NULL CHECK ("speaker" IN ('system', 'user')),
+    "text" text NOT NULL,
+    "discourse_markers" jsonb_text NULL DEFAULT '[]' {markers},
+    "created_at" datetime_text NOT NULL {NOW},
+    FOREIGN KEY ("session_id") REFERENCES "sessions" ("id") ON DELETE CASCADE"#,
+        markers = json_check("discourse_markers", up)
+    )
+}
+
+const UTTERANCE_COLUMNS: [&str; 7] = [
+    "id",
+    "session_id",
+    "turn_number",
+    "speaker",
+    "text",
+    "discourse_markers",
+    "created_at",
+];
+
+/// `kg_nodes` with the new columns (`up`) or as migration 5 left it.
+fn kg_nodes_definition(up: bool) -> String {
+    let new_columns = if up {
+        r#"
+    "stance" integer NOT NULL DEFAULT 0 CHECK ("stance" IN (-1, 0, 1)),
+    "embedding" blob NULL,
+    "source_quotes" jsonb_text NOT NULL DEFAULT '[]' CHECK (json_valid("source_quotes")),"#
+    } else {
+        ""
+    };
+    format!(
+        r#""id" text NOT NULL PRIMARY KEY,
+    "session_id" text NOT NULL,
+    "label" text NOT NULL,
+    "node_type" text NOT NULL,
+    "confidence" double NOT NULL DEFAULT 0.8 CHECK ("confidence" BETWEEN 0 AND 1),
+    "properties" jsonb_text NULL DEFAULT '{{}}' {properties},
+    "source_utterance_ids" jsonb_text NOT NULL DEFAULT '[]' CHECK (json_valid("source_utterance_ids")),
+    "recorded_at" datetime_text NOT NULL {NOW},
+    "superseded_by" text NULL,{new_columns}
+    FOREIGN KEY ("session_id") REFERENCES "sessions" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("superseded_by") REFERENCES "kg_nodes" ("id") ON DELETE SET NULL"#,
+        properties = json_check("properties", up)
+    )
+}
+
+/// The columns of `kg_nodes` before this migration (all copied either way).
+const NODE_COLUMNS: [&str; 9] = [
+    "id",
+    "session_id",
+    "label",
+    "node_type",
+    "confidence",
+    "properties",
+    "source_utterance_ids",
+    "recorded_at",
+    "superseded_by",
+];
+
+fn kg_edges_definition(up: bool) -> String {
+    format!(
+        r#""id" text NOT NULL PRIMARY KEY,
+    "session_id" text NOT NULL,
+    "source_node_id" text NOT NULL,
+    "target_node_id" text NOT NULL,
+    "edge_type" text NOT NULL,
+    "confidence" double NOT NULL DEFAULT 0.8 CHECK ("confidence" BETWEEN 0 AND 1),
+    "properties" jsonb_text NULL DEFAULT '{{}}' {properties},
+    "source_utterance_ids" jsonb_text NOT NULL DEFAULT '[]' CHECK (json_valid("source_utterance_ids")),
+    "recorded_at" datetime_text NOT NULL {NOW},
+    FOREIGN KEY ("session_id") REFERENCES "sessions" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("source_node_id") REFERENCES "kg_nodes" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("target_node_id") REFERENCES "kg_nodes" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("edge_type") REFERENCES "edge_types" ("name")"#,
+        properties = json_check("properties", up)
+    )
+}
+
+const EDGE_COLUMNS: [&str; 9] = [
+    "id",
+    "session_id",
+    "source_node_id",
+    "target_node_id",
+    "edge_type",
+    "confidence",
+    "properties",
+    "source_utterance_ids",
+    "recorded_at",
 ];
 
 /// The new tables on SQLite, with their indexes.
@@ -238,9 +346,9 @@ CREATE UNIQUE INDEX "uq_qualitative_signals_session_turn" ON "qualitative_signal
 CREATE INDEX "idx_qualitative_signals_session" ON "qualitative_signals" ("session_id");
 "#;
 
-/// `scoring_history` on SQLite with `coverage_score` nullable (`up`) or
-/// required (`down`); otherwise as migration 1 made it.
-fn scoring_history_definition(coverage: &str) -> String {
+/// `scoring_history` on SQLite: `coverage_score` nullable and the JSON
+/// CHECK fixed (`up`), or as the first migration made it.
+fn scoring_history_definition(up: bool) -> String {
     format!(
         r#""id" text NOT NULL PRIMARY KEY,
     "session_id" text NOT NULL,
@@ -252,9 +360,11 @@ fn scoring_history_definition(coverage: &str) -> String {
     "richness_score" double NULL,
     "strategy_selected" text NOT NULL,
     "strategy_reasoning" text NULL,
-    "scorer_details" jsonb_text NULL DEFAULT '{{}}' CHECK (json_valid("scorer_details")),
-    "created_at" datetime_text NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
-    FOREIGN KEY ("session_id") REFERENCES "sessions" ("id") ON DELETE CASCADE"#
+    "scorer_details" jsonb_text NULL DEFAULT '{{}}' {details},
+    "created_at" datetime_text NOT NULL {NOW},
+    FOREIGN KEY ("session_id") REFERENCES "sessions" ("id") ON DELETE CASCADE"#,
+        coverage = if up { "NULL" } else { "NOT NULL" },
+        details = json_check("scorer_details", up)
     )
 }
 
@@ -273,18 +383,32 @@ const SCORING_COLUMNS: [&str; 12] = [
     "created_at",
 ];
 
-async fn rebuild_scoring_history(db: &impl ConnectionTrait, coverage: &str) -> Result<(), DbErr> {
-    let definition = scoring_history_definition(coverage);
-    rebuild_table(
-        db,
-        &Rebuild {
-            table: "scoring_history",
-            definition: &definition,
-            columns: &SCORING_COLUMNS,
-            indexes: Indexes::Keep,
-        },
-    )
-    .await
+/// Rebuilds the four tables whose JSON CHECK changes, each keeping its
+/// rows and indexes.
+async fn rebuild_sqlite_tables(db: &impl ConnectionTrait, up: bool) -> Result<(), DbErr> {
+    let rebuilds: [(&str, String, &[&str]); 4] = [
+        ("utterances", utterances_definition(up), &UTTERANCE_COLUMNS),
+        ("kg_nodes", kg_nodes_definition(up), &NODE_COLUMNS),
+        ("kg_edges", kg_edges_definition(up), &EDGE_COLUMNS),
+        (
+            "scoring_history",
+            scoring_history_definition(up),
+            &SCORING_COLUMNS,
+        ),
+    ];
+    for (table, definition, columns) in &rebuilds {
+        rebuild_table(
+            db,
+            &Rebuild {
+                table,
+                definition,
+                columns,
+                indexes: Indexes::Keep,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Runs each `;`-terminated statement of `script`.
@@ -304,26 +428,29 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let db = manager.get_connection();
-        for (table, column, sqlite, postgres) in NEW_COLUMNS {
-            let definition = if backend == DbBackend::Postgres {
-                postgres
-            } else {
-                sqlite
-            };
+        let postgres = backend == DbBackend::Postgres;
+        for (column, sqlite, pg) in SESSION_COLUMNS {
+            let definition = if postgres { pg } else { sqlite };
             db.execute_unprepared(&format!(
-                r#"ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}"#
+                r#"ALTER TABLE "sessions" ADD COLUMN "{column}" {definition}"#
             ))
             .await?;
         }
-        if backend == DbBackend::Postgres {
+        if postgres {
+            for (column, definition) in POSTGRES_NODE_COLUMNS {
+                db.execute_unprepared(&format!(
+                    r#"ALTER TABLE "kg_nodes" ADD COLUMN "{column}" {definition}"#
+                ))
+                .await?;
+            }
             run_script(db, POSTGRES_TABLES).await?;
             db.execute_unprepared(
                 r#"ALTER TABLE "scoring_history" ALTER COLUMN "coverage_score" DROP NOT NULL"#,
             )
             .await?;
         } else {
+            rebuild_sqlite_tables(db, true).await?;
             run_script(db, SQLITE_TABLES).await?;
-            rebuild_scoring_history(db, "NULL").await?;
         }
         Ok(())
     }
@@ -350,17 +477,21 @@ impl MigrationTrait for Migration {
             db.execute_unprepared(&format!(r#"DROP TABLE "{table}""#))
                 .await?;
         }
-        for (table, column, _, _) in NEW_COLUMNS.iter().rev() {
-            db.execute_unprepared(&format!(r#"ALTER TABLE "{table}" DROP COLUMN "{column}""#))
+        for (column, _, _) in SESSION_COLUMNS.iter().rev() {
+            db.execute_unprepared(&format!(r#"ALTER TABLE "sessions" DROP COLUMN "{column}""#))
                 .await?;
         }
         if backend == DbBackend::Postgres {
+            for (column, _) in POSTGRES_NODE_COLUMNS.iter().rev() {
+                db.execute_unprepared(&format!(r#"ALTER TABLE "kg_nodes" DROP COLUMN "{column}""#))
+                    .await?;
+            }
             db.execute_unprepared(
                 r#"ALTER TABLE "scoring_history" ALTER COLUMN "coverage_score" SET NOT NULL"#,
             )
             .await?;
         } else {
-            rebuild_scoring_history(db, "NOT NULL").await?;
+            rebuild_sqlite_tables(db, false).await?;
         }
         Ok(())
     }

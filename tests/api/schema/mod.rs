@@ -3,6 +3,7 @@
 
 mod adopt;
 mod adopt_hostile;
+mod way_back;
 
 use std::path::{Path, PathBuf};
 
