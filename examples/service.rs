@@ -89,6 +89,11 @@ async fn main() -> interview_persistence::Result<()> {
             text: "Why does that matter to you?".into(),
             discourse_markers: vec![],
         }),
+        velocity: None,
+        focus: None,
+        slot_mappings: Vec::new(),
+        canonical_edges: Vec::new(),
+        signals: None,
     };
     match repos.turns.record_turn(turn).await {
         Ok(recorded) => println!("nodes {:?}", recorded.node_ids),

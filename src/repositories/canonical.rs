@@ -5,10 +5,11 @@
 //! Deliberate differences from the Python `CanonicalSlotRepository`, each
 //! so that a repeated call (a retried turn) changes nothing it should
 //! not:
-//! - mapping a node to the slot it already maps to refreshes the mapping
-//!   and leaves the support as it is; mapping it to another slot moves one
-//!   support from the old slot to the new one. So `support_count` is the
-//!   number of nodes mapped to the slot (Python adds one per call);
+//! - a slot's `support_count` is the number of nodes mapped to it,
+//!   counted again whenever a mapping to or from it changes (Python adds
+//!   one per call, so a node mapped twice counts twice): mapping a node to
+//!   the slot it already maps to leaves the support as it is, moving it to
+//!   another slot moves its support too;
 //! - adding a surface edge a canonical edge already holds changes nothing
 //!   (Python adds one to `support_count` without adding the id), so
 //!   `support_count` is the number of surface edges it aggregates;
@@ -111,7 +112,7 @@ fn slot_not_found(id: &SlotId) -> Error {
     }
 }
 
-fn prefixed_id(prefix: &str) -> String {
+pub(crate) fn prefixed_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
@@ -133,19 +134,22 @@ fn same_session(what: &str, owner: &SessionId, session_id: &SessionId) -> Result
     }
 }
 
-async fn add_support(conn: &impl ConnectionTrait, slot: &SlotId, by: i32) -> Result<()> {
-    canonical_slot::Entity::update_many()
-        .col_expr(
+/// Sets the support of the slots `slots` selects to the number of nodes
+/// mapped to each (the same SQL on both backends).
+pub(crate) fn recount_support(
+    slots: sea_orm::sea_query::SimpleExpr,
+) -> sea_orm::sea_query::UpdateStatement {
+    use sea_orm::sea_query::{Expr, Query};
+    Query::update()
+        .table(canonical_slot::Entity)
+        .value(
             canonical_slot::Column::SupportCount,
-            sea_orm::sea_query::ExprTrait::add(
-                sea_orm::sea_query::Expr::col(canonical_slot::Column::SupportCount),
-                by,
+            Expr::cust(
+                r#"(SELECT COUNT(*) FROM "surface_to_slot_mapping" AS "m" WHERE "m"."canonical_slot_id" = "canonical_slots"."id")"#,
             ),
         )
-        .filter(canonical_slot::Column::Id.eq(slot))
-        .exec(conn)
-        .await?;
-    Ok(())
+        .and_where(slots)
+        .to_owned()
 }
 
 impl CanonicalGraphRepository {
@@ -364,14 +368,10 @@ impl CanonicalGraphRepository {
             )
             .exec_without_returning(&*txn)
             .await?;
-        match previous {
-            Some(previous) if previous.canonical_slot_id == *slot_id => {}
-            Some(previous) => {
-                add_support(&*txn, &previous.canonical_slot_id, -1).await?;
-                add_support(&*txn, slot_id, 1).await?;
-            }
-            None => add_support(&*txn, slot_id, 1).await?,
-        }
+        let mut touched = vec![slot_id.clone()];
+        touched.extend(previous.map(|p| p.canonical_slot_id));
+        let recount = recount_support(canonical_slot::Column::Id.is_in(touched));
+        txn.execute(&recount).await?;
         txn.commit().await?;
         Ok(mapping)
     }

@@ -31,6 +31,7 @@ mod session_state;
 pub mod sessions;
 pub mod signals;
 mod similarity;
+mod turn_extras;
 pub mod turns;
 pub mod utterances;
 
@@ -50,6 +51,7 @@ pub use scoring::{NewScores, ScoringRepository, TurnScores};
 pub use session_state::SessionState;
 pub use sessions::{ErasedRows, ErasureRecord, NewSession, SessionRepository};
 pub use signals::{NewSignals, SignalRepository, Signals, SignalsSaved};
+pub use turn_extras::{TurnCanonicalEdge, TurnSignals, TurnSlotMapping, TurnVelocity};
 pub use turns::{
     NodeRef, RecordedTurn, TurnContext, TurnEdge, TurnNode, TurnRecord, TurnRepository,
     TurnUtterance,

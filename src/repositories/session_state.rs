@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 use super::sessions::{SessionRepository, not_found};
+use super::turn_extras::{check_count, check_peak};
 use super::{check_json_depth, check_json_object, now_utc};
 
 /// What the Python pipeline's `update_state` writes after each turn
@@ -52,30 +53,14 @@ impl SessionState {
     }
 
     fn check(&self) -> Result<()> {
-        for (what, count) in [
-            ("turn count", self.turn_count),
-            ("previous surface node count", self.prev_surface_node_count),
-            (
-                "previous canonical node count",
-                self.prev_canonical_node_count,
-            ),
-        ] {
-            if count < 0 {
-                return Err(Error::InvalidInput(format!("{what} {count} is negative")));
-            }
-        }
-        for (what, peak) in [
-            ("surface velocity peak", self.surface_velocity_peak),
-            ("canonical velocity peak", self.canonical_velocity_peak),
-        ] {
-            // Negative zero too: SQLite would store it as 0.0 and
-            // PostgreSQL keep its sign (see `check_fraction`).
-            if !peak.is_finite() || peak < 0.0 || peak.is_sign_negative() {
-                return Err(Error::InvalidInput(format!(
-                    "{what} {peak} is not a finite number ≥ 0"
-                )));
-            }
-        }
+        check_count("turn count", self.turn_count)?;
+        check_count("previous surface node count", self.prev_surface_node_count)?;
+        check_count(
+            "previous canonical node count",
+            self.prev_canonical_node_count,
+        )?;
+        check_peak("surface velocity peak", self.surface_velocity_peak)?;
+        check_peak("canonical velocity peak", self.canonical_velocity_peak)?;
         if let Some(entry) = self.focus_history.iter().find(|e| e.turn < 0) {
             return Err(Error::InvalidInput(format!(
                 "focus history entry of turn {} is negative",

@@ -75,6 +75,63 @@ impl SignalsSaved {
     }
 }
 
+/// The row `new` becomes, with a new id, once every value is checked.
+pub(crate) fn signal_row(new: NewSignals) -> Result<qualitative_signal::Model> {
+    if new.turn_number < 0 {
+        return Err(Error::InvalidInput(format!(
+            "turn number {} is negative",
+            new.turn_number
+        )));
+    }
+    if let Some(latency) = new.extraction_latency_ms.filter(|l| *l < 0) {
+        return Err(Error::InvalidInput(format!(
+            "extraction latency {latency} ms is negative"
+        )));
+    }
+    let signals = new.signals;
+    for (what, signal) in [
+        ("uncertainty signal", &signals.uncertainty),
+        ("reasoning signal", &signals.reasoning),
+        ("emotional signal", &signals.emotional),
+        ("contradiction signal", &signals.contradiction),
+        ("knowledge ceiling signal", &signals.knowledge_ceiling),
+        ("concept depth signal", &signals.concept_depth),
+    ] {
+        if let Some(signal) = signal {
+            check_json_depth(what, signal)?;
+        }
+    }
+    Ok(qualitative_signal::Model {
+        id: SignalId::new(new_id()),
+        session_id: new.session_id,
+        turn_number: new.turn_number,
+        llm_model: new.llm_model,
+        extraction_latency_ms: new.extraction_latency_ms,
+        extraction_errors: Some(StringList::from(new.extraction_errors)),
+        uncertainty_signal: stored(signals.uncertainty),
+        reasoning_signal: stored(signals.reasoning),
+        emotional_signal: stored(signals.emotional),
+        contradiction_signal: stored(signals.contradiction),
+        knowledge_ceiling_signal: stored(signals.knowledge_ceiling),
+        concept_depth_signal: stored(signals.concept_depth),
+        created_at: now_utc(),
+    })
+}
+
+/// `INSERT … ON CONFLICT (session_id, turn_number) DO NOTHING` of `row`.
+pub(crate) fn insert_unless_saved(
+    row: qualitative_signal::Model,
+) -> sea_orm::Insert<qualitative_signal::ActiveModel> {
+    qualitative_signal::Entity::insert(row.into_active_model()).on_conflict(
+        OnConflict::columns([
+            qualitative_signal::Column::SessionId,
+            qualitative_signal::Column::TurnNumber,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+}
+
 /// Qualitative signals of each turn.
 #[derive(Debug, Clone)]
 pub struct SignalRepository {
@@ -105,55 +162,9 @@ impl SignalRepository {
     /// [`Error::InvalidReference`] when the session does not exist.
     #[tracing::instrument(skip_all, fields(session_id = %new.session_id, turn_number = new.turn_number))]
     pub async fn save(&self, new: NewSignals) -> Result<SignalsSaved> {
-        if new.turn_number < 0 {
-            return Err(Error::InvalidInput(format!(
-                "turn number {} is negative",
-                new.turn_number
-            )));
-        }
-        if let Some(latency) = new.extraction_latency_ms.filter(|l| *l < 0) {
-            return Err(Error::InvalidInput(format!(
-                "extraction latency {latency} ms is negative"
-            )));
-        }
-        let signals = new.signals;
-        for (what, signal) in [
-            ("uncertainty signal", &signals.uncertainty),
-            ("reasoning signal", &signals.reasoning),
-            ("emotional signal", &signals.emotional),
-            ("contradiction signal", &signals.contradiction),
-            ("knowledge ceiling signal", &signals.knowledge_ceiling),
-            ("concept depth signal", &signals.concept_depth),
-        ] {
-            if let Some(signal) = signal {
-                check_json_depth(what, signal)?;
-            }
-        }
-        let model = qualitative_signal::Model {
-            id: SignalId::new(new_id()),
-            session_id: new.session_id,
-            turn_number: new.turn_number,
-            llm_model: new.llm_model,
-            extraction_latency_ms: new.extraction_latency_ms,
-            extraction_errors: Some(StringList::from(new.extraction_errors)),
-            uncertainty_signal: stored(signals.uncertainty),
-            reasoning_signal: stored(signals.reasoning),
-            emotional_signal: stored(signals.emotional),
-            contradiction_signal: stored(signals.contradiction),
-            knowledge_ceiling_signal: stored(signals.knowledge_ceiling),
-            concept_depth_signal: stored(signals.concept_depth),
-            created_at: now_utc(),
-        };
+        let model = signal_row(new)?;
         let txn = self.db.begin_write().await?;
-        let inserted = qualitative_signal::Entity::insert(model.clone().into_active_model())
-            .on_conflict(
-                OnConflict::columns([
-                    qualitative_signal::Column::SessionId,
-                    qualitative_signal::Column::TurnNumber,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
+        let inserted = insert_unless_saved(model.clone())
             .exec_without_returning(&*txn)
             .await?;
         let outcome = if inserted == 1 {

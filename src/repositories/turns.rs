@@ -3,7 +3,7 @@
 
 use entity::kg_edge::EdgeType;
 use entity::utterance::Speaker;
-use entity::{EdgeId, ElementId, NodeId, ScoringId, SessionId, UtteranceId};
+use entity::{EdgeId, ElementId, FocusEntry, NodeId, ScoringId, SessionId, UtteranceId};
 use entity::{concept_element, kg_edge, kg_node, scoring_history, session, utterance};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, prelude::Json};
@@ -20,6 +20,10 @@ use super::graph::{
 use super::insert::insert_row;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
+use super::turn_extras::{
+    Extras, ExtrasPlan, TurnCanonicalEdge, TurnSignals, TurnSlotMapping, TurnVelocity,
+    check_slots_of_session,
+};
 use super::utterances::{NewUtterance, check_turn, last_utterances};
 use super::{check_fraction, now_utc};
 use crate::database::StatementBatch;
@@ -138,6 +142,23 @@ pub struct TurnRecord {
     /// The next question, if the interview goes on.
     #[serde(default)]
     pub system_utterance: Option<TurnUtterance>,
+    /// The graphs' velocity after the turn (set when the turn is the
+    /// session's newest).
+    #[serde(default)]
+    pub velocity: Option<TurnVelocity>,
+    /// The turn's focus, appended to the session's focus history.
+    #[serde(default)]
+    pub focus: Option<FocusEntry>,
+    /// Nodes of the turn (new or existing) mapped to canonical slots; each
+    /// slot's support is counted again.
+    #[serde(default)]
+    pub slot_mappings: Vec<TurnSlotMapping>,
+    /// The turn's edges added to canonical edges.
+    #[serde(default)]
+    pub canonical_edges: Vec<TurnCanonicalEdge>,
+    /// The turn's qualitative signals (kept out when the turn has some).
+    #[serde(default)]
+    pub signals: Option<TurnSignals>,
 }
 
 /// The ids a recorded turn created.
@@ -229,6 +250,8 @@ impl TurnRepository {
             let ids: Vec<&NodeId> = plan.existing_nodes.iter().collect();
             check_nodes_of_session(self.db.connection(), &ids, &plan.session_id).await?;
         }
+        check_slots_of_session(self.db.connection(), &plan.extras.slots(), &plan.session_id)
+            .await?;
         let covered_at = now_utc();
         let statements = plan.statements(self.db.backend().into(), covered_at)?;
         let rows = match self.db.write_batch_telling_where(statements).await {
@@ -417,6 +440,7 @@ struct TurnPlan {
     scores: scoring_history::Model,
     covers: Vec<(ElementId, NodeId)>,
     existing_nodes: Vec<NodeId>,
+    extras: ExtrasPlan,
 }
 
 /// Which covered elements the turn covered first, from the rows the cover
@@ -645,7 +669,14 @@ impl TurnPlan {
     ) -> Result<StatementBatch> {
         #[cfg(feature = "postgres")]
         if backend == DbBackend::Postgres {
-            return self.postgres_statement(covered_at);
+            let mut batch = self.postgres_statement(covered_at)?;
+            for statement in
+                self.extras
+                    .statements(backend, &self.session_id, self.turn_number, covered_at)?
+            {
+                batch.push(statement);
+            }
+            return Ok(batch);
         }
         let mut batch = StatementBatch::new();
         let progress = session_progress(
@@ -683,6 +714,12 @@ impl TurnPlan {
         for (guard, cover) in covers {
             batch.push(guard);
             batch.push_returning_one(cover);
+        }
+        for statement in
+            self.extras
+                .statements(backend, &self.session_id, self.turn_number, covered_at)?
+        {
+            batch.push(statement);
         }
         Ok(batch)
     }
@@ -865,6 +902,19 @@ impl TurnPlan {
             .into_iter()
             .map(|(element_id, node)| Ok((element_id, resolve(node)?)))
             .collect::<Result<Vec<_>>>()?;
+        let extras = ExtrasPlan::new(
+            Extras {
+                velocity: record.velocity,
+                focus: record.focus,
+                slot_mappings: record.slot_mappings,
+                canonical_edges: record.canonical_edges,
+                signals: record.signals,
+            },
+            &session_id,
+            record.turn_number,
+            &mut resolve,
+            |i| edges.get(i).map(|e| e.id.to_string()),
+        )?;
 
         let scores = NewScores {
             session_id: session_id.clone(),
@@ -883,6 +933,7 @@ impl TurnPlan {
             scores,
             covers,
             existing_nodes,
+            extras,
         })
     }
 }

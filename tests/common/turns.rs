@@ -80,6 +80,11 @@ pub fn benchmark_turn(session_id: &SessionId, t: i32) -> TurnRecord {
             text: "And why does feeling calmer in the morning matter to you?".into(),
             discourse_markers: vec![],
         }),
+        velocity: None,
+        focus: None,
+        slot_mappings: Vec::new(),
+        canonical_edges: Vec::new(),
+        signals: None,
     }
 }
 
@@ -143,5 +148,10 @@ pub fn labeled_turn(session_id: &SessionId, t: i32, labels: &[&str]) -> TurnReco
             text: format!("question {}", t + 1),
             discourse_markers: vec![],
         }),
+        velocity: None,
+        focus: None,
+        slot_mappings: Vec::new(),
+        canonical_edges: Vec::new(),
+        signals: None,
     }
 }

@@ -68,6 +68,11 @@ fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord 
             text: format!("{mark}question"),
             discourse_markers: vec![],
         }),
+        velocity: None,
+        focus: None,
+        slot_mappings: Vec::new(),
+        canonical_edges: Vec::new(),
+        signals: None,
     }
 }
 

@@ -33,6 +33,8 @@ on_both_backends!(
     a_second_save_of_a_turns_signals_keeps_the_first,
     an_export_holds_every_row_of_the_session_and_nothing_of_another,
     record_turn_writes_stances_quotes_and_embeddings,
+    record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_at_once,
+    a_turn_whose_canonical_edge_fails_leaves_no_row_of_it,
 );
 
 /// A unit-ish embedding pointing mostly along `axis`, tilted by `tilt`
@@ -969,4 +971,254 @@ async fn record_turn_writes_stances_quotes_and_embeddings(db: &Database) {
         .expect("similar");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].0, first);
+}
+
+fn a_slot_for(session: &SessionId, name: &str) -> NewSlot {
+    slot(session, name, None)
+}
+
+async fn record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_at_once(
+    db: &Database,
+) {
+    use interview_persistence::repositories::{
+        NodeRef, TurnCanonicalEdge, TurnSignals, TurnSlotMapping, TurnVelocity,
+    };
+    let repos = Repositories::new(db);
+    let id = a_session_with_elements(&repos).await;
+    let a = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "a"))
+        .await
+        .expect("a");
+    let b = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "b"))
+        .await
+        .expect("b");
+    let first = repos
+        .turns
+        .record_turn(crate::turn_builders::benchmark_turn(&id, 1))
+        .await
+        .expect("turn 1");
+    let existing = first.node_ids[0].clone();
+    repos
+        .canonical
+        .map_surface_to_slot(&existing, &a.id, 0.9, 1)
+        .await
+        .expect("map");
+
+    let mut turn = crate::turn_builders::benchmark_turn(&id, 2);
+    turn.velocity = Some(TurnVelocity {
+        surface_velocity_peak: 4.0,
+        prev_surface_node_count: 8,
+        canonical_velocity_peak: 1.0,
+        prev_canonical_node_count: 2,
+    });
+    turn.focus = Some(entity::FocusEntry {
+        turn: 2,
+        node_id: existing.to_string(),
+        label: "ünïcode".into(),
+        strategy: "ladder_up".into(),
+    });
+    turn.slot_mappings = vec![
+        TurnSlotMapping {
+            node: NodeRef::New(0),
+            slot_id: a.id.clone(),
+            similarity_score: 0.88,
+        },
+        // The earlier node moves from a to b.
+        TurnSlotMapping {
+            node: NodeRef::Existing(existing.clone()),
+            slot_id: b.id.clone(),
+            similarity_score: 0.81,
+        },
+    ];
+    turn.canonical_edges = vec![TurnCanonicalEdge {
+        source_slot_id: a.id.clone(),
+        target_slot_id: b.id.clone(),
+        edge_type: "leads_to".into(),
+        surface_edge: 0,
+    }];
+    turn.signals = Some(TurnSignals {
+        llm_model: Some("gpt-test".into()),
+        extraction_latency_ms: Some(40),
+        extraction_errors: vec![],
+        signals: Signals {
+            reasoning: Some(json!({"kind": "causal"})),
+            ..Signals::default()
+        },
+    });
+    let recorded = repos.turns.record_turn(turn).await.expect("turn 2");
+
+    let session = repos.sessions.get(&id).await.expect("session");
+    assert_eq!(
+        (
+            session.turn_count,
+            session.surface_velocity_peak,
+            session.prev_surface_node_count
+        ),
+        (2, 4.0, 8)
+    );
+    assert_eq!(
+        (
+            session.canonical_velocity_peak,
+            session.prev_canonical_node_count
+        ),
+        (1.0, 2)
+    );
+    assert_eq!(session.focus_history.len(), 1);
+    assert_eq!(session.focus_history[0].label, "ünïcode");
+    let mapped = repos
+        .canonical
+        .mapping_of(&recorded.node_ids[0])
+        .await
+        .expect("mapping")
+        .expect("the new node is mapped");
+    assert_eq!(
+        (mapped.canonical_slot_id.clone(), mapped.assigned_turn),
+        (a.id.clone(), 2)
+    );
+    assert_eq!(
+        repos
+            .canonical
+            .mapping_of(&existing)
+            .await
+            .expect("mapping")
+            .map(|m| m.canonical_slot_id),
+        Some(b.id.clone())
+    );
+    assert_eq!(
+        repos.canonical.slot(&a.id).await.expect("a").support_count,
+        1
+    );
+    assert_eq!(
+        repos.canonical.slot(&b.id).await.expect("b").support_count,
+        1
+    );
+    let edges = repos.canonical.canonical_edges(&id).await.expect("edges");
+    assert_eq!(edges.len(), 1);
+    assert_eq!(
+        edges[0].surface_edge_ids.to_vec(),
+        [recorded.edge_ids[0].to_string()]
+    );
+    assert_eq!(edges[0].support_count, 1);
+    let signals = repos
+        .signals
+        .of_turn(&id, 2)
+        .await
+        .expect("signals")
+        .expect("saved");
+    assert_eq!(signals.reasoning_signal, Some(json!({"kind": "causal"})));
+
+    // A late turn (1 again is a duplicate; 0 is not a turn): a turn
+    // recorded after a newer one leaves the velocity as the newer set it.
+    let mut late = crate::turn_builders::benchmark_turn(&id, 3);
+    late.velocity = Some(TurnVelocity {
+        surface_velocity_peak: 9.0,
+        prev_surface_node_count: 9,
+        canonical_velocity_peak: 9.0,
+        prev_canonical_node_count: 9,
+    });
+    let mut newest = crate::turn_builders::benchmark_turn(&id, 4);
+    newest.velocity = Some(TurnVelocity {
+        surface_velocity_peak: 5.0,
+        prev_surface_node_count: 10,
+        canonical_velocity_peak: 1.0,
+        prev_canonical_node_count: 2,
+    });
+    repos.turns.record_turn(newest).await.expect("turn 4");
+    repos.turns.record_turn(late).await.expect("turn 3, late");
+    let session = repos.sessions.get(&id).await.expect("session");
+    assert_eq!(
+        (session.turn_count, session.surface_velocity_peak),
+        (4, 5.0)
+    );
+
+    // Bad extras are refused before anything is written.
+    let other = a_session(&repos).await;
+    let foreign = repos
+        .canonical
+        .create_slot(a_slot_for(&other, "f"))
+        .await
+        .expect("slot");
+    let before = crate::fixtures::contents(db.connection()).await;
+    let mut bad = crate::turn_builders::benchmark_turn(&id, 5);
+    bad.slot_mappings = vec![TurnSlotMapping {
+        node: NodeRef::New(0),
+        slot_id: foreign.id,
+        similarity_score: 0.9,
+    }];
+    assert!(matches!(
+        repos.turns.record_turn(bad).await,
+        Err(Error::SessionMismatch(_))
+    ));
+    let mut bad = crate::turn_builders::benchmark_turn(&id, 5);
+    bad.canonical_edges = vec![TurnCanonicalEdge {
+        source_slot_id: a.id.clone(),
+        target_slot_id: b.id.clone(),
+        edge_type: "leads_to".into(),
+        surface_edge: 99,
+    }];
+    assert!(matches!(
+        repos.turns.record_turn(bad).await,
+        Err(Error::InvalidInput(_))
+    ));
+    let mut bad = crate::turn_builders::benchmark_turn(&id, 5);
+    bad.velocity = Some(TurnVelocity {
+        surface_velocity_peak: f64::NAN,
+        prev_surface_node_count: 0,
+        canonical_velocity_peak: 0.0,
+        prev_canonical_node_count: 0,
+    });
+    assert!(matches!(
+        repos.turns.record_turn(bad).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(crate::fixtures::contents(db.connection()).await, before);
+}
+
+async fn a_turn_whose_canonical_edge_fails_leaves_no_row_of_it(db: &Database) {
+    use interview_persistence::repositories::TurnCanonicalEdge;
+    let repos = Repositories::new(db);
+    let id = a_session_with_elements(&repos).await;
+    let a = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "a"))
+        .await
+        .expect("a");
+    let b = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "b"))
+        .await
+        .expect("b");
+    let trigger: &[&str] = match db.backend() {
+        interview_persistence::Backend::Postgres => &[
+            "CREATE FUNCTION refuse_canonical_edges() RETURNS trigger AS $$ BEGIN \
+               RAISE EXCEPTION 'refused by a trigger'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse BEFORE INSERT ON canonical_edges \
+               FOR EACH ROW EXECUTE FUNCTION refuse_canonical_edges()",
+        ],
+        interview_persistence::Backend::Sqlite => {
+            &["CREATE TRIGGER refuse BEFORE INSERT ON canonical_edges \
+               BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"]
+        }
+    };
+    for sql in trigger {
+        crate::fixtures::exec(db, sql).await.expect("the trigger");
+    }
+    let before = crate::fixtures::contents(db.connection()).await;
+    let mut turn = crate::turn_builders::benchmark_turn(&id, 1);
+    turn.canonical_edges = vec![TurnCanonicalEdge {
+        source_slot_id: a.id,
+        target_slot_id: b.id,
+        edge_type: "leads_to".into(),
+        surface_edge: 0,
+    }];
+    let failed = repos.turns.record_turn(turn).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(
+        crate::fixtures::contents(db.connection()).await,
+        before,
+        "a row of the failed turn was kept"
+    );
 }

@@ -346,6 +346,11 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
             text: markers.of("question"),
             discourse_markers: vec![],
         }),
+        velocity: None,
+        focus: None,
+        slot_mappings: Vec::new(),
+        canonical_edges: Vec::new(),
+        signals: None,
     }
 }
 

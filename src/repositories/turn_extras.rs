@@ -1,0 +1,407 @@
+//! What a turn writes beyond the transcript, graph, scores and coverage,
+//! in the same transaction as the rest of it (`record_turn`): the session's
+//! velocity and focus, its nodes' slot mappings, the canonical edges its
+//! edges feed, and its qualitative signals. The same meaning as the staged
+//! calls (`update_state`, `map_surface_to_slot`,
+//! `add_or_update_canonical_edge`, `SignalRepository::save`), as
+//! statements appended to the turn's batch.
+
+use entity::canonical_slot;
+use entity::slot_mapping;
+use entity::{FocusEntry, NodeId, SessionId, SlotId};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait,
+    Statement, Value,
+};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+use super::canonical::{prefixed_id, recount_support};
+use super::check_fraction;
+use super::signals::{NewSignals, Signals, insert_unless_saved, signal_row};
+use super::turns::NodeRef;
+
+/// The graphs' velocity after the turn, as the Python scoring stage
+/// computes it. Set only when the turn is the session's newest (a turn
+/// recorded late does not move it back).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnVelocity {
+    /// The highest surface-graph velocity so far (finite, not negative).
+    pub surface_velocity_peak: f64,
+    /// Surface nodes after the turn (not negative).
+    pub prev_surface_node_count: i32,
+    /// The highest canonical-graph velocity so far (finite, not negative).
+    pub canonical_velocity_peak: f64,
+    /// Canonical slots after the turn (not negative).
+    pub prev_canonical_node_count: i32,
+}
+
+/// A node of the turn mapped to a canonical slot of the session.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnSlotMapping {
+    /// The node: one the turn creates, or an existing one.
+    pub node: NodeRef,
+    /// The slot.
+    pub slot_id: SlotId,
+    /// The similarity it was mapped at, in [0, 1].
+    pub similarity_score: f64,
+}
+
+/// One of the turn's edges added to the canonical edge between two slots.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnCanonicalEdge {
+    /// Where the canonical edge starts.
+    pub source_slot_id: SlotId,
+    /// Where it ends.
+    pub target_slot_id: SlotId,
+    /// Its type (free text).
+    pub edge_type: String,
+    /// The turn's edge it gains, by its index in the turn's `edges`.
+    pub surface_edge: usize,
+}
+
+/// The turn's qualitative signals (kept out, as a second save is, when the
+/// turn has some already).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnSignals {
+    /// The model that read them.
+    pub llm_model: Option<String>,
+    /// How long the reading took, in milliseconds (not negative).
+    pub extraction_latency_ms: Option<i64>,
+    /// What went wrong while reading.
+    pub extraction_errors: Vec<String>,
+    /// The signals.
+    pub signals: Signals,
+}
+
+/// Fails unless `peak` is a finite number ≥ 0 (and not −0).
+pub(crate) fn check_peak(what: &str, peak: f64) -> Result<()> {
+    if peak.is_finite() && peak >= 0.0 && peak.is_sign_positive() {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} {peak} is not a finite number ≥ 0"
+        )))
+    }
+}
+
+/// Fails if `count` is negative.
+pub(crate) fn check_count(what: &str, count: i32) -> Result<()> {
+    if count < 0 {
+        Err(Error::InvalidInput(format!("{what} {count} is negative")))
+    } else {
+        Ok(())
+    }
+}
+
+impl TurnVelocity {
+    fn check(&self) -> Result<()> {
+        check_peak("surface velocity peak", self.surface_velocity_peak)?;
+        check_peak("canonical velocity peak", self.canonical_velocity_peak)?;
+        check_count("previous surface node count", self.prev_surface_node_count)?;
+        check_count(
+            "previous canonical node count",
+            self.prev_canonical_node_count,
+        )
+    }
+}
+
+/// The extras of one turn, checked, with node references resolved.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExtrasPlan {
+    velocity: Option<TurnVelocity>,
+    focus: Option<FocusEntry>,
+    mappings: Vec<(NodeId, SlotId, f64)>,
+    /// (source slot, target slot, type, surface edge id).
+    canonical_edges: Vec<(SlotId, SlotId, String, String)>,
+    signals: Option<entity::qualitative_signal::Model>,
+}
+
+/// What the turn's extras are made from.
+pub(crate) struct Extras {
+    pub(crate) velocity: Option<TurnVelocity>,
+    pub(crate) focus: Option<FocusEntry>,
+    pub(crate) slot_mappings: Vec<TurnSlotMapping>,
+    pub(crate) canonical_edges: Vec<TurnCanonicalEdge>,
+    pub(crate) signals: Option<TurnSignals>,
+}
+
+impl ExtrasPlan {
+    /// Checks `extras` and resolves their references: `node` a node
+    /// reference, `edge_id` the id of the turn's edge `i`.
+    pub(crate) fn new(
+        extras: Extras,
+        session_id: &SessionId,
+        turn_number: i32,
+        mut node: impl FnMut(NodeRef) -> Result<NodeId>,
+        edge_id: impl Fn(usize) -> Option<String>,
+    ) -> Result<Self> {
+        if let Some(velocity) = &extras.velocity {
+            velocity.check()?;
+        }
+        if let Some(focus) = &extras.focus
+            && focus.turn < 0
+        {
+            return Err(Error::InvalidInput(format!(
+                "focus entry of turn {} is negative",
+                focus.turn
+            )));
+        }
+        let mappings = extras
+            .slot_mappings
+            .into_iter()
+            .map(|m| {
+                check_fraction("similarity score", m.similarity_score)?;
+                Ok((node(m.node)?, m.slot_id, m.similarity_score))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let canonical_edges = extras
+            .canonical_edges
+            .into_iter()
+            .map(|e| {
+                let surface = edge_id(e.surface_edge).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "a canonical edge names the turn's edge {} but the turn has fewer",
+                        e.surface_edge
+                    ))
+                })?;
+                Ok((e.source_slot_id, e.target_slot_id, e.edge_type, surface))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let signals = extras
+            .signals
+            .map(|s| {
+                signal_row(NewSignals {
+                    session_id: session_id.clone(),
+                    turn_number,
+                    llm_model: s.llm_model,
+                    extraction_latency_ms: s.extraction_latency_ms,
+                    extraction_errors: s.extraction_errors,
+                    signals: s.signals,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            velocity: extras.velocity,
+            focus: extras.focus,
+            mappings,
+            canonical_edges,
+            signals,
+        })
+    }
+
+    /// Every slot the extras name, once.
+    pub(crate) fn slots(&self) -> Vec<&SlotId> {
+        let mut slots: Vec<&SlotId> = Vec::new();
+        let named = self.mappings.iter().map(|(_, slot, _)| slot).chain(
+            self.canonical_edges
+                .iter()
+                .flat_map(|(source, target, _, _)| [source, target]),
+        );
+        for slot in named {
+            if !slots.contains(&slot) {
+                slots.push(slot);
+            }
+        }
+        slots
+    }
+
+    /// The statements that write the extras, after the turn's own.
+    pub(crate) fn statements(
+        &self,
+        backend: DbBackend,
+        session_id: &SessionId,
+        turn_number: i32,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Vec<Statement>> {
+        let mut statements = Vec::new();
+        if self.velocity.is_some() || self.focus.is_some() {
+            statements.push(self.session_state(backend, session_id, turn_number)?);
+        }
+        for (node_id, slot_id, similarity) in &self.mappings {
+            let mapping = slot_mapping::Model {
+                surface_node_id: node_id.clone(),
+                canonical_slot_id: slot_id.clone(),
+                similarity_score: *similarity,
+                assigned_turn: turn_number,
+                assigned_at: now,
+            };
+            statements.push(
+                slot_mapping::Entity::insert(mapping.into_active_model())
+                    .on_conflict(
+                        OnConflict::column(slot_mapping::Column::SurfaceNodeId)
+                            .update_columns([
+                                slot_mapping::Column::CanonicalSlotId,
+                                slot_mapping::Column::SimilarityScore,
+                                slot_mapping::Column::AssignedTurn,
+                                slot_mapping::Column::AssignedAt,
+                            ])
+                            .to_owned(),
+                    )
+                    .build(backend),
+            );
+        }
+        if !self.mappings.is_empty() {
+            // A moved node's previous slot is not known here: every slot of
+            // the session is counted again.
+            statements.push(backend.build(&recount_support(
+                canonical_slot::Column::SessionId.eq(session_id),
+            )));
+        }
+        for (source, target, edge_type, surface) in &self.canonical_edges {
+            statements.push(canonical_edge_upsert(
+                backend, session_id, source, target, edge_type, surface, now,
+            ));
+        }
+        if let Some(signals) = &self.signals {
+            statements.push(insert_unless_saved(signals.clone()).build(backend));
+        }
+        Ok(statements)
+    }
+
+    fn session_state(
+        &self,
+        backend: DbBackend,
+        session_id: &SessionId,
+        turn_number: i32,
+    ) -> Result<Statement> {
+        let mut values: Vec<Value> = Vec::new();
+        let mut bind = |value: Value| {
+            values.push(value);
+            // Numbered on both backends: the turn's number is used four
+            // times.
+            match backend {
+                DbBackend::Postgres => format!("${}", values.len()),
+                _ => format!("?{}", values.len()),
+            }
+        };
+        let mut sets = Vec::new();
+        if let Some(focus) = &self.focus {
+            let entry = serde_json::to_string(focus)
+                .map_err(|err| Error::InvalidInput(format!("a focus entry: {err}")))?;
+            let entry = bind(entry.into());
+            sets.push(match backend {
+                DbBackend::Postgres => format!(
+                    r#""focus_history" = "focus_history" || jsonb_build_array({entry}::jsonb)"#
+                ),
+                _ => format!(
+                    r#""focus_history" = json_insert("focus_history", '$[#]', json({entry}))"#
+                ),
+            });
+        }
+        if let Some(velocity) = &self.velocity {
+            let turn = bind(turn_number.into());
+            for (column, value) in [
+                (
+                    "surface_velocity_peak",
+                    Value::from(velocity.surface_velocity_peak),
+                ),
+                (
+                    "prev_surface_node_count",
+                    Value::from(velocity.prev_surface_node_count),
+                ),
+                (
+                    "canonical_velocity_peak",
+                    Value::from(velocity.canonical_velocity_peak),
+                ),
+                (
+                    "prev_canonical_node_count",
+                    Value::from(velocity.prev_canonical_node_count),
+                ),
+            ] {
+                let value = bind(value);
+                // The turn's own progress ran first: `turn_count` is this
+                // turn's number exactly when it is the newest.
+                sets.push(format!(
+                    r#""{column}" = CASE WHEN "turn_count" = {turn} THEN {value} ELSE "{column}" END"#
+                ));
+            }
+        }
+        let session = bind(session_id.as_str().into());
+        Ok(Statement::from_sql_and_values(
+            backend,
+            format!(
+                r#"UPDATE "sessions" SET {} WHERE "id" = {session}"#,
+                sets.join(", ")
+            ),
+            values,
+        ))
+    }
+}
+
+/// Adds `surface` to the canonical edge (session, source, target, type),
+/// creating it, in one statement; its support is its surface edges' count.
+fn canonical_edge_upsert(
+    backend: DbBackend,
+    session_id: &SessionId,
+    source: &SlotId,
+    target: &SlotId,
+    edge_type: &str,
+    surface: &str,
+    now: chrono::NaiveDateTime,
+) -> Statement {
+    let id = prefixed_id("cedge_");
+    let first = serde_json::to_string(&[surface]).unwrap_or_else(|_| "[]".to_owned());
+    let values: Vec<Value> = vec![
+        id.into(),
+        session_id.as_str().into(),
+        source.as_str().into(),
+        target.as_str().into(),
+        edge_type.into(),
+        first.into(),
+        now.into(),
+        surface.into(),
+    ];
+    let sql = match backend {
+        DbBackend::Postgres => {
+            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES ($1, $2, $3, $4, $5, 1, $6::jsonb, $7, $7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = CASE WHEN "canonical_edges"."surface_edge_ids" @> jsonb_build_array($8::text) THEN "canonical_edges"."surface_edge_ids" ELSE "canonical_edges"."surface_edge_ids" || jsonb_build_array($8::text) END, "support_count" = jsonb_array_length(CASE WHEN "canonical_edges"."surface_edge_ids" @> jsonb_build_array($8::text) THEN "canonical_edges"."surface_edge_ids" ELSE "canonical_edges"."surface_edge_ids" || jsonb_build_array($8::text) END), "updated_at" = GREATEST("canonical_edges"."updated_at", EXCLUDED."updated_at")"#
+        }
+        _ => {
+            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = CASE WHEN EXISTS (SELECT 1 FROM json_each("canonical_edges"."surface_edge_ids") WHERE "value" = ?8) THEN "canonical_edges"."surface_edge_ids" ELSE json_insert("canonical_edges"."surface_edge_ids", '$[#]', ?8) END, "support_count" = json_array_length(CASE WHEN EXISTS (SELECT 1 FROM json_each("canonical_edges"."surface_edge_ids") WHERE "value" = ?8) THEN "canonical_edges"."surface_edge_ids" ELSE json_insert("canonical_edges"."surface_edge_ids", '$[#]', ?8) END), "updated_at" = max("canonical_edges"."updated_at", excluded."updated_at")"#
+        }
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Fails unless every slot exists and belongs to `session_id` (slots never
+/// change session, so this is checked before the write).
+pub(crate) async fn check_slots_of_session(
+    conn: &impl sea_orm::ConnectionTrait,
+    slots: &[&SlotId],
+    session_id: &SessionId,
+) -> Result<()> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<(SlotId, SessionId)> = canonical_slot::Entity::find()
+        .select_only()
+        .column(canonical_slot::Column::Id)
+        .column(canonical_slot::Column::SessionId)
+        .filter(canonical_slot::Column::Id.is_in(slots.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for slot in slots {
+        match found.iter().find(|(id, _)| id == *slot) {
+            None => {
+                return Err(Error::NotFound {
+                    entity: crate::error::EntityKind::Slot,
+                    id: slot.to_string(),
+                });
+            }
+            Some((_, owner)) if owner != session_id => {
+                return Err(Error::SessionMismatch(format!(
+                    "slot {slot} belongs to session {owner}, not {session_id}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
