@@ -428,6 +428,58 @@ async fn erase_prints_the_erasure_record_and_an_unknown_id_fails_without_output(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_prints_every_row_of_one_session_and_an_unknown_id_fails_without_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = interview_persistence::DatabaseConfig::sqlite_file(dir.path().join("i.db"))
+        .expect("config");
+    let session_id = a_session_with_a_turn(&config).await;
+    let other = a_session_with_a_turn(&config).await;
+
+    let output = interview_db(
+        dir.path(),
+        &["--database-url", "sqlite://i.db", "export", &session_id],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let export = report_of(&output);
+    assert_eq!(export["session"]["id"], session_id.as_str());
+    assert_eq!(export["utterances"].as_array().map(Vec::len), Some(2));
+    assert_eq!(export["nodes"][0]["label"], "creamy");
+    assert_eq!(export["nodes"][0]["stance"], 0);
+    assert_eq!(export["scoring_history"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["concept_elements"][0]["element_id"], "e0");
+    for key in [
+        "qualitative_signals",
+        "canonical_slots",
+        "slot_mappings",
+        "canonical_edges",
+    ] {
+        assert_eq!(export[key], serde_json::json!([]), "{key}");
+    }
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains(&other),
+        "another session's rows are in the export"
+    );
+    for args in [
+        vec![
+            "--database-url",
+            "sqlite://i.db",
+            "export",
+            "no-such-session",
+        ],
+        vec!["--database-url", "sqlite://missing.db", "export", "x"],
+    ] {
+        let output = interview_db(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erase_works_on_postgres_and_vacuums() {
     let Some((_database, config)) = crate::helpers::postgres_config().await else {
         return;
