@@ -89,6 +89,7 @@ async fn main() -> interview_persistence::Result<()> {
             text: "Why does that matter to you?".into(),
             discourse_markers: vec![],
         }),
+        node_tracker_state: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -117,6 +117,7 @@ impl TurnVelocity {
 pub(crate) struct ExtrasPlan {
     velocity: Option<TurnVelocity>,
     focus: Option<FocusEntry>,
+    tracker: Option<serde_json::Value>,
     mappings: Vec<(NodeId, SlotId, f64)>,
     /// (source slot, target slot, type, surface edge id).
     canonical_edges: Vec<(SlotId, SlotId, String, String)>,
@@ -127,6 +128,7 @@ pub(crate) struct ExtrasPlan {
 pub(crate) struct Extras {
     pub(crate) velocity: Option<TurnVelocity>,
     pub(crate) focus: Option<FocusEntry>,
+    pub(crate) node_tracker_state: Option<serde_json::Value>,
     pub(crate) slot_mappings: Vec<TurnSlotMapping>,
     pub(crate) canonical_edges: Vec<TurnCanonicalEdge>,
     pub(crate) signals: Option<TurnSignals>,
@@ -144,6 +146,9 @@ impl ExtrasPlan {
     ) -> Result<Self> {
         if let Some(velocity) = &extras.velocity {
             velocity.check()?;
+        }
+        if let Some(tracker) = &extras.node_tracker_state {
+            super::check_json_depth("the node tracker state", tracker)?;
         }
         if let Some(focus) = &extras.focus
             && focus.turn < 0
@@ -190,6 +195,7 @@ impl ExtrasPlan {
         Ok(Self {
             velocity: extras.velocity,
             focus: extras.focus,
+            tracker: extras.node_tracker_state,
             mappings,
             canonical_edges,
             signals,
@@ -221,7 +227,7 @@ impl ExtrasPlan {
         now: chrono::NaiveDateTime,
     ) -> Result<Vec<Statement>> {
         let mut statements = Vec::new();
-        if self.velocity.is_some() || self.focus.is_some() {
+        if self.velocity.is_some() || self.focus.is_some() || self.tracker.is_some() {
             statements.push(self.session_state(backend, session_id, turn_number)?);
         }
         for (node_id, slot_id, similarity) in &self.mappings {
@@ -294,6 +300,12 @@ impl ExtrasPlan {
                     r#""focus_history" = json_insert("focus_history", '$[#]', json({entry}))"#
                 ),
             });
+        }
+        if let Some(tracker) = &self.tracker {
+            // Replaced whatever the turn's order: the pipeline saves the
+            // tracker it holds after each turn.
+            let tracker = bind(Value::Json(Some(Box::new(tracker.clone()))));
+            sets.push(format!(r#""node_tracker_state" = {tracker}"#));
         }
         if let Some(velocity) = &self.velocity {
             let turn = bind(turn_number.into());

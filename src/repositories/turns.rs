@@ -149,6 +149,10 @@ pub struct TurnRecord {
     /// The turn's focus, appended to the session's focus history.
     #[serde(default)]
     pub focus: Option<FocusEntry>,
+    /// The pipeline's node-state tracker after the turn, replacing the
+    /// saved one.
+    #[serde(default)]
+    pub node_tracker_state: Option<Json>,
     /// Nodes of the turn (new or existing) mapped to canonical slots; each
     /// slot's support is counted again.
     #[serde(default)]
@@ -906,6 +910,7 @@ impl TurnPlan {
             Extras {
                 velocity: record.velocity,
                 focus: record.focus,
+                node_tracker_state: record.node_tracker_state,
                 slot_mappings: record.slot_mappings,
                 canonical_edges: record.canonical_edges,
                 signals: record.signals,

@@ -76,6 +76,7 @@ fn turn(session_id: &SessionId, t: i32, text: &str, floats: [f64; 4]) -> TurnRec
         covered_elements: vec![("e0".into(), NodeRef::New(0))],
         coverage_score: floats[3],
         system_utterance: None,
+        node_tracker_state: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -59,6 +59,7 @@ fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord 
             text: format!("{mark}question"),
             discourse_markers: vec![],
         }),
+        node_tracker_state: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -1039,6 +1039,7 @@ async fn record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_
         edge_type: "leads_to".into(),
         surface_edge: 0,
     }];
+    turn.node_tracker_state = Some(json!({"states": {"n": {"focus_count": 2}}}));
     turn.signals = Some(TurnSignals {
         llm_model: Some("gpt-test".into()),
         extraction_latency_ms: Some(40),
@@ -1068,6 +1069,10 @@ async fn record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_
     );
     assert_eq!(session.focus_history.len(), 1);
     assert_eq!(session.focus_history[0].label, "ünïcode");
+    assert_eq!(
+        session.node_tracker_state,
+        Some(json!({"states": {"n": {"focus_count": 2}}}))
+    );
     let mapped = repos
         .canonical
         .mapping_of(&recorded.node_ids[0])

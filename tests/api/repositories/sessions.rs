@@ -346,6 +346,7 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
             text: markers.of("question"),
             discourse_markers: vec![],
         }),
+        node_tracker_state: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),
