@@ -90,6 +90,7 @@ async fn main() -> interview_persistence::Result<()> {
             discourse_markers: vec![],
         }),
         node_tracker_state: None,
+        config_patch: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -72,6 +72,22 @@ impl GraphRepository {
         threshold: f64,
     ) -> Result<Vec<(kg_node::Model, f64)>> {
         check_threshold(threshold)?;
+        #[cfg(feature = "sqlite")]
+        if let Some(readers) = self.db().direct_readers() {
+            let (session_id, node_type) = (session_id.to_owned(), node_type.to_owned());
+            let embedding = embedding.clone();
+            return readers
+                .read(move |conn| {
+                    super::similarity_sqlite::similar_nodes(
+                        conn,
+                        &session_id,
+                        &node_type,
+                        &embedding,
+                        threshold,
+                    )
+                })
+                .await;
+        }
         let snapshot = self.db().begin_read().await?;
         let rows: Vec<(NodeId, Vec<u8>)> =
             current_nodes_query(self.db().backend().into(), session_id)

@@ -31,6 +31,8 @@ mod session_state;
 pub mod sessions;
 pub mod signals;
 mod similarity;
+#[cfg(feature = "sqlite")]
+mod similarity_sqlite;
 mod turn_extras;
 pub mod turns;
 pub mod utterances;

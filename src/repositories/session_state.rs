@@ -13,7 +13,99 @@ use crate::error::{Error, Result};
 
 use super::sessions::{SessionRepository, not_found};
 use super::turn_extras::{check_count, check_peak};
-use super::{check_json_depth, check_json_object, now_utc};
+use super::{MAX_JSON_DEPTH, check_json_depth, check_json_object, now_utc};
+use crate::database::StatementBatch;
+
+/// Fails unless every value of `patch` nests shallow enough to be read
+/// back once merged (one level below the config object).
+pub(crate) fn check_patch(patch: &serde_json::Map<String, Json>) -> Result<()> {
+    for (key, value) in patch {
+        check_json_depth(&format!("config key `{key}`"), value).and_then(|()| {
+            if json_depth(value) >= MAX_JSON_DEPTH {
+                Err(Error::InvalidInput(format!(
+                    "config key `{key}` nests JSON deeper than the config may"
+                )))
+            } else {
+                Ok(())
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn json_depth(value: &Json) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Json::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Json::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The shallow merge of `patch` into the session's config as ONE
+/// statement: PostgreSQL's `config || patch` (jsonb's concatenation is
+/// exactly a one-level merge), SQLite's `json_set` of each key. `None` on
+/// SQLite when a key holds a character a JSON path cannot quote (`"`,
+/// `\`, a control character): the caller merges in a transaction then.
+/// A config that is not an object is replaced by the patch, as the
+/// transaction path does.
+pub(crate) fn config_merge(
+    backend: sea_orm::DbBackend,
+    session_id: &SessionId,
+    patch: &serde_json::Map<String, Json>,
+    now: chrono::NaiveDateTime,
+    returning: bool,
+) -> Option<sea_orm::Statement> {
+    use sea_orm::{DbBackend, Value};
+    let returning = if returning { " RETURNING *" } else { "" };
+    let patch_text = Json::Object(patch.clone()).to_string();
+    match backend {
+        DbBackend::Postgres => Some(sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!(
+                r#"UPDATE "sessions" SET "config" = CASE WHEN jsonb_typeof("config") = 'object' THEN "config" ELSE '{{}}'::jsonb END || $1::jsonb, "updated_at" = GREATEST("updated_at", $2) WHERE "id" = $3{returning}"#
+            ),
+            [
+                Value::from(patch_text),
+                Value::from(now),
+                Value::from(session_id.as_str()),
+            ],
+        )),
+        _ => {
+            if patch
+                .keys()
+                .any(|k| k.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+            {
+                return None;
+            }
+            let mut values = vec![Value::from(now), Value::from(session_id.as_str())];
+            let mut paths = String::new();
+            for (key, value) in patch {
+                values.push(Value::from(format!("$.\"{key}\"")));
+                values.push(Value::from(value.to_string()));
+                paths.push_str(&format!(", ?{}, json(?{})", values.len() - 1, values.len()));
+            }
+            let base = r#"CASE WHEN json_type("config") = 'object' THEN "config" ELSE '{}' END"#;
+            let config = if paths.is_empty() {
+                base.to_owned()
+            } else {
+                format!("json_set({base}{paths})")
+            };
+            Some(sea_orm::Statement::from_sql_and_values(
+                backend,
+                format!(
+                    r#"UPDATE "sessions" SET "config" = {config}, "updated_at" = max("updated_at", ?1) WHERE "id" = ?2{returning}"#
+                ),
+                values,
+            ))
+        }
+    }
+}
 
 /// What the Python pipeline's `update_state` writes after each turn
 /// (`SessionState` less what it never stores, `last_strategy` and `mode`).
@@ -155,6 +247,23 @@ impl SessionRepository {
         session_id: &SessionId,
         patch: serde_json::Map<String, Json>,
     ) -> Result<Json> {
+        check_patch(&patch)?;
+        if let Some(statement) = config_merge(
+            self.db().backend().into(),
+            session_id,
+            &patch,
+            now_utc(),
+            true,
+        ) {
+            let rows = self
+                .db()
+                .write_batch(StatementBatch::of_returning_at_most_one(statement))
+                .await?;
+            return match rows.first() {
+                Some(row) => Ok(super::rows::session_of(row)?.config),
+                None => Err(not_found(session_id)),
+            };
+        }
         let txn = self.db().begin_write().await?;
         let current = session::Entity::find_by_id(session_id)
             .lock_exclusive()

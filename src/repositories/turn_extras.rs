@@ -10,9 +10,11 @@ use entity::canonical_slot;
 use entity::slot_mapping;
 use entity::{FocusEntry, NodeId, SessionId, SlotId};
 use sea_orm::sea_query::OnConflict;
+use std::sync::OnceLock;
+
 use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait,
-    Statement, Value,
+    ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter,
+    QuerySelect, QueryTrait, Statement, Value,
 };
 use serde::Deserialize;
 
@@ -118,6 +120,7 @@ pub(crate) struct ExtrasPlan {
     velocity: Option<TurnVelocity>,
     focus: Option<FocusEntry>,
     tracker: Option<serde_json::Value>,
+    config_patch: Option<serde_json::Map<String, serde_json::Value>>,
     mappings: Vec<(NodeId, SlotId, f64)>,
     /// (source slot, target slot, type, surface edge id).
     canonical_edges: Vec<(SlotId, SlotId, String, String)>,
@@ -129,6 +132,7 @@ pub(crate) struct Extras {
     pub(crate) velocity: Option<TurnVelocity>,
     pub(crate) focus: Option<FocusEntry>,
     pub(crate) node_tracker_state: Option<serde_json::Value>,
+    pub(crate) config_patch: Option<serde_json::Map<String, serde_json::Value>>,
     pub(crate) slot_mappings: Vec<TurnSlotMapping>,
     pub(crate) canonical_edges: Vec<TurnCanonicalEdge>,
     pub(crate) signals: Option<TurnSignals>,
@@ -149,6 +153,9 @@ impl ExtrasPlan {
         }
         if let Some(tracker) = &extras.node_tracker_state {
             super::check_json_depth("the node tracker state", tracker)?;
+        }
+        if let Some(patch) = &extras.config_patch {
+            super::session_state::check_patch(patch)?;
         }
         if let Some(focus) = &extras.focus
             && focus.turn < 0
@@ -196,6 +203,7 @@ impl ExtrasPlan {
             velocity: extras.velocity,
             focus: extras.focus,
             tracker: extras.node_tracker_state,
+            config_patch: extras.config_patch,
             mappings,
             canonical_edges,
             signals,
@@ -227,6 +235,10 @@ impl ExtrasPlan {
         now: chrono::NaiveDateTime,
     ) -> Result<Vec<Statement>> {
         let mut statements = Vec::new();
+        let slots = self.slots();
+        if !slots.is_empty() {
+            statements.push(slot_guard(backend, session_id, &slots));
+        }
         if self.velocity.is_some() || self.focus.is_some() || self.tracker.is_some() {
             statements.push(self.session_state(backend, session_id, turn_number)?);
         }
@@ -238,27 +250,28 @@ impl ExtrasPlan {
                 assigned_turn: turn_number,
                 assigned_at: now,
             };
-            statements.push(
-                slot_mapping::Entity::insert(mapping.into_active_model())
-                    .on_conflict(
-                        OnConflict::column(slot_mapping::Column::SurfaceNodeId)
-                            .update_columns([
-                                slot_mapping::Column::CanonicalSlotId,
-                                slot_mapping::Column::SimilarityScore,
-                                slot_mapping::Column::AssignedTurn,
-                                slot_mapping::Column::AssignedAt,
-                            ])
-                            .to_owned(),
-                    )
-                    .build(backend),
-            );
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                cached(backend, &MAPPING_UPSERT, || {
+                    mapping_upsert(&mapping, backend).sql
+                }),
+                column_values(&mapping),
+            ));
         }
         if !self.mappings.is_empty() {
             // A moved node's previous slot is not known here: every slot of
             // the session is counted again.
-            statements.push(backend.build(&recount_support(
-                canonical_slot::Column::SessionId.eq(session_id),
-            )));
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                cached(backend, &RECOUNT, || {
+                    backend
+                        .build(&recount_support(
+                            canonical_slot::Column::SessionId.eq(session_id),
+                        ))
+                        .sql
+                }),
+                [Value::from(session_id.as_str())],
+            ));
         }
         for (source, target, edge_type, surface) in &self.canonical_edges {
             statements.push(canonical_edge_upsert(
@@ -266,7 +279,26 @@ impl ExtrasPlan {
             ));
         }
         if let Some(signals) = &self.signals {
-            statements.push(insert_unless_saved(signals.clone()).build(backend));
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                cached(backend, &SIGNALS_INSERT, || {
+                    insert_unless_saved(signals.clone()).build(backend).sql
+                }),
+                column_values(signals),
+            ));
+        }
+        if let Some(patch) = &self.config_patch {
+            statements.push(
+                super::session_state::config_merge(backend, session_id, patch, now, false)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(
+                            "a config key holds `\"`, `\\` or a control character, which \
+                             record_turn cannot merge on SQLite: merge it with \
+                             SessionRepository::merge_config"
+                                .into(),
+                        )
+                    })?,
+            );
         }
         Ok(statements)
     }
@@ -345,6 +377,79 @@ impl ExtrasPlan {
             values,
         ))
     }
+}
+
+/// SQL text by backend (SQLite, PostgreSQL), built once: only the values
+/// of these statements change from turn to turn, and building the same
+/// text through sea-query every turn was a measurable part of its cost.
+type CachedSql = [OnceLock<String>; 2];
+
+static MAPPING_UPSERT: CachedSql = [OnceLock::new(), OnceLock::new()];
+static RECOUNT: CachedSql = [OnceLock::new(), OnceLock::new()];
+static SIGNALS_INSERT: CachedSql = [OnceLock::new(), OnceLock::new()];
+
+fn cached(
+    backend: DbBackend,
+    cache: &'static CachedSql,
+    build: impl FnOnce() -> String,
+) -> &'static str {
+    let slot = usize::from(backend == DbBackend::Postgres);
+    cache[slot].get_or_init(build)
+}
+
+/// A model's values in its entity's column order: the order of the
+/// INSERT's columns SeaORM builds.
+fn column_values<M: ModelTrait>(model: &M) -> Vec<Value> {
+    <M::Entity as EntityTrait>::Column::iter()
+        .map(|column| model.get(column))
+        .collect()
+}
+
+fn mapping_upsert(mapping: &slot_mapping::Model, backend: DbBackend) -> Statement {
+    slot_mapping::Entity::insert(mapping.clone().into_active_model())
+        .on_conflict(
+            OnConflict::column(slot_mapping::Column::SurfaceNodeId)
+                .update_columns([
+                    slot_mapping::Column::CanonicalSlotId,
+                    slot_mapping::Column::SimilarityScore,
+                    slot_mapping::Column::AssignedTurn,
+                    slot_mapping::Column::AssignedAt,
+                ])
+                .to_owned(),
+        )
+        .build(backend)
+}
+
+/// A statement that fails (a NULL in `canonical_slots.id`, NOT NULL) unless
+/// every slot of `slots` exists and belongs to the session: slots are
+/// checked inside the turn's transaction, without a read before it; after
+/// a failure, [`check_slots_of_session`] says which slot and why.
+fn slot_guard(backend: DbBackend, session_id: &SessionId, slots: &[&SlotId]) -> Statement {
+    let placeholder = |i: usize| match backend {
+        DbBackend::Postgres => format!("${i}"),
+        _ => format!("?{i}"),
+    };
+    let mut values: Vec<Value> = vec![session_id.as_str().into()];
+    let mut named = Vec::with_capacity(slots.len());
+    for slot in slots {
+        values.push(slot.as_str().into());
+        named.push(placeholder(values.len()));
+    }
+    let (text, integer) = if backend == DbBackend::Postgres {
+        ("NULL::text", "NULL::integer")
+    } else {
+        ("NULL", "NULL")
+    };
+    Statement::from_sql_and_values(
+        backend,
+        format!(
+            r#"INSERT INTO "canonical_slots" ("id", "session_id", "slot_name", "node_type", "first_seen_turn") SELECT {text}, {text}, {text}, {text}, {integer} WHERE (SELECT COUNT(*) FROM "canonical_slots" WHERE "session_id" = {session} AND "id" IN ({named})) <> {count}"#,
+            session = placeholder(1),
+            named = named.join(", "),
+            count = slots.len(),
+        ),
+        values,
+    )
 }
 
 /// Adds `surface` to the canonical edge (session, source, target, type),

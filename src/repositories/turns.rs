@@ -153,6 +153,11 @@ pub struct TurnRecord {
     /// saved one.
     #[serde(default)]
     pub node_tracker_state: Option<Json>,
+    /// Merged into the session's config one level deep, as
+    /// [`SessionRepository::merge_config`](super::SessionRepository::merge_config)
+    /// merges (e.g. `{"metadata": {"llm_usage": …}}`).
+    #[serde(default)]
+    pub config_patch: Option<serde_json::Map<String, Json>>,
     /// Nodes of the turn (new or existing) mapped to canonical slots; each
     /// slot's support is counted again.
     #[serde(default)]
@@ -254,8 +259,6 @@ impl TurnRepository {
             let ids: Vec<&NodeId> = plan.existing_nodes.iter().collect();
             check_nodes_of_session(self.db.connection(), &ids, &plan.session_id).await?;
         }
-        check_slots_of_session(self.db.connection(), &plan.extras.slots(), &plan.session_id)
-            .await?;
         let covered_at = now_utc();
         let statements = plan.statements(self.db.backend().into(), covered_at)?;
         let rows = match self.db.write_batch_telling_where(statements).await {
@@ -342,6 +345,12 @@ impl TurnRepository {
                     .await
                 {
                     return not_found(&plan.session_id);
+                }
+                // The slots' guard: which slot, and why.
+                if let Err(slots) =
+                    check_slots_of_session(conn, &plan.extras.slots(), &plan.session_id).await
+                {
+                    return slots;
                 }
                 for (element_id, _) in &plan.covers {
                     let found = concept_element::Entity::find()
@@ -911,6 +920,7 @@ impl TurnPlan {
                 velocity: record.velocity,
                 focus: record.focus,
                 node_tracker_state: record.node_tracker_state,
+                config_patch: record.config_patch,
                 slot_mappings: record.slot_mappings,
                 canonical_edges: record.canonical_edges,
                 signals: record.signals,

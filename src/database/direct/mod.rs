@@ -449,4 +449,31 @@ impl DirectRead<'_> {
         }
         Ok(decoded)
     }
+
+    /// Every row of `sql`, with `params` bound as the writer binds them,
+    /// each decoded by `decode` by column position (for a statement that
+    /// selects a few columns, not an entity's).
+    ///
+    /// # Errors
+    /// The classified error of the statement, or of a row `decode`
+    /// refused (`UnreadableValue`).
+    pub(crate) fn cells<T>(
+        &self,
+        sql: &str,
+        params: &[sea_orm::Value],
+        mut decode: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<T, DbErr>,
+    ) -> Result<Vec<T>> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(from_rusqlite)?;
+        for (i, value) in params.iter().enumerate() {
+            statement
+                .raw_bind_parameter(i + 1, values::bindable(value).map_err(from_rusqlite)?)
+                .map_err(from_rusqlite)?;
+        }
+        let mut rows = statement.raw_query();
+        let mut decoded = Vec::new();
+        while let Some(row) = rows.next().map_err(from_rusqlite)? {
+            decoded.push(decode(row).map_err(Error::from)?);
+        }
+        Ok(decoded)
+    }
 }

@@ -77,6 +77,7 @@ fn turn(session_id: &SessionId, t: i32, text: &str, floats: [f64; 4]) -> TurnRec
         coverage_score: floats[3],
         system_utterance: None,
         node_tracker_state: None,
+        config_patch: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -69,6 +69,7 @@ fn turn(session_id: &SessionId, t: i32, mark: &str, nodes: usize) -> TurnRecord 
             discourse_markers: vec![],
         }),
         node_tracker_state: None,
+        config_patch: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),

@@ -150,6 +150,59 @@ async fn config_merges_are_shallow_and_concurrent_ones_lose_no_key(db: &Database
             .await,
         EntityKind::Session
     ));
+    // Keys a JSON path cannot quote merge too (another way on SQLite).
+    let odd = json!({"say \"hi\"": 1, "back\\slash": [null, true], "tab\there": {"x": null}});
+    let merged = repos
+        .sessions
+        .merge_config(&id, patch(odd.clone()))
+        .await
+        .expect("odd keys");
+    for (key, value) in odd.as_object().expect("an object") {
+        assert_eq!(&merged[key], value, "{key}");
+    }
+    assert_eq!(repos.sessions.config(&id).await.expect("config"), merged);
+    // Values keep nulls and nesting as they are (a shallow merge, not a
+    // JSON merge patch, which would drop the nulls).
+    let merged = repos
+        .sessions
+        .merge_config(
+            &id,
+            patch(json!({"metadata": {"a": null, "b": [1, {"c": null}]}})),
+        )
+        .await
+        .expect("merge");
+    assert_eq!(
+        merged["metadata"],
+        json!({"a": null, "b": [1, {"c": null}]})
+    );
+    // A turn carries a merge in its transaction; a failed turn merges
+    // nothing.
+    let mut turn = crate::turn_builders::benchmark_turn(&id, 1);
+    turn.config_patch = Some(patch(json!({"metadata": {"llm_usage": {"tokens": 7}}})));
+    let recorded = repos.turns.record_turn(turn).await;
+    assert!(
+        matches!(
+            recorded,
+            Err(Error::NotFound {
+                entity: EntityKind::ConceptElement,
+                ..
+            })
+        ),
+        "this session has no elements: {recorded:?}"
+    );
+    assert_eq!(
+        repos.sessions.config(&id).await.expect("config")["metadata"],
+        json!({"a": null, "b": [1, {"c": null}]}),
+        "a failed turn merged its config"
+    );
+    let with_elements = a_session_with_elements(&repos).await;
+    let mut turn = crate::turn_builders::benchmark_turn(&with_elements, 1);
+    turn.config_patch = Some(patch(json!({"metadata": {"llm_usage": {"tokens": 7}}})));
+    repos.turns.record_turn(turn).await.expect("turn");
+    assert_eq!(
+        repos.sessions.config(&with_elements).await.expect("config"),
+        json!({"max_turns": 50, "metadata": {"llm_usage": {"tokens": 7}}})
+    );
 }
 
 async fn a_state_with_negative_or_non_finite_values_is_refused_and_changes_nothing(db: &Database) {

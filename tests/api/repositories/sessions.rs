@@ -347,6 +347,7 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
             discourse_markers: vec![],
         }),
         node_tracker_state: None,
+        config_patch: None,
         velocity: None,
         focus: None,
         slot_mappings: Vec::new(),
