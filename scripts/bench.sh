@@ -6,6 +6,9 @@
 #     (/dev/shm), where only CPU counts;
 #   - SQLite, C=8 against C=1; synchronous=FULL, the module at C=8 against
 #     raw at C=1;
+#   - the turn as the Python system writes it today (`--today`:
+#     examples/today_workload) and the similarity look-up over 500 nodes,
+#     each against raw SQLite doing the same work, on disk and on tmpfs;
 #   - a 1,000-turn session: time per turn over its last 100 turns against
 #     its first 100; the cost of reading a context of 50, 200 and 1,000
 #     turns, per row returned; peak RSS after 20 and after 80 sessions;
@@ -19,8 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-cargo build --release --quiet --example turn_workload
+cargo build --release --quiet --example turn_workload --example today_workload
 bin=target/release/examples/turn_workload
+today=target/release/examples/today_workload
 disk=target/bench
 tmp=$(mktemp -d /dev/shm/interview-bench.XXXXXX)
 out=$(mktemp)
@@ -30,7 +34,13 @@ mkdir -p "$disk"
 run() { # label, then the example's arguments
   local label=$1
   shift
-  "$bin" "$@" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" | tee -a "$out"
+  run_with "$bin" "$label" "$@"
+}
+
+run_with() { # binary, label, then the binary's arguments
+  local binary=$1 label=$2
+  shift 2
+  "$binary" "$@" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" | tee -a "$out"
 }
 
 for _ in $(seq "$rounds"); do
@@ -40,6 +50,11 @@ for _ in $(seq "$rounds"); do
     run "raw $place" --impl rusqlite --sessions 40 --read-rounds 5 --database-url "sqlite://$dir/raw.db"
     run "module $place C=1" --sessions 40 --read-rounds 5 --database-url "sqlite://$dir/module.db"
     run "module $place C=8" --sessions 40 --concurrency 8 --database-url "sqlite://$dir/module.db"
+    # The turn as the Python system writes it today, and the look-up.
+    run_with "$today" "raw today $place" --impl rusqlite --phase turns --database-url "sqlite://$dir/today-raw.db"
+    run_with "$today" "module today $place" --phase turns --database-url "sqlite://$dir/today.db"
+    run_with "$today" "raw similarity $place" --impl rusqlite --phase similarity --database-url "sqlite://$dir/similar-raw.db"
+    run_with "$today" "module similarity $place" --phase similarity --database-url "sqlite://$dir/similar.db"
   done
   run "raw full" --impl rusqlite --sessions 40 --full-sync --database-url "sqlite://$disk/raw.db"
   run "module full C=8" --sessions 40 --concurrency 8 --full-sync --database-url "sqlite://$disk/module.db"
@@ -84,6 +99,15 @@ for place in ["disk", "tmpfs"]:
           best(f"raw {place}", "read_sessions_per_s"), 0.8, "module", "raw", "sessions/s")
     c8, c1 = best(f"module {place} C=8", "write_turns_per_s"), best(f"module {place} C=1", "write_turns_per_s")
     ratio(f"SQLite {place} C=8 vs C=1", c8, c1, 1.0, "C=8", "C=1", "turns/s")
+for place in ["disk", "tmpfs"]:
+    ratio(f"SQLite {place} --today turn vs raw", best(f"module today {place}", "write_turns_per_s"),
+          best(f"raw today {place}", "write_turns_per_s"), 0.8, "module", "raw", "turns/s")
+    # Look-ups per second, so that higher is better as in every ratio here.
+    raw_us = best(f"raw similarity {place}", "us_per_lookup", min)
+    module_us = best(f"module similarity {place}", "us_per_lookup", min)
+    if raw_us and module_us:
+        ratio(f"SQLite {place} similarity (500 nodes) vs raw", 1e6 / module_us, 1e6 / raw_us, 0.8,
+              "module", "raw", "look-ups/s")
 ratio("synchronous=FULL: module C=8 vs raw C=1", best("module full C=8", "write_turns_per_s"),
       best("raw full", "write_turns_per_s"), 1.0, "module", "raw", "turns/s")
 

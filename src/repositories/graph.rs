@@ -544,6 +544,18 @@ impl GraphRepository {
             .await?)
     }
 
+    /// The edge `edge_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none.
+    #[tracing::instrument(skip(self))]
+    pub async fn edge(&self, edge_id: &EdgeId) -> Result<kg_edge::Model> {
+        kg_edge::Entity::find_by_id(edge_id)
+            .one(self.db.connection())
+            .await?
+            .ok_or_else(|| edge_not_found(edge_id))
+    }
+
     /// Every edge of the session, oldest first.
     ///
     /// # Errors

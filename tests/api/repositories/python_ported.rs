@@ -519,6 +519,11 @@ async fn edges_are_created_found_and_listed(db: &Database) {
         (&ab.source_node_id, &ab.target_node_id, ab.edge_type),
         (&a.id, &b.id, EdgeType::LeadsTo)
     );
+    assert_eq!(graph.edge(&ab.id).await.expect("get"), ab);
+    assert!(is_not_found(
+        &graph.edge(&"nope".into()).await,
+        EntityKind::Edge
+    ));
     assert_eq!(
         graph
             .find_edge(&a.id, &b.id, EdgeType::LeadsTo)
