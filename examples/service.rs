@@ -4,7 +4,7 @@
 //! `cargo run --example service` (uses `DATABASE_URL`, `DATABASE_PATH` or
 //! `data/interview.db`).
 
-use interview_persistence::entity::{concept_element::Priority, kg_edge::EdgeType};
+use interview_persistence::entity::{Stance, concept_element::Priority, kg_edge::EdgeType};
 use interview_persistence::repositories::{
     NewConceptElement, NewSession, NodeRef, Repositories, TurnEdge, TurnNode, TurnRecord,
     TurnScores, TurnUtterance,
@@ -39,32 +39,28 @@ async fn main() -> interview_persistence::Result<()> {
         .await?;
 
     // Everything one turn produces, in ONE transaction: all of it or none.
+    let answer = TurnUtterance {
+        text: "Because it is creamy…".into(),
+        discourse_markers: vec!["because".into()],
+    };
+    let scores = TurnScores {
+        coverage_score: 0.1,
+        depth_score: 0.5,
+        saturation_score: 0.1,
+        novelty_score: Some(0.9),
+        richness_score: None,
+        strategy_selected: "deepen".into(),
+        strategy_reasoning: None,
+        scorer_details: json!({}),
+    };
     let turn = TurnRecord {
-        session_id: session.id.clone(),
-        turn_number: 1,
-        user_utterance: TurnUtterance {
-            text: "Because it is creamy…".into(),
-            discourse_markers: vec!["because".into()],
-        },
         nodes: vec![
             TurnNode {
-                label: "creamy".into(),
-                node_type: "attribute".into(),
-                confidence: 0.8,
-                properties: json!({}),
-                source_quotes: Vec::new(),
-                stance: Default::default(),
-                embedding: None,
+                source_quotes: vec!["it is creamy".into()],
+                stance: Stance::Positive,
+                ..TurnNode::new("creamy", "attribute", 0.8)
             },
-            TurnNode {
-                label: "indulgence".into(),
-                node_type: "value".into(),
-                confidence: 0.7,
-                properties: json!({}),
-                source_quotes: Vec::new(),
-                stance: Default::default(),
-                embedding: None,
-            },
+            TurnNode::new("indulgence", "value", 0.7),
         ],
         edges: vec![TurnEdge {
             source: NodeRef::New(0),
@@ -73,29 +69,18 @@ async fn main() -> interview_persistence::Result<()> {
             confidence: 0.7,
             properties: json!({}),
         }],
-        scores: TurnScores {
-            coverage_score: 0.1,
-            depth_score: 0.5,
-            saturation_score: 0.1,
-            novelty_score: Some(0.9),
-            richness_score: None,
-            strategy_selected: "deepen".into(),
-            strategy_reasoning: None,
-            scorer_details: json!({}),
-        },
         covered_elements: vec![("e0".into(), NodeRef::New(0))],
-        coverage_score: 0.1,
         system_utterance: Some(TurnUtterance {
             text: "Why does that matter to you?".into(),
             discourse_markers: vec![],
         }),
-        node_tracker_state: None,
-        config_patch: None,
-        velocity: None,
-        focus: None,
-        slot_mappings: Vec::new(),
-        canonical_edges: Vec::new(),
-        signals: None,
+        // The Python pipeline's per-turn state rides in the same
+        // transaction: velocity, focus, tracker, slot mappings, canonical
+        // edges, qualitative signals, a config merge.
+        config_patch: json!({"metadata": {"llm_usage": {"tokens": 812}}})
+            .as_object()
+            .cloned(),
+        ..TurnRecord::new(&session.id, 1, answer, scores, 0.1)
     };
     match repos.turns.record_turn(turn).await {
         Ok(recorded) => println!("nodes {:?}", recorded.node_ids),

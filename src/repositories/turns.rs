@@ -85,6 +85,22 @@ pub struct TurnNode {
     pub embedding: Option<entity::Embedding>,
 }
 
+impl TurnNode {
+    /// A node with no properties, quotes or embedding, neutral.
+    #[must_use]
+    pub fn new(label: &str, node_type: &str, confidence: f64) -> Self {
+        Self {
+            label: label.to_owned(),
+            node_type: node_type.to_owned(),
+            confidence,
+            properties: super::empty_object(),
+            source_quotes: Vec::new(),
+            stance: entity::Stance::Neutral,
+            embedding: None,
+        }
+    }
+}
+
 /// An edge the turn extracted. Its provenance is the turn's user utterance.
 ///
 /// Deserialises from `{"source": {"new": 0}, "target": {"existing": "…"},
@@ -168,6 +184,40 @@ pub struct TurnRecord {
     /// The turn's qualitative signals (kept out when the turn has some).
     #[serde(default)]
     pub signals: Option<TurnSignals>,
+}
+
+impl TurnRecord {
+    /// A turn of an answer, its scores and the session's coverage, and
+    /// nothing else yet: fill in the nodes, edges, next question and the
+    /// rest with struct update syntax
+    /// (`TurnRecord { nodes, ..TurnRecord::new(…) }`).
+    #[must_use]
+    pub fn new(
+        session_id: &SessionId,
+        turn_number: i32,
+        user_utterance: TurnUtterance,
+        scores: TurnScores,
+        coverage_score: f64,
+    ) -> Self {
+        Self {
+            session_id: session_id.to_owned(),
+            turn_number,
+            user_utterance,
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            scores,
+            covered_elements: Vec::new(),
+            coverage_score,
+            system_utterance: None,
+            velocity: None,
+            focus: None,
+            node_tracker_state: None,
+            config_patch: None,
+            slot_mappings: Vec::new(),
+            canonical_edges: Vec::new(),
+            signals: None,
+        }
+    }
 }
 
 /// The ids a recorded turn created.
