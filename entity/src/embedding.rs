@@ -122,9 +122,11 @@ impl Embedding {
             .sqrt()
     }
 
-    /// The cosine similarity of two embeddings, computed in `f64`, as the
-    /// Python system computes it: `a·b / (|a| |b| + 1e-8)`, so that a zero
-    /// vector has similarity 0 with everything instead of NaN.
+    /// The cosine similarity of two embeddings, by the Python system's
+    /// formula `a·b / (|a| |b| + 1e-8)` (a zero vector has similarity 0
+    /// with everything instead of NaN), computed in `f64` where numpy
+    /// computes in `f32`: a cosine within about 1e-6 of a threshold may
+    /// fall on the other side of it than in Python.
     #[must_use]
     pub fn cosine(&self, other: &Self) -> f64 {
         let dot: f64 = self

@@ -397,6 +397,28 @@ async fn rebuild_sqlite_tables(db: &impl ConnectionTrait, up: bool) -> Result<()
         ),
     ];
     for (table, definition, columns) in &rebuilds {
+        // The rebuild copies the columns it names: a column another program
+        // added would be lost, so such a table is refused, unchanged.
+        let mut known: Vec<&str> = columns.to_vec();
+        if !up && *table == "kg_nodes" {
+            known.extend(["stance", "embedding", "source_quotes"]);
+        }
+        let unknown = unknown_columns(db, table, &known).await?;
+        if !unknown.is_empty() {
+            return Err(DbErr::Migration(format!(
+                "`{table}` has columns this migration does not know ({}): rebuilding it would \
+                 lose them; nothing was changed",
+                unknown.join(", ")
+            )));
+        }
+        if !up && *table == "kg_nodes" {
+            // An index on a column `down` drops (the Python system's start-up
+            // creates `idx_kg_nodes_stance`) could not be made again.
+            for index in indexes_on(db, table, &["stance", "embedding", "source_quotes"]).await? {
+                db.execute_unprepared(&format!(r#"DROP INDEX "{index}""#))
+                    .await?;
+            }
+        }
         rebuild_table(
             db,
             &Rebuild {
@@ -409,6 +431,53 @@ async fn rebuild_sqlite_tables(db: &impl ConnectionTrait, up: bool) -> Result<()
         .await?;
     }
     Ok(())
+}
+
+/// The columns of `table` not among `known`.
+async fn unknown_columns(
+    db: &impl ConnectionTrait,
+    table: &str,
+    known: &[&str],
+) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT name FROM pragma_table_info('{table}')"),
+        ))
+        .await?;
+    let mut unknown = Vec::new();
+    for row in rows {
+        let name: String = row.try_get_by_index(0)?;
+        if !known.contains(&name.as_str()) {
+            unknown.push(name);
+        }
+    }
+    Ok(unknown)
+}
+
+/// The indexes of `table` that name one of `columns`.
+async fn indexes_on(
+    db: &impl ConnectionTrait,
+    table: &str,
+    columns: &[&str],
+) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!(
+                "SELECT DISTINCT i.name FROM pragma_index_list('{table}') AS i, \
+                 pragma_index_info(i.name) AS c WHERE i.origin = 'c' AND c.name IN ({})",
+                columns
+                    .iter()
+                    .map(|c| format!("'{c}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect()
 }
 
 /// Runs each `;`-terminated statement of `script`.

@@ -595,6 +595,12 @@ fn run(
     // closed by the time `Database::close` returns.
     drop(lock().take());
     if let Some(reply) = closing {
+        // Closed while `Database::close` waits, so that the runtime is still
+        // there: a pool dropped after this thread answered could be dropped
+        // while the runtime shuts down, and sqlx's drop then panics on this
+        // thread ("a Tokio 1.x context was found, but it is being
+        // shutdown").
+        runtime.block_on(connection.close_by_ref()).ok();
         let _ = reply.send(());
     }
 }

@@ -331,7 +331,30 @@ impl CanonicalGraphRepository {
         check_fraction("similarity score", similarity_score)?;
         super::utterances::check_turn(assigned_turn)?;
         let txn = self.db.begin_write().await?;
-        let slot = lock_slot(&*txn, slot_id).await?;
+        // The node's mapping first, then every slot the call touches in id
+        // order: two calls moving nodes between the same slots lock in one
+        // order (no deadlock), and the recount below starts after any
+        // other call on these slots committed, so on PostgreSQL (READ
+        // COMMITTED: each statement sees what committed before it began)
+        // it counts that call's mapping too.
+        let previous = slot_mapping::Entity::find_by_id(surface_node_id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?;
+        let mut touched = vec![slot_id.clone()];
+        touched.extend(previous.as_ref().map(|p| p.canonical_slot_id.clone()));
+        touched.sort();
+        touched.dedup();
+        let locked = canonical_slot::Entity::find()
+            .filter(canonical_slot::Column::Id.is_in(touched.iter()))
+            .order_by_asc(canonical_slot::Column::Id)
+            .lock_exclusive()
+            .all(&*txn)
+            .await?;
+        let slot = locked
+            .into_iter()
+            .find(|s| s.id == *slot_id)
+            .ok_or_else(|| slot_not_found(slot_id))?;
         let node_session: Option<SessionId> = kg_node::Entity::find_by_id(surface_node_id)
             .select_only()
             .column(kg_node::Column::SessionId)
@@ -344,10 +367,6 @@ impl CanonicalGraphRepository {
             &node_session,
             &slot.session_id,
         )?;
-        let previous = slot_mapping::Entity::find_by_id(surface_node_id)
-            .lock_exclusive()
-            .one(&*txn)
-            .await?;
         let mapping = slot_mapping::Model {
             surface_node_id: surface_node_id.to_owned(),
             canonical_slot_id: slot_id.to_owned(),
@@ -368,8 +387,6 @@ impl CanonicalGraphRepository {
             )
             .exec_without_returning(&*txn)
             .await?;
-        let mut touched = vec![slot_id.clone()];
-        touched.extend(previous.map(|p| p.canonical_slot_id));
         let recount = recount_support(canonical_slot::Column::Id.is_in(touched));
         txn.execute(&recount).await?;
         txn.commit().await?;

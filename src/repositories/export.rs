@@ -37,7 +37,7 @@ use super::utterances::in_order;
 /// are UTC with a `Z`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionExport {
-    /// When the snapshot was read.
+    /// When the read began (the snapshot is of that moment or just after).
     pub exported_at: DateTime<Utc>,
     /// The session row.
     pub session: session::Model,
@@ -83,6 +83,7 @@ impl ExportRepository {
     #[tracing::instrument(skip(self))]
     pub async fn export(&self, session_id: &SessionId) -> Result<SessionExport> {
         let backend: sea_orm::DbBackend = self.db.backend().into();
+        let exported_at = Utc::now();
         let snapshot = self.db.begin_read().await?;
         let session = session::Entity::find_by_id(session_id)
             .one(&snapshot)
@@ -116,7 +117,7 @@ impl ExportRepository {
         let canonical_edges = canonical_edges(&snapshot, session_id).await?;
         snapshot.commit().await?;
         Ok(SessionExport {
-            exported_at: Utc::now(),
+            exported_at,
             session,
             utterances,
             nodes,

@@ -242,6 +242,17 @@ impl ExtrasPlan {
         if self.velocity.is_some() || self.focus.is_some() || self.tracker.is_some() {
             statements.push(self.session_state(backend, session_id, turn_number)?);
         }
+        if !self.mappings.is_empty() && backend == DbBackend::Postgres {
+            // Every slot of the session locked, in id order, before the
+            // mappings change: the recount below then starts after any
+            // other writer of these slots committed, and sees its mappings
+            // (READ COMMITTED). SQLite writes one transaction at a time.
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                r#"UPDATE "canonical_slots" SET "support_count" = "support_count" WHERE "id" IN (SELECT "id" FROM "canonical_slots" WHERE "session_id" = $1 ORDER BY "id" FOR UPDATE)"#,
+                [Value::from(session_id.as_str())],
+            ));
+        }
         for (node_id, slot_id, similarity) in &self.mappings {
             let mapping = slot_mapping::Model {
                 surface_node_id: node_id.clone(),

@@ -266,16 +266,20 @@ impl TurnRepository {
     }
 
     /// Writes everything the turn produced — user utterance, nodes, edges,
-    /// scores, coverage marks, session metrics, system utterance — in ONE
+    /// scores, coverage marks, session metrics, system utterance, and what
+    /// the Python pipeline adds (velocity, focus, tracker state, config
+    /// merge, slot mappings, canonical edges, qualitative signals) — in ONE
     /// write transaction: all of it lands or none of it does.
     ///
     /// Cancellation: if this future is dropped (a request timeout, a client
     /// gone) before the writer took the turn from its queue, the turn is
     /// never written; once taken, it commits or fails as a whole, in its
-    /// place in the order. On PostgreSQL the turn is one statement with
-    /// every value bound: once sent, the server runs it to its end, so a
-    /// turn given up on lands whole or not at all (a retry answers
-    /// `DuplicateTurn` if it landed). The session's `turn_count` becomes the highest
+    /// place in the order. On PostgreSQL a turn without the pipeline's
+    /// extras is one statement with every value bound: once sent, the
+    /// server runs it to its end; with extras it is that statement and
+    /// theirs in one transaction, rolled back if given up on before its
+    /// commit. Either way a turn given up on lands whole or not at all (a
+    /// retry answers `DuplicateTurn` if it landed). The session's `turn_count` becomes the highest
     /// turn recorded, and its `updated_at` never goes backwards.
     ///
     /// # Errors
@@ -287,7 +291,12 @@ impl TurnRepository {
     /// [`Error::InvalidInput`] for a node index out of range, a turn below
     /// 1, or a confidence or score that is not a number in [0, 1] (NaN and
     /// infinities included; all checked before any write);
-    /// [`Error::SessionMismatch`] for an existing node of another session;
+    /// [`Error::SessionMismatch`] for an existing node, or a slot, of
+    /// another session ([`EntityKind::Slot`](crate::EntityKind::Slot) when
+    /// a slot does not exist); [`Error::InvalidInput`] also for a
+    /// canonical edge naming an edge the turn does not have, a velocity
+    /// that is negative or not finite, a similarity outside [0, 1], or (on
+    /// SQLite) a config key a JSON path cannot quote;
     /// [`Error::Conflict`] when the turn was recorded already
     /// ([`ConflictKind::DuplicateTurn`]: the user utterance or the scores
     /// of that turn exist), only the system utterance of that turn exists

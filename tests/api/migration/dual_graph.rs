@@ -200,3 +200,76 @@ async fn a_scoring_row_without_coverage_and_a_node_without_the_new_columns_are_a
         "{refused:?}"
     );
 }
+
+/// SQLite: the Python system's start-up indexes `stance`; `down` drops that
+/// index with the column instead of failing to make it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undoing_it_after_the_python_start_up_indexed_the_stance_works() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    populate(db, 2).await;
+    exec(
+        db,
+        "CREATE INDEX IF NOT EXISTS idx_kg_nodes_stance ON kg_nodes(stance)",
+    )
+    .await
+    .expect("the Python index");
+    let before = contents(db.connection()).await;
+    down_one(db).await.expect("down");
+    migrate(db).await.expect("up again");
+    assert_eq!(contents(db.connection()).await.nodes, before.nodes);
+}
+
+/// SQLite: a table another program added a column to is not rebuilt (the
+/// column would be lost): the migration is refused, naming it, and the
+/// file stays at the previous version with the column and its values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_a_column_another_program_added_is_refused_and_left_as_it_was() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    populate(db, 2).await;
+    down_one(db).await.expect("down to migration 5");
+    exec(
+        db,
+        "ALTER TABLE utterances ADD COLUMN sentiment TEXT DEFAULT 'calm'",
+    )
+    .await
+    .expect("another program's column");
+    let refused = migrate(db).await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("sentiment")),
+        "{refused:?}"
+    );
+    let status = schema_status(db.connection()).await.expect("status");
+    assert_eq!(status.pending.len(), 1);
+    let calm: i64 = crate::fixtures::query_one(
+        db,
+        "SELECT COUNT(*) FROM utterances WHERE sentiment = 'calm'",
+    )
+    .await;
+    assert_eq!(calm, count(db, "utterances").await);
+}
+
+/// A file one migration behind (before `init` with this build): health
+/// still counts its sessions and backup still copies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_backup_work_on_a_file_not_migrated_to_the_dual_graph_yet() {
+    let test_db = helpers::sqlite().await;
+    let db = &test_db.db;
+    populate(db, 2).await;
+    down_one(db).await.expect("down to migration 5");
+    let report = interview_persistence::check_health(db).await;
+    assert!(!report.is_healthy(), "a migration is pending");
+    assert_eq!(report.session_count, Some(3));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backup = interview_persistence::backup::backup(db, &dir.path().join("copy.db"))
+        .await
+        .expect("the backup");
+    assert!(
+        backup
+            .tables
+            .iter()
+            .any(|t| t.table == "sessions" && t.rows == 3)
+    );
+    assert!(!backup.tables.iter().any(|t| t.table == "canonical_slots"));
+}

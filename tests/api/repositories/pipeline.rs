@@ -35,6 +35,7 @@ on_both_backends!(
     record_turn_writes_stances_quotes_and_embeddings,
     record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_at_once,
     a_turn_whose_canonical_edge_fails_leaves_no_row_of_it,
+    concurrent_mappings_and_moves_leave_each_slots_support_equal_to_its_nodes,
 );
 
 /// A unit-ish embedding pointing mostly along `axis`, tilted by `tilt`
@@ -1279,4 +1280,83 @@ async fn a_turn_whose_canonical_edge_fails_leaves_no_row_of_it(db: &Database) {
         before,
         "a row of the failed turn was kept"
     );
+}
+
+async fn concurrent_mappings_and_moves_leave_each_slots_support_equal_to_its_nodes(db: &Database) {
+    let repos = Repositories::new(db);
+    let id = a_session(&repos).await;
+    let a = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "a"))
+        .await
+        .expect("a");
+    let b = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "b"))
+        .await
+        .expect("b");
+    let mut nodes = Vec::new();
+    for i in 0..8 {
+        nodes.push(
+            repos
+                .graph
+                .create_node(NewNode::new(&id, &format!("n{i}"), "attribute"))
+                .await
+                .expect("node")
+                .id,
+        );
+    }
+    // Each node mapped to one slot and moved to the other, the calls of
+    // all nodes at once, in opposite directions.
+    let calls: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let canonical = repos.canonical.clone();
+            let node = node.clone();
+            let (first, second) = if i % 2 == 0 {
+                (a.id.clone(), b.id.clone())
+            } else {
+                (b.id.clone(), a.id.clone())
+            };
+            tokio::spawn(async move {
+                // Slots are locked in one order: no deadlock, so no
+                // call fails (PostgreSQL reports a deadlock as `Busy`).
+                for (slot, turn) in [(&first, 1), (&second, 2), (&first, 3)] {
+                    canonical
+                        .map_surface_to_slot(&node, slot, 0.9, turn)
+                        .await
+                        .expect("map");
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("the task");
+    }
+    for slot in [&a.id, &b.id] {
+        let mapped = repos
+            .canonical
+            .nodes_with_slots(&id)
+            .await
+            .expect("nodes")
+            .iter()
+            .filter(|n| {
+                n.mapping
+                    .as_ref()
+                    .is_some_and(|m| &m.canonical_slot_id == slot)
+            })
+            .count();
+        assert_eq!(mapped, 4);
+        assert_eq!(
+            repos
+                .canonical
+                .slot(slot)
+                .await
+                .expect("slot")
+                .support_count,
+            4,
+            "support of {slot} differs from its nodes"
+        );
+    }
 }
