@@ -54,7 +54,7 @@ pub use health::{
 };
 pub use init::{InitOptions, InitReport, init_database, init_database_with};
 
-/// The SeaORM entities of the six tables (and `session_erasures`), the
+/// The SeaORM entities of the ten tables (and `session_erasures`), the
 /// models the repositories take and return.
 #[doc(inline)]
 pub use entity;

@@ -401,7 +401,7 @@ impl SessionRepository {
     ///   `wal_truncated: false` and the background checkpointer truncates
     ///   the WAL once that reader is done.
     /// - PostgreSQL keeps deleted rows as dead tuples until a vacuum: the
-    ///   six tables are `VACUUM`ed (`vacuumed` in the record). A vacuum
+    ///   ten tables holding a session's rows are `VACUUM`ed (`vacuumed` in the record). A vacuum
     ///   makes the space reusable but does not overwrite it, and WAL
     ///   segments, replicas and backups keep their copies (see README).
     ///

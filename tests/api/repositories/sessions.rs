@@ -291,6 +291,13 @@ impl Markers {
             "reasoning",
             "scorerdetail",
             "elementlabel",
+            "quote",
+            "tracker",
+            "focus",
+            "signal",
+            "slotname",
+            "slotdescription",
+            "canonicaledgetype",
         ]
         .iter()
         .map(|what| self.of(what))
@@ -318,7 +325,7 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
                 node_type: "attribute".into(),
                 confidence: 0.8,
                 properties: json!({"said": markers.of("nodeproperty")}),
-                source_quotes: Vec::new(),
+                source_quotes: vec![markers.of("quote")],
                 stance: Default::default(),
                 embedding: None,
             })
@@ -346,13 +353,24 @@ fn marked_turn(markers: &Markers, session_id: &SessionId, t: i32) -> TurnRecord 
             text: markers.of("question"),
             discourse_markers: vec![],
         }),
-        node_tracker_state: None,
+        node_tracker_state: Some(json!({"label": markers.of("tracker")})),
         config_patch: None,
         velocity: None,
-        focus: None,
+        focus: Some(entity::FocusEntry {
+            turn: t,
+            node_id: String::new(),
+            label: markers.of("focus"),
+            strategy: "deepen".into(),
+        }),
         slot_mappings: Vec::new(),
         canonical_edges: Vec::new(),
-        signals: None,
+        signals: Some(interview_persistence::repositories::TurnSignals {
+            signals: interview_persistence::repositories::Signals {
+                reasoning: Some(json!({"quote": markers.of("signal")})),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
     }
 }
 
@@ -379,6 +397,45 @@ async fn write_marked_session(repos: &Repositories, markers: &Markers, turns: i3
             .await
             .expect("record a marked turn");
     }
+    // The dual graph: a slot named and described by the participant's
+    // words, a node mapped to it, a canonical edge of a typed relation.
+    let slot = |name: &str| interview_persistence::repositories::NewSlot {
+        session_id: session.id.clone(),
+        slot_name: format!("{} {name}", markers.of("slotname")),
+        description: Some(markers.of("slotdescription")),
+        node_type: "attribute".into(),
+        first_seen_turn: 1,
+        embedding: None,
+        status: entity::canonical_slot::SlotStatus::Candidate,
+    };
+    let a = repos
+        .canonical
+        .create_slot(slot("a"))
+        .await
+        .expect("a slot");
+    let b = repos
+        .canonical
+        .create_slot(slot("b"))
+        .await
+        .expect("a slot");
+    let node = &repos.graph.current_nodes(&session.id).await.expect("nodes")[0];
+    repos
+        .canonical
+        .map_surface_to_slot(&node.id, &a.id, 0.9, 1)
+        .await
+        .expect("map");
+    let edge = &repos.graph.edges(&session.id).await.expect("edges")[0];
+    repos
+        .canonical
+        .add_or_update_canonical_edge(
+            &session.id,
+            &a.id,
+            &b.id,
+            &markers.of("canonicaledgetype"),
+            &edge.id,
+        )
+        .await
+        .expect("a canonical edge");
     repos
         .sessions
         .replace_config(
@@ -742,7 +799,8 @@ async fn on_postgres_an_erasure_vacuums_every_table_of_the_session() {
                 &db,
                 "SELECT COALESCE(SUM(vacuum_count), 0)::bigint FROM pg_stat_user_tables \
                  WHERE relname IN ('sessions', 'utterances', 'kg_nodes', 'kg_edges', \
-                 'scoring_history', 'concept_elements')",
+                 'scoring_history', 'concept_elements', 'canonical_slots', \
+                 'surface_to_slot_mapping', 'canonical_edges', 'qualitative_signals')",
             )
             .await
         }
@@ -755,10 +813,14 @@ async fn on_postgres_an_erasure_vacuums_every_table_of_the_session() {
         .await
         .expect("erase");
     assert_eq!(record.vacuumed, Some(true));
-    // VACUUM reports to the statistics as it ends: each of the six tables
+    // VACUUM reports to the statistics as it ends: each of the ten tables
     // was vacuumed once by the erasure.
-    assert_eq!(vacuums(db).await - vacuumed_before, 6);
-    for table in TABLES {
+    assert_eq!(vacuums(db).await - vacuumed_before, 10);
+    assert_eq!(count(db, "surface_to_slot_mapping").await, 0);
+    let with_session_id = interview_persistence::migration::LATER_PYTHON_TABLES
+        .into_iter()
+        .filter(|t| *t != "surface_to_slot_mapping");
+    for table in TABLES.into_iter().chain(with_session_id) {
         let column = if table == "sessions" {
             "id"
         } else {
