@@ -205,22 +205,31 @@ async fn main() -> ExitCode {
     print_report(&report, adoption.as_ref())
 }
 
+/// Opens a database that must already exist: a SQLite file that is not
+/// there is an error, not a new file. `consequence` ends each error message
+/// (what the caller did not do). `None` once the error is logged.
+async fn open_existing(config: &DatabaseConfig, consequence: &str) -> Option<Database> {
+    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
+        && !path.is_file()
+    {
+        tracing::error!(path = %path.display(), "there is no database file here{consequence}");
+        return None;
+    }
+    match Database::connect(config).await {
+        Ok(db) => Some(db),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the database{consequence}");
+            None
+        }
+    }
+}
+
 /// Erases `session_id` from an existing database whose schema is current
 /// (it neither creates a database nor migrates one) and prints the
 /// erasure record.
 async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
-    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
-        && !path.is_file()
-    {
-        tracing::error!(path = %path.display(), "there is no database file here; nothing was erased");
+    let Some(db) = open_existing(config, "; nothing was erased").await else {
         return ExitCode::FAILURE;
-    }
-    let db = match Database::connect(config).await {
-        Ok(db) => db,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot open the database; nothing was erased");
-            return ExitCode::FAILURE;
-        }
     };
     let id = interview_persistence::entity::SessionId::from(session_id);
     let sessions = Repositories::new(&db).sessions;
@@ -261,18 +270,8 @@ async fn erase(config: &DatabaseConfig, session_id: &str) -> ExitCode {
 /// Prints the export of `session_id` from an existing database whose
 /// schema is current.
 async fn export(config: &DatabaseConfig, session_id: &str) -> ExitCode {
-    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
-        && !path.is_file()
-    {
-        tracing::error!(path = %path.display(), "there is no database file here");
+    let Some(db) = open_existing(config, "").await else {
         return ExitCode::FAILURE;
-    }
-    let db = match Database::connect(config).await {
-        Ok(db) => db,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot open the database");
-            return ExitCode::FAILURE;
-        }
     };
     let id = interview_persistence::entity::SessionId::from(session_id);
     let exported = match require_current(db.connection()).await {
@@ -333,19 +332,9 @@ fn print_record(
 /// Completes the scrubs earlier erasures still owe and prints the report;
 /// exits 1 when one stays owed.
 async fn resume_erasures(config: &DatabaseConfig) -> ExitCode {
-    if let Some(SqliteLocation::File { path, .. }) = config.url.sqlite_location()
-        && !path.is_file()
-    {
-        tracing::error!(path = %path.display(), "there is no database file here");
-        return ExitCode::FAILURE;
-    }
     // `connect` completes what is owed; asked again for the report.
-    let db = match Database::connect(config).await {
-        Ok(db) => db,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot open the database");
-            return ExitCode::FAILURE;
-        }
+    let Some(db) = open_existing(config, "").await else {
+        return ExitCode::FAILURE;
     };
     let report = db.finish_erasures().await.map(|now| {
         // What opening completed, with what is still owed now.

@@ -39,7 +39,7 @@ use crate::database::Database;
 use crate::error::{ConflictKind, EntityKind, Error, Result};
 
 use super::graph::node_not_found;
-use super::similarity::{best_first, check_threshold};
+use super::similarity::{best_first, check_threshold, in_match_order};
 use super::{by_bytes, check_fraction, insert_one, now_utc};
 
 /// A canonical slot to create.
@@ -292,7 +292,7 @@ impl CanonicalGraphRepository {
             .all(&snapshot)
             .await?;
         let matches = best_first(embedding, rows, threshold);
-        let mut slots = if matches.is_empty() {
+        let slots = if matches.is_empty() {
             Vec::new()
         } else {
             canonical_slot::Entity::find()
@@ -301,13 +301,7 @@ impl CanonicalGraphRepository {
                 .await?
         };
         snapshot.commit().await?;
-        Ok(matches
-            .into_iter()
-            .filter_map(|(id, similarity)| {
-                let at = slots.iter().position(|s| s.id == id)?;
-                Some((slots.swap_remove(at), similarity))
-            })
-            .collect())
+        Ok(in_match_order(matches, slots, |row| &row.id))
     }
 
     /// Maps a surface node to a slot of its session at `similarity_score`

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use crate::error::Result;
 
 use super::graph::{GraphRepository, current_nodes_query};
-use super::similarity::{best_first, check_threshold, fold_case};
+use super::similarity::{best_first, check_threshold, fold_case, in_match_order};
 
 /// The threshold the Python system matches nodes at.
 pub const NODE_SIMILARITY_THRESHOLD: f64 = 0.80;
@@ -104,18 +104,12 @@ impl GraphRepository {
             snapshot.commit().await?;
             return Ok(Vec::new());
         }
-        let mut nodes = kg_node::Entity::find()
+        let nodes = kg_node::Entity::find()
             .filter(kg_node::Column::Id.is_in(matches.iter().map(|(id, _)| id)))
             .order_by_asc(kg_node::Column::Id)
             .all(&snapshot)
             .await?;
         snapshot.commit().await?;
-        Ok(matches
-            .into_iter()
-            .filter_map(|(id, similarity)| {
-                let at = nodes.iter().position(|n| n.id == id)?;
-                Some((nodes.swap_remove(at), similarity))
-            })
-            .collect())
+        Ok(in_match_order(matches, nodes, |row| &row.id))
     }
 }

@@ -121,7 +121,17 @@ pub const MAX_JSON_DEPTH: usize = 100;
 /// `value` nests deeper than [`MAX_JSON_DEPTH`]. Iterative, so any depth is
 /// measured without recursion.
 pub(crate) fn check_json_depth(what: &str, value: &serde_json::Value) -> crate::Result<()> {
-    let mut stack = vec![(value, 1usize)];
+    check_json_depth_at(what, value, 1)
+}
+
+/// [`check_json_depth`] for a `value` that sits at `depth` inside the
+/// document it will be stored in (2 for a value of a top-level key).
+pub(crate) fn check_json_depth_at(
+    what: &str,
+    value: &serde_json::Value,
+    depth: usize,
+) -> crate::Result<()> {
+    let mut stack = vec![(value, depth)];
     while let Some((value, depth)) = stack.pop() {
         if depth > MAX_JSON_DEPTH {
             return Err(crate::Error::InvalidInput(format!(

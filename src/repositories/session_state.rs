@@ -13,38 +13,17 @@ use crate::error::{Error, Result};
 
 use super::sessions::{SessionRepository, not_found};
 use super::turn_extras::{check_count, check_peak};
-use super::{MAX_JSON_DEPTH, check_json_depth, check_json_object, now_utc};
+use super::{check_json_depth, check_json_depth_at, check_json_object, now_utc};
 use crate::database::StatementBatch;
 
 /// Fails unless every value of `patch` nests shallow enough to be read
 /// back once merged (one level below the config object).
 pub(crate) fn check_patch(patch: &serde_json::Map<String, Json>) -> Result<()> {
+    // Each value lands one level down, inside the config object.
     for (key, value) in patch {
-        check_json_depth(&format!("config key `{key}`"), value).and_then(|()| {
-            if json_depth(value) >= MAX_JSON_DEPTH {
-                Err(Error::InvalidInput(format!(
-                    "config key `{key}` nests JSON deeper than the config may"
-                )))
-            } else {
-                Ok(())
-            }
-        })?;
+        check_json_depth_at(&format!("config key `{key}`"), value, 2)?;
     }
     Ok(())
-}
-
-fn json_depth(value: &Json) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 1usize)];
-    while let Some((value, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        match value {
-            Json::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
-            Json::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// The shallow merge of `patch` into the session's config as ONE

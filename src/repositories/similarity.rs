@@ -72,6 +72,23 @@ pub(crate) fn best_first<I>(
     matches
 }
 
+/// The `rows` read for `matches` (from [`best_first`]), put back in the
+/// matches' order, each with its similarity; a match whose row is gone
+/// is left out.
+pub(crate) fn in_match_order<I: PartialEq, R>(
+    matches: Vec<(I, f64)>,
+    mut rows: Vec<R>,
+    id_of: impl Fn(&R) -> &I,
+) -> Vec<(R, f64)> {
+    matches
+        .into_iter()
+        .filter_map(|(id, similarity)| {
+            let at = rows.iter().position(|row| *id_of(row) == id)?;
+            Some((rows.swap_remove(at), similarity))
+        })
+        .collect()
+}
+
 /// `text` folded for caseless comparison: every character upper-cased,
 /// then lower-cased, so that `ß` matches `SS`, `ς` matches `Σ` and `ﬁ`
 /// matches `FI` as well as `É` matches `é` — what SQLite's ASCII-only

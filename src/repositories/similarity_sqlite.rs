@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Que
 
 use super::graph::current_nodes_query;
 use super::rows;
-use super::similarity::best_first;
+use super::similarity::{best_first, in_match_order};
 use crate::database::direct::DirectRead;
 use crate::database::direct::decode::{optional_blob, text};
 use crate::error::Result;
@@ -57,13 +57,6 @@ pub(super) fn similar_nodes(
         .filter(kg_node::Column::Id.is_in(matches.iter().map(|(id, _)| id)))
         .build(DbBackend::Sqlite);
     let values = statement.values.map(|v| v.0).unwrap_or_default();
-    let mut nodes =
-        conn.rows::<kg_node::Entity, _>(&statement.sql, &values, |row| rows::node(row))?;
-    Ok(matches
-        .into_iter()
-        .filter_map(|(id, similarity)| {
-            let at = nodes.iter().position(|n| n.id == id)?;
-            Some((nodes.swap_remove(at), similarity))
-        })
-        .collect())
+    let nodes = conn.rows::<kg_node::Entity, _>(&statement.sql, &values, |row| rows::node(row))?;
+    Ok(in_match_order(matches, nodes, |row| &row.id))
 }

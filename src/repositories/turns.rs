@@ -739,16 +739,27 @@ impl TurnPlan {
         backend: DbBackend,
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
+        let mut batch = self.core_statements(backend, covered_at)?;
+        for statement in
+            self.extras
+                .statements(backend, &self.session_id, self.turn_number, covered_at)?
+        {
+            batch.push(statement);
+        }
+        Ok(batch)
+    }
+
+    /// The turn's own rows (progress, utterances, nodes, edges, scores,
+    /// covers), before the extras: one statement on PostgreSQL, one per
+    /// row on SQLite.
+    fn core_statements(
+        &self,
+        backend: DbBackend,
+        covered_at: chrono::NaiveDateTime,
+    ) -> Result<StatementBatch> {
         #[cfg(feature = "postgres")]
         if backend == DbBackend::Postgres {
-            let mut batch = self.postgres_statement(covered_at)?;
-            for statement in
-                self.extras
-                    .statements(backend, &self.session_id, self.turn_number, covered_at)?
-            {
-                batch.push(statement);
-            }
-            return Ok(batch);
+            return self.postgres_statement(covered_at);
         }
         let mut batch = StatementBatch::new();
         let progress = session_progress(
@@ -786,12 +797,6 @@ impl TurnPlan {
         for (guard, cover) in covers {
             batch.push(guard);
             batch.push_returning_one(cover);
-        }
-        for statement in
-            self.extras
-                .statements(backend, &self.session_id, self.turn_number, covered_at)?
-        {
-            batch.push(statement);
         }
         Ok(batch)
     }

@@ -425,12 +425,7 @@ impl DirectRead<'_> {
         params: &[sea_orm::Value],
         decode: impl Fn(&decode::Arranged<'_, rusqlite::Row<'_>>) -> std::result::Result<T, DbErr>,
     ) -> Result<Vec<T>> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(from_rusqlite)?;
-        for (i, value) in params.iter().enumerate() {
-            statement
-                .raw_bind_parameter(i + 1, values::bindable(value).map_err(from_rusqlite)?)
-                .map_err(from_rusqlite)?;
-        }
+        let mut statement = values::prepare_bound(self.conn, sql, params).map_err(from_rusqlite)?;
         let mut rows = statement.raw_query();
         let mut decoded = Vec::new();
         // The layout is found from the first row's statement, once: a
@@ -463,12 +458,7 @@ impl DirectRead<'_> {
         params: &[sea_orm::Value],
         mut decode: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<T, DbErr>,
     ) -> Result<Vec<T>> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(from_rusqlite)?;
-        for (i, value) in params.iter().enumerate() {
-            statement
-                .raw_bind_parameter(i + 1, values::bindable(value).map_err(from_rusqlite)?)
-                .map_err(from_rusqlite)?;
-        }
+        let mut statement = values::prepare_bound(self.conn, sql, params).map_err(from_rusqlite)?;
         let mut rows = statement.raw_query();
         let mut decoded = Vec::new();
         while let Some(row) = rows.next().map_err(from_rusqlite)? {

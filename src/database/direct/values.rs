@@ -39,12 +39,8 @@ pub(super) fn run(
     statement: &Statement,
     rows: &mut Vec<DirectRow>,
 ) -> rusqlite::Result<()> {
-    let mut prepared = conn.prepare_cached(&statement.sql)?;
-    if let Some(Values(values)) = &statement.values {
-        for (i, value) in values.iter().enumerate() {
-            prepared.raw_bind_parameter(i + 1, bindable(value)?)?;
-        }
-    }
+    let values = statement.values.as_ref().map_or(&[][..], |Values(v)| v);
+    let mut prepared = prepare_bound(conn, &statement.sql, values)?;
     // The columns are read from the first row, not before the first step:
     // a cached statement is prepared again inside that step when another
     // connection changed the schema, and may then have other columns.
@@ -69,6 +65,20 @@ pub(super) fn run(
         });
     }
     Ok(())
+}
+
+/// `sql` from the connection's statement cache, with `params` bound in
+/// order as sqlx's SQLite driver binds them.
+pub(super) fn prepare_bound<'conn>(
+    conn: &'conn Connection,
+    sql: &str,
+    params: &[Value],
+) -> rusqlite::Result<rusqlite::CachedStatement<'conn>> {
+    let mut prepared = conn.prepare_cached(sql)?;
+    for (i, value) in params.iter().enumerate() {
+        prepared.raw_bind_parameter(i + 1, bindable(value)?)?;
+    }
+    Ok(prepared)
 }
 
 /// A SeaORM value as sqlx's SQLite driver binds it.
