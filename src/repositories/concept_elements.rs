@@ -17,6 +17,7 @@ use crate::error::{ConflictKind, EntityKind, Error, Result};
 use sea_orm::Order;
 
 use super::graph::check_nodes_of_session;
+use super::sql_cache::{self, CachedSql, cached, try_cached};
 use super::{by_bytes, new_id, now_utc};
 
 /// An element to seed.
@@ -253,6 +254,31 @@ pub(crate) fn cover_once(
     node_id: &NodeId,
     covered_at: NaiveDateTime,
 ) -> Statement {
+    static SQL: CachedSql = sql_cache::new();
+    let sql = cached(backend, &SQL, || {
+        build_cover_once(backend, session_id, element_id, node_id, covered_at).sql
+    });
+    // In the order of the built text's placeholders (a unit test compares).
+    let values: Vec<sea_orm::Value> = vec![
+        true.into(),
+        Some(covered_at).into(),
+        true.into(),
+        Some(node_id.to_owned()).into(),
+        true.into(),
+        session_id.into(),
+        element_id.into(),
+    ];
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// [`cover_once`] built through sea-query: the text it caches.
+pub(crate) fn build_cover_once(
+    backend: DbBackend,
+    session_id: &SessionId,
+    element_id: &ElementId,
+    node_id: &NodeId,
+    covered_at: NaiveDateTime,
+) -> Statement {
     use concept_element::Column;
     let first = |column: Column, value: sea_orm::Value| -> Expr {
         Expr::case(Expr::col(Column::IsCovered).eq(true), Expr::col(column))
@@ -288,6 +314,29 @@ pub(crate) fn cover_once(
 /// # Errors
 /// [`Error::InvalidInput`] if the statement cannot be built.
 pub(crate) fn element_guard(
+    backend: DbBackend,
+    session_id: &SessionId,
+    element_id: &ElementId,
+) -> Result<Statement> {
+    static SQL: CachedSql = sql_cache::new();
+    let sql = try_cached(backend, &SQL, || {
+        build_element_guard(backend, session_id, element_id).map(|built| built.sql)
+    })?;
+    // In the order of the built text's placeholders (a unit test compares).
+    let values: Vec<sea_orm::Value> = vec![
+        new_id().into(),
+        session_id.into(),
+        element_id.into(),
+        Option::<String>::None.into(),
+        1.into(),
+        session_id.into(),
+        element_id.into(),
+    ];
+    Ok(Statement::from_sql_and_values(backend, sql, values))
+}
+
+/// [`element_guard`] built through sea-query: the text it caches.
+pub(crate) fn build_element_guard(
     backend: DbBackend,
     session_id: &SessionId,
     element_id: &ElementId,

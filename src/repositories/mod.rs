@@ -33,6 +33,7 @@ pub mod signals;
 mod similarity;
 #[cfg(feature = "sqlite")]
 mod similarity_sqlite;
+mod sql_cache;
 mod turn_extras;
 pub mod turns;
 pub mod utterances;

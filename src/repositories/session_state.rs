@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 use super::sessions::{SessionRepository, not_found};
+use super::turn_extras::Placeholders;
 use super::turn_extras::{check_count, check_peak};
 use super::{check_json_depth, check_json_depth_at, check_json_object, now_utc};
 use crate::database::StatementBatch;
@@ -40,50 +41,56 @@ pub(crate) fn config_merge(
     now: chrono::NaiveDateTime,
     returning: bool,
 ) -> Option<sea_orm::Statement> {
-    use sea_orm::{DbBackend, Value};
+    let mut sql = Placeholders::new(backend);
+    let merged = merged_config(&mut sql, patch)?;
+    let greatest = match backend {
+        sea_orm::DbBackend::Postgres => "GREATEST",
+        _ => "max",
+    };
+    let now = sql.bind(now.into());
+    let session = sql.bind(session_id.as_str().into());
     let returning = if returning { " RETURNING *" } else { "" };
-    let patch_text = Json::Object(patch.clone()).to_string();
-    match backend {
-        DbBackend::Postgres => Some(sea_orm::Statement::from_sql_and_values(
-            backend,
-            format!(
-                r#"UPDATE "sessions" SET "config" = CASE WHEN jsonb_typeof("config") = 'object' THEN "config" ELSE '{{}}'::jsonb END || $1::jsonb, "updated_at" = GREATEST("updated_at", $2) WHERE "id" = $3{returning}"#
-            ),
-            [
-                Value::from(patch_text),
-                Value::from(now),
-                Value::from(session_id.as_str()),
-            ],
-        )),
-        _ => {
-            if patch
-                .keys()
-                .any(|k| k.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
-            {
-                return None;
-            }
-            let mut values = vec![Value::from(now), Value::from(session_id.as_str())];
-            let mut paths = String::new();
-            for (key, value) in patch {
-                values.push(Value::from(format!("$.\"{key}\"")));
-                values.push(Value::from(value.to_string()));
-                paths.push_str(&format!(", ?{}, json(?{})", values.len() - 1, values.len()));
-            }
-            let base = r#"CASE WHEN json_type("config") = 'object' THEN "config" ELSE '{}' END"#;
-            let config = if paths.is_empty() {
-                base.to_owned()
-            } else {
-                format!("json_set({base}{paths})")
-            };
-            Some(sea_orm::Statement::from_sql_and_values(
-                backend,
-                format!(
-                    r#"UPDATE "sessions" SET "config" = {config}, "updated_at" = max("updated_at", ?1) WHERE "id" = ?2{returning}"#
-                ),
-                values,
-            ))
-        }
+    Some(sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!(
+            r#"UPDATE "sessions" SET "config" = {merged}, "updated_at" = {greatest}("updated_at", {now}) WHERE "id" = {session}{returning}"#
+        ),
+        sql.into_values(),
+    ))
+}
+
+/// The SQL expression of the session's config with `patch` merged in (see
+/// [`config_merge`]), its values bound through `sql`; `None` on SQLite for
+/// a key a JSON path cannot quote.
+pub(crate) fn merged_config(
+    sql: &mut Placeholders,
+    patch: &serde_json::Map<String, Json>,
+) -> Option<String> {
+    use sea_orm::{DbBackend, Value};
+    if sql.backend() == DbBackend::Postgres {
+        let patch = sql.bind(Value::from(Json::Object(patch.clone()).to_string()));
+        return Some(format!(
+            r#"CASE WHEN jsonb_typeof("config") = 'object' THEN "config" ELSE '{{}}'::jsonb END || {patch}::jsonb"#
+        ));
     }
+    if patch
+        .keys()
+        .any(|k| k.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+    {
+        return None;
+    }
+    let base = r#"CASE WHEN json_type("config") = 'object' THEN "config" ELSE '{}' END"#;
+    if patch.is_empty() {
+        return Some(base.to_owned());
+    }
+    let mut merged = format!("json_set({base}");
+    for (key, value) in patch {
+        let path = sql.bind(Value::from(format!("$.\"{key}\"")));
+        let value = sql.bind(Value::from(value.to_string()));
+        merged.push_str(&format!(", {path}, json({value})"));
+    }
+    merged.push(')');
+    Some(merged)
 }
 
 /// What the Python pipeline's `update_state` writes after each turn

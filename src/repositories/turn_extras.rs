@@ -10,7 +10,6 @@ use entity::canonical_slot;
 use entity::slot_mapping;
 use entity::{FocusEntry, NodeId, SessionId, SlotId};
 use sea_orm::sea_query::OnConflict;
-use std::sync::OnceLock;
 
 use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryFilter,
@@ -23,6 +22,7 @@ use crate::error::{Error, Result};
 use super::canonical::{prefixed_id, recount_support};
 use super::check_fraction;
 use super::signals::{NewSignals, Signals, insert_unless_saved, signal_row};
+use super::sql_cache::{self, CachedSql, cached};
 use super::turns::NodeRef;
 
 /// The graphs' velocity after the turn, as the Python scoring stage
@@ -186,6 +186,18 @@ impl ExtrasPlan {
                 Ok((e.source_slot_id, e.target_slot_id, e.edge_type, surface))
             })
             .collect::<Result<Vec<_>>>()?;
+        // The same canonical edge named twice for one surface edge counts
+        // it once: after this, every surface edge the upserts add is new
+        // to its canonical edge (it was created in this turn).
+        let mut canonical_edges = canonical_edges;
+        let mut seen = 0;
+        for i in 0..canonical_edges.len() {
+            if !canonical_edges[..seen].contains(&canonical_edges[i]) {
+                canonical_edges.swap(seen, i);
+                seen += 1;
+            }
+        }
+        canonical_edges.truncate(seen);
         let signals = extras
             .signals
             .map(|s| {
@@ -226,21 +238,38 @@ impl ExtrasPlan {
         slots
     }
 
-    /// The statements that write the extras, after the turn's own.
+    /// Whether the extras write the session's row.
+    pub(crate) fn writes_session(&self) -> bool {
+        self.velocity.is_some()
+            || self.focus.is_some()
+            || self.tracker.is_some()
+            || self.config_patch.is_some()
+    }
+
+    /// The statements that write the extras, after the turn's own. With
+    /// `progress`, the turn's progress (see [`Progress`]) is written by the
+    /// extras' one UPDATE of the session instead of one of its own.
     pub(crate) fn statements(
         &self,
         backend: DbBackend,
         session_id: &SessionId,
         turn_number: i32,
         now: chrono::NaiveDateTime,
+        progress: Option<Progress>,
     ) -> Result<Vec<Statement>> {
         let mut statements = Vec::new();
         let slots = self.slots();
         if !slots.is_empty() {
             statements.push(slot_guard(backend, session_id, &slots));
         }
-        if self.velocity.is_some() || self.focus.is_some() || self.tracker.is_some() {
-            statements.push(self.session_state(backend, session_id, turn_number)?);
+        if self.writes_session() || progress.is_some() {
+            statements.push(self.session_update(
+                backend,
+                session_id,
+                turn_number,
+                now,
+                progress,
+            )?);
         }
         if !self.mappings.is_empty() && backend == DbBackend::Postgres {
             // Every slot of the session locked, in id order, before the
@@ -298,43 +327,47 @@ impl ExtrasPlan {
                 column_values(signals),
             ));
         }
-        if let Some(patch) = &self.config_patch {
-            statements.push(
-                super::session_state::config_merge(backend, session_id, patch, now, false)
-                    .ok_or_else(|| {
-                        Error::InvalidInput(
-                            "a config key holds `\"`, `\\` or a control character, which \
-                             record_turn cannot merge on SQLite: merge it with \
-                             SessionRepository::merge_config"
-                                .into(),
-                        )
-                    })?,
-            );
-        }
         Ok(statements)
     }
 
-    fn session_state(
+    /// One UPDATE of the session's row: the turn's progress when asked,
+    /// the focus entry, the tracker state, the velocity (kept from a late
+    /// turn) and the config merge. Every SET reads the row as it was
+    /// before the statement; with the progress written separately before
+    /// it, "this turn is the newest" reads `turn_count` as that left it.
+    fn session_update(
         &self,
         backend: DbBackend,
         session_id: &SessionId,
         turn_number: i32,
+        now: chrono::NaiveDateTime,
+        progress: Option<Progress>,
     ) -> Result<Statement> {
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |value: Value| {
-            values.push(value);
-            // Numbered on both backends: the turn's number is used four
-            // times.
-            match backend {
-                DbBackend::Postgres => format!("${}", values.len()),
-                _ => format!("?{}", values.len()),
-            }
-        };
+        let mut sql = Placeholders::new(backend);
         let mut sets = Vec::new();
+        // Numbered placeholders on both backends: the turn's number is used
+        // several times.
+        let turn = sql.bind(turn_number.into());
+        let newest = if progress.is_some() {
+            format!(r#""turn_count" <= {turn}"#)
+        } else {
+            format!(r#""turn_count" = {turn}"#)
+        };
+        if let Some(Progress { coverage_score }) = progress {
+            let coverage = sql.bind(coverage_score.into());
+            let (greatest, now) = (greatest(backend), sql.bind(now.into()));
+            sets.push(format!(
+                r#""coverage_score" = CASE WHEN {newest} THEN {coverage} ELSE "coverage_score" END"#
+            ));
+            sets.push(format!(
+                r#""turn_count" = {greatest}("turn_count", {turn})"#
+            ));
+            sets.push(format!(r#""updated_at" = {greatest}("updated_at", {now})"#));
+        }
         if let Some(focus) = &self.focus {
             let entry = serde_json::to_string(focus)
                 .map_err(|err| Error::InvalidInput(format!("a focus entry: {err}")))?;
-            let entry = bind(entry.into());
+            let entry = sql.bind(entry.into());
             sets.push(match backend {
                 DbBackend::Postgres => format!(
                     r#""focus_history" = "focus_history" || jsonb_build_array({entry}::jsonb)"#
@@ -347,11 +380,10 @@ impl ExtrasPlan {
         if let Some(tracker) = &self.tracker {
             // Replaced whatever the turn's order: the pipeline saves the
             // tracker it holds after each turn.
-            let tracker = bind(Value::Json(Some(Box::new(tracker.clone()))));
+            let tracker = sql.bind(Value::Json(Some(Box::new(tracker.clone()))));
             sets.push(format!(r#""node_tracker_state" = {tracker}"#));
         }
         if let Some(velocity) = &self.velocity {
-            let turn = bind(turn_number.into());
             for (column, value) in [
                 (
                     "surface_velocity_peak",
@@ -370,43 +402,94 @@ impl ExtrasPlan {
                     Value::from(velocity.prev_canonical_node_count),
                 ),
             ] {
-                let value = bind(value);
-                // The turn's own progress ran first: `turn_count` is this
-                // turn's number exactly when it is the newest.
+                let value = sql.bind(value);
                 sets.push(format!(
-                    r#""{column}" = CASE WHEN "turn_count" = {turn} THEN {value} ELSE "{column}" END"#
+                    r#""{column}" = CASE WHEN {newest} THEN {value} ELSE "{column}" END"#
                 ));
             }
         }
-        let session = bind(session_id.as_str().into());
+        if let Some(patch) = &self.config_patch {
+            let merged = super::session_state::merged_config(&mut sql, patch).ok_or_else(|| {
+                Error::InvalidInput(
+                    "a config key holds `\"`, `\\` or a control character, which \
+                     record_turn cannot merge on SQLite: merge it with \
+                     SessionRepository::merge_config"
+                        .into(),
+                )
+            })?;
+            sets.push(format!(r#""config" = {merged}"#));
+            if progress.is_none() {
+                let (greatest, now) = (greatest(backend), sql.bind(now.into()));
+                sets.push(format!(r#""updated_at" = {greatest}("updated_at", {now})"#));
+            }
+        }
+        let session = sql.bind(session_id.as_str().into());
+        let (placeholders, values) = (sets.join(", "), sql.into_values());
         Ok(Statement::from_sql_and_values(
             backend,
-            format!(
-                r#"UPDATE "sessions" SET {} WHERE "id" = {session}"#,
-                sets.join(", ")
-            ),
+            format!(r#"UPDATE "sessions" SET {placeholders} WHERE "id" = {session}"#),
             values,
         ))
     }
 }
 
-/// SQL text by backend (SQLite, PostgreSQL), built once: only the values
-/// of these statements change from turn to turn, and building the same
-/// text through sea-query every turn was a measurable part of its cost.
-type CachedSql = [OnceLock<String>; 2];
-
-static MAPPING_UPSERT: CachedSql = [OnceLock::new(), OnceLock::new()];
-static RECOUNT: CachedSql = [OnceLock::new(), OnceLock::new()];
-static SIGNALS_INSERT: CachedSql = [OnceLock::new(), OnceLock::new()];
-
-fn cached(
-    backend: DbBackend,
-    cache: &'static CachedSql,
-    build: impl FnOnce() -> String,
-) -> &'static str {
-    let slot = usize::from(backend == DbBackend::Postgres);
-    cache[slot].get_or_init(build)
+/// What a turn's progress writes to its session: `turn_count` becomes the
+/// highest turn recorded, `coverage_score` is this turn's when it is the
+/// newest, `updated_at` never goes back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress {
+    /// The turn's coverage.
+    pub(crate) coverage_score: f64,
 }
+
+/// The larger of two values in SQL: `GREATEST` on PostgreSQL, the
+/// two-argument `max` on SQLite.
+fn greatest(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "GREATEST",
+        _ => "max",
+    }
+}
+
+/// Values bound in order, each given a numbered placeholder (`$n` on
+/// PostgreSQL, `?n` on SQLite), so that one value can be used twice.
+pub(crate) struct Placeholders {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Placeholders {
+    /// No values yet.
+    pub(crate) fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// The backend the placeholders are written for.
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Binds `value` next and returns its placeholder.
+    pub(crate) fn bind(&mut self, value: Value) -> String {
+        self.values.push(value);
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => format!("?{}", self.values.len()),
+        }
+    }
+
+    /// The values, in placeholder order.
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+}
+
+static MAPPING_UPSERT: CachedSql = sql_cache::new();
+static RECOUNT: CachedSql = sql_cache::new();
+static SIGNALS_INSERT: CachedSql = sql_cache::new();
 
 /// A model's values in its entity's column order: the order of the
 /// INSERT's columns SeaORM builds.
@@ -436,16 +519,12 @@ fn mapping_upsert(mapping: &slot_mapping::Model, backend: DbBackend) -> Statemen
 /// checked inside the turn's transaction, without a read before it; after
 /// a failure, [`check_slots_of_session`] says which slot and why.
 fn slot_guard(backend: DbBackend, session_id: &SessionId, slots: &[&SlotId]) -> Statement {
-    let placeholder = |i: usize| match backend {
-        DbBackend::Postgres => format!("${i}"),
-        _ => format!("?{i}"),
-    };
-    let mut values: Vec<Value> = vec![session_id.as_str().into()];
-    let mut named = Vec::with_capacity(slots.len());
-    for slot in slots {
-        values.push(slot.as_str().into());
-        named.push(placeholder(values.len()));
-    }
+    let mut sql = Placeholders::new(backend);
+    let session = sql.bind(session_id.as_str().into());
+    let named: Vec<String> = slots
+        .iter()
+        .map(|slot| sql.bind(slot.as_str().into()))
+        .collect();
     let (text, integer) = if backend == DbBackend::Postgres {
         ("NULL::text", "NULL::integer")
     } else {
@@ -455,16 +534,18 @@ fn slot_guard(backend: DbBackend, session_id: &SessionId, slots: &[&SlotId]) -> 
         backend,
         format!(
             r#"INSERT INTO "canonical_slots" ("id", "session_id", "slot_name", "node_type", "first_seen_turn") SELECT {text}, {text}, {text}, {text}, {integer} WHERE (SELECT COUNT(*) FROM "canonical_slots" WHERE "session_id" = {session} AND "id" IN ({named})) <> {count}"#,
-            session = placeholder(1),
             named = named.join(", "),
             count = slots.len(),
         ),
-        values,
+        sql.into_values(),
     )
 }
 
 /// Adds `surface` to the canonical edge (session, source, target, type),
 /// creating it, in one statement; its support is its surface edges' count.
+/// `surface` is an edge of this turn, so it is not in the list yet (the
+/// staged `add_or_update_edge` checks that for an edge of any age); what
+/// the upsert adds is counted without a search of the list.
 fn canonical_edge_upsert(
     backend: DbBackend,
     session_id: &SessionId,
@@ -476,7 +557,7 @@ fn canonical_edge_upsert(
 ) -> Statement {
     let id = prefixed_id("cedge_");
     let first = serde_json::to_string(&[surface]).unwrap_or_else(|_| "[]".to_owned());
-    let values: Vec<Value> = vec![
+    let mut values: Vec<Value> = vec![
         id.into(),
         session_id.as_str().into(),
         source.as_str().into(),
@@ -484,14 +565,17 @@ fn canonical_edge_upsert(
         edge_type.into(),
         first.into(),
         now.into(),
-        surface.into(),
     ];
+    if backend != DbBackend::Postgres {
+        // PostgreSQL appends EXCLUDED's one-element list instead.
+        values.push(surface.into());
+    }
     let sql = match backend {
         DbBackend::Postgres => {
-            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES ($1, $2, $3, $4, $5, 1, $6::jsonb, $7, $7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = CASE WHEN "canonical_edges"."surface_edge_ids" @> jsonb_build_array($8::text) THEN "canonical_edges"."surface_edge_ids" ELSE "canonical_edges"."surface_edge_ids" || jsonb_build_array($8::text) END, "support_count" = jsonb_array_length(CASE WHEN "canonical_edges"."surface_edge_ids" @> jsonb_build_array($8::text) THEN "canonical_edges"."surface_edge_ids" ELSE "canonical_edges"."surface_edge_ids" || jsonb_build_array($8::text) END), "updated_at" = GREATEST("canonical_edges"."updated_at", EXCLUDED."updated_at")"#
+            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES ($1, $2, $3, $4, $5, 1, $6::jsonb, $7, $7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = "canonical_edges"."surface_edge_ids" || EXCLUDED."surface_edge_ids", "support_count" = jsonb_array_length("canonical_edges"."surface_edge_ids") + 1, "updated_at" = GREATEST("canonical_edges"."updated_at", EXCLUDED."updated_at")"#
         }
         _ => {
-            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = CASE WHEN EXISTS (SELECT 1 FROM json_each("canonical_edges"."surface_edge_ids") WHERE "value" = ?8) THEN "canonical_edges"."surface_edge_ids" ELSE json_insert("canonical_edges"."surface_edge_ids", '$[#]', ?8) END, "support_count" = json_array_length(CASE WHEN EXISTS (SELECT 1 FROM json_each("canonical_edges"."surface_edge_ids") WHERE "value" = ?8) THEN "canonical_edges"."surface_edge_ids" ELSE json_insert("canonical_edges"."surface_edge_ids", '$[#]', ?8) END), "updated_at" = max("canonical_edges"."updated_at", excluded."updated_at")"#
+            r#"INSERT INTO "canonical_edges" ("id", "session_id", "source_slot_id", "target_slot_id", "edge_type", "support_count", "surface_edge_ids", "created_at", "updated_at") VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7) ON CONFLICT ("session_id", "source_slot_id", "target_slot_id", "edge_type") DO UPDATE SET "surface_edge_ids" = json_insert("canonical_edges"."surface_edge_ids", '$[#]', ?8), "support_count" = json_array_length("canonical_edges"."surface_edge_ids") + 1, "updated_at" = max("canonical_edges"."updated_at", excluded."updated_at")"#
         }
     };
     Statement::from_sql_and_values(backend, sql, values)

@@ -20,8 +20,9 @@ use super::graph::{
 use super::insert::insert_row;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
+use super::sql_cache::{self, CachedSql, cached};
 use super::turn_extras::{
-    Extras, ExtrasPlan, TurnCanonicalEdge, TurnSignals, TurnSlotMapping, TurnVelocity,
+    Extras, ExtrasPlan, Progress, TurnCanonicalEdge, TurnSignals, TurnSlotMapping, TurnVelocity,
     check_slots_of_session,
 };
 use super::utterances::{NewUtterance, check_turn, last_utterances};
@@ -477,6 +478,29 @@ fn session_progress(
     coverage_score: f64,
     now: chrono::NaiveDateTime,
 ) -> sea_orm::Statement {
+    static SQL: CachedSql = sql_cache::new();
+    let sql = cached(backend, &SQL, || {
+        build_session_progress(backend, session_id, turn_number, coverage_score, now).sql
+    });
+    // In the order of the built text's placeholders (a unit test compares).
+    let values: Vec<sea_orm::Value> = vec![
+        turn_number.into(),
+        coverage_score.into(),
+        turn_number.into(),
+        now.into(),
+        session_id.into(),
+    ];
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// [`session_progress`] built through sea-query: the text it caches.
+fn build_session_progress(
+    backend: DbBackend,
+    session_id: &SessionId,
+    turn_number: i32,
+    coverage_score: f64,
+    now: chrono::NaiveDateTime,
+) -> sea_orm::Statement {
     use session::Column;
     let statement = Query::update()
         .table(session::Entity)
@@ -739,11 +763,21 @@ impl TurnPlan {
         backend: DbBackend,
         covered_at: chrono::NaiveDateTime,
     ) -> Result<StatementBatch> {
-        let mut batch = self.core_statements(backend, covered_at)?;
-        for statement in
-            self.extras
-                .statements(backend, &self.session_id, self.turn_number, covered_at)?
-        {
+        // On SQLite a turn whose extras write the session's row writes its
+        // progress in that same UPDATE: one rewrite of the row, not two.
+        // PostgreSQL's turn statement writes the progress itself.
+        let progress_in_extras = backend != DbBackend::Postgres && self.extras.writes_session();
+        let mut batch = self.core_statements(backend, covered_at, !progress_in_extras)?;
+        let progress = progress_in_extras.then_some(Progress {
+            coverage_score: self.coverage_score,
+        });
+        for statement in self.extras.statements(
+            backend,
+            &self.session_id,
+            self.turn_number,
+            covered_at,
+            progress,
+        )? {
             batch.push(statement);
         }
         Ok(batch)
@@ -756,20 +790,22 @@ impl TurnPlan {
         &self,
         backend: DbBackend,
         covered_at: chrono::NaiveDateTime,
+        with_progress: bool,
     ) -> Result<StatementBatch> {
         #[cfg(feature = "postgres")]
         if backend == DbBackend::Postgres {
             return self.postgres_statement(covered_at);
         }
         let mut batch = StatementBatch::new();
-        let progress = session_progress(
-            backend,
-            &self.session_id,
-            self.turn_number,
-            self.coverage_score,
-            covered_at,
-        );
-        batch.push(progress.clone());
+        if with_progress {
+            batch.push(session_progress(
+                backend,
+                &self.session_id,
+                self.turn_number,
+                self.coverage_score,
+                covered_at,
+            ));
+        }
         // One row per INSERT: a multi-row INSERT inside a transaction
         // makes SQLite keep a statement journal to undo a half-done
         // statement, which measurably slowed every turn; single-row
@@ -1014,5 +1050,48 @@ impl TurnPlan {
             existing_nodes,
             extras,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)] // a failed expectation is the test failing
+mod tests {
+    use super::*;
+
+    /// The cached statements bind their values in the order of the text
+    /// sea-query builds, on both backends.
+    #[test]
+    fn the_cached_turn_statements_are_the_built_ones() {
+        let session = SessionId::from("s");
+        let element = ElementId::from("e");
+        let node = NodeId::from("n");
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 3, 12)
+            .and_then(|d| d.and_hms_micro_opt(10, 1, 2, 345_678))
+            .expect("a time");
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            // Twice: the first call builds the text, the second uses it.
+            for _ in 0..2 {
+                assert_eq!(
+                    session_progress(backend, &session, 7, 0.25, at),
+                    build_session_progress(backend, &session, 7, 0.25, at)
+                );
+                assert_eq!(
+                    cover_once(backend, &session, &element, &node, at),
+                    super::super::concept_elements::build_cover_once(
+                        backend, &session, &element, &node, at
+                    )
+                );
+                let fast = element_guard(backend, &session, &element).expect("guard");
+                let built = super::super::concept_elements::build_element_guard(
+                    backend, &session, &element,
+                )
+                .expect("guard");
+                // The guard's first value is a fresh id each time.
+                let rest = |s: &sea_orm::Statement| {
+                    (s.sql.clone(), s.values.as_ref().map(|v| v.0[1..].to_vec()))
+                };
+                assert_eq!(rest(&fast), rest(&built));
+            }
+        }
     }
 }

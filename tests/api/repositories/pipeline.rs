@@ -35,6 +35,7 @@ on_both_backends!(
     record_turn_writes_stances_quotes_and_embeddings,
     record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_at_once,
     a_turn_whose_canonical_edge_fails_leaves_no_row_of_it,
+    a_turns_canonical_edges_count_each_surface_edge_once_across_turns,
     concurrent_mappings_and_moves_leave_each_slots_support_equal_to_its_nodes,
 );
 
@@ -1280,6 +1281,50 @@ async fn a_turn_whose_canonical_edge_fails_leaves_no_row_of_it(db: &Database) {
         before,
         "a row of the failed turn was kept"
     );
+}
+
+async fn a_turns_canonical_edges_count_each_surface_edge_once_across_turns(db: &Database) {
+    use interview_persistence::repositories::TurnCanonicalEdge;
+    let repos = Repositories::new(db);
+    let id = a_session_with_elements(&repos).await;
+    let a = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "a"))
+        .await
+        .expect("a");
+    let b = repos
+        .canonical
+        .create_slot(a_slot_for(&id, "b"))
+        .await
+        .expect("b");
+    let edge = |surface_edge| TurnCanonicalEdge {
+        source_slot_id: a.id.clone(),
+        target_slot_id: b.id.clone(),
+        edge_type: "leads_to".into(),
+        surface_edge,
+    };
+    let mut recorded = Vec::new();
+    for t in 1..=2 {
+        let mut turn = crate::turn_builders::benchmark_turn(&id, t);
+        // Turn 1 names its edge 0 twice; turn 2 adds its edges 0 and 1.
+        turn.canonical_edges = if t == 1 {
+            vec![edge(0), edge(0)]
+        } else {
+            vec![edge(0), edge(1)]
+        };
+        recorded.push(repos.turns.record_turn(turn).await.expect("turn"));
+    }
+    let edges = repos.canonical.canonical_edges(&id).await.expect("edges");
+    assert_eq!(edges.len(), 1);
+    assert_eq!(
+        edges[0].surface_edge_ids.to_vec(),
+        [
+            recorded[0].edge_ids[0].to_string(),
+            recorded[1].edge_ids[0].to_string(),
+            recorded[1].edge_ids[1].to_string()
+        ]
+    );
+    assert_eq!(edges[0].support_count, 3);
 }
 
 async fn concurrent_mappings_and_moves_leave_each_slots_support_equal_to_its_nodes(db: &Database) {
