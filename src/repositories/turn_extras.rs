@@ -380,8 +380,15 @@ impl ExtrasPlan {
         if let Some(tracker) = &self.tracker {
             // Replaced whatever the turn's order: the pipeline saves the
             // tracker it holds after each turn.
-            let tracker = sql.bind(Value::Json(Some(Box::new(tracker.clone()))));
-            sets.push(format!(r#""node_tracker_state" = {tracker}"#));
+            // Written straight to text: a clone of a large tracker was a
+            // visible part of the turn's cost.
+            let text = serde_json::to_string(tracker)
+                .map_err(|err| Error::InvalidInput(format!("the node tracker state: {err}")))?;
+            let tracker = sql.bind(text.into());
+            sets.push(match backend {
+                DbBackend::Postgres => format!(r#""node_tracker_state" = {tracker}::jsonb"#),
+                _ => format!(r#""node_tracker_state" = {tracker}"#),
+            });
         }
         if let Some(velocity) = &self.velocity {
             for (column, value) in [
