@@ -11,7 +11,6 @@ import collections
 # sqlite3_step; then the Rust side, most specific first.
 RULES = [
     ("setup (migrations, files)", ("Migrator", "migrat", "remove_database", "dl_main", "clap_builder")),
-    ("session and slot set-up", ("create_with_elements", "create_slot", "raw_sessions::{{closure}}::concept")),
     ("SQLite: commit (WAL)", ("sqlite3VdbeHalt", "pagerWalFrames")),
     ("SQLite: statements", ("sqlite3_step", "sqlite3VdbeExec")),
     ("SQLite: prepare", ("sqlite3LockAndPrepare", "sqlite3Prepare")),

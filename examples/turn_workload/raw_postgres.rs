@@ -53,26 +53,14 @@ INSERT INTO concept_elements (id, session_id, element_id, label, element_type, p
 SELECT id, $1, element_id, label, 'attribute', priority, FALSE, NULL, NULL
 FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[]) AS e(id, element_id, label, priority)";
 
-const READS: [(&str, &[usize]); 5] = [
-    ("SELECT * FROM sessions WHERE id = $1", &[5]),
-    (
-        "SELECT * FROM kg_nodes WHERE session_id = $1 AND superseded_by IS NULL \
-         ORDER BY recorded_at, id COLLATE \"C\"",
-        &[5, 6],
-    ),
-    (
-        "SELECT * FROM kg_edges WHERE session_id = $1 ORDER BY recorded_at, id COLLATE \"C\"",
-        &[6, 7],
-    ),
-    (
-        "SELECT * FROM utterances WHERE session_id = $1 \
-         ORDER BY turn_number DESC, created_at DESC, id COLLATE \"C\" DESC LIMIT 10",
-        &[5],
-    ),
-    (
-        "SELECT * FROM scoring_history WHERE session_id = $1 ORDER BY turn_number",
-        &[10],
-    ),
+const READS: [&str; 5] = [
+    "SELECT * FROM sessions WHERE id = $1",
+    "SELECT * FROM kg_nodes WHERE session_id = $1 AND superseded_by IS NULL \
+     ORDER BY recorded_at, id COLLATE \"C\"",
+    "SELECT * FROM kg_edges WHERE session_id = $1 ORDER BY recorded_at, id COLLATE \"C\"",
+    "SELECT * FROM utterances WHERE session_id = $1 \
+     ORDER BY turn_number DESC, created_at DESC, id COLLATE \"C\" DESC LIMIT 10",
+    "SELECT * FROM scoring_history WHERE session_id = $1 ORDER BY turn_number",
 ];
 
 fn id() -> String {
@@ -198,24 +186,21 @@ async fn read_session(pool: &PgPool, session_id: &str) -> Result<usize, BoxError
         .execute(&mut *txn)
         .await?;
     let mut rows = 0;
-    for (sql, json_columns) in READS {
+    for sql in READS {
         let found = sqlx::query(sql)
             .bind(session_id)
             .fetch_all(&mut *txn)
             .await?;
-        let decoded = found
-            .iter()
-            .map(|row| decode(row, json_columns))
-            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = found.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         rows += decoded.len();
     }
     txn.commit().await?;
     Ok(rows)
 }
 
-/// Every column into an owned JSON value, JSON columns parsed, as an ORM
-/// would.
-fn decode(row: &PgRow, json_columns: &[usize]) -> Result<Vec<Value>, BoxError> {
+/// Every column into an owned value, JSON columns parsed, as an ORM
+/// would (a `bytea` is read into its bytes and kept as its length).
+fn decode(row: &PgRow) -> Result<Vec<Value>, BoxError> {
     let mut values = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
         if row.try_get_raw(i)?.is_null() {
@@ -228,7 +213,8 @@ fn decode(row: &PgRow, json_columns: &[usize]) -> Result<Vec<Value>, BoxError> {
             "FLOAT8" => json!(row.try_get::<f64, _>(i)?),
             "BOOL" => json!(row.try_get::<bool, _>(i)?),
             "TIMESTAMP" => json!(row.try_get::<chrono::NaiveDateTime, _>(i)?.to_string()),
-            "JSONB" | "JSON" if json_columns.contains(&i) => row.try_get::<Value, _>(i)?,
+            "JSONB" | "JSON" => row.try_get::<Value, _>(i)?,
+            "BYTEA" => json!(row.try_get::<Vec<u8>, _>(i)?.len()),
             other => return Err(format!("unexpected column type {other}").into()),
         };
         values.push(value);
