@@ -267,9 +267,89 @@ fn normalise(sql: &str) -> String {
         .collect()
 }
 
+/// `sql` without its comments (`-- …` to the end of the line, `/* … */`),
+/// quoted text left as it is. The Python system's edge-type CHECK carries
+/// `-- methodology` comments inside its `IN (…)` list.
+fn strip_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            (None, '\'' | '"' | '`') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '-') if chars.peek() == Some(&'-') => {
+                // To the end of the line; the line break stays (white space).
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = '\0';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// A normalised CHECK of the shape `column IN (literal, …)` with its
+/// literals sorted and each once: the set of values is what the CHECK
+/// means, not the order the schema listed them in. Any other CHECK is
+/// returned as it is.
+fn canonical_check(check: String) -> String {
+    let Some(open) = check.find("in(") else {
+        return check;
+    };
+    let (column, list) = (&check[..open], &check[open + 3..]);
+    let Some(list) = list.strip_suffix(')') else {
+        return check;
+    };
+    let literal = |item: &str| {
+        (item.len() >= 2
+            && item.starts_with('\'')
+            && item.ends_with('\'')
+            && !item[1..item.len() - 1].contains('\''))
+            || (!item.is_empty()
+                && item
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '-' || c == '.'))
+    };
+    if column.is_empty() || !column.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return check;
+    }
+    let mut items: Vec<&str> = list.split(',').collect();
+    if !items.iter().all(|item| literal(item)) {
+        return check;
+    }
+    items.sort_unstable();
+    items.dedup();
+    format!("{column}in({})", items.join(","))
+}
+
 /// The expressions of every `CHECK (...)` in a `CREATE TABLE` statement,
-/// normalised.
+/// normalised, comments left out.
 fn check_clauses(sql: &str) -> Vec<String> {
+    let sql = &strip_comments(sql);
     let lower = sql.to_ascii_lowercase();
     let bytes = sql.as_bytes();
     let mut found = Vec::new();
@@ -285,7 +365,7 @@ fn check_clauses(sql: &str) -> Vec<String> {
         }
         let open = from + (lower[from..].len() - rest.len());
         if let Some(close) = matching_parenthesis(sql, open) {
-            found.push(normalise(&sql[open + 1..close]));
+            found.push(canonical_check(normalise(&sql[open + 1..close])));
             from = close;
         }
     }
@@ -294,6 +374,7 @@ fn check_clauses(sql: &str) -> Vec<String> {
 
 /// The WHERE clause of a `CREATE INDEX` statement, normalised.
 fn where_clause(sql: &str) -> Option<String> {
+    let sql = &strip_comments(sql);
     let lower = sql.to_ascii_lowercase();
     let at = lower.rfind(" where ")?;
     Some(normalise(&sql[at + 7..]))
@@ -336,6 +417,34 @@ mod tests {
         assert_eq!(
             check_clauses(sql),
             vec!["ain('x','y(z)')".to_owned(), "b>=0.0andb<=1.0".to_owned()]
+        );
+    }
+
+    #[test]
+    fn comments_and_the_order_of_a_checks_values_do_not_matter() {
+        let commented = "CREATE TABLE kg_edges (edge_type TEXT NOT NULL CHECK (edge_type IN (\n\
+            -- Means-end chain (laddering)\n\
+            'leads_to', 'revises', /* JTBD, (since 02-03) */\n\
+            'triggers' -- added 02-13, 'not a type'\n\
+            )), note TEXT CHECK (note <> '-- not a comment'))";
+        let plain = "CREATE TABLE kg_edges (edge_type TEXT NOT NULL \
+            CHECK (edge_type IN ('triggers','leads_to','revises','leads_to')), \
+            note TEXT CHECK (note <> '-- not a comment'))";
+        assert_eq!(check_clauses(commented), check_clauses(plain));
+        assert_eq!(
+            check_clauses(commented),
+            vec![
+                "edge_typein('leads_to','revises','triggers')".to_owned(),
+                "note<>'--notacomment'".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_check_of_another_shape_keeps_its_order() {
+        assert_eq!(
+            check_clauses("CREATE TABLE t (a INT CHECK (a IN (2, 1) OR a > 9))"),
+            vec!["ain(2,1)ora>9".to_owned()]
         );
     }
 

@@ -468,6 +468,45 @@ async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised(
     assert!(edges.iter().any(|e| e.edge_type == EdgeType::MeansTo));
 }
 
+/// The Python `schema.sql` writes its widened edge-type list with a
+/// `-- methodology` comment above each group; the recogniser reads the set
+/// of types, not the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_widened_edge_check_with_comments_inside_is_recognised() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = python_file(dir.path());
+    let db = Connection::open(&path).expect("open");
+    db.execute_batch(
+        "PRAGMA writable_schema = ON; \
+         UPDATE sqlite_schema SET sql = replace(sql, '''leads_to'', ''revises''', \
+           '-- Means-end chain (laddering), since 2026-01' || char(10) || \
+           '''revises'', ''leads_to'',' || char(10) || \
+           '/* JTBD: (job, outcome) */ ''occurs_in'' -- the last, ''not_a_type''' || char(10)) \
+           WHERE name = 'kg_edges'; \
+         PRAGMA writable_schema = OFF;",
+    )
+    .expect("widen the CHECK");
+    drop(db);
+    let db = Connection::open(&path).expect("reopen");
+    db.execute_batch(
+        "INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type) \
+         VALUES ('e-occurs', 's1', 'n2', 'n3', 'occurs_in')",
+    )
+    .expect("an edge of a later methodology");
+    drop(db);
+
+    let (db, report) = init_database_with(&config(&path), options(false))
+        .await
+        .expect("adopted");
+    assert!(report.adoption.is_some());
+    let edges = Repositories::new(&db)
+        .graph
+        .edges(&"s1".into())
+        .await
+        .expect("edges");
+    assert!(edges.iter().any(|e| e.edge_type == EdgeType::OccursIn));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adoption_failing_before_commit_leaves_the_file_as_it_was() {
     let dir = tempfile::tempdir().expect("tempdir");
