@@ -347,7 +347,13 @@ impl ExtrasPlan {
         let mut sets = Vec::new();
         // Numbered placeholders on both backends: the turn's number is used
         // several times.
-        let turn = sql.bind(turn_number.into());
+        // Bound only where it is used: PostgreSQL is given as many values
+        // as the statement names.
+        let turn = if progress.is_some() || self.velocity.is_some() {
+            sql.bind(turn_number.into())
+        } else {
+            String::new()
+        };
         let newest = if progress.is_some() {
             format!(r#""turn_count" <= {turn}"#)
         } else {
@@ -623,4 +629,116 @@ pub(crate) async fn check_slots_of_session(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)] // a failed expectation is the test failing
+mod tests {
+    use super::*;
+
+    /// The numbers of the `?n` / `$n` placeholders in `sql`, each once.
+    fn placeholders(sql: &str) -> std::collections::BTreeSet<usize> {
+        let bytes = sql.as_bytes();
+        let mut found = std::collections::BTreeSet::new();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'?' || *b == b'$' {
+                let digits: String = sql[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                if let Ok(n) = digits.parse() {
+                    found.insert(n);
+                }
+            }
+        }
+        found
+    }
+
+    /// Every hand-written statement of the extras uses each value it binds,
+    /// and binds each placeholder it uses, whatever the extras hold:
+    /// PostgreSQL refuses a statement whose values and placeholders differ.
+    #[test]
+    fn every_bound_value_has_its_placeholder_for_every_shape_of_extras() {
+        let session = SessionId::from("s");
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 3, 12)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .expect("a time");
+        let full = ExtrasPlan {
+            velocity: Some(TurnVelocity {
+                surface_velocity_peak: 1.0,
+                prev_surface_node_count: 2,
+                canonical_velocity_peak: 3.0,
+                prev_canonical_node_count: 4,
+            }),
+            focus: Some(FocusEntry {
+                turn: 1,
+                node_id: "n".into(),
+                label: "l".into(),
+                strategy: "deepen".into(),
+            }),
+            tracker: Some(serde_json::json!({"states": {}})),
+            config_patch: serde_json::json!({"a": 1, "b": [2]}).as_object().cloned(),
+            mappings: vec![],
+            canonical_edges: vec![(
+                SlotId::from("slot_a"),
+                SlotId::from("slot_b"),
+                "leads_to".into(),
+                "e".into(),
+            )],
+            signals: None,
+        };
+        for shape in 0..16u8 {
+            let plan = ExtrasPlan {
+                velocity: full.velocity.filter(|_| shape & 1 != 0),
+                focus: full.focus.clone().filter(|_| shape & 2 != 0),
+                tracker: full.tracker.clone().filter(|_| shape & 4 != 0),
+                config_patch: full.config_patch.clone().filter(|_| shape & 8 != 0),
+                ..full.clone()
+            };
+            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+                let progress = [
+                    None,
+                    Some(Progress {
+                        coverage_score: 0.5,
+                    }),
+                ];
+                for progress in progress {
+                    if !plan.writes_session() && progress.is_none() {
+                        continue;
+                    }
+                    let statement = plan
+                        .session_update(backend, &session, 3, now, progress)
+                        .expect("the update");
+                    let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
+                    assert_eq!(
+                        placeholders(&statement.sql),
+                        (1..=bound).collect(),
+                        "{backend:?}, shape {shape}, {progress:?}: {}",
+                        statement.sql
+                    );
+                }
+                let slots = plan.slots();
+                for statement in [
+                    slot_guard(backend, &session, &slots),
+                    canonical_edge_upsert(
+                        backend,
+                        &session,
+                        &SlotId::from("slot_a"),
+                        &SlotId::from("slot_b"),
+                        "leads_to",
+                        "e",
+                        now,
+                    ),
+                ] {
+                    let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
+                    assert_eq!(
+                        placeholders(&statement.sql),
+                        (1..=bound).collect(),
+                        "{backend:?}: {}",
+                        statement.sql
+                    );
+                }
+            }
+        }
+    }
 }

@@ -370,7 +370,9 @@ impl TurnRepository {
                         _ => err,
                     };
                 }
-                match statement.and_then(|i| plan.conflict_at(i)) {
+                match statement
+                    .and_then(|i| plan.conflict_at(self.db.connection().get_database_backend(), i))
+                {
                     // The system's question of this turn exists: the turn
                     // itself was recorded only if its scores were (the one
                     // thing looked up after the rollback).
@@ -565,12 +567,13 @@ fn newly_covered(
 
 impl TurnPlan {
     /// The unique rule the batch's statement `index` runs into, by the
-    /// batch's layout ([`TurnPlan::statements`]): the session update, the
-    /// utterances, the nodes, the edges, the scores, then the covers
-    /// (which insert nothing).
-    fn conflict_at(&self, index: usize) -> Option<ConflictKind> {
+    /// batch's layout ([`TurnPlan::statements`]): the session's progress
+    /// when it leads, the utterances, the nodes, the edges, the scores,
+    /// then the covers and the extras (which run into no unique rule of
+    /// the turn's own).
+    fn conflict_at(&self, backend: DbBackend, index: usize) -> Option<ConflictKind> {
         let recorded = || self.recorded();
-        let mut i = index.checked_sub(1)?; // the session's progress
+        let mut i = index.checked_sub(usize::from(self.progress_leads(backend)))?;
         if let Some(said) = self.utterances.get(i) {
             return Some(match said.speaker {
                 Speaker::User => recorded(),
@@ -591,6 +594,14 @@ impl TurnPlan {
         }
         i -= self.edges.len();
         (i == 0).then(recorded)
+    }
+
+    /// Whether the batch starts with the session's progress UPDATE: on
+    /// SQLite, unless the extras' UPDATE of the session writes it
+    /// ([`TurnPlan::statements`]). PostgreSQL's batch starts with the whole
+    /// turn as one statement.
+    fn progress_leads(&self, backend: DbBackend) -> bool {
+        backend != DbBackend::Postgres && !self.extras.writes_session()
     }
 
     fn recorded(&self) -> ConflictKind {
@@ -767,7 +778,7 @@ impl TurnPlan {
         // progress in that same UPDATE: one rewrite of the row, not two.
         // PostgreSQL's turn statement writes the progress itself.
         let progress_in_extras = backend != DbBackend::Postgres && self.extras.writes_session();
-        let mut batch = self.core_statements(backend, covered_at, !progress_in_extras)?;
+        let mut batch = self.core_statements(backend, covered_at, self.progress_leads(backend))?;
         let progress = progress_in_extras.then_some(Progress {
             coverage_score: self.coverage_score,
         });
