@@ -355,7 +355,9 @@ fn assert_erased(dir: &std::path::Path, url: &str, session_id: &str) -> Value {
     assert_eq!(
         record["rows"],
         serde_json::json!({"sessions": 1, "utterances": 2, "kg_nodes": 1, "kg_edges": 0,
-                           "scoring_history": 1, "concept_elements": 1})
+                           "scoring_history": 1, "concept_elements": 1, "canonical_slots": 0,
+                           "surface_to_slot_mapping": 0, "canonical_edges": 0,
+                           "qualitative_signals": 0})
     );
     assert!(
         record["erased_at"]

@@ -25,6 +25,17 @@ pub struct Model {
     pub scoring_history_rows: i64,
     /// How many `concept_elements` rows were erased.
     pub concept_element_rows: i64,
+    /// How many `canonical_slots` rows were erased; `None` in a record
+    /// written before this count was kept.
+    pub canonical_slot_rows: Option<i64>,
+    /// How many `surface_to_slot_mapping` rows were erased (`None`: not
+    /// counted, as above).
+    pub slot_mapping_rows: Option<i64>,
+    /// How many `canonical_edges` rows were erased (`None`: not counted).
+    pub canonical_edge_rows: Option<i64>,
+    /// How many `qualitative_signals` rows were erased (`None`: not
+    /// counted).
+    pub qualitative_signal_rows: Option<i64>,
     /// When the old copies of the erased rows were removed from the files
     /// (SQLite: the file vacuumed and its WAL truncated; PostgreSQL: the
     /// tables vacuumed); `None` while that scrub is still owed.

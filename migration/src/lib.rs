@@ -22,6 +22,7 @@ mod m20261127_000003_create_session_erasures;
 mod m20261203_000004_add_erasure_scrubbed_at;
 mod m20261203_000005_require_finite_timestamps;
 mod m20261203_000006_add_python_dual_graph;
+mod m20261204_000007_count_dual_graph_erasures;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_pragmas;
 pub mod sqlite_rebuild;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_add_erasure_scrubbed_at::Migration),
             Box::new(m20261203_000005_require_finite_timestamps::Migration),
             Box::new(m20261203_000006_add_python_dual_graph::Migration),
+            Box::new(m20261204_000007_count_dual_graph_erasures::Migration),
         ]
     }
 }

@@ -10,7 +10,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use migration::MigratorTrait;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// How many migrations this build has.
+fn migrations() -> i64 {
+    i64::try_from(migration::Migrator::migrations().len()).expect("a few")
+}
 
 fn migration(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_migration"));
@@ -82,9 +88,11 @@ async fn populated_sqlite() -> (tempfile::TempDir, String) {
 #[tokio::test]
 async fn destructive_commands_refuse_a_populated_database_without_the_confirmation() {
     let (dir, url) = populated_sqlite().await;
+    let all = migrations().to_string();
+    let more = (migrations() + 1).to_string();
     for args in [
-        vec!["down", "-n", "6"],
-        vec!["down", "-n", "8"],
+        vec!["down", "-n", all.as_str()],
+        vec!["down", "-n", more.as_str()],
         vec!["reset"],
         vec!["refresh"],
         vec!["fresh"],
@@ -109,14 +117,23 @@ async fn destructive_commands_refuse_a_populated_database_without_the_confirmati
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 3);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM kg_edges").await, 3);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM seaql_migrations").await,
+        migrations()
+    );
 }
 
 #[tokio::test]
 async fn reverting_only_the_vocabulary_needs_no_confirmation_and_keeps_the_rows() {
     let (dir, url) = populated_sqlite().await;
-    // The three newest, the erasure records' table, then the vocabulary.
-    let output = migration(dir.path(), &["-u", &url, "down", "-n", "5"], &[]);
+    // Every migration but the first: the newest, the erasure records'
+    // table, then the vocabulary.
+    let all_but_the_first = (migrations() - 1).to_string();
+    let output = migration(
+        dir.path(),
+        &["-u", &url, "down", "-n", &all_but_the_first],
+        &[],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 1);
@@ -149,7 +166,10 @@ async fn a_confirmed_fresh_drops_only_this_modules_tables() {
     assert!(output.status.success(), "{}", stderr(&output));
     let db = connect(&url).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM seaql_migrations").await,
+        migrations()
+    );
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM other_app_notes").await,
         1,
@@ -350,7 +370,7 @@ async fn down_zero_wrong_number_and_down_to_nothing() {
             &url,
             "down",
             "-n",
-            "6",
+            &migrations().to_string(),
             "--confirm-delete-sessions",
             "7",
         ],
@@ -397,5 +417,8 @@ async fn down_zero_wrong_number_and_down_to_nothing() {
         .await,
         1
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM seaql_migrations").await, 6);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM seaql_migrations").await,
+        migrations()
+    );
 }

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use entity::SessionId;
 use entity::session::{self, SessionStatus};
-use entity::{concept_element, kg_edge, kg_node, scoring_history, session_erasure, utterance};
+use entity::{
+    canonical_edge, canonical_slot, concept_element, kg_edge, kg_node, qualitative_signal,
+    scoring_history, session_erasure, slot_mapping, utterance,
+};
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -64,10 +67,19 @@ pub struct ErasedRows {
     pub scoring_history: u64,
     /// `concept_elements` rows.
     pub concept_elements: u64,
+    /// `canonical_slots` rows; `None` in a record kept from before these
+    /// four tables were counted.
+    pub canonical_slots: Option<u64>,
+    /// `surface_to_slot_mapping` rows (`None`: not counted, as above).
+    pub surface_to_slot_mapping: Option<u64>,
+    /// `canonical_edges` rows (`None`: not counted).
+    pub canonical_edges: Option<u64>,
+    /// `qualitative_signals` rows (`None`: not counted).
+    pub qualitative_signals: Option<u64>,
 }
 
 impl ErasedRows {
-    /// Every row removed, in all tables.
+    /// Every row removed, in all the tables counted.
     #[must_use]
     pub fn total(&self) -> u64 {
         self.sessions
@@ -76,6 +88,15 @@ impl ErasedRows {
             + self.kg_edges
             + self.scoring_history
             + self.concept_elements
+            + [
+                self.canonical_slots,
+                self.surface_to_slot_mapping,
+                self.canonical_edges,
+                self.qualitative_signals,
+            ]
+            .into_iter()
+            .flatten()
+            .sum::<u64>()
     }
 }
 
@@ -137,6 +158,10 @@ impl ErasureRecord {
                 kg_edges: count(model.kg_edge_rows),
                 scoring_history: count(model.scoring_history_rows),
                 concept_elements: count(model.concept_element_rows),
+                canonical_slots: model.canonical_slot_rows.map(count),
+                surface_to_slot_mapping: model.slot_mapping_rows.map(count),
+                canonical_edges: model.canonical_edge_rows.map(count),
+                qualitative_signals: model.qualitative_signal_rows.map(count),
             },
             backend,
             wal_truncated: None,
@@ -144,6 +169,33 @@ impl ErasureRecord {
             scrubbed_at: model.scrubbed_at.map(|at| at.and_utc()),
         }
     }
+}
+
+/// How many mappings an erasure of `session_id` deletes: a mapping has no
+/// session column, and goes with its node or with its slot (a file the
+/// Python system wrote may map a node to another session's slot).
+async fn mappings_of(conn: &impl ConnectionTrait, session_id: &SessionId) -> Result<i64> {
+    use sea_orm::Condition;
+    use sea_orm::sea_query::Query;
+    let slots = Query::select()
+        .column(canonical_slot::Column::Id)
+        .from(canonical_slot::Entity)
+        .and_where(canonical_slot::Column::SessionId.eq(session_id))
+        .to_owned();
+    let nodes = Query::select()
+        .column(kg_node::Column::Id)
+        .from(kg_node::Entity)
+        .and_where(kg_node::Column::SessionId.eq(session_id))
+        .to_owned();
+    let n = slot_mapping::Entity::find()
+        .filter(
+            Condition::any()
+                .add(slot_mapping::Column::CanonicalSlotId.in_subquery(slots))
+                .add(slot_mapping::Column::SurfaceNodeId.in_subquery(nodes)),
+        )
+        .count(conn)
+        .await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// How many rows of `E` belong to `session_id`.
@@ -460,6 +512,31 @@ impl SessionRepository {
                 session_id,
             )
             .await?,
+            canonical_slot_rows: Some(
+                count_of::<canonical_slot::Entity>(
+                    &*txn,
+                    canonical_slot::Column::SessionId,
+                    session_id,
+                )
+                .await?,
+            ),
+            slot_mapping_rows: Some(mappings_of(&*txn, session_id).await?),
+            canonical_edge_rows: Some(
+                count_of::<canonical_edge::Entity>(
+                    &*txn,
+                    canonical_edge::Column::SessionId,
+                    session_id,
+                )
+                .await?,
+            ),
+            qualitative_signal_rows: Some(
+                count_of::<qualitative_signal::Entity>(
+                    &*txn,
+                    qualitative_signal::Column::SessionId,
+                    session_id,
+                )
+                .await?,
+            ),
             // Owed until the scrub after the commit records it as done.
             scrubbed_at: None,
         };
@@ -467,16 +544,13 @@ impl SessionRepository {
         // of its last erasure.
         session_erasure::Entity::insert(model.clone().into_active_model())
             .on_conflict(
+                // Every column but the id: a count added later is replaced
+                // too, not kept from the earlier erasure.
                 OnConflict::column(session_erasure::Column::SessionId)
-                    .update_columns([
-                        session_erasure::Column::ErasedAt,
-                        session_erasure::Column::UtteranceRows,
-                        session_erasure::Column::KgNodeRows,
-                        session_erasure::Column::KgEdgeRows,
-                        session_erasure::Column::ScoringHistoryRows,
-                        session_erasure::Column::ConceptElementRows,
-                        session_erasure::Column::ScrubbedAt,
-                    ])
+                    .update_columns(
+                        <session_erasure::Column as sea_orm::Iterable>::iter()
+                            .filter(|c| !matches!(c, session_erasure::Column::SessionId)),
+                    )
                     .to_owned(),
             )
             .exec_without_returning(&*txn)

@@ -9,6 +9,7 @@ use crate::on_both_backends;
 
 mod dual_graph;
 mod edge_vocabulary;
+mod erasure_counts;
 mod sqlite_rebuild;
 
 on_both_backends!(

@@ -691,10 +691,14 @@ async fn an_erasure_record_survives_the_erasure_with_the_counts_and_none_of_the_
         kg_edges: 3,
         scoring_history: 3,
         concept_elements: 2,
+        canonical_slots: Some(2),
+        surface_to_slot_mapping: Some(1),
+        canonical_edges: Some(1),
+        qualitative_signals: Some(3),
     };
     assert_eq!(record.session_id, session_id);
     assert_eq!(record.rows, expected);
-    assert_eq!(record.rows.total(), 21);
+    assert_eq!(record.rows.total(), 28);
     assert_eq!(record.backend, db.backend());
     let age = chrono::Utc::now() - record.erased_at;
     assert!(age >= chrono::Duration::zero() && age < chrono::Duration::seconds(60));
