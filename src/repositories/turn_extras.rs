@@ -654,6 +654,17 @@ mod tests {
         found
     }
 
+    /// Fails unless `statement` names placeholders 1 to n for its n values.
+    fn assert_binds_what_it_names(statement: &Statement, context: &str) {
+        let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
+        assert_eq!(
+            placeholders(&statement.sql),
+            (1..=bound).collect(),
+            "{context}: {}",
+            statement.sql
+        );
+    }
+
     /// Every hand-written statement of the extras uses each value it binds,
     /// and binds each placeholder it uses, whatever the extras hold:
     /// PostgreSQL refuses a statement whose values and placeholders differ.
@@ -709,12 +720,9 @@ mod tests {
                     let statement = plan
                         .session_update(backend, &session, 3, now, progress)
                         .expect("the update");
-                    let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
-                    assert_eq!(
-                        placeholders(&statement.sql),
-                        (1..=bound).collect(),
-                        "{backend:?}, shape {shape}, {progress:?}: {}",
-                        statement.sql
+                    assert_binds_what_it_names(
+                        &statement,
+                        &format!("{backend:?}, shape {shape}, {progress:?}"),
                     );
                 }
                 let slots = plan.slots();
@@ -730,13 +738,7 @@ mod tests {
                         now,
                     ),
                 ] {
-                    let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
-                    assert_eq!(
-                        placeholders(&statement.sql),
-                        (1..=bound).collect(),
-                        "{backend:?}: {}",
-                        statement.sql
-                    );
+                    assert_binds_what_it_names(&statement, &format!("{backend:?}"));
                 }
             }
         }

@@ -1032,6 +1032,26 @@ fn a_slot_for(session: &SessionId, name: &str) -> NewSlot {
     slot(session, name, None)
 }
 
+/// Two slots of the session, `a` and `b`.
+async fn slots_a_and_b(
+    repos: &Repositories,
+    session: &SessionId,
+) -> (entity::canonical_slot::Model, entity::canonical_slot::Model) {
+    let mut made = Vec::new();
+    for name in ["a", "b"] {
+        made.push(
+            repos
+                .canonical
+                .create_slot(a_slot_for(session, name))
+                .await
+                .expect("a slot"),
+        );
+    }
+    let b = made.pop().expect("b");
+    let a = made.pop().expect("a");
+    (a, b)
+}
+
 async fn record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_at_once(
     db: &Database,
 ) {
@@ -1040,16 +1060,7 @@ async fn record_turn_writes_velocity_focus_mappings_canonical_edges_and_signals_
     };
     let repos = Repositories::new(db);
     let id = a_session_with_elements(&repos).await;
-    let a = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "a"))
-        .await
-        .expect("a");
-    let b = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "b"))
-        .await
-        .expect("b");
+    let (a, b) = slots_a_and_b(&repos, &id).await;
     let first = repos
         .turns
         .record_turn(crate::turn_builders::benchmark_turn(&id, 1))
@@ -1241,16 +1252,7 @@ async fn a_turn_whose_canonical_edge_fails_leaves_no_row_of_it(db: &Database) {
     use interview_persistence::repositories::TurnCanonicalEdge;
     let repos = Repositories::new(db);
     let id = a_session_with_elements(&repos).await;
-    let a = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "a"))
-        .await
-        .expect("a");
-    let b = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "b"))
-        .await
-        .expect("b");
+    let (a, b) = slots_a_and_b(&repos, &id).await;
     let trigger: &[&str] = match db.backend() {
         interview_persistence::Backend::Postgres => &[
             "CREATE FUNCTION refuse_canonical_edges() RETURNS trigger AS $$ BEGIN \
@@ -1287,16 +1289,7 @@ async fn a_turns_canonical_edges_count_each_surface_edge_once_across_turns(db: &
     use interview_persistence::repositories::TurnCanonicalEdge;
     let repos = Repositories::new(db);
     let id = a_session_with_elements(&repos).await;
-    let a = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "a"))
-        .await
-        .expect("a");
-    let b = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "b"))
-        .await
-        .expect("b");
+    let (a, b) = slots_a_and_b(&repos, &id).await;
     let edge = |surface_edge| TurnCanonicalEdge {
         source_slot_id: a.id.clone(),
         target_slot_id: b.id.clone(),
@@ -1330,16 +1323,7 @@ async fn a_turns_canonical_edges_count_each_surface_edge_once_across_turns(db: &
 async fn concurrent_mappings_and_moves_leave_each_slots_support_equal_to_its_nodes(db: &Database) {
     let repos = Repositories::new(db);
     let id = a_session(&repos).await;
-    let a = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "a"))
-        .await
-        .expect("a");
-    let b = repos
-        .canonical
-        .create_slot(a_slot_for(&id, "b"))
-        .await
-        .expect("b");
+    let (a, b) = slots_a_and_b(&repos, &id).await;
     let mut nodes = Vec::new();
     for i in 0..8 {
         nodes.push(

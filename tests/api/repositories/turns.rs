@@ -526,9 +526,9 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
         })
         .await
         .expect("the question");
-    for turn in
-        with_and_without_session_extras(labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]))
-    {
+    let turn_one =
+        || with_and_without_session_extras(labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]));
+    for turn in turn_one() {
         let refused = repos.turns.record_turn(turn).await;
         assert!(
             matches!(
@@ -556,9 +556,7 @@ async fn a_turn_whose_system_question_alone_exists_is_a_duplicate_utterance(db: 
         })
         .await
         .expect("the scores");
-    for turn in
-        with_and_without_session_extras(labeled_turn(&session_id.as_str().into(), 1, &["t1-a"]))
-    {
+    for turn in turn_one() {
         let refused = repos.turns.record_turn(turn).await;
         assert!(
             matches!(

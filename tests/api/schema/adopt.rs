@@ -434,24 +434,33 @@ async fn a_schema_that_differs_by_one_column_or_one_check_is_refused_and_left_un
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised() {
+/// A Python file whose edge-type CHECK lists `widened` (SQL text put in
+/// place of `'leads_to', 'revises'`, as the Python system patched it in
+/// through `writable_schema`), holding an edge of type `edge_type`, adopted:
+/// the session's edges as the repositories read them.
+async fn adopted_with_the_edge_check(
+    widened: &str,
+    edge_type: &str,
+) -> Vec<entity::kg_edge::Model> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = python_file(dir.path());
-    // As the Python system did it: the CHECK rewritten in sqlite_schema.
     let db = Connection::open(&path).expect("open");
-    db.execute_batch(
-        "PRAGMA writable_schema = ON; \
-         UPDATE sqlite_schema SET sql = replace(sql, '''leads_to'', ''revises''', \
-           '''leads_to'', ''revises'', ''means_to'', ''ends_to'', ''occurs_in''') WHERE name = 'kg_edges'; \
-         PRAGMA writable_schema = OFF;",
+    db.execute_batch("PRAGMA writable_schema = ON")
+        .expect("writable schema");
+    db.execute(
+        "UPDATE sqlite_schema SET sql = replace(sql, '''leads_to'', ''revises''', ?1) \
+         WHERE name = 'kg_edges'",
+        [widened],
     )
     .expect("widen the CHECK");
+    db.execute_batch("PRAGMA writable_schema = OFF")
+        .expect("writable schema off");
     drop(db);
     let db = Connection::open(&path).expect("reopen");
-    db.execute_batch(
+    db.execute(
         "INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type) \
-         VALUES ('e-means', 's1', 'n2', 'n3', 'means_to')",
+         VALUES ('e-later', 's1', 'n2', 'n3', ?1)",
+        [edge_type],
     )
     .expect("an edge of a later methodology");
     drop(db);
@@ -460,11 +469,20 @@ async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised(
         .await
         .expect("adopted");
     assert!(report.adoption.is_some());
-    let edges = Repositories::new(&db)
+    Repositories::new(&db)
         .graph
         .edges(&"s1".into())
         .await
-        .expect("edges");
+        .expect("edges")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised() {
+    let edges = adopted_with_the_edge_check(
+        "'leads_to', 'revises', 'means_to', 'ends_to', 'occurs_in'",
+        "means_to",
+    )
+    .await;
     assert!(edges.iter().any(|e| e.edge_type == EdgeType::MeansTo));
 }
 
@@ -473,37 +491,12 @@ async fn the_widened_edge_vocabulary_the_python_system_patched_in_is_recognised(
 /// of types, not the text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_widened_edge_check_with_comments_inside_is_recognised() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = python_file(dir.path());
-    let db = Connection::open(&path).expect("open");
-    db.execute_batch(
-        "PRAGMA writable_schema = ON; \
-         UPDATE sqlite_schema SET sql = replace(sql, '''leads_to'', ''revises''', \
-           '-- Means-end chain (laddering), since 2026-01' || char(10) || \
-           '''revises'', ''leads_to'',' || char(10) || \
-           '/* JTBD: (job, outcome) */ ''occurs_in'' -- the last, ''not_a_type''' || char(10)) \
-           WHERE name = 'kg_edges'; \
-         PRAGMA writable_schema = OFF;",
+    let edges = adopted_with_the_edge_check(
+        "-- Means-end chain (laddering), since 2026-01\n'revises', 'leads_to',\n\
+         /* JTBD: (job, outcome) */ 'occurs_in' -- the last, 'not_a_type'\n",
+        "occurs_in",
     )
-    .expect("widen the CHECK");
-    drop(db);
-    let db = Connection::open(&path).expect("reopen");
-    db.execute_batch(
-        "INSERT INTO kg_edges (id, session_id, source_node_id, target_node_id, edge_type) \
-         VALUES ('e-occurs', 's1', 'n2', 'n3', 'occurs_in')",
-    )
-    .expect("an edge of a later methodology");
-    drop(db);
-
-    let (db, report) = init_database_with(&config(&path), options(false))
-        .await
-        .expect("adopted");
-    assert!(report.adoption.is_some());
-    let edges = Repositories::new(&db)
-        .graph
-        .edges(&"s1".into())
-        .await
-        .expect("edges");
+    .await;
     assert!(edges.iter().any(|e| e.edge_type == EdgeType::OccursIn));
 }
 
