@@ -22,6 +22,8 @@ use sea_orm::{
 };
 
 #[cfg(feature = "postgres")]
+use super::placeholders::Placeholders;
+#[cfg(feature = "postgres")]
 use crate::error::{Error, Result};
 
 /// The most rows of a multi-row INSERT whose SQL is kept.
@@ -88,14 +90,6 @@ where
         })
         .collect();
     Statement::from_sql_and_values(backend, sql.as_ref(), Values(values))
-}
-
-#[cfg(feature = "postgres")]
-/// Binds `value` as the next parameter of `values` and returns its
-/// placeholder (`$n`).
-pub(crate) fn bind(values: &mut Vec<Value>, value: impl Into<Value>) -> String {
-    values.push(value.into());
-    format!("${}", values.len())
 }
 
 #[cfg(feature = "postgres")]
@@ -175,13 +169,13 @@ fn element(value: Value, column: &ArrayColumn) -> Option<(Value, bool)> {
 #[cfg(feature = "postgres")]
 /// PostgreSQL: `INSERT INTO "<table>" (<every column>) SELECT … FROM
 /// UNNEST($a::type[], …) AS r(…)` for `models` (at least one), each
-/// column's values bound into `values` as one array (plus a `bool[]` null
+/// column's values bound through `values` as one array (plus a `bool[]` null
 /// mask for a column that holds NULL in some rows but not all).
 ///
 /// # Errors
 /// [`Error::Unsupported`] for a column type this does not bind as an
 /// array (none of the interview tables has one).
-pub(crate) fn unnest_insert<M>(models: &[M], values: &mut Vec<Value>) -> Result<String>
+pub(crate) fn unnest_insert<M>(models: &[M], values: &mut Placeholders) -> Result<String>
 where
     M: ModelTrait,
 {
@@ -205,7 +199,7 @@ where
         let expression = if nulls.iter().all(|null| *null) {
             format!("NULL::{}{}", array.element_sql, array.cast)
         } else if nulls.iter().any(|null| *null) {
-            let mask = bind(values, nulls);
+            let mask = values.bind(nulls);
             arrays.push(format!("{mask}::bool[]"));
             let mask_name = format!("{name}__null");
             names.push(format!("\"{mask_name}\""));
@@ -216,10 +210,10 @@ where
         } else {
             format!("{cell}{}", array.cast)
         };
-        let placeholder = bind(
-            values,
-            Value::Array(array.array_type.clone(), Some(Box::new(elements))),
-        );
+        let placeholder = values.bind(Value::Array(
+            array.array_type.clone(),
+            Some(Box::new(elements)),
+        ));
         arrays.push(format!("{placeholder}::{}[]", array.element_sql));
         names.push(format!("\"{name}\""));
         selected.push((format!("\"{name}\""), expression));
@@ -355,8 +349,10 @@ mod tests {
             .into_model()
         };
         let rows: Vec<scoring_history::Model> = vec![row(Some(0.9))?, row(None)?];
-        let mut values = vec![Value::from("taken")];
-        let sql = super::unnest_insert(&rows, &mut values)?;
+        let mut bound = super::Placeholders::new(sea_orm::DbBackend::Postgres);
+        bound.bind("taken");
+        let sql = super::unnest_insert(&rows, &mut bound)?;
+        let values = bound.into_values();
         assert!(
             sql.starts_with("INSERT INTO \"scoring_history\" (\"id\", "),
             "{sql}"

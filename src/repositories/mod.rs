@@ -25,6 +25,7 @@ mod graph_lookup;
 mod graph_state;
 mod graph_summary;
 mod insert;
+mod placeholders;
 mod rows;
 pub mod scoring;
 mod session_state;

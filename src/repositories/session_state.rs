@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+use super::placeholders::{Placeholders, greatest};
 use super::sessions::{SessionRepository, not_found};
-use super::turn_extras::Placeholders;
 use super::turn_extras::{check_count, check_peak};
 use super::{check_json_depth, check_json_depth_at, check_json_object, now_utc};
 use crate::database::StatementBatch;
@@ -43,12 +43,9 @@ pub(crate) fn config_merge(
 ) -> Option<sea_orm::Statement> {
     let mut sql = Placeholders::new(backend);
     let merged = merged_config(&mut sql, patch)?;
-    let greatest = match backend {
-        sea_orm::DbBackend::Postgres => "GREATEST",
-        _ => "max",
-    };
-    let now = sql.bind(now.into());
-    let session = sql.bind(session_id.as_str().into());
+    let greatest = greatest(backend);
+    let now = sql.bind(now);
+    let session = sql.bind(session_id.as_str());
     let returning = if returning { " RETURNING *" } else { "" };
     Some(sea_orm::Statement::from_sql_and_values(
         backend,

@@ -21,8 +21,14 @@ pub(crate) fn cached(
     cache: &'static CachedSql,
     build: impl FnOnce() -> String,
 ) -> &'static str {
-    let slot = usize::from(backend == DbBackend::Postgres);
-    cache[slot].get_or_init(build)
+    match try_cached(
+        backend,
+        cache,
+        || Ok::<_, std::convert::Infallible>(build()),
+    ) {
+        Ok(sql) => sql,
+        Err(never) => match never {},
+    }
 }
 
 /// [`cached`] for a `build` that can fail: a failure is returned and

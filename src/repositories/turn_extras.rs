@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 use super::canonical::{prefixed_id, recount_support};
 use super::check_fraction;
+use super::placeholders::{Placeholders, greatest};
 use super::signals::{NewSignals, Signals, insert_unless_saved, signal_row};
 use super::sql_cache::{self, CachedSql, cached};
 use super::turns::NodeRef;
@@ -189,15 +190,13 @@ impl ExtrasPlan {
         // The same canonical edge named twice for one surface edge counts
         // it once: after this, every surface edge the upserts add is new
         // to its canonical edge (it was created in this turn).
-        let mut canonical_edges = canonical_edges;
-        let mut seen = 0;
-        for i in 0..canonical_edges.len() {
-            if !canonical_edges[..seen].contains(&canonical_edges[i]) {
-                canonical_edges.swap(seen, i);
-                seen += 1;
+        let mut unique = Vec::with_capacity(canonical_edges.len());
+        for edge in canonical_edges {
+            if !unique.contains(&edge) {
+                unique.push(edge);
             }
         }
-        canonical_edges.truncate(seen);
+        let canonical_edges = unique;
         let signals = extras
             .signals
             .map(|s| {
@@ -344,13 +343,14 @@ impl ExtrasPlan {
         progress: Option<Progress>,
     ) -> Result<Statement> {
         let mut sql = Placeholders::new(backend);
+        let greatest = greatest(backend);
         let mut sets = Vec::new();
         // Numbered placeholders on both backends: the turn's number is used
         // several times.
         // Bound only where it is used: PostgreSQL is given as many values
         // as the statement names.
         let turn = if progress.is_some() || self.velocity.is_some() {
-            sql.bind(turn_number.into())
+            sql.bind(turn_number)
         } else {
             String::new()
         };
@@ -360,8 +360,8 @@ impl ExtrasPlan {
             format!(r#""turn_count" = {turn}"#)
         };
         if let Some(Progress { coverage_score }) = progress {
-            let coverage = sql.bind(coverage_score.into());
-            let (greatest, now) = (greatest(backend), sql.bind(now.into()));
+            let coverage = sql.bind(coverage_score);
+            let now = sql.bind(now);
             sets.push(format!(
                 r#""coverage_score" = CASE WHEN {newest} THEN {coverage} ELSE "coverage_score" END"#
             ));
@@ -373,7 +373,7 @@ impl ExtrasPlan {
         if let Some(focus) = &self.focus {
             let entry = serde_json::to_string(focus)
                 .map_err(|err| Error::InvalidInput(format!("a focus entry: {err}")))?;
-            let entry = sql.bind(entry.into());
+            let entry = sql.bind(entry);
             sets.push(match backend {
                 DbBackend::Postgres => format!(
                     r#""focus_history" = "focus_history" || jsonb_build_array({entry}::jsonb)"#
@@ -390,7 +390,7 @@ impl ExtrasPlan {
             // visible part of the turn's cost.
             let text = serde_json::to_string(tracker)
                 .map_err(|err| Error::InvalidInput(format!("the node tracker state: {err}")))?;
-            let tracker = sql.bind(text.into());
+            let tracker = sql.bind(text);
             sets.push(match backend {
                 DbBackend::Postgres => format!(r#""node_tracker_state" = {tracker}::jsonb"#),
                 _ => format!(r#""node_tracker_state" = {tracker}"#),
@@ -432,11 +432,11 @@ impl ExtrasPlan {
             })?;
             sets.push(format!(r#""config" = {merged}"#));
             if progress.is_none() {
-                let (greatest, now) = (greatest(backend), sql.bind(now.into()));
+                let now = sql.bind(now);
                 sets.push(format!(r#""updated_at" = {greatest}("updated_at", {now})"#));
             }
         }
-        let session = sql.bind(session_id.as_str().into());
+        let session = sql.bind(session_id.as_str());
         let (placeholders, values) = (sets.join(", "), sql.into_values());
         Ok(Statement::from_sql_and_values(
             backend,
@@ -453,51 +453,6 @@ impl ExtrasPlan {
 pub(crate) struct Progress {
     /// The turn's coverage.
     pub(crate) coverage_score: f64,
-}
-
-/// The larger of two values in SQL: `GREATEST` on PostgreSQL, the
-/// two-argument `max` on SQLite.
-fn greatest(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "GREATEST",
-        _ => "max",
-    }
-}
-
-/// Values bound in order, each given a numbered placeholder (`$n` on
-/// PostgreSQL, `?n` on SQLite), so that one value can be used twice.
-pub(crate) struct Placeholders {
-    backend: DbBackend,
-    values: Vec<Value>,
-}
-
-impl Placeholders {
-    /// No values yet.
-    pub(crate) fn new(backend: DbBackend) -> Self {
-        Self {
-            backend,
-            values: Vec::new(),
-        }
-    }
-
-    /// The backend the placeholders are written for.
-    pub(crate) fn backend(&self) -> DbBackend {
-        self.backend
-    }
-
-    /// Binds `value` next and returns its placeholder.
-    pub(crate) fn bind(&mut self, value: Value) -> String {
-        self.values.push(value);
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => format!("?{}", self.values.len()),
-        }
-    }
-
-    /// The values, in placeholder order.
-    pub(crate) fn into_values(self) -> Vec<Value> {
-        self.values
-    }
 }
 
 static MAPPING_UPSERT: CachedSql = sql_cache::new();
@@ -533,11 +488,8 @@ fn mapping_upsert(mapping: &slot_mapping::Model, backend: DbBackend) -> Statemen
 /// a failure, [`check_slots_of_session`] says which slot and why.
 fn slot_guard(backend: DbBackend, session_id: &SessionId, slots: &[&SlotId]) -> Statement {
     let mut sql = Placeholders::new(backend);
-    let session = sql.bind(session_id.as_str().into());
-    let named: Vec<String> = slots
-        .iter()
-        .map(|slot| sql.bind(slot.as_str().into()))
-        .collect();
+    let session = sql.bind(session_id.as_str());
+    let named: Vec<String> = slots.iter().map(|slot| sql.bind(slot.as_str())).collect();
     let (text, integer) = if backend == DbBackend::Postgres {
         ("NULL::text", "NULL::integer")
     } else {

@@ -18,6 +18,8 @@ use super::graph::{
     session_edges,
 };
 use super::insert::insert_row;
+#[cfg(feature = "postgres")]
+use super::placeholders::Placeholders;
 use super::scoring::{NewScores, TurnScores, history};
 use super::sessions::not_found;
 use super::sql_cache::{self, CachedSql, cached};
@@ -777,9 +779,9 @@ impl TurnPlan {
         // On SQLite a turn whose extras write the session's row writes its
         // progress in that same UPDATE: one rewrite of the row, not two.
         // PostgreSQL's turn statement writes the progress itself.
-        let progress_in_extras = backend != DbBackend::Postgres && self.extras.writes_session();
-        let mut batch = self.core_statements(backend, covered_at, self.progress_leads(backend))?;
-        let progress = progress_in_extras.then_some(Progress {
+        let progress_leads = self.progress_leads(backend);
+        let mut batch = self.core_statements(backend, covered_at, progress_leads)?;
+        let progress = (backend != DbBackend::Postgres && !progress_leads).then_some(Progress {
             coverage_score: self.coverage_score,
         });
         for statement in self.extras.statements(
@@ -858,13 +860,13 @@ impl TurnPlan {
     /// covered once, by its first node (as the statements one by one do).
     #[cfg(feature = "postgres")]
     fn postgres_statement(&self, covered_at: chrono::NaiveDateTime) -> Result<StatementBatch> {
-        use super::insert::{bind, unnest_insert};
-        let mut values = Vec::new();
-        let v = &mut values;
-        let session = bind(v, self.session_id.as_str());
-        let turn = bind(v, self.turn_number);
-        let coverage = bind(v, self.coverage_score);
-        let now = bind(v, covered_at);
+        use super::insert::unnest_insert;
+        let mut bound = Placeholders::new(DbBackend::Postgres);
+        let v = &mut bound;
+        let session = v.bind(self.session_id.as_str());
+        let turn = v.bind(self.turn_number);
+        let coverage = v.bind(self.coverage_score);
+        let now = v.bind(covered_at);
         let mut ctes = vec![format!(
             "progress AS (UPDATE \"sessions\" SET \
              \"coverage_score\" = CASE WHEN \"turn_count\" <= {turn} THEN {coverage} ELSE \"coverage_score\" END, \
@@ -901,22 +903,19 @@ impl TurnPlan {
         let primary = if covers.is_empty() {
             "SELECT 1 WHERE FALSE".to_owned()
         } else {
-            let guard_ids = bind(
-                v,
+            let guard_ids = v.bind(
                 covers
                     .iter()
                     .map(|_| super::new_id())
                     .collect::<Vec<String>>(),
             );
-            let elements = bind(
-                v,
+            let elements = v.bind(
                 covers
                     .iter()
                     .map(|(e, _)| e.to_string())
                     .collect::<Vec<String>>(),
             );
-            let nodes = bind(
-                v,
+            let nodes = v.bind(
                 covers
                     .iter()
                     .map(|(_, n)| n.to_string())
@@ -945,7 +944,7 @@ impl TurnPlan {
         };
         let sql = format!("WITH {} {primary}", ctes.join(", "));
         Ok(StatementBatch::of_one_returning(
-            sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, bound.into_values()),
             covers.len(),
         ))
     }
