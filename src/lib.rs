@@ -54,6 +54,9 @@ pub use health::{
 };
 pub use init::{InitOptions, InitReport, init_database, init_database_with};
 
+/// The time-zone database adoption reads a Python host's local times with
+/// ([`schema::AdoptionOptions::python_local_time_zone`]).
+pub use chrono_tz;
 /// The SeaORM entities of the ten tables (and `session_erasures`), the
 /// models the repositories take and return.
 #[doc(inline)]

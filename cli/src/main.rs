@@ -50,6 +50,12 @@ enum Command {
         /// chained, the newest current) instead of refusing it.
         #[arg(long)]
         repair_duplicate_nodes: bool,
+        /// The zone the Python host ran in (`Europe/Berlin`): a Python-made
+        /// file's nodes and edges carry that zone's local time without an
+        /// offset, rewritten to UTC when the file is adopted. The adoption
+        /// report prints the zone it used.
+        #[arg(long, value_name = "ZONE", default_value = "UTC")]
+        python_local_time_zone: interview_persistence::chrono_tz::Tz,
     },
     /// Print the health report; exit 0 when healthy, 1 otherwise. Never
     /// changes the database. By default SQLite files up to 32 MiB get a
@@ -157,10 +163,12 @@ async fn main() -> ExitCode {
     let (report, adoption) = match cli.command {
         Command::Init {
             repair_duplicate_nodes,
+            python_local_time_zone,
         } => {
             let options = InitOptions {
                 adoption: AdoptionOptions {
                     repair_duplicate_current_nodes: repair_duplicate_nodes,
+                    python_local_time_zone,
                     ..AdoptionOptions::default()
                 },
             };

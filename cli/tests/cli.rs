@@ -245,7 +245,7 @@ async fn python_file_with_duplicates(path: &std::path::Path) {
     let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .expect("create");
-    db.execute_unprepared(include_str!("../../src/schema/python_module_schema.sql"))
+    db.execute_unprepared(include_str!("../../src/schema/python/2026-01-21.sql"))
         .await
         .expect("the Python DDL");
     db.execute_unprepared(

@@ -224,7 +224,7 @@ async fn a_database_the_python_module_made_is_left_alone() {
     let path = dir.path().join("python.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let db = connect(&url).await;
-    db.execute_unprepared(include_str!("../../src/schema/python_module_schema.sql"))
+    db.execute_unprepared(include_str!("../../src/schema/python/2026-01-21.sql"))
         .await
         .expect("the Python module's schema");
     db.execute_unprepared(

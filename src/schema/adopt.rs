@@ -19,18 +19,45 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
 
-use super::inspect::{INTERVIEW_TABLES, SchemaShape, differences, inspect, rows, table_sql};
+use super::inspect::{
+    INTERVIEW_TABLES, SchemaShape, differences, inspect, rows, scratch_connection, table_sql,
+};
 use super::preflight::preflight;
+use super::python_history::{History, PYTHON_TABLES, historic_shapes};
+use super::timestamps::{self, Reading};
 use crate::config::SqliteLocation;
 use crate::database::Database;
 use crate::error::{Error, Result};
 
-/// The Python module's tables, as its migration script declared them.
-const PYTHON_MODULE_SCHEMA: &str = include_str!("python_module_schema.sql");
+/// The tables adoption rebuilds into this module's schema (those the file
+/// has) or creates empty (those it lacks): the six and the four the Python
+/// system added later, parents before children.
+pub(crate) const ADOPTED_TABLES: [&str; 10] = {
+    let mut tables = [""; 10];
+    let mut i = 0;
+    while i < INTERVIEW_TABLES.len() {
+        tables[i] = INTERVIEW_TABLES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < migration::LATER_PYTHON_TABLES.len() {
+        tables[i + j] = migration::LATER_PYTHON_TABLES[j];
+        j += 1;
+    }
+    tables
+};
+
+/// Columns whose NULL, where the Python code's ALTER left them nullable,
+/// means the value this module's NOT NULL column defaults to: no quotes.
+const NULL_MEANS: [(&str, &str, &str); 1] = [("kg_nodes", "source_quotes", "[]")];
 
 /// What adoption may do beyond the checks.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct AdoptionOptions {
+    /// The zone the Python host ran in: its nodes' and edges'
+    /// `recorded_at` are that zone's local time without an offset
+    /// (`datetime.now().isoformat()`), rewritten to UTC. UTC by default.
+    pub python_local_time_zone: chrono_tz::Tz,
     /// Repair duplicate *current* nodes (same session, label and type, none
     /// superseded — the Python schema's UNIQUE let them in) instead of
     /// refusing the file: each group is chained in the order it was
@@ -43,6 +70,16 @@ pub struct AdoptionOptions {
     pub fail_before_commit: bool,
 }
 
+impl Default for AdoptionOptions {
+    fn default() -> Self {
+        Self {
+            python_local_time_zone: chrono_tz::Tz::UTC,
+            repair_duplicate_current_nodes: false,
+            fail_before_commit: false,
+        }
+    }
+}
+
 /// What adoption did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AdoptionReport {
@@ -50,6 +87,26 @@ pub struct AdoptionReport {
     /// `interview_persistence` (its tables were this module's already; only
     /// the migrations were recorded).
     pub adopted_from: &'static str,
+    /// Which Python versions made the file's tables: `made by 2026-01-21,
+    /// then started by 2026-01-23, …` for a shape the history gives a file
+    /// whole, or `tables of several Python versions`. Empty for this
+    /// module's own tables.
+    pub recognised_as: String,
+    /// The zone zone-less local times were read in (`--python-local-time-zone`).
+    pub python_local_time_zone: String,
+    /// Values rewritten for what they mean, per `table.column`: timestamps
+    /// in another of the Python code's shapes made this module's UTC form,
+    /// NULL quotes made `[]`.
+    pub rewritten_values: BTreeMap<String, u64>,
+    /// Local times the zone's clocks passed twice (the fall-back hour),
+    /// read as the earlier instant; counted in `rewritten_values` too.
+    pub ambiguous_local_times: u64,
+    /// Tables this module's schema has that the file lacked, created (empty,
+    /// or with this module's rows: the edge-type vocabulary, the migrations).
+    pub created_tables: Vec<String>,
+    /// Tables an older Python version made that this module has no place
+    /// for (`scoring_candidates`): kept as they are, rows and all.
+    pub kept_tables: Vec<String>,
     /// The copy of the file taken before anything changed, beside it.
     pub backup: Option<PathBuf>,
     /// Rows per table, equal before and after.
@@ -115,14 +172,15 @@ pub(crate) async fn adopt_if_needed(
         let _ = snapshot.rollback().await;
         assessed?
     };
-    let (target, python_shape, ours) = match assessed {
+    let (target, python_shape, ours, recognised_as) = match assessed {
         Assessment::NothingToAdopt => return Ok(None),
         Assessment::Ours { target } => return record_migrations(&writer, &target).await,
         Assessment::PythonModule {
             target,
             python_shape,
             ours,
-        } => (target, python_shape, ours),
+            recognised_as,
+        } => (target, python_shape, ours, recognised_as),
     };
     let backup = match &path {
         Some(path) => Some(backup(&writer, path).await?),
@@ -134,6 +192,7 @@ pub(crate) async fn adopt_if_needed(
         return Ok(None);
     };
     report.backup = backup.map(Backup::kept);
+    report.recognised_as = recognised_as;
     tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
     Ok(Some(report))
 }
@@ -149,6 +208,7 @@ enum Assessment {
         target: Scratch,
         python_shape: SchemaShape,
         ours: SchemaShape,
+        recognised_as: String,
     },
 }
 
@@ -166,22 +226,34 @@ async fn assess(
     if !super::schema_status(conn).await?.applied.is_empty() {
         return Ok(Assessment::NothingToAdopt);
     }
-    let actual = inspect(conn, &INTERVIEW_TABLES).await?;
-    if actual.is_empty() {
+    let actual = inspect(conn, &PYTHON_TABLES).await?;
+    if !INTERVIEW_TABLES.iter().any(|t| actual.contains_key(*t)) {
         return Ok(Assessment::NothingToAdopt);
     }
     if let Some(path) = path {
         super::refuse_damaged_file(conn, path).await?;
     }
     let target = Scratch::migrated().await?;
-    let ours = inspect(&target.connection, &INTERVIEW_TABLES).await?;
-    let from_ours = differences(&actual, &ours);
+    let ours = inspect(&target.connection, &ADOPTED_TABLES).await?;
+    let actual_ours: SchemaShape = actual
+        .iter()
+        .filter(|(t, _)| ADOPTED_TABLES.contains(&t.as_str()))
+        .map(|(t, shape)| (t.clone(), shape.clone()))
+        .collect();
+    let from_ours = differences(&actual_ours, &ours);
     if from_ours.is_empty() {
         return Ok(Assessment::Ours { target });
     }
-    let python = Scratch::python_module().await?;
-    let python_shape = inspect(&python.connection, &INTERVIEW_TABLES).await?;
-    let from_python = differences(&accept_wider_vocabulary(actual), &python_shape);
+    let history = historic_shapes()
+        .await?
+        .into_iter()
+        .map(|mut historic| {
+            historic.shape = accept_wider_vocabulary(historic.shape);
+            historic
+        })
+        .collect::<Vec<_>>();
+    let python_shape = accept_wider_vocabulary(actual);
+    let from_python = History::of(&history).differences(&python_shape);
     if !from_python.is_empty() {
         let (closest, differences) = if from_python.len() <= from_ours.len() {
             ("python module", from_python)
@@ -193,14 +265,33 @@ async fn assess(
             differences,
         });
     }
-    let findings = preflight(conn, &python_shape, options).await?;
+    let findings = preflight(conn, &python_shape, &ours, options).await?;
     if !findings.is_empty() {
         return Err(Error::AdoptionRefused { findings });
     }
+    // A fresh file's own label first (`made by 2026-01-27` rather than the
+    // chain that gives the same shape).
+    let recognised_as = history
+        .iter()
+        .filter(|historic| !historic.label.contains(','))
+        .chain(
+            history
+                .iter()
+                .filter(|historic| historic.label.contains(',')),
+        )
+        .find(|historic| {
+            historic.shape.keys().eq(python_shape.keys())
+                && differences(&python_shape, &historic.shape).is_empty()
+        })
+        .map_or_else(
+            || "tables of several Python versions".to_owned(),
+            |historic| historic.label.clone(),
+        );
     Ok(Assessment::PythonModule {
         target,
         python_shape,
         ours,
+        recognised_as,
     })
 }
 
@@ -286,31 +377,12 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// An empty one, foreign keys off (as migrations run).
-    async fn empty() -> Result<Self> {
-        let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1).sqlx_logging(false);
-        #[cfg(feature = "sqlite")]
-        options.map_sqlx_sqlite_opts(|o| o.foreign_keys(false));
-        Ok(Self {
-            connection: sea_orm::Database::connect(options).await?,
-        })
-    }
-
     /// Every migration of this build applied: what `init` creates.
     async fn migrated() -> Result<Self> {
-        let scratch = Self::empty().await?;
+        let scratch = Self {
+            connection: scratch_connection().await?,
+        };
         Migrator::up(&scratch.connection, None).await?;
-        Ok(scratch)
-    }
-
-    /// The Python module's schema.
-    async fn python_module() -> Result<Self> {
-        let scratch = Self::empty().await?;
-        scratch
-            .connection
-            .execute_unprepared(PYTHON_MODULE_SCHEMA)
-            .await?;
         Ok(scratch)
     }
 }
@@ -418,12 +490,17 @@ impl Drop for Backup {
     }
 }
 
-/// The tables of `target` beside the six (the edge-type vocabulary, the
-/// migration records, …), created in the file with their rows.
-async fn copy_other_tables(conn: &DatabaseConnection, target: &Scratch) -> Result<Vec<String>> {
-    let others: Vec<String> = rows(
+/// The tables of `target` the file does not have (the edge-type
+/// vocabulary, the migration records, `concept_elements` in a file made
+/// after 2026-01-30, …), created in the file with their rows.
+async fn create_missing_tables(
+    conn: &DatabaseConnection,
+    target: &Scratch,
+    present: &SchemaShape,
+) -> Result<Vec<String>> {
+    let missing: Vec<String> = rows(
         &target.connection,
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
         &[],
     )
     .await?
@@ -431,9 +508,9 @@ async fn copy_other_tables(conn: &DatabaseConnection, target: &Scratch) -> Resul
     .map(|row| row.try_get_by_index::<String>(0))
     .collect::<std::result::Result<Vec<_>, _>>()?
     .into_iter()
-    .filter(|name| !INTERVIEW_TABLES.contains(&name.as_str()))
+    .filter(|name| !present.contains_key(name))
     .collect();
-    for table in &others {
+    for table in &missing {
         let Some(sql) = table_sql(&target.connection, table).await? else {
             continue;
         };
@@ -446,7 +523,7 @@ async fn copy_other_tables(conn: &DatabaseConnection, target: &Scratch) -> Resul
             conn.execute_unprepared(&insert).await?;
         }
     }
-    Ok(others)
+    Ok(missing)
 }
 
 /// `INSERT` statements that recreate every row of `table`, values quoted
@@ -485,66 +562,258 @@ async fn column_names(conn: &DatabaseConnection, table: &str) -> Result<Vec<Stri
         .collect()
 }
 
-/// Counts and checksums of the six tables over `columns` of each.
+/// How a column copied into this module's table is compared and what
+/// adoption rewrites in it.
+#[derive(Debug, Clone)]
+enum Copied {
+    /// Compared as it is.
+    Value(String),
+    /// A timestamp: compared as the instant it means, rewritten to this
+    /// module's UTC form.
+    Timestamp(String),
+    /// NULL means this value (the column is NOT NULL here).
+    NullMeans(String, &'static str),
+}
+
+impl Copied {
+    fn name(&self) -> &str {
+        match self {
+            Self::Value(name) | Self::Timestamp(name) | Self::NullMeans(name, _) => name,
+        }
+    }
+}
+
+/// One table adoption rebuilds: its key and its copied columns.
+#[derive(Debug, Clone)]
+struct CopyPlan {
+    key: String,
+    columns: Vec<Copied>,
+}
+
+/// Counts and checksums of the rebuilt tables, each over its copied
+/// columns' meaning.
 async fn fingerprint(
     conn: &DatabaseConnection,
-    columns: &BTreeMap<String, Vec<String>>,
+    plans: &BTreeMap<String, CopyPlan>,
+    zone: chrono_tz::Tz,
 ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
     let mut counts = BTreeMap::new();
     let mut sums = BTreeMap::new();
-    for (table, columns) in columns {
-        let (count, sum) = checksum(conn, table, columns).await?;
+    for (table, plan) in plans {
+        let (count, sum) = checksum(conn, table, plan, zone).await?;
         counts.insert(table.clone(), count);
         sums.insert(table.clone(), format!("{sum:016x}"));
     }
     Ok((counts, sums))
 }
 
-/// FNV-1a over every row of `table` (in id order), each value as SQLite
-/// quotes its text form; read a page at a time.
+/// FNV-1a over every row of `table` (in key order), each value as SQLite
+/// quotes its text form, a timestamp as the UTC instant it means; read a
+/// page at a time.
 async fn checksum(
     conn: &DatabaseConnection,
     table: &str,
-    columns: &[String],
+    plan: &CopyPlan,
+    zone: chrono_tz::Tz,
 ) -> Result<(u64, u64)> {
     const PAGE: usize = 2000;
     // The type and SQLite's own literal of each value: reals at full
     // precision, text exactly, an integer never equal to a text.
-    let line = columns
+    let quoted = |expression: String| format!("typeof({expression}) || ':' || quote({expression})");
+    let mut line = plan
+        .columns
         .iter()
-        .map(|c| format!("typeof(\"{c}\") || ':' || quote(\"{c}\")"))
+        .filter_map(|c| match c {
+            Copied::Value(name) => Some(quoted(format!("\"{name}\""))),
+            Copied::NullMeans(name, value) => {
+                Some(quoted(format!("coalesce(\"{name}\", '{value}')")))
+            }
+            Copied::Timestamp(_) => None,
+        })
         .collect::<Vec<_>>()
         .join(" || char(31) || ");
+    if line.is_empty() {
+        line = "''".into();
+    }
+    let timestamps: Vec<&str> = plan
+        .columns
+        .iter()
+        .filter_map(|c| match c {
+            Copied::Timestamp(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let selected = std::iter::once(line)
+        .chain(timestamps.iter().map(|c| format!("\"{c}\"")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let key = &plan.key;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
     let mut count = 0u64;
     let mut last: Option<String> = None;
     loop {
-        // The first page starts at the first id, whatever it is ('' too).
+        // The first page starts at the first key, whatever it is ('' too).
         let page = match &last {
             None => {
-                let sql = format!("SELECT id, {line} FROM \"{table}\" ORDER BY id LIMIT {PAGE}");
+                let sql = format!(
+                    "SELECT \"{key}\", {selected} FROM \"{table}\" ORDER BY \"{key}\" LIMIT {PAGE}"
+                );
                 rows(conn, &sql, &[]).await?
             }
             Some(last) => {
                 let sql = format!(
-                    "SELECT id, {line} FROM \"{table}\" WHERE id > ? ORDER BY id LIMIT {PAGE}"
+                    "SELECT \"{key}\", {selected} FROM \"{table}\" WHERE \"{key}\" > ? \
+                     ORDER BY \"{key}\" LIMIT {PAGE}"
                 );
                 rows(conn, &sql, &[last.as_str()]).await?
             }
         };
         for row in &page {
             last = Some(row.try_get_by_index(0)?);
-            let text: String = row.try_get_by_index(1)?;
-            for byte in text.bytes().chain(std::iter::once(b'\n')) {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            feed(row.try_get_by_index::<String>(1)?.as_bytes());
+            for (i, column) in timestamps.iter().enumerate() {
+                feed(&[31]);
+                let value: Option<String> = row.try_get_by_index(2 + i)?;
+                let meaning = match value {
+                    None => "null".to_owned(),
+                    Some(text) => match timestamps::read(&text, table, column, zone).instant() {
+                        Some(instant) => timestamps::module_form(instant),
+                        None => format!("unread:{text}"),
+                    },
+                };
+                feed(meaning.as_bytes());
             }
+            feed(b"\n");
             count += 1;
         }
         if page.len() < PAGE {
             return Ok((count, hash));
         }
     }
+}
+
+/// Rewrites values for what they mean: NULL quotes to `[]` in the file's
+/// own tables, before they are rebuilt into NOT NULL columns
+/// (`NullMeans`), or the rebuilt tables' timestamps in the Python code's
+/// other shapes to this module's UTC form (`Timestamp`). Returns the count
+/// per `table.column` and how many local times were ambiguous.
+async fn rewrite_values(
+    conn: &DatabaseConnection,
+    plans: &BTreeMap<String, CopyPlan>,
+    zone: chrono_tz::Tz,
+    timestamps_only: bool,
+) -> Result<(BTreeMap<String, u64>, u64)> {
+    let mut rewritten = BTreeMap::new();
+    let mut ambiguous = 0;
+    for (table, plan) in plans {
+        for column in &plan.columns {
+            let count = match column {
+                Copied::Value(_) => 0,
+                Copied::NullMeans(..) if timestamps_only => 0,
+                Copied::Timestamp(_) if !timestamps_only => 0,
+                Copied::NullMeans(name, value) => conn
+                    .execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        format!("UPDATE \"{table}\" SET \"{name}\" = ? WHERE \"{name}\" IS NULL"),
+                        [(*value).into()],
+                    ))
+                    .await?
+                    .rows_affected(),
+                Copied::Timestamp(name) => {
+                    // Every value this module's form does not take has a
+                    // `T` between date and time (the preflight saw to it).
+                    let found = rows(
+                        conn,
+                        &format!(
+                            "SELECT rowid, \"{name}\" FROM \"{table}\" \
+                             WHERE typeof(\"{name}\") = 'text' AND substr(\"{name}\", 11, 1) = 'T'"
+                        ),
+                        &[],
+                    )
+                    .await?;
+                    for row in &found {
+                        let rowid: i64 = row.try_get_by_index(0)?;
+                        let text: String = row.try_get_by_index(1)?;
+                        let reading = timestamps::read(&text, table, name, zone);
+                        if matches!(reading, Reading::Ambiguous(_)) {
+                            ambiguous += 1;
+                        }
+                        let instant = reading.instant().ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "{table}.{name} holds `{text}`, which the preflight should have refused"
+                            ))
+                        })?;
+                        conn.execute_raw(Statement::from_sql_and_values(
+                            DbBackend::Sqlite,
+                            format!("UPDATE \"{table}\" SET \"{name}\" = ? WHERE rowid = ?"),
+                            [timestamps::module_form(instant).into(), rowid.into()],
+                        ))
+                        .await?;
+                    }
+                    found.len() as u64
+                }
+            };
+            if count > 0 {
+                rewritten.insert(format!("{table}.{}", column.name()), count);
+            }
+        }
+    }
+    Ok((rewritten, ambiguous))
+}
+
+/// What is copied of each table the file has into this module's: the
+/// columns both have, in this module's order, each with its meaning.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when a column of the file has no place in this
+/// module's table (its values would be lost).
+fn copy_plans(python: &SchemaShape, ours: &SchemaShape) -> Result<BTreeMap<String, CopyPlan>> {
+    let mut plans = BTreeMap::new();
+    for table in ADOPTED_TABLES {
+        let (Some(theirs), Some(target)) = (python.get(table), ours.get(table)) else {
+            continue;
+        };
+        if let Some(lost) = theirs
+            .columns
+            .iter()
+            .find(|c| !target.columns.iter().any(|t| t.name == c.name))
+        {
+            return Err(Error::InvalidInput(format!(
+                "{table}.{} has no place in this module's schema; nothing was adopted",
+                lost.name
+            )));
+        }
+        let columns = target
+            .columns
+            .iter()
+            .filter(|c| theirs.columns.iter().any(|t| t.name == c.name))
+            .map(|c| {
+                if c.declared_type == "DATETIME_TEXT" {
+                    Copied::Timestamp(c.name.clone())
+                } else if let Some((_, _, value)) = NULL_MEANS
+                    .iter()
+                    .find(|(t, column, _)| *t == table && *column == c.name)
+                {
+                    Copied::NullMeans(c.name.clone(), value)
+                } else {
+                    Copied::Value(c.name.clone())
+                }
+            })
+            .collect();
+        let key = target
+            .columns
+            .iter()
+            .find(|c| c.primary_key)
+            .map_or_else(|| "rowid".to_owned(), |c| c.name.clone());
+        plans.insert(table.to_owned(), CopyPlan { key, columns });
+    }
+    Ok(plans)
 }
 
 /// Chains each group of duplicate current nodes in the order they were
@@ -647,34 +916,23 @@ async fn rebuild_in_transaction(
     ours: &SchemaShape,
     options: AdoptionOptions,
 ) -> Result<AdoptionReport> {
+    let zone = options.python_local_time_zone;
     let repaired_nodes = if options.repair_duplicate_current_nodes {
         repair_duplicates(conn).await?
     } else {
         Vec::new()
     };
-    // The columns both schemas have, in the target's order.
-    let copied: BTreeMap<String, Vec<String>> = INTERVIEW_TABLES
-        .iter()
-        .map(|table| {
-            let theirs = &python[*table].columns;
-            let columns = ours[*table]
-                .columns
-                .iter()
-                .filter(|c| theirs.iter().any(|t| t.name == c.name))
-                .map(|c| c.name.clone())
-                .collect();
-            ((*table).to_owned(), columns)
-        })
-        .collect();
-    let (rows_before, sums_before) = fingerprint(conn, &copied).await?;
+    let plans = copy_plans(python, ours)?;
+    let (rows_before, sums_before) = fingerprint(conn, &plans, zone).await?;
 
-    copy_other_tables(conn, target).await?;
-    for table in INTERVIEW_TABLES {
+    let (mut rewritten_values, _) = rewrite_values(conn, &plans, zone, false).await?;
+    let created_tables = create_missing_tables(conn, target, python).await?;
+    for (table, plan) in &plans {
         let sql = &ours[table].sql;
         let definition = definition_of(sql).ok_or_else(|| {
             Error::InvalidInput(format!("cannot read the definition of `{table}`: {sql}"))
         })?;
-        let columns: Vec<&str> = copied[table].iter().map(String::as_str).collect();
+        let columns: Vec<&str> = plan.columns.iter().map(Copied::name).collect();
         rebuild_table(
             conn,
             &Rebuild {
@@ -688,8 +946,10 @@ async fn rebuild_in_transaction(
         )
         .await?;
     }
+    let (timestamps, ambiguous_local_times) = rewrite_values(conn, &plans, zone, true).await?;
+    rewritten_values.extend(timestamps);
 
-    let (rows_after, sums_after) = fingerprint(conn, &copied).await?;
+    let (rows_after, sums_after) = fingerprint(conn, &plans, zone).await?;
     if rows_after != rows_before || sums_after != sums_before {
         return Err(Error::InvalidInput(format!(
             "adoption would change the data (rows {rows_before:?} → {rows_after:?}, checksums \
@@ -704,9 +964,19 @@ async fn rebuild_in_transaction(
     }
     Ok(AdoptionReport {
         adopted_from: "python_module",
+        recognised_as: String::new(),
+        python_local_time_zone: zone.name().to_owned(),
         backup: None,
         rows: rows_after,
         checksums: sums_after,
+        rewritten_values,
+        ambiguous_local_times,
+        created_tables,
+        kept_tables: python
+            .keys()
+            .filter(|t| !ADOPTED_TABLES.contains(&t.as_str()))
+            .cloned()
+            .collect(),
         repaired_nodes,
         recorded_migrations: super::known_migrations(),
     })
@@ -736,6 +1006,12 @@ async fn record_migrations(
     }
     Ok(Some(AdoptionReport {
         adopted_from: "interview_persistence",
+        recognised_as: String::new(),
+        python_local_time_zone: String::new(),
+        rewritten_values: BTreeMap::new(),
+        ambiguous_local_times: 0,
+        created_tables: Vec::new(),
+        kept_tables: Vec::new(),
         backup: None,
         rows: BTreeMap::new(),
         checksums: BTreeMap::new(),

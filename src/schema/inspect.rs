@@ -166,14 +166,14 @@ pub(crate) fn differences(actual: &SchemaShape, expected: &SchemaShape) -> Vec<S
         }
         for fk in want.foreign_keys.difference(&have.foreign_keys) {
             found.push(format!(
-                "{table}: foreign key {} → {}({}) ON DELETE {} is missing",
-                fk.from, fk.table, fk.to, fk.on_delete
+                "{table}: foreign key {} is missing",
+                describe_foreign_key(fk)
             ));
         }
         for fk in have.foreign_keys.difference(&want.foreign_keys) {
             found.push(format!(
-                "{table}: foreign key {} → {}({}) ON DELETE {} is not expected",
-                fk.from, fk.table, fk.to, fk.on_delete
+                "{table}: foreign key {} is not expected",
+                describe_foreign_key(fk)
             ));
         }
         for index in want.indexes.difference(&have.indexes) {
@@ -198,7 +198,7 @@ pub(crate) fn differences(actual: &SchemaShape, expected: &SchemaShape) -> Vec<S
     found
 }
 
-fn describe(column: &ColumnShape) -> String {
+pub(crate) fn describe(column: &ColumnShape) -> String {
     format!(
         "{}{}{}{}",
         column.declared_type,
@@ -216,7 +216,15 @@ fn describe(column: &ColumnShape) -> String {
     )
 }
 
-fn describe_index(index: &IndexShape) -> String {
+/// A foreign key as a difference names it.
+pub(crate) fn describe_foreign_key(fk: &ForeignKeyShape) -> String {
+    format!(
+        "{} → {}({}) ON DELETE {}",
+        fk.from, fk.table, fk.to, fk.on_delete
+    )
+}
+
+pub(crate) fn describe_index(index: &IndexShape) -> String {
     format!(
         "{}{} on ({}){}",
         if index.unique { "UNIQUE " } else { "" },
@@ -228,6 +236,16 @@ fn describe_index(index: &IndexShape) -> String {
             .map(|w| format!(" WHERE {w}"))
             .unwrap_or_default()
     )
+}
+
+/// A private in-memory SQLite database, foreign keys off (as migrations
+/// and the Python start-ups run), to build a reference schema in.
+pub(crate) async fn scratch_connection() -> Result<sea_orm::DatabaseConnection> {
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    options.max_connections(1).sqlx_logging(false);
+    #[cfg(feature = "sqlite")]
+    options.map_sqlx_sqlite_opts(|o| o.foreign_keys(false));
+    Ok(sea_orm::Database::connect(options).await?)
 }
 
 /// The `CREATE TABLE` statement of `table`, if it exists.

@@ -5,6 +5,8 @@
 mod adopt;
 mod inspect;
 mod preflight;
+mod python_history;
+mod timestamps;
 
 /// The tables a backup and a copy count: the six interview tables, the
 /// four the Python system added later, and the record of erasures (the

@@ -80,13 +80,19 @@ impl fmt::Display for AdoptionFindings {
 }
 
 /// Every row this module's rules would refuse, found before anything
-/// changes.
+/// changes: `python` is the file's shape, `ours` this module's.
 pub(crate) async fn preflight(
     conn: &impl ConnectionTrait,
     python: &SchemaShape,
+    ours: &SchemaShape,
     options: AdoptionOptions,
 ) -> Result<AdoptionFindings> {
     let mut findings = AdoptionFindings::default();
+    let has = |table: &str, column: &str| {
+        python
+            .get(table)
+            .is_some_and(|t| t.columns.iter().any(|c| c.name == column))
+    };
 
     // Rows written with foreign keys off that point nowhere.
     let dangling = rows(conn, "PRAGMA foreign_key_check", &[]).await?;
@@ -95,16 +101,17 @@ pub(crate) async fn preflight(
         let table: String = row.try_get_by_index(0)?;
         let rowid: Option<i64> = row.try_get_by_index(1)?;
         let parent: String = row.try_get_by_index(2)?;
-        let id = match rowid {
-            Some(rowid) => crate::database::query_value::<String>(
+        let id = match (rowid, key_of(python, &table)) {
+            (Some(rowid), Some(key)) => crate::database::query_value::<String>(
                 conn,
                 &format!(
-                    "SELECT coalesce(id, 'rowid {rowid}') FROM \"{table}\" WHERE rowid = {rowid}"
+                    "SELECT coalesce(\"{key}\", 'rowid {rowid}') FROM \"{table}\" WHERE rowid = {rowid}"
                 ),
             )
             .await?
             .unwrap_or_else(|| format!("rowid {rowid}")),
-            None => "?".into(),
+            (Some(rowid), None) => format!("rowid {rowid}"),
+            (None, _) => "?".into(),
         };
         by_table.entry((table, parent)).or_default().push(id);
     }
@@ -123,6 +130,7 @@ pub(crate) async fn preflight(
             conn,
             &mut findings,
             "kg_nodes",
+            "id",
             "a second current node with the same session, label and type (repairable: --repair-duplicate-nodes)",
             "superseded_by IS NULL AND EXISTS (SELECT 1 FROM kg_nodes m WHERE m.superseded_by IS NULL \
              AND m.session_id = t.session_id AND m.label = t.label AND m.node_type = t.node_type AND m.id <> t.id)",
@@ -130,72 +138,100 @@ pub(crate) async fn preflight(
         .await?;
     }
 
-    // Every column holds what its declared type and this module's rules say.
+    // Every column holds what this module's column of that name takes.
+    // (Tables this module has no place for are kept as they are.)
     for (table, shape) in python {
+        let (Some(target), Some(key)) = (ours.get(table), key_of(python, table)) else {
+            continue;
+        };
         for column in &shape.columns {
+            let Some(declared) = target.columns.iter().find(|c| c.name == column.name) else {
+                continue;
+            };
             let c = format!("\"{}\"", column.name);
-            let allowed = match column.declared_type.as_str() {
-                "TEXT" => "'text'",
-                "REAL" => "'real', 'integer'",
-                "INTEGER" => "'integer'",
-                _ => "'text'", // JSON
+            let allowed = match declared.declared_type.as_str() {
+                "DOUBLE" => "'real', 'integer'",
+                "INTEGER" | "BOOLEAN" => "'integer'",
+                "BLOB" => "'blob'",
+                _ => "'text'", // text, JSON, timestamps
             };
             check(
                 conn,
                 &mut findings,
                 table,
+                key,
                 &format!("{} holds a value of the wrong type", column.name),
                 &format!("{c} IS NOT NULL AND typeof({c}) NOT IN ({allowed})"),
             )
             .await?;
-            if column.declared_type == "JSON" {
-                check(
-                    conn,
-                    &mut findings,
-                    table,
-                    &format!("{} is not valid JSON", column.name),
-                    &format!("typeof({c}) = 'text' AND NOT json_valid({c})"),
-                )
-                .await?;
-            }
-            if column.name.ends_with("_at") {
-                check(
-                    conn,
-                    &mut findings,
-                    table,
-                    &format!(
-                        "{} is not a `YYYY-MM-DD HH:MM:SS` UTC timestamp",
-                        column.name
-                    ),
-                    // The date and time as SQLite writes them back through
-                    // a day number (an impossible date such as Feb 30 or
-                    // 24:00, or a UTC offset, comes back different), then
-                    // nothing or a fraction.
-                    &format!(
-                        "typeof({c}) = 'text' AND NOT (\
-                           substr({c}, 1, 19) IS strftime('%Y-%m-%d %H:%M:%S', julianday({c})) \
-                           AND (length({c}) = 19 OR (substr({c}, 20, 1) = '.' \
-                             AND length({c}) > 20 AND substr({c}, 21) NOT GLOB '*[^0-9]*')))"
-                    ),
-                )
-                .await?;
+            match declared.declared_type.as_str() {
+                "JSONB_TEXT" => {
+                    check(
+                        conn,
+                        &mut findings,
+                        table,
+                        key,
+                        &format!("{} is not valid JSON", column.name),
+                        &format!("typeof({c}) = 'text' AND NOT json_valid({c})"),
+                    )
+                    .await?;
+                }
+                "DATETIME_TEXT" => {
+                    timestamps_rule(conn, &mut findings, table, key, &column.name, options).await?;
+                }
+                _ => {}
             }
         }
-        check(conn, &mut findings, table, "has no id", "id IS NULL").await?;
+        check(
+            conn,
+            &mut findings,
+            table,
+            key,
+            &format!("has no {key}"),
+            &format!("\"{key}\" IS NULL"),
+        )
+        .await?;
     }
     for (table, column) in [
         ("kg_nodes", "source_utterance_ids"),
         ("kg_edges", "source_utterance_ids"),
         ("utterances", "discourse_markers"),
+        ("kg_nodes", "source_quotes"),
+        ("canonical_edges", "surface_edge_ids"),
     ] {
+        if !has(table, column) {
+            continue;
+        }
         check(
             conn,
             &mut findings,
             table,
+            "id",
             &format!("{column} is not a JSON array of strings"),
             &format!(
                 "{column} IS NOT NULL AND json_valid({column}) AND (json_type({column}) <> 'array' \
                  OR EXISTS (SELECT 1 FROM json_each(t.{column}) WHERE type <> 'text'))"
+            ),
+        )
+        .await?;
+    }
+    for table in ["kg_nodes", "canonical_slots"] {
+        if !has(table, "embedding") {
+            continue;
+        }
+        check(
+            conn,
+            &mut findings,
+            table,
+            "id",
+            &format!(
+                "embedding is not {} float32 values ({} bytes); set it to NULL for the pipeline to compute it again",
+                entity::EMBEDDING_DIMENSIONS,
+                entity::EMBEDDING_BYTES
+            ),
+            &format!(
+                "typeof(embedding) = 'blob' AND length(embedding) <> {}",
+                entity::EMBEDDING_BYTES
             ),
         )
         .await?;
@@ -208,92 +244,203 @@ pub(crate) async fn preflight(
             .join(", ")
     };
     let fraction = |c: &str| format!("{c} IS NOT NULL AND NOT ({c} BETWEEN 0.0 AND 1.0)");
-    let rules: Vec<(&str, String, String)> = vec![
+    // (table, the column the rule reads, rule, condition)
+    let rules: Vec<(&str, &str, String, String)> = vec![
         (
             "sessions",
+            "status",
             "status is not active, completed or abandoned".into(),
             "status NOT IN ('active', 'completed', 'abandoned')".into(),
         ),
         (
             "sessions",
+            "turn_count",
             "turn_count is negative".into(),
             "turn_count < 0".into(),
         ),
         (
             "sessions",
+            "coverage_score",
             "coverage_score is not in [0, 1]".into(),
             fraction("coverage_score"),
         ),
         (
             "utterances",
+            "speaker",
             "speaker is not system or user".into(),
             "speaker NOT IN ('system', 'user')".into(),
         ),
         (
             "utterances",
+            "turn_number",
             "turn_number is below 1, other than the system's opening question at 0".into(),
             "(turn_number < 0 OR (turn_number = 0 AND speaker <> 'system'))".into(),
         ),
         (
             "kg_nodes",
+            "confidence",
+            "confidence is not in [0, 1]".into(),
+            fraction("confidence"),
+        ),
+        (
+            "kg_nodes",
+            "stance",
+            "stance is not -1, 0 or 1".into(),
+            "stance NOT IN (-1, 0, 1)".into(),
+        ),
+        (
+            "kg_edges",
+            "confidence",
             "confidence is not in [0, 1]".into(),
             fraction("confidence"),
         ),
         (
             "kg_edges",
-            "confidence is not in [0, 1]".into(),
-            fraction("confidence"),
-        ),
-        (
-            "kg_edges",
+            "edge_type",
             "edge_type is not a known edge type".into(),
             format!("edge_type NOT IN ({vocabulary})"),
         ),
         (
             "scoring_history",
+            "turn_number",
             "turn_number is below 1".into(),
             "turn_number < 1".into(),
         ),
         (
             "scoring_history",
+            "coverage_score",
             "coverage_score is not in [0, 1]".into(),
             fraction("coverage_score"),
         ),
         (
             "scoring_history",
+            "depth_score",
             "depth_score is not in [0, 1]".into(),
             fraction("depth_score"),
         ),
         (
             "scoring_history",
+            "saturation_score",
             "saturation_score is not in [0, 1]".into(),
             fraction("saturation_score"),
         ),
         (
             "scoring_history",
+            "novelty_score",
             "novelty_score is not in [0, 1]".into(),
             fraction("novelty_score"),
         ),
         (
             "scoring_history",
+            "richness_score",
             "richness_score is not in [0, 1]".into(),
             fraction("richness_score"),
         ),
         (
             "concept_elements",
+            "priority",
             "priority is not high, medium or low".into(),
             "priority NOT IN ('high', 'medium', 'low')".into(),
         ),
         (
             "concept_elements",
+            "is_covered",
             "is_covered is not 0 or 1".into(),
             "is_covered NOT IN (0, 1)".into(),
         ),
+        (
+            "canonical_slots",
+            "status",
+            "status is not candidate or active".into(),
+            "status NOT IN ('candidate', 'active')".into(),
+        ),
     ];
-    for (table, rule, condition) in rules {
-        check(conn, &mut findings, table, &rule, &condition).await?;
+    for (table, column, rule, condition) in rules {
+        if has(table, column) {
+            check(conn, &mut findings, table, "id", &rule, &condition).await?;
+        }
     }
     Ok(findings)
+}
+
+/// The column a table's rows are named by in findings: its primary key.
+fn key_of<'a>(shape: &'a SchemaShape, table: &str) -> Option<&'a str> {
+    shape
+        .get(table)?
+        .columns
+        .iter()
+        .find(|c| c.primary_key)
+        .map(|c| c.name.as_str())
+}
+
+/// Timestamps that are neither this module's form nor one of the Python
+/// code's shapes, or local times the Python host's zone never showed.
+async fn timestamps_rule(
+    conn: &impl ConnectionTrait,
+    findings: &mut AdoptionFindings,
+    table: &str,
+    key: &str,
+    column: &str,
+    options: AdoptionOptions,
+) -> Result<()> {
+    let c = format!("\"{column}\"");
+    // This module's form, checked by SQLite: the date and time as it
+    // writes them back through a day number (an impossible date such as
+    // Feb 30 or 24:00 comes back different), then nothing or a fraction.
+    // Everything else is read in Rust.
+    let candidates = rows(
+        conn,
+        &format!(
+            "SELECT coalesce(\"{key}\", 'rowid ' || rowid), {c} FROM \"{table}\" t \
+             WHERE typeof({c}) = 'text' AND NOT (\
+               substr({c}, 1, 19) IS strftime('%Y-%m-%d %H:%M:%S', julianday({c})) \
+               AND (length({c}) = 19 OR (substr({c}, 20, 1) = '.' \
+                 AND length({c}) > 20 AND substr({c}, 21) NOT GLOB '*[^0-9]*'))) \
+             ORDER BY rowid"
+        ),
+        &[],
+    )
+    .await?;
+    let zone = options.python_local_time_zone;
+    let mut unreadable = Vec::new();
+    let mut not_in_zone = Vec::new();
+    for row in &candidates {
+        let id: String = row.try_get_by_index(0)?;
+        let text: String = row.try_get_by_index(1)?;
+        match super::timestamps::read(&text, table, column, zone) {
+            super::timestamps::Reading::Unreadable => unreadable.push(id),
+            super::timestamps::Reading::NotInZone => not_in_zone.push(id),
+            _ => {}
+        }
+    }
+    let (total, listed) = (
+        unreadable.len() as u64,
+        unreadable.into_iter().take(LISTED_FINDINGS).collect(),
+    );
+    findings.add(
+        table,
+        &format!(
+            "{column} is not a timestamp the Python system wrote (`YYYY-MM-DD HH:MM:SS`, ISO 8601 \
+             with or without an offset)"
+        ),
+        listed,
+        total,
+    );
+    let (total, listed) = (
+        not_in_zone.len() as u64,
+        not_in_zone.into_iter().take(LISTED_FINDINGS).collect(),
+    );
+    findings.add(
+        table,
+        &format!(
+            "{column} is a local time that {} skipped (clocks went forward): is \
+             --python-local-time-zone the Python host's zone?",
+            zone.name()
+        ),
+        listed,
+        total,
+    );
+    Ok(())
 }
 
 /// Adds to `findings` the rows of `table` (aliased `t`) where `condition`
@@ -302,6 +449,7 @@ async fn check(
     conn: &impl ConnectionTrait,
     findings: &mut AdoptionFindings,
     table: &str,
+    key: &str,
     rule: &str,
     condition: &str,
 ) -> Result<()> {
@@ -317,7 +465,7 @@ async fn check(
     let ids = rows(
         conn,
         &format!(
-            "SELECT coalesce(id, 'rowid ' || rowid) FROM \"{table}\" t WHERE {condition} \
+            "SELECT coalesce(\"{key}\", 'rowid ' || rowid) FROM \"{table}\" t WHERE {condition} \
              ORDER BY rowid LIMIT {LISTED_FINDINGS}"
         ),
         &[],

@@ -630,7 +630,7 @@ fn everything_created_under_umask_000_is_owner_only() {
         let conn = rusqlite::Connection::open(&ppath).expect("open");
         conn.pragma_update(None, "journal_mode", "WAL")
             .expect("wal");
-        conn.execute_batch(include_str!("../../../src/schema/python_module_schema.sql"))
+        conn.execute_batch(include_str!("../../../src/schema/python/2026-01-21.sql"))
             .expect("ddl");
         drop(conn);
         let before = mode(&ppath);

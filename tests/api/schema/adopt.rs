@@ -5,7 +5,7 @@
 //! module still working on the file afterwards.
 //!
 //! The fixtures are built as the Python module built them: its DDL
-//! (`src/schema/python_module_schema.sql`) run through SQLite by
+//! (`src/schema/python/2026-01-21.sql`) run through SQLite by
 //! another driver (rusqlite), rows with `datetime('now')` timestamps.
 
 use std::path::{Path, PathBuf};
@@ -207,7 +207,7 @@ count = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
 assert count == 4, count
 print("{} sessions".format(count))
 "#;
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema/python_module_schema.sql");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema/python/2026-01-21.sql");
     let output = std::process::Command::new("python3")
         .arg("-c")
         .arg(script)

@@ -3,6 +3,7 @@
 
 mod adopt;
 mod adopt_hostile;
+mod python_eras;
 mod way_back;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use interview_persistence::DatabaseConfig;
 use rusqlite::Connection;
 
 /// The Python module's DDL, which the fixtures are built with.
-pub(crate) const PYTHON_DDL: &str = include_str!("../../../src/schema/python_module_schema.sql");
+pub(crate) const PYTHON_DDL: &str = include_str!("../../../src/schema/python/2026-01-21.sql");
 
 /// Runs SQL on the file through rusqlite (another program), with CHECKs and
 /// foreign keys off, to plant what the Python module's connections could

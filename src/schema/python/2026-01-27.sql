@@ -1,13 +1,9 @@
--- The Python module's migration script, written from SCHEMA.md ("How the
--- Python module declared the tables"): it ran as one script at every start,
--- in this order, and recorded nothing else.
---
--- Adoption recognises a file the Python module made by building these
--- tables in a scratch database and comparing the two schemas as SQLite
--- reports them (columns, types, nullability, defaults, keys, indexes,
--- CHECKs), so formatting never matters. The tests build their fixture
--- files with this same script, run through SQLite by other drivers
--- (rusqlite, sqlx, python3's sqlite3) as the Python module ran it.
+-- Start-up of the Python system of 2026-01-26/27 (commits 86ac2b6,
+-- bd275b0): its one migration, consolidated: the first version's tables
+-- with `stance` declared in kg_nodes, and two new tables. On a file of
+-- 2026-01-21 that never ran 2026-01-23's migration it fails at the stance
+-- index (the Python start-up stopped there); on one that did, it finds
+-- every table and adds the signals table.
 
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -47,6 +43,7 @@ CREATE TABLE IF NOT EXISTS kg_nodes (
     node_type TEXT NOT NULL,
     confidence REAL NOT NULL DEFAULT 0.8 CHECK (confidence >= 0.0 AND confidence <= 1.0),
     properties JSON DEFAULT '{}',
+    stance INTEGER NOT NULL DEFAULT 0 CHECK (stance IN (-1, 0, 1)),
     source_utterance_ids JSON NOT NULL DEFAULT '[]',
     recorded_at TEXT NOT NULL DEFAULT (datetime('now')),
     superseded_by TEXT REFERENCES kg_nodes(id),
@@ -56,6 +53,7 @@ CREATE TABLE IF NOT EXISTS kg_nodes (
 CREATE INDEX IF NOT EXISTS idx_kg_nodes_session ON kg_nodes(session_id);
 CREATE INDEX IF NOT EXISTS idx_kg_nodes_type ON kg_nodes(node_type);
 CREATE INDEX IF NOT EXISTS idx_kg_nodes_label ON kg_nodes(session_id, label);
+CREATE INDEX IF NOT EXISTS idx_kg_nodes_stance ON kg_nodes(stance);
 
 CREATE TABLE IF NOT EXISTS kg_edges (
     id TEXT PRIMARY KEY,
@@ -107,3 +105,43 @@ CREATE TABLE IF NOT EXISTS concept_elements (
 
 CREATE INDEX IF NOT EXISTS idx_elements_session ON concept_elements(session_id);
 CREATE INDEX IF NOT EXISTS idx_elements_covered ON concept_elements(session_id, is_covered);
+
+CREATE TABLE IF NOT EXISTS scoring_candidates (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    turn_number INTEGER NOT NULL,
+    strategy_id TEXT NOT NULL,
+    strategy_name TEXT NOT NULL,
+    focus_type TEXT NOT NULL,
+    focus_description TEXT,
+    final_score REAL NOT NULL,
+    is_selected INTEGER NOT NULL DEFAULT 0,
+    vetoed_by TEXT,
+    tier1_results JSON DEFAULT '[]',
+    tier2_results JSON DEFAULT '[]',
+    reasoning TEXT,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE(session_id, turn_number, strategy_id, focus_type)
+);
+CREATE INDEX IF NOT EXISTS idx_scoring_candidates_session ON scoring_candidates(session_id);
+CREATE INDEX IF NOT EXISTS idx_scoring_candidates_turn ON scoring_candidates(session_id, turn_number);
+CREATE INDEX IF NOT EXISTS idx_scoring_candidates_selected ON scoring_candidates(session_id, turn_number, is_selected);
+
+CREATE TABLE IF NOT EXISTS qualitative_signals (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    turn_number INTEGER NOT NULL,
+    llm_model TEXT,
+    extraction_latency_ms INTEGER,
+    extraction_errors TEXT,
+    uncertainty_signal TEXT,
+    reasoning_signal TEXT,
+    emotional_signal TEXT,
+    contradiction_signal TEXT,
+    knowledge_ceiling_signal TEXT,
+    concept_depth_signal TEXT,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE(session_id, turn_number)
+);
+CREATE INDEX IF NOT EXISTS idx_qualitative_signals_session ON qualitative_signals(session_id);
+CREATE INDEX IF NOT EXISTS idx_qualitative_signals_turn ON qualitative_signals(session_id, turn_number);

@@ -1,0 +1,393 @@
+//! Taking over the files the Python system wrote, one per era of its
+//! history and one carried through all of them
+//! (`tests/fixtures/python_eras.py`: each era's start-up, then rows written
+//! as that era's code wrote them, in its four timestamp shapes, with turn-0
+//! opening questions and the host's local time on nodes and edges), and
+//! the newest Python system working on the file afterwards.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use interview_persistence::chrono_tz::Tz;
+use interview_persistence::copy::CopyStatus;
+use interview_persistence::repositories::Repositories;
+use interview_persistence::schema::{AdoptionOptions, AdoptionReport};
+use interview_persistence::{
+    CopyOptions, DatabaseConfig, Error, InitOptions, check_health, copy, init_database_with,
+};
+use serde_json::Value;
+
+use crate::helpers;
+
+/// The zone the fixtures' Python host ran in: an hour ahead of UTC in
+/// winter, two in summer.
+const HOST_ZONE: &str = "Europe/Berlin";
+
+/// Runs a Python fixture script under a deadline and returns what it
+/// printed.
+fn python(script: &str, args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .env("PYTHON_HOST_ZONE", HOST_ZONE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (CPython is on this machine kind)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the Python fixture hung");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the fixture prints JSON")
+}
+
+/// A file of `era` in a directory of its own, and what the fixture wrote.
+fn python_file(era: &str) -> (tempfile::TempDir, PathBuf, Vec<Value>) {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("interview.db");
+    let written = python("python_eras.py", &[era, path.to_str().expect("UTF-8")]);
+    let written = written.as_array().expect("a list").clone();
+    (dir, path, written)
+}
+
+fn options() -> InitOptions {
+    InitOptions {
+        adoption: AdoptionOptions {
+            python_local_time_zone: HOST_ZONE.parse::<Tz>().expect("a zone"),
+            ..AdoptionOptions::default()
+        },
+    }
+}
+
+fn at(value: &Value) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(value.as_str().expect("a time"), "%Y-%m-%d %H:%M:%S%.f")
+        .expect("the fixture's instant")
+}
+
+/// Takes `era`'s file over and checks everything a service reads of it,
+/// then lets the newest Python system run a turn on it, and reads that.
+async fn take_over(era: &str) -> (tempfile::TempDir, PathBuf, AdoptionReport) {
+    let (dir, path, written) = python_file(era);
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let (db, init) = init_database_with(&config, options())
+        .await
+        .expect("adopted");
+    let report = init.adoption.expect("an adoption report");
+    assert_eq!(report.adopted_from, "python_module");
+    assert_eq!(report.python_local_time_zone, HOST_ZONE);
+    let health = check_health(&db).await;
+    assert!(health.is_healthy(), "{health:?}");
+
+    let repos = Repositories::new(&db);
+    for session in &written {
+        let id = |key: &str| session[key].as_str().expect("an id").to_owned();
+        let session_id = id("session_id").into();
+        let stored = repos.sessions.get(&session_id).await.expect("the session");
+        assert_eq!(stored.turn_count, 1);
+        let transcript = repos
+            .utterances
+            .transcript(&session_id)
+            .await
+            .expect("the transcript");
+        // The opening question at turn 0, its offset and the answer's
+        // zone-less UTC both read as the instants they were.
+        assert_eq!(
+            transcript
+                .iter()
+                .map(|u| (u.turn_number, u.created_at))
+                .collect::<Vec<_>>(),
+            [
+                (0, at(&session["opening_at"])),
+                (1, at(&session["answer_at"]))
+            ],
+            "{era}"
+        );
+        // The host's local time on a node, read in its zone.
+        let node = repos
+            .graph
+            .node(&id("node_id").into())
+            .await
+            .expect("the node");
+        assert_eq!(node.recorded_at, at(&session["recorded_at"]), "{session}");
+        let state = repos.graph.graph_state(&session_id).await.expect("state");
+        assert_eq!((state.node_count, state.edge_count), (2, 1));
+        let scores = repos.scoring.history(&session_id).await.expect("scores");
+        assert_eq!(scores.len(), 1);
+        let export = repos.export.export(&session_id).await.expect("export");
+        assert_eq!(export.nodes.len(), 2);
+    }
+    db.close().await.expect("close");
+
+    // The newest Python system still starts on the file, writes a turn and
+    // reads it back …
+    let python_turn = python("python_way_back.py", &[path.to_str().expect("UTF-8")]);
+    assert_eq!(python_turn["utterance_turns"], serde_json::json!([0, 1]));
+    // … and this module reads what it wrote, in its own shapes, with no
+    // second adoption.
+    let (db, init) = init_database_with(&config, options()).await.expect("again");
+    assert!(init.adoption.is_none(), "adopted once");
+    let health = check_health(&db).await;
+    assert!(health.is_healthy(), "{health:?}");
+    let repos = Repositories::new(&db);
+    let session_id = python_turn["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+        .into();
+    let transcript = repos
+        .utterances
+        .transcript(&session_id)
+        .await
+        .expect("the Python system's transcript");
+    assert_eq!(transcript.len(), 2);
+    let creamy = repos
+        .graph
+        .node(
+            &python_turn["creamy"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+                .into(),
+        )
+        .await
+        .expect("the Python system's node");
+    assert_eq!(
+        creamy.source_quotes.to_vec(),
+        ["It is creamy", "and so smooth"]
+    );
+    db.close().await.expect("close");
+    (dir, path, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_the_first_version_is_taken_over_with_its_concept_elements() {
+    let (_dir, _path, report) = take_over("2026-01-21").await;
+    assert_eq!(report.recognised_as, "made by 2026-01-21");
+    assert_eq!(report.rows["concept_elements"], 1);
+    // The two utterances, the nodes' and the edge's local times.
+    assert_eq!(report.rewritten_values["utterances.created_at"], 2);
+    assert_eq!(report.rewritten_values["kg_nodes.recorded_at"], 2);
+    assert_eq!(report.rewritten_values["kg_edges.recorded_at"], 1);
+    assert!(
+        report
+            .created_tables
+            .contains(&"canonical_slots".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_january_27_keeps_its_scoring_candidates_untouched() {
+    let (_dir, path, report) = take_over("2026-01-27").await;
+    assert_eq!(report.recognised_as, "made by 2026-01-27");
+    assert_eq!(report.kept_tables, ["scoring_candidates"]);
+    assert_eq!(report.rows["qualitative_signals"], 1);
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let kept: (i64, String) = db
+        .query_row(
+            "SELECT count(*), max(tier2_results) FROM scoring_candidates",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the kept table");
+    assert_eq!(
+        kept,
+        (1, r#"[{"scorer": "depth", "score": 0.7}]"#.to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_february_12_gets_an_empty_concept_elements_table() {
+    let (_dir, _path, report) = take_over("2026-02-12").await;
+    assert_eq!(report.recognised_as, "made by 2026-02-12");
+    assert!(
+        report
+            .created_tables
+            .contains(&"concept_elements".to_owned())
+    );
+    assert!(!report.rows.contains_key("concept_elements"));
+    assert_eq!(report.rows["canonical_slots"], 2);
+    assert_eq!(report.rows["surface_to_slot_mapping"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_the_newest_version_is_taken_over() {
+    let (_dir, _path, report) = take_over("2026-03-12").await;
+    assert_eq!(report.recognised_as, "made by 2026-03-12");
+    assert_eq!(report.rows["canonical_edges"], 1);
+    assert!(report.kept_tables.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_carried_from_january_through_every_version_is_taken_over() {
+    let (_dir, _path, report) = take_over("long-lived").await;
+    assert_eq!(
+        report.recognised_as,
+        "made by 2026-01-21, then started by 2026-01-23, 2026-01-27, 2026-02-12, 2026-03-12"
+    );
+    assert_eq!(report.rows["sessions"], 5);
+    assert_eq!(report.rewritten_values["kg_nodes.recorded_at"], 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_long_lived_file_copies_verified_to_sqlite_and_to_postgresql() {
+    let (dir, path, _written) = python_file("long-lived");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let (db, _) = init_database_with(&config, options())
+        .await
+        .expect("adopted");
+    db.close().await.expect("close");
+
+    let to_sqlite = DatabaseConfig::sqlite_file(dir.path().join("copy.db")).expect("config");
+    let report = copy(&config, &to_sqlite, CopyOptions::default())
+        .await
+        .expect("copy to SQLite");
+    assert_eq!(report.status, CopyStatus::Verified, "{report:?}");
+    assert!(report.tables.iter().all(|t| t.matches), "{report:?}");
+    assert!(
+        report
+            .tables
+            .iter()
+            .any(|t| t.table == "kg_nodes" && t.source_rows == 10)
+    );
+
+    let Some((_postgres, to_postgres)) = helpers::postgres_config().await else {
+        return;
+    };
+    let report = copy(&config, &to_postgres, CopyOptions::default())
+        .await
+        .expect("copy to PostgreSQL");
+    assert_eq!(report.status, CopyStatus::Verified, "{report:?}");
+    assert!(report.tables.iter().all(|t| t.matches), "{report:?}");
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read")
+}
+
+/// Plants `sql` in `era`'s file, then asks `init` to adopt it: the refusal,
+/// and the file byte for byte as it was.
+async fn refused_after(era: &str, sql: &str) -> Error {
+    let (_dir, path, _written) = python_file(era);
+    let db = rusqlite::Connection::open(&path).expect("open");
+    db.execute_batch(sql).expect("plant");
+    db.close().expect("close");
+    let before = file_bytes(&path);
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let err = init_database_with(&config, options())
+        .await
+        .expect_err("refused");
+    assert_eq!(file_bytes(&path), before, "the refused file is untouched");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_time_the_host_zone_skipped_refuses_the_file_and_says_why() {
+    // 02:30 on the night Berlin's clocks went from 02:00 to 03:00.
+    let err = refused_after(
+        "2026-03-12",
+        "UPDATE kg_nodes SET recorded_at = '2026-03-29T02:30:00' WHERE label = 'Creamy'",
+    )
+    .await;
+    let Error::AdoptionRefused { findings } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(findings.listed.len(), 1, "{findings}");
+    assert!(
+        findings.listed[0].rule.contains("Europe/Berlin skipped"),
+        "{findings}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_in_no_shape_the_python_code_wrote_refuses_the_file() {
+    let err = refused_after(
+        "2026-02-12",
+        "UPDATE utterances SET created_at = '2026-02-30T10:00:00' WHERE turn_number = 1",
+    )
+    .await;
+    let Error::AdoptionRefused { findings } = err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        findings
+            .to_string()
+            .contains("created_at is not a timestamp"),
+        "{findings}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedding_of_another_size_refuses_the_file() {
+    // 300 values, as a slot embedding of another model would be.
+    let err = refused_after(
+        "2026-02-12",
+        "UPDATE canonical_slots SET embedding = zeroblob(1200) WHERE slot_name = 'texture'",
+    )
+    .await;
+    let Error::AdoptionRefused { findings } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(findings.listed[0].table, "canonical_slots");
+    assert!(
+        findings.listed[0].rule.contains("384 float32 values"),
+        "{findings}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_no_python_version_had_is_named_in_the_refusal() {
+    let err = refused_after("2026-03-12", "ALTER TABLE kg_nodes ADD COLUMN mood TEXT").await;
+    let Error::UnrecognizedSchema { differences, .. } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(differences, ["kg_nodes: column `mood` is not expected"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_quotes_of_the_altered_column_are_taken_over_as_no_quotes() {
+    let (_dir, path, written) = python_file("long-lived");
+    let db = rusqlite::Connection::open(&path).expect("open");
+    // The ALTER made the column nullable in a file this old.
+    let nullable: i64 = db
+        .query_row(
+            "SELECT \"notnull\" FROM pragma_table_info('kg_nodes') WHERE name = 'source_quotes'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the column");
+    assert_eq!(nullable, 0);
+    db.execute(
+        "UPDATE kg_nodes SET source_quotes = NULL WHERE label = 'Energy'",
+        [],
+    )
+    .expect("plant");
+    db.close().expect("close");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let (db, init) = init_database_with(&config, options())
+        .await
+        .expect("adopted");
+    let report = init.adoption.expect("adopted");
+    assert_eq!(report.rewritten_values["kg_nodes.source_quotes"], 5);
+    let repos = Repositories::new(&db);
+    let session_id = written[0]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+        .into();
+    let nodes = repos.graph.current_nodes(&session_id).await.expect("nodes");
+    let energy = nodes.iter().find(|n| n.label == "Energy").expect("Energy");
+    assert!(energy.source_quotes.to_vec().is_empty());
+    db.close().await.expect("close");
+}
