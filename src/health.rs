@@ -177,6 +177,14 @@ pub struct HealthReport {
     /// erase --resume` completes it. Named in `warnings` too; `None` when
     /// the schema has no record of it yet.
     pub erasures_unscrubbed: Option<Vec<String>>,
+    /// SQLite, when the integrity check ran (it reads the whole file too):
+    /// timestamps the Python system wrote beside this module in its own
+    /// shapes, per `table.column` (none: an empty map). They are read as
+    /// they are — not damage. Nodes' and edges' `recorded_at` among them
+    /// are the Python host's local time, which only adoption converts:
+    /// named in `warnings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_written_values: Option<std::collections::BTreeMap<String, u64>>,
     /// How long the check took, in milliseconds.
     pub elapsed_ms: f64,
     /// What is wrong, when unhealthy.
@@ -219,6 +227,7 @@ impl HealthReport {
             foreign_keys: None,
             writable: None,
             erasures_unscrubbed: None,
+            python_written_values: None,
             elapsed_ms: elapsed_ms(started),
             error: Some(error),
             warnings: Vec::new(),
@@ -450,7 +459,29 @@ async fn inspect(
         _ => None,
     };
 
+    let python_written_values = if backend == Backend::Sqlite
+        && integrity_check != IntegrityMethod::NotRun
+        && !schema.applied.is_empty()
+    {
+        let counts = crate::schema::python_written_values(conn).await?;
+        let local: u64 = counts
+            .iter()
+            .filter(|(column, _)| column.ends_with(".recorded_at"))
+            .map(|(_, n)| n)
+            .sum();
+        if local > 0 {
+            warnings.push(format!(
+                "{local} node or edge timestamp(s) the Python system wrote beside this module \
+                 carry its host's local time without a zone; this module reads them as UTC"
+            ));
+        }
+        Some(counts)
+    } else {
+        None
+    };
+
     Ok(HealthReport {
+        python_written_values,
         status: if problems.is_empty() {
             HealthStatus::Healthy
         } else {

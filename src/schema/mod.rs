@@ -31,6 +31,7 @@ pub const DATA_TABLES: [&str; 11] = {
 pub use adopt::{AdoptionOptions, AdoptionReport, RepairedNode};
 pub(crate) use adopt::{adopt_if_needed, assess_before_opening};
 pub use preflight::{AdoptionFindings, Finding};
+pub(crate) use timestamps::python_written_values;
 
 use migration::seaql_migrations;
 use migration::{Migrator, MigratorTrait};

@@ -72,6 +72,42 @@ impl Reading {
     }
 }
 
+/// Values the Python system wrote beside this module since adoption, per
+/// `table.column`: timestamps in its own shapes (a `T` between date and
+/// time), which this module reads as they are. Reads every row of the
+/// tables; tables or columns the database lacks are left out.
+///
+/// # Errors
+/// The classified database error.
+pub(crate) async fn python_written_values(
+    conn: &impl sea_orm::ConnectionTrait,
+) -> crate::error::Result<std::collections::BTreeMap<String, u64>> {
+    let shape = super::inspect::inspect(conn, &super::adopt::ADOPTED_TABLES).await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for (table, table_shape) in &shape {
+        for column in table_shape
+            .columns
+            .iter()
+            .filter(|c| c.declared_type == "DATETIME_TEXT")
+        {
+            let c = &column.name;
+            let count = crate::database::query_value::<i64>(
+                conn,
+                &format!(
+                    "SELECT count(*) FROM \"{table}\" WHERE typeof(\"{c}\") = 'text' \
+                     AND substr(\"{c}\", 11, 1) = 'T'"
+                ),
+            )
+            .await?
+            .unwrap_or(0);
+            if count > 0 {
+                counts.insert(format!("{table}.{c}"), u64::try_from(count).unwrap_or(0));
+            }
+        }
+    }
+    Ok(counts)
+}
+
 /// This module's form of an instant, as the writer writes it.
 #[must_use]
 pub(crate) fn module_form(instant: NaiveDateTime) -> String {

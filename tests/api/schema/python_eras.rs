@@ -89,6 +89,8 @@ async fn take_over(era: &str) -> (tempfile::TempDir, PathBuf, AdoptionReport) {
     assert_eq!(report.python_local_time_zone, HOST_ZONE);
     let health = check_health(&db).await;
     assert!(health.is_healthy(), "{health:?}");
+    // Every value adoption saw is in this module's form now.
+    assert_eq!(health.python_written_values, Some(Default::default()));
 
     let repos = Repositories::new(&db);
     for session in &written {
@@ -140,6 +142,28 @@ async fn take_over(era: &str) -> (tempfile::TempDir, PathBuf, AdoptionReport) {
     assert!(init.adoption.is_none(), "adopted once");
     let health = check_health(&db).await;
     assert!(health.is_healthy(), "{health:?}");
+    // Health names the Python system's own shapes as its, not as damage:
+    // its two utterances, its two nodes and its edge of that turn.
+    let python_written = health.python_written_values.clone().expect("counted");
+    assert_eq!(
+        python_written["utterances.created_at"], 2,
+        "{python_written:?}"
+    );
+    assert_eq!(
+        python_written["kg_nodes.recorded_at"], 2,
+        "{python_written:?}"
+    );
+    assert_eq!(
+        python_written["kg_edges.recorded_at"], 1,
+        "{python_written:?}"
+    );
+    assert!(
+        health
+            .warnings
+            .iter()
+            .any(|w| w.contains("3 node or edge timestamp(s)")),
+        "{health:?}"
+    );
     let repos = Repositories::new(&db);
     let session_id = python_turn["session_id"]
         .as_str()
@@ -390,4 +414,57 @@ async fn null_quotes_of_the_altered_column_are_taken_over_as_no_quotes() {
     let energy = nodes.iter().find(|n| n.label == "Energy").expect("Energy");
     assert!(energy.source_quotes.to_vec().is_empty());
     db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_time_the_clocks_passed_twice_is_read_as_the_earlier_instant() {
+    let (_dir, path, written) = python_file("2026-03-12");
+    let db = rusqlite::Connection::open(&path).expect("open");
+    // 02:30 on the night Berlin's clocks went back from 03:00 to 02:00:
+    // 00:30 UTC, or 01:30.
+    db.execute(
+        "UPDATE kg_nodes SET recorded_at = '2026-10-25T02:30:00' WHERE label = 'Creamy'",
+        [],
+    )
+    .expect("plant");
+    db.close().expect("close");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let (db, init) = init_database_with(&config, options())
+        .await
+        .expect("adopted");
+    let report = init.adoption.expect("adopted");
+    assert_eq!(report.ambiguous_local_times, 1);
+    let node = Repositories::new(&db)
+        .graph
+        .node(
+            &written[0]["node_id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+                .into(),
+        )
+        .await
+        .expect("the node");
+    assert_eq!(node.recorded_at, at(&Value::from("2026-10-25 00:30:00")));
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_that_is_not_json_refuses_the_file() {
+    // The Python table declares TEXT; this module's column holds JSON.
+    let err = refused_after(
+        "2026-02-12",
+        "UPDATE qualitative_signals SET reasoning_signal = 'it reasons'",
+    )
+    .await;
+    let Error::AdoptionRefused { findings } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        (
+            findings.listed[0].table.as_str(),
+            findings.listed[0].rule.as_str()
+        ),
+        ("qualitative_signals", "reasoning_signal is not valid JSON")
+    );
 }
