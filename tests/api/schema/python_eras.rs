@@ -76,6 +76,82 @@ fn at(value: &Value) -> NaiveDateTime {
         .expect("the fixture's instant")
 }
 
+/// Every row of every table decodes into its entity, as many as the
+/// adoption counted (a table it did not count holds none).
+async fn every_row_decodes(db: &interview_persistence::Database, report: &AdoptionReport) {
+    use interview_persistence::entity as e;
+    use sea_orm::EntityTrait;
+    let conn = db.connection();
+    let decoded = [
+        (
+            "sessions",
+            e::session::Entity::find().all(conn).await.map(|r| r.len()),
+        ),
+        (
+            "utterances",
+            e::utterance::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "kg_nodes",
+            e::kg_node::Entity::find().all(conn).await.map(|r| r.len()),
+        ),
+        (
+            "kg_edges",
+            e::kg_edge::Entity::find().all(conn).await.map(|r| r.len()),
+        ),
+        (
+            "scoring_history",
+            e::scoring_history::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "concept_elements",
+            e::concept_element::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "canonical_slots",
+            e::canonical_slot::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "surface_to_slot_mapping",
+            e::slot_mapping::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "canonical_edges",
+            e::canonical_edge::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+        (
+            "qualitative_signals",
+            e::qualitative_signal::Entity::find()
+                .all(conn)
+                .await
+                .map(|r| r.len()),
+        ),
+    ];
+    for (table, rows) in decoded {
+        let rows = rows.unwrap_or_else(|err| panic!("{table} decodes: {err}"));
+        let counted = report.rows.get(table).copied().unwrap_or(0);
+        assert_eq!(rows as u64, counted, "{table}");
+    }
+}
+
 /// Takes `era`'s file over and checks everything a service reads of it,
 /// then lets the newest Python system run a turn on it, and reads that.
 async fn take_over(era: &str) -> (tempfile::TempDir, PathBuf, AdoptionReport) {
@@ -91,6 +167,7 @@ async fn take_over(era: &str) -> (tempfile::TempDir, PathBuf, AdoptionReport) {
     assert!(health.is_healthy(), "{health:?}");
     // Every value adoption saw is in this module's form now.
     assert_eq!(health.python_written_values, Some(Default::default()));
+    every_row_decodes(&db, &report).await;
 
     let repos = Repositories::new(&db);
     for session in &written {
