@@ -1197,3 +1197,158 @@ async fn erase_killed_at_any_moment_leaves_the_session_whole_or_no_byte_of_it_af
          {outcomes:?}"
     );
 }
+
+/// Runs `python3` with `args` under a deadline; its stdout.
+fn python3(args: &[&str], dir: &std::path::Path) -> String {
+    let mut child = Command::new("python3")
+        .args(args)
+        .current_dir(dir)
+        .env("PYTHON_HOST_ZONE", "Europe/Berlin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (CPython is on this machine kind)");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("poll python3").is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "python3 hung"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("python3's output");
+    assert!(
+        output.status.success(),
+        "python3 {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// A file the Python system carried from January through every version
+/// (`tests/fixtures/python_eras.py`), grown to 5,000 utterances in its
+/// timestamp shapes so that adopting it takes long enough to be killed
+/// midway.
+fn a_large_long_lived_python_file(dir: &std::path::Path) {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/python_eras.py"
+    );
+    python3(&[fixture, "long-lived", "study.db"], dir);
+    python3(
+        &[
+            "-c",
+            "import sqlite3, uuid\n\
+             db = sqlite3.connect('study.db')\n\
+             (session,) = db.execute('SELECT id FROM sessions LIMIT 1').fetchone()\n\
+             db.executemany('INSERT INTO utterances (id, session_id, turn_number, speaker, text, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)', [(str(uuid.uuid4()), session, 2 + i // 2, ('user', 'system')[i % 2], \
+             'answer %d' % i, '2026-03-01T10:%02d:%02d.%06d' % (i // 60 % 60, i % 60, i)) for i in range(5000)])\n\
+             db.commit()",
+        ],
+        dir,
+    );
+}
+
+/// What a reader other than the module sees in `dir/study.db` (a copy,
+/// opened by Python's sqlite3, so that the WAL a kill left is recovered
+/// there, not in the file): whether migrations are recorded, and each
+/// table's row count and a SHA-256 of its rows as text.
+fn python_file_state(dir: &std::path::Path) -> (bool, String) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    copy_study(dir, scratch.path());
+    let out = python3(
+        &[
+            "-c",
+            "import sqlite3\n\
+             db = sqlite3.connect('study.db')\n\
+             names = [r[0] for r in db.execute(\"SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name\")]\n\
+             import hashlib\n\
+             print('seaql_migrations' in names)\n\
+             for name in names:\n\
+             \x20   if name in ('seaql_migrations', 'edge_types', 'session_erasures'): continue\n\
+             \x20   rows = sorted(repr(r) for r in db.execute('SELECT * FROM \"%s\"' % name))\n\
+             \x20   print(name, len(rows), hashlib.sha256('\\n'.join(rows).encode()).hexdigest())",
+        ],
+        scratch.path(),
+    );
+    let (migrated, rows) = out.split_once('\n').expect("two parts");
+    (migrated == "True", rows.to_owned())
+}
+
+#[test]
+fn init_killed_while_adopting_a_python_file_leaves_it_as_it_was_or_adopted() {
+    let template = tempfile::tempdir().expect("tempdir");
+    a_large_long_lived_python_file(template.path());
+    let (migrated, original) = python_file_state(template.path());
+    assert!(!migrated);
+    let adopt = [
+        "--database-url",
+        "sqlite://study.db",
+        "init",
+        "--python-local-time-zone",
+        "Europe/Berlin",
+    ];
+
+    // One adoption run to its end, timed.
+    let timed = tempfile::tempdir().expect("tempdir");
+    copy_study(template.path(), timed.path());
+    let started = std::time::Instant::now();
+    let output = interview_db_within(timed.path(), &adopt, std::time::Duration::from_secs(120));
+    let full_run = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let adoption = &report_of(&output)["adoption"];
+    assert_eq!(adoption["rewritten_values"]["utterances.created_at"], 5_010);
+    let (migrated, adopted) = python_file_state(timed.path());
+    assert!(migrated);
+
+    let mut outcomes = Vec::new();
+    for fraction in [0.3, 0.6, 0.85, 0.95] {
+        let delay = full_run.mul_f64(fraction);
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_study(template.path(), dir.path());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
+            .args(adopt)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_PATH")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn interview-db");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().expect("reap interview-db");
+        // Killed: the Python system's file as it was, or adopted whole.
+        let (migrated, rows) = python_file_state(dir.path());
+        outcomes.push((delay, migrated));
+        if migrated {
+            assert_eq!(
+                rows, adopted,
+                "killed after {delay:?}: adopted, but not whole"
+            );
+        } else {
+            assert_eq!(
+                rows, original,
+                "killed after {delay:?}: not adopted, but changed"
+            );
+        }
+        // And the next start takes it over (or finds it taken over).
+        let start = interview_db_within(dir.path(), &adopt, std::time::Duration::from_secs(120));
+        assert!(
+            start.status.success(),
+            "{}",
+            String::from_utf8_lossy(&start.stderr)
+        );
+        assert_eq!(python_file_state(dir.path()), (true, adopted.clone()));
+    }
+    assert!(
+        outcomes.iter().any(|(_, migrated)| !migrated),
+        "no kill landed before the commit: {outcomes:?} (full run {full_run:?})"
+    );
+    eprintln!("full run {full_run:?}; killed (after, adopted): {outcomes:?}");
+}

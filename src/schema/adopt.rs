@@ -726,37 +726,10 @@ async fn rewrite_values(
                     .await?
                     .rows_affected(),
                 Copied::Timestamp(name) => {
-                    // Every value this module's form does not take has a
-                    // `T` between date and time (the preflight saw to it).
-                    let found = rows(
-                        conn,
-                        &format!(
-                            "SELECT rowid, \"{name}\" FROM \"{table}\" \
-                             WHERE typeof(\"{name}\") = 'text' AND substr(\"{name}\", 11, 1) = 'T'"
-                        ),
-                        &[],
-                    )
-                    .await?;
-                    for row in &found {
-                        let rowid: i64 = row.try_get_by_index(0)?;
-                        let text: String = row.try_get_by_index(1)?;
-                        let reading = timestamps::read(&text, table, name, zone);
-                        if matches!(reading, Reading::Ambiguous(_)) {
-                            ambiguous += 1;
-                        }
-                        let instant = reading.instant().ok_or_else(|| {
-                            Error::InvalidInput(format!(
-                                "{table}.{name} holds `{text}`, which the preflight should have refused"
-                            ))
-                        })?;
-                        conn.execute_raw(Statement::from_sql_and_values(
-                            DbBackend::Sqlite,
-                            format!("UPDATE \"{table}\" SET \"{name}\" = ? WHERE rowid = ?"),
-                            [timestamps::module_form(instant).into(), rowid.into()],
-                        ))
-                        .await?;
-                    }
-                    found.len() as u64
+                    let (count, ambiguous_here) =
+                        rewrite_timestamps(conn, table, name, zone).await?;
+                    ambiguous += ambiguous_here;
+                    count
                 }
             };
             if count > 0 {
@@ -765,6 +738,82 @@ async fn rewrite_values(
         }
     }
     Ok((rewritten, ambiguous))
+}
+
+/// Rewrites `table.column`'s timestamps in the Python code's other shapes
+/// (every such value has a `T` between date and time: the preflight saw
+/// to it) to this module's UTC form, a page at a time: the new values go
+/// into a temporary table, and one UPDATE per page takes them. Returns how
+/// many were rewritten and how many of them were ambiguous local times.
+async fn rewrite_timestamps(
+    conn: &DatabaseConnection,
+    table: &str,
+    column: &str,
+    zone: chrono_tz::Tz,
+) -> Result<(u64, u64)> {
+    const PAGE: usize = 5000;
+    // Two values bound per row, well under SQLite's 32,766.
+    const PER_INSERT: usize = 500;
+    conn.execute_unprepared(
+        "CREATE TEMP TABLE IF NOT EXISTS interview_rewrite (r INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+    )
+    .await?;
+    let (mut count, mut ambiguous, mut last) = (0u64, 0u64, i64::MIN);
+    loop {
+        let page = rows(
+            conn,
+            &format!(
+                "SELECT rowid, \"{column}\" FROM \"{table}\" WHERE rowid > {last} \
+                 AND typeof(\"{column}\") = 'text' AND substr(\"{column}\", 11, 1) = 'T' \
+                 ORDER BY rowid LIMIT {PAGE}"
+            ),
+            &[],
+        )
+        .await?;
+        let mut rewrites: Vec<(i64, String)> = Vec::with_capacity(page.len());
+        for row in &page {
+            let rowid: i64 = row.try_get_by_index(0)?;
+            let text: String = row.try_get_by_index(1)?;
+            let reading = timestamps::read(&text, table, column, zone);
+            if matches!(reading, Reading::Ambiguous(_)) {
+                ambiguous += 1;
+            }
+            let instant = reading.instant().ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{table}.{column} holds `{text}`, which the preflight should have refused"
+                ))
+            })?;
+            rewrites.push((rowid, timestamps::module_form(instant)));
+            last = rowid;
+        }
+        for chunk in rewrites.chunks(PER_INSERT) {
+            let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
+            let values = chunk
+                .iter()
+                .flat_map(|(rowid, text)| [(*rowid).into(), text.clone().into()]);
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("INSERT INTO interview_rewrite (r, v) VALUES {placeholders}"),
+                values,
+            ))
+            .await?;
+        }
+        conn.execute_unprepared(&format!(
+            "UPDATE \"{table}\" SET \"{column}\" = \
+               (SELECT v FROM interview_rewrite WHERE r = \"{table}\".rowid) \
+             WHERE rowid IN (SELECT r FROM interview_rewrite)"
+        ))
+        .await?;
+        conn.execute_unprepared("DELETE FROM interview_rewrite")
+            .await?;
+        count += rewrites.len() as u64;
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    conn.execute_unprepared("DROP TABLE interview_rewrite")
+        .await?;
+    Ok((count, ambiguous))
 }
 
 /// What is copied of each table the file has into this module's: the
