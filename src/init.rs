@@ -68,9 +68,22 @@ pub async fn init_database_with(
         schema::assess_before_opening(&path, options.adoption).await?;
     }
     let db = Database::open(config).await?;
-    let adoption = schema::adopt_if_needed(&db, options.adoption).await?;
-    let status = schema::migrate(&db).await?;
-    schema::require_write_privileges(&db).await?;
+    let prepared = async {
+        let adoption = schema::adopt_if_needed(&db, options.adoption).await?;
+        let status = schema::migrate(&db).await?;
+        schema::require_write_privileges(&db).await?;
+        Ok::<_, crate::Error>((adoption, status))
+    }
+    .await;
+    let (adoption, status) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            // Closed, not dropped: the writer's thread ends before the
+            // caller's runtime may.
+            let _ = db.close().await;
+            return Err(err);
+        }
+    };
     // After migrating: the column that records owed scrubs may be new.
     db.finish_owed_erasures().await;
     tracing::info!(

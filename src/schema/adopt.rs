@@ -68,6 +68,11 @@ pub struct AdoptionOptions {
     /// that the file is then left as it was.
     #[doc(hidden)]
     pub fail_before_commit: bool,
+    /// Tests only: called with the file's path after the checks and the
+    /// backup, before the write lock is taken (another process writing
+    /// there, say).
+    #[doc(hidden)]
+    pub between_checks_and_lock: Option<fn(&Path)>,
 }
 
 impl Default for AdoptionOptions {
@@ -76,6 +81,7 @@ impl Default for AdoptionOptions {
             python_local_time_zone: chrono_tz::Tz::UTC,
             repair_duplicate_current_nodes: false,
             fail_before_commit: false,
+            between_checks_and_lock: None,
         }
     }
 }
@@ -164,37 +170,85 @@ pub(crate) async fn adopt_if_needed(
         Some(SqliteLocation::File { path, .. }) => Some(path.clone()),
         _ => None,
     };
-    let assessed = {
-        // One snapshot for every question: another process's migration
-        // committing midway must not look like half a schema.
-        let snapshot = writer.begin().await?;
-        let assessed = assess(&snapshot, path.as_deref(), options).await;
-        let _ = snapshot.rollback().await;
-        assessed?
-    };
-    let (target, python_shape, ours, recognised_as) = match assessed {
-        Assessment::NothingToAdopt => return Ok(None),
-        Assessment::Ours { target } => return record_migrations(&writer, &target).await,
-        Assessment::PythonModule {
-            target,
-            python_shape,
-            ours,
-            recognised_as,
-        } => (target, python_shape, ours, recognised_as),
-    };
-    let backup = match &path {
-        Some(path) => Some(backup(&writer, path).await?),
-        None => None,
-    };
-    // A failure (the file is as it was) or another process having adopted
-    // it meanwhile drops the copy with `backup`.
-    let Some(mut report) = rebuild(&writer, &target, &python_shape, &ours, options).await? else {
-        return Ok(None);
-    };
-    report.backup = backup.map(Backup::kept);
-    report.recognised_as = recognised_as;
-    tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python module made");
-    Ok(Some(report))
+    // Another process (the Python system, during a switch-over) may commit
+    // between the checks and the write lock: then the checks and the backup
+    // no longer describe the file, and they are done again.
+    for _ in 0..ATTEMPTS {
+        let (assessed, version) = {
+            // One snapshot for every question: another process's migration
+            // committing midway must not look like half a schema.
+            let snapshot = writer.begin().await?;
+            let assessed = assess(&snapshot, path.as_deref(), options).await;
+            let version = data_version(&snapshot).await;
+            let _ = snapshot.rollback().await;
+            (assessed?, version?)
+        };
+        let (target, python_shape, ours, recognised_as) = match assessed {
+            Assessment::NothingToAdopt => return Ok(None),
+            Assessment::Ours { target } => {
+                return match record_migrations(&writer, &target).await? {
+                    Immediate::Done(report) => Ok(Some(report)),
+                    Immediate::MigratedMeanwhile | Immediate::ChangedMeanwhile => Ok(None),
+                };
+            }
+            Assessment::PythonModule {
+                target,
+                python_shape,
+                ours,
+                recognised_as,
+            } => (target, python_shape, ours, recognised_as),
+        };
+        let backup = match &path {
+            Some(path) => Some(backup(&writer, path).await?),
+            None => None,
+        };
+        if let (Some(hook), Some(path)) = (options.between_checks_and_lock, &path) {
+            hook(path);
+        }
+        // A failure (the file is as it was), another process having adopted
+        // it meanwhile, or a change since the checks drops the copy with
+        // `backup`.
+        let mut report =
+            match rebuild(&writer, &target, &python_shape, &ours, options, version).await? {
+                Immediate::Done(report) => report,
+                Immediate::MigratedMeanwhile => return Ok(None),
+                Immediate::ChangedMeanwhile => {
+                    tracing::info!("the file changed since it was checked; checking it again");
+                    continue;
+                }
+            };
+        report.backup = backup.map(Backup::kept);
+        report.recognised_as = recognised_as;
+        tracing::info!(backup = ?report.backup, rows = ?report.rows, "adopted a database the Python system made");
+        return Ok(Some(report));
+    }
+    Err(Error::Busy(sea_orm::DbErr::Custom(format!(
+        "the file changed between the checks and the adoption {ATTEMPTS} times (another \
+         process writes it): stop the Python system, then run init again"
+    ))))
+}
+
+/// How many times adoption checks a file that keeps changing.
+const ATTEMPTS: usize = 3;
+
+/// SQLite's count of other connections' commits, as this connection sees
+/// it.
+async fn data_version(conn: &impl ConnectionTrait) -> Result<i64> {
+    Ok(
+        crate::database::query_value::<i64>(conn, "PRAGMA data_version")
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// How a write transaction of adoption ended.
+enum Immediate<T> {
+    /// Committed.
+    Done(T),
+    /// Nothing done: another process migrated the file meanwhile.
+    MigratedMeanwhile,
+    /// Nothing done: another process committed since the checks.
+    ChangedMeanwhile,
 }
 
 /// What a SQLite database is, as far as adoption goes.
@@ -922,27 +976,39 @@ async fn rebuild(
     python: &SchemaShape,
     ours: &SchemaShape,
     options: AdoptionOptions,
-) -> Result<Option<AdoptionReport>> {
-    in_immediate_transaction(conn, || {
+    checked_at: i64,
+) -> Result<Immediate<AdoptionReport>> {
+    in_immediate_transaction(conn, Some(checked_at), || {
         rebuild_in_transaction(conn, target, python, ours, options)
     })
     .await
 }
 
 /// Runs `body` between `BEGIN IMMEDIATE` and `COMMIT` on the writer
-/// connection. `None`, nothing done, when another process migrated the
-/// file meanwhile; any failure, COMMIT's included, rolls all of it back.
+/// connection, unless another process migrated the file meanwhile or,
+/// given the `data_version` the checks saw, committed anything since; any
+/// failure, COMMIT's included, rolls all of it back.
 async fn in_immediate_transaction<T, Body>(
     conn: &DatabaseConnection,
+    checked_at: Option<i64>,
     body: impl FnOnce() -> Body,
-) -> Result<Option<T>>
+) -> Result<Immediate<T>>
 where
     Body: std::future::Future<Output = Result<T>>,
 {
     conn.execute_unprepared("BEGIN IMMEDIATE").await?;
-    if migrated_meanwhile(conn).await? {
+    let meanwhile = if migrated_meanwhile(conn).await? {
+        Some(Immediate::MigratedMeanwhile)
+    } else if let Some(checked_at) = checked_at
+        && data_version(conn).await? != checked_at
+    {
+        Some(Immediate::ChangedMeanwhile)
+    } else {
+        None
+    };
+    if let Some(meanwhile) = meanwhile {
         conn.execute_unprepared("ROLLBACK").await?;
-        return Ok(None);
+        return Ok(meanwhile);
     }
     let result = match body().await {
         Ok(value) => conn
@@ -955,7 +1021,7 @@ where
     if result.is_err() {
         let _ = conn.execute_unprepared("ROLLBACK").await;
     }
-    result.map(Some)
+    result.map(Immediate::Done)
 }
 
 async fn rebuild_in_transaction(
@@ -1036,8 +1102,8 @@ async fn rebuild_in_transaction(
 async fn record_migrations(
     conn: &DatabaseConnection,
     target: &Scratch,
-) -> Result<Option<AdoptionReport>> {
-    let recorded = in_immediate_transaction(conn, || async {
+) -> Result<Immediate<AdoptionReport>> {
+    let recorded = in_immediate_transaction(conn, None, || async {
         let table = "seaql_migrations";
         if table_sql(conn, table).await?.is_none()
             && let Some(sql) = table_sql(&target.connection, table).await?
@@ -1050,10 +1116,10 @@ async fn record_migrations(
         Ok(())
     })
     .await?;
-    if recorded.is_none() {
-        return Ok(None);
+    if !matches!(recorded, Immediate::Done(())) {
+        return Ok(Immediate::MigratedMeanwhile);
     }
-    Ok(Some(AdoptionReport {
+    Ok(Immediate::Done(AdoptionReport {
         adopted_from: "interview_persistence",
         recognised_as: String::new(),
         python_local_time_zone: String::new(),

@@ -102,13 +102,18 @@ pub(crate) async fn preflight(
         let rowid: Option<i64> = row.try_get_by_index(1)?;
         let parent: String = row.try_get_by_index(2)?;
         let id = match (rowid, key_of(python, &table)) {
-            (Some(rowid), Some(key)) => crate::database::query_value::<String>(
+            (Some(rowid), Some(key)) => rows(
                 conn,
                 &format!(
-                    "SELECT coalesce(\"{key}\", 'rowid {rowid}') FROM \"{table}\" WHERE rowid = {rowid}"
+                    "SELECT {} FROM \"{table}\" WHERE rowid = {rowid}",
+                    row_name(key)
                 ),
+                &[],
             )
             .await?
+            .first()
+            .map(named)
+            .transpose()?
             .unwrap_or_else(|| format!("rowid {rowid}")),
             (Some(rowid), None) => format!("rowid {rowid}"),
             (None, _) => "?".into(),
@@ -144,6 +149,21 @@ pub(crate) async fn preflight(
         let (Some(target), Some(key)) = (ours.get(table), key_of(python, table)) else {
             continue;
         };
+        let text_columns: Vec<&str> = shape
+            .columns
+            .iter()
+            .filter(|c| {
+                target.columns.iter().any(|t| {
+                    t.name == c.name
+                        && matches!(
+                            t.declared_type.as_str(),
+                            "TEXT" | "JSONB_TEXT" | "DATETIME_TEXT"
+                        )
+                })
+            })
+            .map(|c| c.name.as_str())
+            .collect();
+        utf8_rule(conn, &mut findings, table, key, &text_columns).await?;
         for column in &shape.columns {
             let Some(declared) = target.columns.iter().find(|c| c.name == column.name) else {
                 continue;
@@ -363,6 +383,86 @@ pub(crate) async fn preflight(
     Ok(findings)
 }
 
+/// The SQL naming a row of a table whose key is `key`: the key's bytes
+/// when it is text, else `rowid N` (a key of another type, or NULL).
+fn row_name(key: &str) -> String {
+    format!(
+        "CASE typeof(\"{key}\") WHEN 'text' THEN CAST(\"{key}\" AS BLOB) \
+         ELSE CAST('rowid ' || rowid AS BLOB) END"
+    )
+}
+
+/// A row's name, selected first by [`row_name`]; bytes that are not UTF-8
+/// are shown replaced.
+fn named(row: &sea_orm::QueryResult) -> Result<String> {
+    Ok(String::from_utf8_lossy(&row.try_get_by_index::<Vec<u8>>(0)?).into_owned())
+}
+
+/// Text values that are not UTF-8 (SQLite stores what it is given; no
+/// Python code wrote such a value, and no Rust string can hold one), in
+/// every column of `table` this module reads as text, a page at a time.
+async fn utf8_rule(
+    conn: &impl ConnectionTrait,
+    findings: &mut AdoptionFindings,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+) -> Result<()> {
+    const PAGE: usize = 2000;
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let selected = columns
+        .iter()
+        .map(|c| format!("CASE typeof(\"{c}\") WHEN 'text' THEN CAST(\"{c}\" AS BLOB) END"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut found: BTreeMap<&str, (Vec<String>, u64)> = BTreeMap::new();
+    let mut last = i64::MIN;
+    loop {
+        let page = rows(
+            conn,
+            &format!(
+                "SELECT rowid, {}, {selected} FROM \"{table}\" WHERE rowid > {last} \
+                 ORDER BY rowid LIMIT {PAGE}",
+                row_name(key)
+            ),
+            &[],
+        )
+        .await?;
+        for row in &page {
+            last = row.try_get_by_index(0)?;
+            for (i, column) in columns.iter().enumerate() {
+                let Some(bytes) = row.try_get_by_index::<Option<Vec<u8>>>(2 + i)? else {
+                    continue;
+                };
+                if std::str::from_utf8(&bytes).is_err() {
+                    let entry = found.entry(column).or_default();
+                    entry.1 += 1;
+                    if entry.0.len() < LISTED_FINDINGS {
+                        entry.0.push(
+                            String::from_utf8_lossy(&row.try_get_by_index::<Vec<u8>>(1)?)
+                                .into_owned(),
+                        );
+                    }
+                }
+            }
+        }
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    for (column, (ids, total)) in found {
+        findings.add(
+            table,
+            &format!("{column} is text that is not UTF-8"),
+            ids,
+            total,
+        );
+    }
+    Ok(())
+}
+
 /// The column a table's rows are named by in findings: its primary key.
 fn key_of<'a>(shape: &'a SchemaShape, table: &str) -> Option<&'a str> {
     shape
@@ -391,12 +491,13 @@ async fn timestamps_rule(
     let candidates = rows(
         conn,
         &format!(
-            "SELECT coalesce(\"{key}\", 'rowid ' || rowid), {c} FROM \"{table}\" t \
+            "SELECT {}, CAST({c} AS BLOB) FROM \"{table}\" t \
              WHERE typeof({c}) = 'text' AND NOT (\
                substr({c}, 1, 19) IS strftime('%Y-%m-%d %H:%M:%S', julianday({c})) \
                AND (length({c}) = 19 OR (substr({c}, 20, 1) = '.' \
                  AND length({c}) > 20 AND substr({c}, 21) NOT GLOB '*[^0-9]*'))) \
-             ORDER BY rowid"
+             ORDER BY rowid",
+            row_name(key)
         ),
         &[],
     )
@@ -405,8 +506,11 @@ async fn timestamps_rule(
     let mut unreadable = Vec::new();
     let mut not_in_zone = Vec::new();
     for row in &candidates {
-        let id: String = row.try_get_by_index(0)?;
-        let text: String = row.try_get_by_index(1)?;
+        let id = named(row)?;
+        // Text that is not UTF-8 is the UTF-8 rule's finding.
+        let Ok(text) = String::from_utf8(row.try_get_by_index::<Vec<u8>>(1)?) else {
+            continue;
+        };
         match super::timestamps::read(&text, table, column, zone) {
             super::timestamps::Reading::Unreadable => unreadable.push(id),
             super::timestamps::Reading::NotInZone => not_in_zone.push(id),
@@ -465,15 +569,16 @@ async fn check(
     let ids = rows(
         conn,
         &format!(
-            "SELECT coalesce(\"{key}\", 'rowid ' || rowid) FROM \"{table}\" t WHERE {condition} \
-             ORDER BY rowid LIMIT {LISTED_FINDINGS}"
+            "SELECT {} FROM \"{table}\" t WHERE {condition} \
+             ORDER BY rowid LIMIT {LISTED_FINDINGS}",
+            row_name(key)
         ),
         &[],
     )
     .await?
     .iter()
-    .map(|row| row.try_get_by_index::<String>(0))
-    .collect::<std::result::Result<Vec<_>, _>>()?;
+    .map(named)
+    .collect::<Result<Vec<_>>>()?;
     findings.add(table, rule, ids, u64::try_from(total).unwrap_or(0));
     Ok(())
 }

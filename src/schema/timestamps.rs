@@ -46,9 +46,15 @@ pub(crate) fn read(text: &str, table: &str, column: &str, zone: Tz) -> Reading {
         return Reading::Unreadable;
     }
     if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
+        if !no_leap_second(&with_offset.naive_local()) {
+            return Reading::Unreadable;
+        }
         return Reading::Rewritten(with_offset.naive_utc());
     }
-    let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") else {
+    let Some(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .filter(no_leap_second)
+    else {
         return Reading::Unreadable;
     };
     if !written_in_local_time(table, column) {
@@ -126,7 +132,15 @@ fn ours(text: &str) -> Option<NaiveDateTime> {
         [b'.', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {}
         _ => return None,
     }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .filter(no_leap_second)
+}
+
+/// chrono reads second 60 (a leap second, kept as a nanosecond count of a
+/// second or more); no Python code wrote one and SQLite reads none.
+fn no_leap_second(t: &NaiveDateTime) -> bool {
+    chrono::Timelike::nanosecond(t) < 1_000_000_000
 }
 
 #[cfg(test)]
@@ -212,6 +226,9 @@ mod tests {
             "2026-02-01T25:00:00",
             "yesterday",
             "2026-02-01 10:00:00.",
+            "2026-02-01 23:59:60",
+            "2026-02-01T10:00:60",
+            "2026-02-01T10:00:60+00:00",
         ] {
             assert_eq!(
                 read(text, "kg_nodes", "recorded_at", Tz::UTC),

@@ -545,3 +545,131 @@ async fn a_signal_that_is_not_json_refuses_the_file() {
         ("qualitative_signals", "reasoning_signal is not valid JSON")
     );
 }
+
+/// Plants `sql` in `era`'s file and runs `init` on it: the outcome,
+/// whether the file is byte for byte as it was, and the backups beside it.
+async fn init_after(era: &str, sql: &str) -> (Result<(), Error>, bool, Vec<String>) {
+    let (dir, path, _written) = python_file(era);
+    let db = rusqlite::Connection::open(&path).expect("open");
+    db.execute_batch(sql).expect("plant");
+    db.close().expect("close");
+    let before = file_bytes(&path);
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let result = match init_database_with(&config, options()).await {
+        Ok((db, _)) => {
+            db.close().await.expect("close");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    };
+    let unchanged = file_bytes(&path) == before;
+    let backups = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("before-adoption"))
+        .collect();
+    (result, unchanged, backups)
+}
+
+/// `init_after`, which must refuse the file with findings and leave it as
+/// it was; the findings.
+async fn refused_with_findings(
+    era: &str,
+    sql: &str,
+) -> interview_persistence::schema::AdoptionFindings {
+    let (result, unchanged, backups) = init_after(era, sql).await;
+    assert!(unchanged, "the refused file changed");
+    assert!(backups.is_empty(), "backups left: {backups:?}");
+    match result {
+        Err(Error::AdoptionRefused { findings }) => findings,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_that_is_not_utf8_is_a_finding_and_a_rollback_journal_file_stays_as_it_was() {
+    let findings = refused_with_findings(
+        "2026-03-12",
+        "PRAGMA journal_mode = DELETE; \
+         UPDATE utterances SET text = CAST(X'66FF6F' AS TEXT) WHERE turn_number = 1",
+    )
+    .await;
+    assert_eq!(findings.listed.len(), 1, "{findings}");
+    assert_eq!(findings.listed[0].rule, "text is text that is not UTF-8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_is_not_text_is_a_finding_named_by_its_rowid() {
+    let findings =
+        refused_with_findings("2026-03-12", "UPDATE scoring_history SET id = X'0102'").await;
+    assert!(
+        findings
+            .listed
+            .iter()
+            .any(|f| f.rule == "id holds a value of the wrong type"
+                && f.row_id.starts_with("rowid ")),
+        "{findings}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leap_second_no_python_code_wrote_is_refused() {
+    let findings = refused_with_findings(
+        "2026-03-12",
+        "UPDATE utterances SET created_at = '2026-02-01T10:00:60' WHERE turn_number = 1; \
+         UPDATE kg_edges SET recorded_at = '2026-02-01 23:59:60'",
+    )
+    .await;
+    assert_eq!(findings.by_rule.len(), 2, "{findings}");
+}
+
+static WRITES_BETWEEN_CHECKS_AND_LOCK: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Another process's turn, committed to the file: what the Python system
+/// would write during a switch-over (a wrong-sized embedding among it, to
+/// show the checks see it).
+fn the_python_system_writes(path: &Path) {
+    let n = WRITES_BETWEEN_CHECKS_AND_LOCK.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let db = rusqlite::Connection::open(path).expect("open");
+    db.execute(
+        "UPDATE kg_nodes SET embedding = zeroblob(1200) WHERE label = 'Energy'",
+        [],
+    )
+    .expect("write");
+    db.execute(
+        "UPDATE sessions SET concept_name = concept_name || ?",
+        [format!(" {n}")],
+    )
+    .expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_between_the_checks_and_the_lock_has_the_file_checked_again() {
+    let (_dir, path, _written) = python_file("2026-03-12");
+    let config = DatabaseConfig::sqlite_file(&path).expect("config");
+    let mut options = options();
+    options.adoption.between_checks_and_lock = Some(the_python_system_writes);
+    let err = init_database_with(&config, options)
+        .await
+        .expect_err("refused");
+    // Checked again after the first write: the wrong-sized embedding it
+    // planted is found, and nothing was adopted.
+    let Error::AdoptionRefused { findings } = err else {
+        panic!("{err:?}");
+    };
+    assert!(findings.to_string().contains("384 float32"), "{findings}");
+    assert_eq!(
+        WRITES_BETWEEN_CHECKS_AND_LOCK.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let migrations: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'seaql_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(migrations, 0);
+}
