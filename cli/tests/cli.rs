@@ -58,6 +58,20 @@ fn interview_db_within(
         .expect("collect interview-db's output")
 }
 
+/// `interview-db` started in `dir` with its output discarded: a run the
+/// test kills.
+fn spawn_silent(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_interview-db"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_PATH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn interview-db")
+}
+
 /// How long `interview-db` may take to refuse what is at the database
 /// path: at once, but a debug build on a loaded 2-core machine.
 const AT_ONCE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -1141,15 +1155,10 @@ async fn erase_killed_at_any_moment_leaves_the_session_whole_or_no_byte_of_it_af
         let delay = full_run.mul_f64(fraction);
         let dir = tempfile::tempdir().expect("tempdir");
         copy_study(template.path(), dir.path());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
-            .args(["--database-url", "sqlite://study.db", "erase", "s0"])
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("DATABASE_PATH")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn interview-db");
+        let mut child = spawn_silent(
+            dir.path(),
+            &["--database-url", "sqlite://study.db", "erase", "s0"],
+        );
         std::thread::sleep(delay);
         let _ = child.kill();
         child.wait().expect("reap interview-db");
@@ -1311,15 +1320,7 @@ fn init_killed_while_adopting_a_python_file_leaves_it_as_it_was_or_adopted() {
         let delay = full_run.mul_f64(fraction);
         let dir = tempfile::tempdir().expect("tempdir");
         copy_study(template.path(), dir.path());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_interview-db"))
-            .args(adopt)
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("DATABASE_PATH")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn interview-db");
+        let mut child = spawn_silent(dir.path(), &adopt);
         std::thread::sleep(delay);
         let _ = child.kill();
         child.wait().expect("reap interview-db");

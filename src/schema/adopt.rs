@@ -19,6 +19,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
 
+use super::ADOPTED_TABLES;
 use super::inspect::{
     INTERVIEW_TABLES, SchemaShape, differences, inspect, rows, scratch_connection, table_sql,
 };
@@ -28,24 +29,6 @@ use super::timestamps::{self, Reading};
 use crate::config::SqliteLocation;
 use crate::database::Database;
 use crate::error::{Error, Result};
-
-/// The tables adoption rebuilds into this module's schema (those the file
-/// has) or creates empty (those it lacks): the six and the four the Python
-/// system added later, parents before children.
-pub(crate) const ADOPTED_TABLES: [&str; 10] = {
-    let mut tables = [""; 10];
-    let mut i = 0;
-    while i < INTERVIEW_TABLES.len() {
-        tables[i] = INTERVIEW_TABLES[i];
-        i += 1;
-    }
-    let mut j = 0;
-    while j < migration::LATER_PYTHON_TABLES.len() {
-        tables[i + j] = migration::LATER_PYTHON_TABLES[j];
-        j += 1;
-    }
-    tables
-};
 
 /// Columns whose NULL, where the Python code's ALTER left them nullable,
 /// means the value this module's NOT NULL column defaults to: no quotes.
@@ -540,6 +523,10 @@ impl Drop for Backup {
     fn drop(&mut self) {
         if let Some(path) = &self.0 {
             let _ = std::fs::remove_file(path);
+            // A `VACUUM INTO` cut short leaves its rollback journal.
+            let mut journal = path.as_os_str().to_owned();
+            journal.push("-journal");
+            let _ = std::fs::remove_file(journal);
         }
     }
 }

@@ -8,25 +8,36 @@ mod preflight;
 mod python_history;
 mod timestamps;
 
-/// The tables a backup and a copy count: the six interview tables, the
-/// four the Python system added later, and the record of erasures (the
-/// edge-type vocabulary and the migration records belong to the schema
-/// version, which is compared as a whole). Parents before children.
-pub const DATA_TABLES: [&str; 11] = {
-    let mut tables = [""; 11];
+/// Two lists of table names, one after the other (`N` is their total).
+pub(crate) const fn joined<const A: usize, const B: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "N is the total");
+    let mut tables = [""; N];
     let mut i = 0;
-    while i < migration::INTERVIEW_TABLES.len() {
-        tables[i] = migration::INTERVIEW_TABLES[i];
+    while i < A {
+        tables[i] = a[i];
         i += 1;
     }
-    let mut j = 0;
-    while j < migration::LATER_PYTHON_TABLES.len() {
-        tables[i + j] = migration::LATER_PYTHON_TABLES[j];
-        j += 1;
+    while i < N {
+        tables[i] = b[i - A];
+        i += 1;
     }
-    tables[10] = "session_erasures";
     tables
-};
+}
+
+/// The interview tables: the six and the four the Python system added
+/// later, parents before children. Adoption rebuilds those a file has and
+/// creates the others.
+pub(crate) const ADOPTED_TABLES: [&str; 10] =
+    joined(migration::INTERVIEW_TABLES, migration::LATER_PYTHON_TABLES);
+
+/// The tables a backup and a copy count: the interview tables and the
+/// record of erasures (the edge-type vocabulary and the migration records
+/// belong to the schema version, which is compared as a whole). Parents
+/// before children.
+pub const DATA_TABLES: [&str; 11] = joined(ADOPTED_TABLES, ["session_erasures"]);
 
 pub use adopt::{AdoptionOptions, AdoptionReport, RepairedNode};
 pub(crate) use adopt::{adopt_if_needed, assess_before_opening};

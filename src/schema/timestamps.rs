@@ -88,7 +88,7 @@ impl Reading {
 pub(crate) async fn python_written_values(
     conn: &impl sea_orm::ConnectionTrait,
 ) -> crate::error::Result<std::collections::BTreeMap<String, u64>> {
-    let shape = super::inspect::inspect(conn, &super::adopt::ADOPTED_TABLES).await?;
+    let shape = super::inspect::inspect(conn, &super::ADOPTED_TABLES).await?;
     let mut counts = std::collections::BTreeMap::new();
     for (table, table_shape) in &shape {
         for column in table_shape

@@ -106,42 +106,5 @@ CREATE TABLE IF NOT EXISTS concept_elements (
 CREATE INDEX IF NOT EXISTS idx_elements_session ON concept_elements(session_id);
 CREATE INDEX IF NOT EXISTS idx_elements_covered ON concept_elements(session_id, is_covered);
 
-CREATE TABLE IF NOT EXISTS scoring_candidates (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    turn_number INTEGER NOT NULL,
-    strategy_id TEXT NOT NULL,
-    strategy_name TEXT NOT NULL,
-    focus_type TEXT NOT NULL,
-    focus_description TEXT,
-    final_score REAL NOT NULL,
-    is_selected INTEGER NOT NULL DEFAULT 0,
-    vetoed_by TEXT,
-    tier1_results JSON DEFAULT '[]',
-    tier2_results JSON DEFAULT '[]',
-    reasoning TEXT,
-    created_at TEXT NOT NULL DEFAULT (datetime('now')),
-    UNIQUE(session_id, turn_number, strategy_id, focus_type)
-);
-CREATE INDEX IF NOT EXISTS idx_scoring_candidates_session ON scoring_candidates(session_id);
-CREATE INDEX IF NOT EXISTS idx_scoring_candidates_turn ON scoring_candidates(session_id, turn_number);
-CREATE INDEX IF NOT EXISTS idx_scoring_candidates_selected ON scoring_candidates(session_id, turn_number, is_selected);
-
-CREATE TABLE IF NOT EXISTS qualitative_signals (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    turn_number INTEGER NOT NULL,
-    llm_model TEXT,
-    extraction_latency_ms INTEGER,
-    extraction_errors TEXT,
-    uncertainty_signal TEXT,
-    reasoning_signal TEXT,
-    emotional_signal TEXT,
-    contradiction_signal TEXT,
-    knowledge_ceiling_signal TEXT,
-    concept_depth_signal TEXT,
-    created_at TEXT NOT NULL DEFAULT (datetime('now')),
-    UNIQUE(session_id, turn_number)
-);
-CREATE INDEX IF NOT EXISTS idx_qualitative_signals_session ON qualitative_signals(session_id);
-CREATE INDEX IF NOT EXISTS idx_qualitative_signals_turn ON qualitative_signals(session_id, turn_number);
+-- Then scoring_candidates.sql and qualitative_signals.sql, the rest of
+-- the same migration.

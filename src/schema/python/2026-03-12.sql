@@ -93,49 +93,7 @@ CREATE INDEX IF NOT EXISTS idx_kg_edges_session ON kg_edges(session_id);
 CREATE INDEX IF NOT EXISTS idx_kg_edges_source ON kg_edges(source_node_id);
 CREATE INDEX IF NOT EXISTS idx_kg_edges_target ON kg_edges(target_node_id);
 
-CREATE TABLE IF NOT EXISTS canonical_slots (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    slot_name TEXT NOT NULL,
-    description TEXT,
-    node_type TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'candidate' CHECK (status IN ('candidate', 'active')),
-    support_count INTEGER NOT NULL DEFAULT 0,
-    first_seen_turn INTEGER NOT NULL,
-    promoted_turn INTEGER,
-    embedding BLOB,
-    created_at TEXT NOT NULL DEFAULT (datetime('now')),
-    promoted_at TEXT,
-    UNIQUE(session_id, slot_name, node_type)
-);
-CREATE INDEX IF NOT EXISTS idx_canonical_slots_session ON canonical_slots(session_id);
-CREATE INDEX IF NOT EXISTS idx_canonical_slots_status ON canonical_slots(session_id, status);
-CREATE INDEX IF NOT EXISTS idx_canonical_slots_type ON canonical_slots(session_id, node_type);
-
-CREATE TABLE IF NOT EXISTS surface_to_slot_mapping (
-    surface_node_id TEXT PRIMARY KEY REFERENCES kg_nodes(id) ON DELETE CASCADE,
-    canonical_slot_id TEXT NOT NULL REFERENCES canonical_slots(id) ON DELETE CASCADE,
-    similarity_score REAL NOT NULL,
-    assigned_turn INTEGER NOT NULL,
-    assigned_at TEXT NOT NULL DEFAULT (datetime('now'))
-);
-CREATE INDEX IF NOT EXISTS idx_surface_mapping_slot ON surface_to_slot_mapping(canonical_slot_id);
-
-CREATE TABLE IF NOT EXISTS canonical_edges (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    source_slot_id TEXT NOT NULL REFERENCES canonical_slots(id) ON DELETE CASCADE,
-    target_slot_id TEXT NOT NULL REFERENCES canonical_slots(id) ON DELETE CASCADE,
-    edge_type TEXT NOT NULL,
-    support_count INTEGER NOT NULL DEFAULT 1,
-    surface_edge_ids TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL DEFAULT (datetime('now')),
-    updated_at TEXT NOT NULL DEFAULT (datetime('now')),
-    UNIQUE(session_id, source_slot_id, target_slot_id, edge_type)
-);
-CREATE INDEX IF NOT EXISTS idx_canonical_edges_session ON canonical_edges(session_id);
-CREATE INDEX IF NOT EXISTS idx_canonical_edges_source ON canonical_edges(source_slot_id);
-CREATE INDEX IF NOT EXISTS idx_canonical_edges_target ON canonical_edges(target_slot_id);
+-- (canonical.sql: the dual graph)
 
 CREATE TABLE IF NOT EXISTS scoring_history (
     id TEXT PRIMARY KEY,
@@ -154,24 +112,7 @@ CREATE TABLE IF NOT EXISTS scoring_history (
 
 CREATE INDEX IF NOT EXISTS idx_scoring_session ON scoring_history(session_id);
 
-CREATE TABLE IF NOT EXISTS qualitative_signals (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    turn_number INTEGER NOT NULL,
-    llm_model TEXT,
-    extraction_latency_ms INTEGER,
-    extraction_errors TEXT,
-    uncertainty_signal TEXT,
-    reasoning_signal TEXT,
-    emotional_signal TEXT,
-    contradiction_signal TEXT,
-    knowledge_ceiling_signal TEXT,
-    concept_depth_signal TEXT,
-    created_at TEXT NOT NULL DEFAULT (datetime('now')),
-    UNIQUE(session_id, turn_number)
-);
-CREATE INDEX IF NOT EXISTS idx_qualitative_signals_session ON qualitative_signals(session_id);
-CREATE INDEX IF NOT EXISTS idx_qualitative_signals_turn ON qualitative_signals(session_id, turn_number);
+-- (qualitative_signals.sql)
 
 -- The ALTERs for files made before these columns were in schema.sql.
 ALTER TABLE kg_nodes ADD COLUMN embedding BLOB;

@@ -25,6 +25,41 @@ pub(crate) fn plant(path: &Path, sql: &str) {
     .expect("plant");
 }
 
+/// Runs `tests/fixtures/<script>` with CPython under a deadline, with
+/// `env` set, and returns the JSON it printed.
+pub(crate) fn python_fixture(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    use std::time::{Duration, Instant};
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (CPython is on this machine kind)");
+    // Its output is small (JSON of ids and values): the pipe never fills.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "{} hung", script.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the fixture prints JSON")
+}
+
 pub(crate) fn config(path: &Path) -> DatabaseConfig {
     DatabaseConfig::sqlite_file(path).expect("config")
 }

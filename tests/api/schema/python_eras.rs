@@ -6,7 +6,6 @@
 //! the newest Python system working on the file afterwards.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use interview_persistence::chrono_tz::Tz;
@@ -24,33 +23,10 @@ use crate::helpers;
 /// winter, two in summer.
 const HOST_ZONE: &str = "Europe/Berlin";
 
-/// Runs a Python fixture script under a deadline and returns what it
-/// printed.
+/// Runs a Python fixture script with the host's zone under a deadline and
+/// returns what it printed.
 fn python(script: &str, args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(script);
-    let mut child = std::process::Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .env("PYTHON_HOST_ZONE", HOST_ZONE)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (CPython is on this machine kind)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "the Python fixture hung");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the fixture prints JSON")
+    super::python_fixture(script, args, &[("PYTHON_HOST_ZONE", HOST_ZONE)])
 }
 
 /// A file of `era` in a directory of its own, and what the fixture wrote.
@@ -76,79 +52,39 @@ fn at(value: &Value) -> NaiveDateTime {
         .expect("the fixture's instant")
 }
 
+/// Every row of `E`'s table, decoded into its entity: the table's name
+/// and how many.
+async fn decoded<E: sea_orm::EntityTrait>(conn: &sea_orm::DatabaseConnection) -> (String, u64) {
+    let table = sea_orm::EntityName::table_name(&E::default()).to_owned();
+    let rows = E::find()
+        .all(conn)
+        .await
+        .unwrap_or_else(|err| panic!("{table} decodes: {err}"));
+    (table, rows.len() as u64)
+}
+
 /// Every row of every table decodes into its entity, as many as the
 /// adoption counted (a table it did not count holds none).
 async fn every_row_decodes(db: &interview_persistence::Database, report: &AdoptionReport) {
     use interview_persistence::entity as e;
-    use sea_orm::EntityTrait;
     let conn = db.connection();
-    let decoded = [
-        (
-            "sessions",
-            e::session::Entity::find().all(conn).await.map(|r| r.len()),
-        ),
-        (
-            "utterances",
-            e::utterance::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "kg_nodes",
-            e::kg_node::Entity::find().all(conn).await.map(|r| r.len()),
-        ),
-        (
-            "kg_edges",
-            e::kg_edge::Entity::find().all(conn).await.map(|r| r.len()),
-        ),
-        (
-            "scoring_history",
-            e::scoring_history::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "concept_elements",
-            e::concept_element::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "canonical_slots",
-            e::canonical_slot::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "surface_to_slot_mapping",
-            e::slot_mapping::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "canonical_edges",
-            e::canonical_edge::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-        (
-            "qualitative_signals",
-            e::qualitative_signal::Entity::find()
-                .all(conn)
-                .await
-                .map(|r| r.len()),
-        ),
-    ];
-    for (table, rows) in decoded {
-        let rows = rows.unwrap_or_else(|err| panic!("{table} decodes: {err}"));
-        let counted = report.rows.get(table).copied().unwrap_or(0);
-        assert_eq!(rows as u64, counted, "{table}");
+    for (table, rows) in [
+        decoded::<e::session::Entity>(conn).await,
+        decoded::<e::utterance::Entity>(conn).await,
+        decoded::<e::kg_node::Entity>(conn).await,
+        decoded::<e::kg_edge::Entity>(conn).await,
+        decoded::<e::scoring_history::Entity>(conn).await,
+        decoded::<e::concept_element::Entity>(conn).await,
+        decoded::<e::canonical_slot::Entity>(conn).await,
+        decoded::<e::slot_mapping::Entity>(conn).await,
+        decoded::<e::canonical_edge::Entity>(conn).await,
+        decoded::<e::qualitative_signal::Entity>(conn).await,
+    ] {
+        assert_eq!(
+            rows,
+            report.rows.get(&table).copied().unwrap_or(0),
+            "{table}"
+        );
     }
 }
 

@@ -6,7 +6,6 @@
 //! through its repositories.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use entity::canonical_slot::SlotStatus;
 use entity::{EMBEDDING_DIMENSIONS, Embedding, Stance};
@@ -21,31 +20,6 @@ fn embedding(axis: usize, tilt: f32) -> Embedding {
     values[axis] = 1.0;
     values[(axis + 1) % EMBEDDING_DIMENSIONS] = tilt;
     Embedding::new(values).expect("an embedding")
-}
-
-/// Runs the Python fixture on `path` under a deadline and returns what it
-/// printed.
-fn run_the_python_system(path: &Path) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python_way_back.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (CPython is on this machine kind)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "the Python fixture hung");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    assert!(
-        output.status.success(),
-        "the Python system's statements failed on this module's file: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the fixture prints JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +39,7 @@ async fn the_newest_python_system_runs_a_turn_on_a_file_this_module_made_and_bot
     });
     let path = path.expect("a file");
 
-    let python = run_the_python_system(&path);
+    let python = super::python_fixture("python_way_back.py", &[path.to_str().expect("UTF-8")], &[]);
     // Its start-up changed nothing of the schema: every column is there.
     assert_eq!(python["altered"], json!([]));
     assert_eq!(python["patched"], json!(false));
