@@ -314,19 +314,12 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 }
 
 /// Plants `sql` in `era`'s file, then asks `init` to adopt it: the refusal,
-/// and the file byte for byte as it was.
+/// with the file byte for byte as it was and no backup beside it.
 async fn refused_after(era: &str, sql: &str) -> Error {
-    let (_dir, path, _written) = python_file(era);
-    let db = rusqlite::Connection::open(&path).expect("open");
-    db.execute_batch(sql).expect("plant");
-    db.close().expect("close");
-    let before = file_bytes(&path);
-    let config = DatabaseConfig::sqlite_file(&path).expect("config");
-    let err = init_database_with(&config, options())
-        .await
-        .expect_err("refused");
-    assert_eq!(file_bytes(&path), before, "the refused file is untouched");
-    err
+    let (result, unchanged, backups) = init_after(era, sql).await;
+    assert!(unchanged, "the refused file changed");
+    assert!(backups.is_empty(), "backups left: {backups:?}");
+    result.expect_err("refused")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,17 +500,13 @@ async fn init_after(era: &str, sql: &str) -> (Result<(), Error>, bool, Vec<Strin
     (result, unchanged, backups)
 }
 
-/// `init_after`, which must refuse the file with findings and leave it as
-/// it was; the findings.
+/// [`refused_after`], with findings.
 async fn refused_with_findings(
     era: &str,
     sql: &str,
 ) -> interview_persistence::schema::AdoptionFindings {
-    let (result, unchanged, backups) = init_after(era, sql).await;
-    assert!(unchanged, "the refused file changed");
-    assert!(backups.is_empty(), "backups left: {backups:?}");
-    match result {
-        Err(Error::AdoptionRefused { findings }) => findings,
+    match refused_after(era, sql).await {
+        Error::AdoptionRefused { findings } => findings,
         other => panic!("{other:?}"),
     }
 }

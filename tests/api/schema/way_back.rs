@@ -5,13 +5,11 @@
 //! module opens the same file, healthy, and reads the Python system's rows
 //! through its repositories.
 
-use std::path::Path;
-
 use entity::canonical_slot::SlotStatus;
 use entity::{EMBEDDING_DIMENSIONS, Embedding, Stance};
 use interview_persistence::repositories::Repositories;
 use interview_persistence::{check_health, init_database};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers;
 
