@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Checks adoption's description of the Python system's schema history
 (src/schema/python/) against the Python repository itself.
 

@@ -34,6 +34,14 @@ use crate::error::{Error, Result};
 /// means the value this module's NOT NULL column defaults to: no quotes.
 const NULL_MEANS: [(&str, &str, &str); 1] = [("kg_nodes", "source_quotes", "[]")];
 
+/// What a NULL of `table.column` means, where adoption rewrites it.
+pub(crate) fn null_meaning(table: &str, column: &str) -> Option<&'static str> {
+    NULL_MEANS
+        .iter()
+        .find(|(t, c, _)| *t == table && *c == column)
+        .map(|(_, _, value)| *value)
+}
+
 /// What adoption may do beyond the checks.
 #[derive(Debug, Clone, Copy)]
 pub struct AdoptionOptions {
@@ -886,10 +894,7 @@ fn copy_plans(python: &SchemaShape, ours: &SchemaShape) -> Result<BTreeMap<Strin
             .map(|c| {
                 if c.declared_type == "DATETIME_TEXT" {
                     Copied::Timestamp(c.name.clone())
-                } else if let Some((_, _, value)) = NULL_MEANS
-                    .iter()
-                    .find(|(t, column, _)| *t == table && *column == c.name)
-                {
+                } else if let Some(value) = null_meaning(table, &c.name) {
                     Copied::NullMeans(c.name.clone(), value)
                 } else {
                     Copied::Value(c.name.clone())

@@ -181,9 +181,24 @@ pub(crate) async fn preflight(
                 table,
                 key,
                 &format!("{} holds a value of the wrong type", column.name),
-                &format!("{c} IS NOT NULL AND typeof({c}) NOT IN ({allowed})"),
+                // typeof, not IS NOT NULL: SQLite takes a NOT NULL column's
+                // IS NOT NULL for true without reading it.
+                &format!("typeof({c}) NOT IN ('null', {allowed})"),
             )
             .await?;
+            // A NULL where this module requires a value (a `writable_schema`
+            // patch can leave one), unless adoption knows what it means.
+            if declared.not_null && super::adopt::null_meaning(table, &column.name).is_none() {
+                check(
+                    conn,
+                    &mut findings,
+                    table,
+                    key,
+                    &format!("{} is NULL where a value is required", column.name),
+                    &format!("typeof({c}) = 'null'"),
+                )
+                .await?;
+            }
             match declared.declared_type.as_str() {
                 "JSONB_TEXT" => {
                     check(

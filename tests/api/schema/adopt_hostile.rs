@@ -96,8 +96,8 @@ async fn a_timestamp_with_an_offset_is_refused_or_read_as_utc() {
 
 /// A NULL in a NOT NULL column (what a `writable_schema` patch, which the
 /// Python system used, can leave; `quick_check` reports it and
-/// `refuse_damaged` lets it through as "a matter for the rules") is not
-/// a preflight rule: the copy fails with a raw SQLite error.
+/// `refuse_damaged` lets it through as "a matter for the rules") is a
+/// finding of its own rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_null_in_a_not_null_column_is_a_finding() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -135,7 +135,8 @@ async fn a_null_in_a_not_null_column_is_a_finding() {
     let before = std::fs::read(&path).expect("read");
     match init_database_with(&config(&path), InitOptions::default()).await {
         Err(Error::AdoptionRefused { findings }) => assert!(
-            findings.listed.iter().any(|f| f.row_id == "s-null"),
+            findings.listed.iter().any(|f| f.row_id == "s-null"
+                && f.rule == "methodology is NULL where a value is required"),
             "{findings}"
         ),
         Err(other) => panic!("expected AdoptionRefused naming s-null, got: {other}"),
